@@ -1,0 +1,198 @@
+//! `global_defs { ... }`.
+
+use crate::config::keywords::Section;
+use crate::config::model::{
+    FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, ScriptUser, SmtpServer,
+};
+use crate::config::tree::Node;
+
+use super::ctx::Ctx;
+
+/// Keywords ipvsdir adds to keepalived's global_defs.
+const EXTENSIONS: &[&str] = &["v3_checksum_as_v2"];
+
+pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
+    for n in nodes {
+        let v = &mut g.vrrp;
+        match n.name() {
+            "router_id" => set(&mut g.router_id, cx.string(n, "a name")),
+            "notification_email" => {
+                g.notification_email = cx.words(n).iter().map(|w| w.text.clone()).collect();
+            }
+            "notification_email_from" => {
+                set(&mut g.notification_email_from, cx.string(n, "an address"))
+            }
+            "smtp_server" => {
+                cx.at_most(n, 2);
+                if let Some(host) = cx.arg(n, 0, "an address or host name") {
+                    let port = match n.args.get(1) {
+                        Some(p) => cx.port_word(p),
+                        None => Some(25),
+                    };
+                    if let Some(port) = port {
+                        g.smtp_server = Some(SmtpServer {
+                            host: host.text.clone(),
+                            port,
+                        });
+                    }
+                }
+            }
+            "smtp_helo_name" => set(&mut g.smtp_helo_name, cx.string(n, "a name")),
+            "smtp_connect_timeout" => set_val(&mut g.smtp_connect_timeout, cx.timer(n)),
+            "smtp_alert" => set(&mut g.smtp_alert, cx.flag(n)),
+            "script_user" => {
+                cx.at_most(n, 2);
+                if let Some(u) = cx.arg(n, 0, "a user name") {
+                    g.script_user = Some(ScriptUser {
+                        user: u.text.clone(),
+                        group: n.args.get(1).map(|w| w.text.clone()),
+                    });
+                }
+            }
+            "enable_script_security" => set_val(&mut g.enable_script_security, cx.flag(n)),
+            "default_interface" => set(&mut g.default_interface, cx.string(n, "an interface")),
+            "vrrp_version" => set_val(&mut v.version, cx.int(n, 2..=3)),
+            "vrrp_strict" => set_val(&mut v.strict, cx.flag(n)),
+            "vrrp_skip_check_adv_addr" => set_val(&mut v.skip_check_adv_addr, cx.flag(n)),
+            "vrrp_check_unicast_src" => set_val(&mut v.check_unicast_src, cx.flag(n)),
+            "vrrp_mcast_group4" => match cx.ip(n) {
+                Some(std::net::IpAddr::V4(a)) if a.is_multicast() => v.mcast_group4 = a,
+                Some(_) => cx.error(
+                    n.args[0].span,
+                    "vrrp_mcast_group4 must be an IPv4 multicast address (224.0.0.0/4)",
+                ),
+                None => {}
+            },
+            "vrrp_mcast_group6" => match cx.ip(n) {
+                Some(std::net::IpAddr::V6(a)) if a.is_multicast() => v.mcast_group6 = a,
+                Some(_) => cx.error(
+                    n.args[0].span,
+                    "vrrp_mcast_group6 must be an IPv6 multicast address (ff00::/8)",
+                ),
+                None => {}
+            },
+            "vrrp_garp_interval" => set_val(&mut v.garp_interval, cx.timer(n)),
+            "vrrp_gna_interval" => set_val(&mut v.gna_interval, cx.timer(n)),
+            "vrrp_garp_master_delay" => set_val(&mut v.garp_master_delay, cx.timer(n)),
+            "vrrp_garp_master_repeat" => set_val(&mut v.garp_master_repeat, cx.int(n, 1..=255)),
+            "vrrp_garp_master_refresh" => set(&mut v.garp_master_refresh, cx.timer(n)),
+            "vrrp_garp_master_refresh_repeat" => {
+                set_val(&mut v.garp_master_refresh_repeat, cx.int(n, 1..=255))
+            }
+            "vrrp_garp_lower_prio_delay" => set(&mut v.garp_lower_prio_delay, cx.timer(n)),
+            "vrrp_garp_lower_prio_repeat" => set(&mut v.garp_lower_prio_repeat, cx.int(n, 0..=255)),
+            "vrrp_lower_prio_no_advert" => set_val(&mut v.lower_prio_no_advert, cx.flag(n)),
+            "vrrp_higher_prio_send_advert" => set_val(&mut v.higher_prio_send_advert, cx.flag(n)),
+            "v3_checksum_as_v2" => set_val(&mut v.v3_checksum_as_v2, cx.flag(n)),
+            "lvs_flush" => set_val(&mut g.lvs.flush, cx.flag(n)),
+            "lvs_flush_on_stop" => {
+                cx.no_block(n);
+                cx.at_most(n, 1);
+                g.lvs.flush_on_stop = match n.args.first().map(|w| w.text.as_str()) {
+                    None => Some(FlushOnStop::All),
+                    Some("VS" | "vs") => Some(FlushOnStop::Vs),
+                    Some(other) => {
+                        cx.error(
+                            n.args[0].span,
+                            format!("lvs_flush_on_stop takes nothing or VS, found '{other}'"),
+                        );
+                        None
+                    }
+                };
+            }
+            "lvs_timeouts" => {
+                if let Some(t) = lvs_timeouts(cx, n) {
+                    g.lvs.timeouts = t;
+                }
+            }
+            "lvs_sync_daemon" => set(&mut g.lvs.sync_daemon, lvs_sync_daemon(cx, n)),
+            _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
+        }
+    }
+}
+
+/// Stores a parsed value when parsing succeeded.
+pub fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+pub fn set_val<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
+    cx.no_block(n);
+    let mut t = LvsTimeouts::default();
+    let mut args = n.args.iter();
+    while let Some(k) = args.next() {
+        let slot = match k.text.as_str() {
+            "tcp" => &mut t.tcp,
+            "tcpfin" => &mut t.tcpfin,
+            "udp" => &mut t.udp,
+            other => {
+                cx.error(
+                    k.span,
+                    format!("lvs_timeouts: unknown timeout '{other}': use tcp, tcpfin or udp"),
+                );
+                return None;
+            }
+        };
+        let Some(v) = args.next() else {
+            cx.error(k.span, format!("lvs_timeouts: `{}` needs seconds", k.text));
+            return None;
+        };
+        *slot = Some(cx.int_word(&k.text, v, 1..=i64::from(i32::MAX / 1000))? as u32);
+    }
+    if t == LvsTimeouts::default() {
+        cx.error(
+            n.keyword.span,
+            "lvs_timeouts needs at least one of tcp, tcpfin, udp SECS",
+        );
+        return None;
+    }
+    Some(t)
+}
+
+/// `lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`
+fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
+    cx.no_block(n);
+    let interface = cx.arg(n, 0, "an interface name")?.text.clone();
+    let mut d = LvsSyncDaemon {
+        interface,
+        vrrp_instance: None,
+        sync_id: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let mut args = n.args[1..].iter().peekable();
+    while let Some(k) = args.next() {
+        let key = k.text.as_str();
+        if !matches!(key, "inst" | "id" | "maxlen" | "port" | "ttl" | "group") {
+            if d.vrrp_instance.is_none() {
+                d.vrrp_instance = Some(k.text.clone());
+                continue;
+            }
+            cx.error(k.span, format!("lvs_sync_daemon: unexpected '{key}'"));
+            return None;
+        }
+        let Some(v) = args.next() else {
+            cx.error(k.span, format!("lvs_sync_daemon: `{key}` needs a value"));
+            return None;
+        };
+        match key {
+            "inst" => d.vrrp_instance = Some(v.text.clone()),
+            "id" => d.sync_id = Some(cx.int_word("id", v, 0..=255)? as u8),
+            "maxlen" => d.maxlen = Some(cx.int_word("maxlen", v, 1..=65507)? as u16),
+            "port" => d.port = Some(cx.int_word("port", v, 1..=65535)? as u16),
+            "ttl" => d.ttl = Some(cx.int_word("ttl", v, 1..=255)? as u8),
+            _ => d.group = Some(cx.ip_word(v)?),
+        }
+    }
+    Some(d)
+}

@@ -1,0 +1,118 @@
+//! Syntax tree -> typed, validated [`Config`]. Every problem becomes a
+//! diagnostic at the word that caused it; building goes on so that one run
+//! reports them all.
+
+mod ctx;
+mod global;
+mod lvs;
+mod vrrp;
+
+use std::collections::HashMap;
+
+use crate::config::keywords::Section;
+use crate::config::model::Config;
+use crate::config::tree::Node;
+
+pub use ctx::{Ctx, suggest};
+
+pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
+    let mut config = Config::default();
+    // global_defs first wherever it stands: instances inherit from it.
+    for n in nodes.iter().filter(|n| n.name() == "global_defs") {
+        cx.at_most(n, 0);
+        if let Some(body) = cx.block(n) {
+            global::global_defs(cx, body, &mut config.global);
+        }
+    }
+    let mut scripts = vrrp::ScriptNames::default();
+    for n in nodes.iter().filter(|n| n.name() == "vrrp_script") {
+        if let Some(s) = vrrp::vrrp_script(cx, n, &mut scripts) {
+            config.vrrp_scripts.push(s);
+        }
+    }
+    let mut instance_names = HashMap::new();
+    let mut vrids = vrrp::VridUse::default();
+    for n in nodes.iter().filter(|n| n.name() == "vrrp_instance") {
+        if let Some(name) = n.args.first()
+            && let Some(prev) = instance_names.insert(name.text.clone(), name.span)
+        {
+            let at = cx.sources.locate(prev);
+            cx.error(
+                name.span,
+                format!(
+                    "vrrp_instance {} is defined twice (first at {}:{}:{})",
+                    name.text, at.path, at.line, at.col
+                ),
+            );
+            continue;
+        }
+        if let Some(vi) = vrrp::vrrp_instance(cx, n, &config.global, &scripts, &mut vrids) {
+            config.vrrp_instances.push(vi);
+        }
+    }
+    let mut member_of: HashMap<String, String> = HashMap::new();
+    for n in nodes.iter().filter(|n| n.name() == "vrrp_sync_group") {
+        let Some(g) = vrrp::sync_group(cx, n, &instance_names) else {
+            continue;
+        };
+        for m in &g.group {
+            if let Some(other) = member_of.insert(m.clone(), g.name.clone()) {
+                cx.error(
+                    n.span(),
+                    format!(
+                        "vrrp_instance {m} is in two sync groups ({other} and {}): an instance may belong to one group only",
+                        g.name
+                    ),
+                );
+            }
+        }
+        config.vrrp_sync_groups.push(g);
+    }
+    if let Some(d) = &config.global.lvs.sync_daemon
+        && let Some(inst) = &d.vrrp_instance
+        && !instance_names.contains_key(inst)
+        && let Some(n) = nodes.iter().find(|n| n.name() == "global_defs")
+    {
+        let at = n
+            .children()
+            .iter()
+            .find(|c| c.name() == "lvs_sync_daemon")
+            .map_or(n.keyword.span, |c| c.span());
+        cx.error(
+            at,
+            format!("lvs_sync_daemon names an unknown vrrp_instance '{inst}'"),
+        );
+    }
+
+    let mut lvs_names = lvs::LvsNames::default();
+    for n in nodes.iter().filter(|n| n.name() == "virtual_server_group") {
+        if let Some(g) = lvs::virtual_server_group(cx, n) {
+            if !lvs_names.groups.insert(g.name.clone()) {
+                cx.error(
+                    n.span(),
+                    format!("virtual_server_group {} is defined twice", g.name),
+                );
+                continue;
+            }
+            config.virtual_server_groups.push(g);
+        }
+    }
+    for n in nodes.iter().filter(|n| n.name() == "virtual_server") {
+        if let Some(vs) = lvs::virtual_server(cx, n, &mut lvs_names) {
+            config.virtual_servers.push(vs);
+        }
+    }
+
+    for n in nodes {
+        match n.name() {
+            "global_defs"
+            | "vrrp_script"
+            | "vrrp_instance"
+            | "vrrp_sync_group"
+            | "virtual_server_group"
+            | "virtual_server" => {}
+            _ => cx.other(n, Section::TopLevel, &[]),
+        }
+    }
+    config
+}

@@ -1,0 +1,79 @@
+//! keepalived.conf: files -> tokens (nom) -> syntax tree with spans ->
+//! typed, validated [`model::Config`], with `file:line:col` diagnostics.
+
+pub mod build;
+pub mod diag;
+pub mod keywords;
+pub mod lexer;
+pub mod model;
+pub mod normalized;
+pub mod read;
+pub mod source;
+pub mod tree;
+
+use std::path::Path;
+
+use diag::{Diagnostics, Severity};
+use model::Config;
+use source::SourceMap;
+
+/// Options that change how a file is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// keepalived's `-i`/`--config-id`: selects `@id` lines.
+    pub config_id: Option<String>,
+}
+
+/// The outcome of loading: the model when there were no errors, and every
+/// diagnostic (warnings and errors) in file order.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Reads, parses and validates `path` and everything it includes.
+pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
+    load_with(opts, |r| r.read(path, None))
+}
+
+/// Loads configuration text that has no file of its own (tests, fuzzing).
+/// `name` is what diagnostics call it; includes resolve relative to its folder.
+pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
+    load_with(opts, |r| {
+        r.read_text(
+            Path::new(name),
+            Path::new(name).to_path_buf(),
+            text.to_string(),
+        )
+    })
+}
+
+fn load_with(
+    opts: &LoadOptions,
+    read: impl FnOnce(&mut read::Reader) -> Vec<lexer::Token>,
+) -> Loaded {
+    let mut sources = SourceMap::default();
+    let mut diags = Diagnostics::default();
+    let tokens = read(&mut read::Reader::new(
+        &mut sources,
+        &mut diags,
+        opts.config_id.as_deref(),
+    ));
+    let (nodes, errors) = tree::parse(&tokens);
+    for e in errors {
+        diags.push(&sources, Severity::Error, e.span, e.message);
+    }
+    let config = build::build(
+        &mut build::Ctx {
+            sources: &sources,
+            diags: &mut diags,
+        },
+        &nodes,
+    );
+    let config = (!diags.has_errors()).then_some(config);
+    Loaded {
+        config,
+        diagnostics: diags,
+    }
+}

@@ -1,0 +1,636 @@
+//! The typed configuration: plain data that the VRRP, checker and LVS
+//! subsystems consume. Inherited settings are already resolved (a checker
+//! carries its effective timers), defaults are filled in, and everything
+//! here has passed validation.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A keepalived timer: decimal seconds in the file, microsecond resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timer(pub Duration);
+
+impl Timer {
+    pub const fn secs(s: u64) -> Timer {
+        Timer(Duration::from_secs(s))
+    }
+}
+
+impl Serialize for Timer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0.as_secs_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs)
+            .map(Timer)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub global: GlobalDefs,
+    pub vrrp_scripts: Vec<VrrpScript>,
+    pub vrrp_sync_groups: Vec<SyncGroup>,
+    pub vrrp_instances: Vec<VrrpInstance>,
+    pub virtual_server_groups: Vec<VirtualServerGroup>,
+    pub virtual_servers: Vec<VirtualServer>,
+}
+
+/// The account a script runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// A command line to run (notify scripts, quorum scripts, misc checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// The command as written; split into words by the script runner.
+    pub command: String,
+    pub user: Option<ScriptUser>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpServer {
+    /// An address or a host name.
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+    pub notification_email: Vec<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_server: Option<SmtpServer>,
+    pub smtp_helo_name: Option<String>,
+    pub smtp_connect_timeout: Timer,
+    pub smtp_alert: Option<bool>,
+    pub script_user: Option<ScriptUser>,
+    pub enable_script_security: bool,
+    /// Interface for static addresses and instances that name none.
+    pub default_interface: Option<String>,
+    pub vrrp: VrrpGlobals,
+    pub lvs: LvsGlobals,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        GlobalDefs {
+            router_id: None,
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_helo_name: None,
+            smtp_connect_timeout: Timer::secs(30),
+            smtp_alert: None,
+            script_user: None,
+            enable_script_security: false,
+            default_interface: None,
+            vrrp: VrrpGlobals::default(),
+            lvs: LvsGlobals::default(),
+        }
+    }
+}
+
+/// VRRP defaults from global_defs; instances inherit them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpGlobals {
+    pub version: u8,
+    pub strict: bool,
+    pub skip_check_adv_addr: bool,
+    pub check_unicast_src: bool,
+    pub mcast_group4: Ipv4Addr,
+    pub mcast_group6: Ipv6Addr,
+    pub garp_interval: Timer,
+    pub gna_interval: Timer,
+    pub garp_master_delay: Timer,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh: Option<Timer>,
+    pub garp_master_refresh_repeat: u32,
+    pub garp_lower_prio_delay: Option<Timer>,
+    pub garp_lower_prio_repeat: Option<u32>,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    /// Send VRRPv3 checksums computed as v2 does (interop with old peers).
+    pub v3_checksum_as_v2: bool,
+}
+
+impl Default for VrrpGlobals {
+    fn default() -> Self {
+        VrrpGlobals {
+            version: 2,
+            strict: false,
+            skip_check_adv_addr: false,
+            check_unicast_src: false,
+            mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            garp_interval: Timer::default(),
+            gna_interval: Timer::default(),
+            garp_master_delay: Timer::secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: None,
+            garp_master_refresh_repeat: 1,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            v3_checksum_as_v2: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LvsGlobals {
+    /// Flush the whole IPVS table at start.
+    pub flush: bool,
+    /// At stop, flush the table (`All`) or remove only our services (`Vs`)
+    /// instead of deleting real servers one by one.
+    pub flush_on_stop: Option<FlushOnStop>,
+    pub timeouts: LvsTimeouts,
+    pub sync_daemon: Option<LvsSyncDaemon>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushOnStop {
+    All,
+    Vs,
+}
+
+/// IPVS connection timeouts in seconds (`ipvsadm --set`); None leaves the kernel's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    /// The VRRP instance whose state decides master or backup.
+    pub vrrp_instance: Option<String>,
+    pub sync_id: Option<u8>,
+    pub maxlen: Option<u16>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+    pub group: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpScript {
+    pub name: String,
+    pub script: Script,
+    pub interval: Timer,
+    /// None: the script may run until the next interval.
+    pub timeout: Option<Timer>,
+    pub weight: i32,
+    pub weight_reverse: bool,
+    pub fall: u32,
+    pub rise: u32,
+    /// Start in the failed state until the first success.
+    pub init_fail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthType {
+    Pass,
+    Ah,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    pub auth_type: AuthType,
+    /// At most 8 bytes (longer passwords are truncated, as keepalived does).
+    pub auth_pass: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnicastPeer {
+    pub addr: IpAddr,
+    pub min_ttl: Option<u8>,
+    pub max_ttl: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+    /// A numeric scope (0-255).
+    #[serde(untagged)]
+    Other(u8),
+}
+
+/// One `virtual_ipaddress` line: `IP[/MASK] [brd IP] [dev IF] [scope S] [label L] ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub broadcast: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    pub scope: Option<Scope>,
+    pub label: Option<String>,
+    pub peer: Option<IpAddr>,
+    pub home: bool,
+    pub nodad: bool,
+    pub noprefixroute: bool,
+    pub autojoin: bool,
+    pub no_track: bool,
+    pub preferred_lft: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteType {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// One `virtual_routes` line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualRoute {
+    pub route_type: RouteType,
+    pub dest: IpAddr,
+    pub prefix_len: u8,
+    pub src: Option<IpAddr>,
+    /// Next hops: `via A [or B ...]`.
+    pub via: Vec<IpAddr>,
+    pub dev: Option<String>,
+    pub scope: Option<Scope>,
+    pub table: Option<u32>,
+    pub metric: Option<u32>,
+    pub no_track: bool,
+}
+
+/// A tracked script or interface with its optional weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub name: String,
+    /// None: use the script's own weight (track_script) or go to FAULT when
+    /// down (track_interface).
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    pub master: Option<Script>,
+    pub backup: Option<Script>,
+    pub fault: Option<Script>,
+    pub stop: Option<Script>,
+    /// The generic script, called as `script INSTANCE|GROUP name STATE priority`.
+    pub any: Option<Script>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub initial_state: InitialState,
+    pub interface: String,
+    pub virtual_router_id: u8,
+    pub priority: u8,
+    pub advert_int: Timer,
+    pub version: u8,
+    pub preempt: bool,
+    pub preempt_delay: Timer,
+    pub mcast_src_ip: Option<IpAddr>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<UnicastPeer>,
+    pub authentication: Option<Authentication>,
+    pub virtual_ipaddress: Vec<VirtualAddress>,
+    pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
+    pub virtual_routes: Vec<VirtualRoute>,
+    pub track_script: Vec<Tracked>,
+    pub track_interface: Vec<Tracked>,
+    pub notify: Notify,
+    pub garp_master_delay: Timer,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh: Option<Timer>,
+    pub garp_master_refresh_repeat: u32,
+    /// `use_vmac [NAME]`: the macvlan's name (default `vrrp.VRID`).
+    pub use_vmac: Option<String>,
+    pub vmac_xmit_base: bool,
+    pub strict_mode: bool,
+    pub accept: bool,
+    pub skip_check_adv_addr: bool,
+    pub check_unicast_src: bool,
+    pub dont_track_primary: bool,
+    pub lvs_sync_daemon_interface: Option<String>,
+    pub smtp_alert: bool,
+    pub v3_checksum_as_v2: bool,
+    /// Log adverts later than this fraction of Master_Down_Interval
+    /// (heartbeat's `warntime`); None disables the early warning.
+    pub late_advert_warn: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroup {
+    pub name: String,
+    pub group: Vec<String>,
+    pub notify: Notify,
+    pub smtp_alert: bool,
+    pub global_tracking: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+    Lblc,
+    Lblcr,
+    Sh,
+    Dh,
+    Mh,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Twos,
+}
+
+impl Scheduler {
+    pub const ALL: [(&'static str, Scheduler); 14] = [
+        ("rr", Scheduler::Rr),
+        ("wrr", Scheduler::Wrr),
+        ("lc", Scheduler::Lc),
+        ("wlc", Scheduler::Wlc),
+        ("lblc", Scheduler::Lblc),
+        ("lblcr", Scheduler::Lblcr),
+        ("sh", Scheduler::Sh),
+        ("dh", Scheduler::Dh),
+        ("mh", Scheduler::Mh),
+        ("sed", Scheduler::Sed),
+        ("nq", Scheduler::Nq),
+        ("fo", Scheduler::Fo),
+        ("ovf", Scheduler::Ovf),
+        ("twos", Scheduler::Twos),
+    ];
+
+    /// The kernel's scheduler module name (`ip_vs_<name>`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("wlc", |(n, _)| n)
+    }
+}
+
+/// Scheduler flags (`ipvsadm -b`): flag-1..3, alias sh-fallback/sh-port, mh-*.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedFlags {
+    pub flag_1: bool,
+    pub flag_2: bool,
+    pub flag_3: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelType {
+    Ipip,
+    Gue { port: u16 },
+    Gre,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelChecksum {
+    Nocsum,
+    Csum,
+    Remcsum,
+}
+
+/// Packet forwarding method (`lb_kind` / `lvs_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ForwardMethod {
+    Nat,
+    Dr,
+    Tun {
+        tunnel: TunnelType,
+        checksum: Option<TunnelChecksum>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persistence {
+    pub timeout: u32,
+    /// Netmask (IPv4) or prefix length; None = /32 or /128.
+    pub granularity: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VirtualServerKey {
+    /// `virtual_server IP [PORT]` (port 0 only for a persistent service).
+    Addr {
+        addr: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+        family: Family,
+    },
+    Group {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SorryServer {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub method: ForwardMethod,
+    /// Keep it in the table with weight 0 when quorum is held.
+    pub inhibit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServer {
+    pub key: VirtualServerKey,
+    pub protocol: Protocol,
+    pub scheduler: Scheduler,
+    pub sched_flags: SchedFlags,
+    pub method: ForwardMethod,
+    pub persistence: Option<Persistence>,
+    pub persistence_engine: Option<String>,
+    pub ops: bool,
+    pub delay_loop: Timer,
+    pub sorry_server: Option<SorryServer>,
+    pub alpha: bool,
+    pub omega: bool,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub quorum_up: Option<Script>,
+    pub quorum_down: Option<Script>,
+    pub inhibit_on_failure: bool,
+    pub ha_suspend: bool,
+    pub virtualhost: Option<String>,
+    pub smtp_alert: bool,
+    pub real_servers: Vec<RealServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealServer {
+    pub addr: IpAddr,
+    /// Defaults to the virtual server's port.
+    pub port: u16,
+    pub weight: u32,
+    pub method: ForwardMethod,
+    pub uthreshold: u32,
+    pub lthreshold: u32,
+    pub inhibit_on_failure: bool,
+    pub notify_up: Option<Script>,
+    pub notify_down: Option<Script>,
+    pub virtualhost: Option<String>,
+    pub smtp_alert: bool,
+    pub checkers: Vec<Checker>,
+}
+
+/// Timing and addressing every checker has, with inheritance resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckCommon {
+    /// Address and port the probe goes to (default: the real server's).
+    pub connect_ip: IpAddr,
+    pub connect_port: u16,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub bind_if: Option<String>,
+    pub fwmark: Option<u32>,
+    pub connect_timeout: Timer,
+    pub delay_loop: Timer,
+    pub retry: u32,
+    pub delay_before_retry: Timer,
+    /// Random initial delay up to this; zero disables.
+    pub warmup: Timer,
+    /// Start down until the first success.
+    pub alpha: bool,
+    pub log_all_failures: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    #[serde(rename = "1.0")]
+    Http10,
+    /// 1.0 with `Connection: close`.
+    #[serde(rename = "1.0C")]
+    Http10Close,
+    #[serde(rename = "1.1")]
+    Http11,
+}
+
+/// Inclusive ranges of accepted HTTP status codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCodes(pub Vec<(u16, u16)>);
+
+impl StatusCodes {
+    pub fn default_2xx() -> StatusCodes {
+        StatusCodes(vec![(200, 299)])
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Url {
+    pub path: String,
+    /// MD5 of the body, 32 lowercase hex characters.
+    pub digest: Option<String>,
+    pub status_codes: StatusCodes,
+    /// Host header: url > checker > real server > virtual server.
+    pub virtualhost: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpCheck {
+    pub tls: bool,
+    pub urls: Vec<Url>,
+    pub http_protocol: HttpVersion,
+    pub enable_sni: bool,
+    pub fast_recovery: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MiscCheck {
+    pub path: Script,
+    pub timeout: Timer,
+    pub dynamic: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Http(HttpCheck),
+    Tcp,
+    Misc(MiscCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checker {
+    pub kind: CheckKind,
+    pub common: CheckCommon,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupEntry {
+    /// `IP[-LAST] PORT`: the addresses `first..=last` (last part of the address ranges).
+    Range {
+        first: IpAddr,
+        last: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+        family: Family,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualServerGroup {
+    pub name: String,
+    pub entries: Vec<GroupEntry>,
+}

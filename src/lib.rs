@@ -1,0 +1,5 @@
+//! ipvsdir: a Linux load-balancer director configured with keepalived.conf
+//! syntax. See `ARCHITECTURE` in the repository for the shape: pure cores
+//! (config, VRRP, checks, IPVS diff) and thin async drivers.
+
+pub mod config;
