@@ -815,3 +815,13 @@ fn keyword_in_the_wrong_block_says_where_it_belongs() {
         ["2:2: Warning: `virtual_router_id` belongs in a vrrp_instance block, not here; ignored"]
     );
 }
+
+#[test]
+fn model_round_trips_through_json() {
+    let text = std::fs::read_to_string("conf/lvs-nat.conf").unwrap();
+    let c = ok(&text);
+    let json = ipvsdir::config::normalized::to_json(&c);
+    let back: ipvsdir::config::model::Config = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, c);
+    assert!(json.contains("\"status_codes\": \"200\""), "{json}");
+}

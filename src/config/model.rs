@@ -560,9 +560,45 @@ pub enum HttpVersion {
     Http11,
 }
 
-/// Inclusive ranges of accepted HTTP status codes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Inclusive ranges of accepted HTTP status codes; written `200-299 503`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCodes(pub Vec<(u16, u16)>);
+
+impl std::fmt::Display for StatusCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (lo, hi)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            if lo == hi {
+                write!(f, "{sep}{lo}")?;
+            } else {
+                write!(f, "{sep}{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for StatusCodes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCodes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let range = |w: &str| -> Option<(u16, u16)> {
+            let (lo, hi) = w.split_once('-').unwrap_or((w, w));
+            Some((lo.parse().ok()?, hi.parse().ok()?))
+        };
+        text.split_whitespace()
+            .map(|w| {
+                range(w).ok_or_else(|| serde::de::Error::custom(format!("bad status range '{w}'")))
+            })
+            .collect::<Result<_, _>>()
+            .map(StatusCodes)
+    }
+}
 
 impl StatusCodes {
     pub fn default_2xx() -> StatusCodes {
