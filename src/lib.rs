@@ -3,3 +3,4 @@
 //! (config, VRRP, checks, IPVS diff) and thin async drivers.
 
 pub mod config;
+pub mod lvs;

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ipvsdir::config::{self, LoadOptions, normalized};
+use ipvsdir::lvs::{commands, format};
 
 /// Linux load-balancer director: VRRP failover, real-server health checks
 /// and the IPVS table, configured with keepalived.conf syntax.
@@ -29,9 +30,44 @@ struct Cli {
     #[arg(long)]
     dump_config: bool,
 
-    /// With --dump-config: print JSON.
-    #[arg(long, requires = "dump_config")]
+    /// With --dump-config or --dump: print JSON.
+    #[arg(long, global = true)]
     json: bool,
+
+    /// Show the live IPVS table like `ipvsadm -Ln` (also `ipvsdir dump`).
+    #[arg(long)]
+    dump: bool,
+
+    /// With --dump: packet and byte counters (`ipvsadm -Ln --stats`).
+    #[arg(long, global = true)]
+    stats: bool,
+
+    /// With --dump: rates (`ipvsadm -Ln --rate`).
+    #[arg(long, global = true)]
+    rate: bool,
+
+    /// With --dump: the table as ipvsadm rules (`ipvsadm -Sn`).
+    #[arg(long, global = true)]
+    save: bool,
+
+    /// Print the IPVS operations that applying the file would make, without applying them.
+    #[arg(long)]
+    plan: bool,
+
+    /// Apply the file's virtual servers to the kernel once and exit.
+    #[arg(long)]
+    apply_once: bool,
+
+    /// With --plan / --apply-once: take every real server as down (alpha mode before the first check).
+    #[arg(long)]
+    alpha: bool,
+
+    /// With --plan / --apply-once: where one-shot runs remember the services ipvsdir created.
+    #[arg(long, value_name = "FILE", default_value = commands::OWNED_STATE)]
+    owned_state: PathBuf,
+
+    #[command(subcommand)]
+    command: Option<Command>,
 
     /// keepalived's config id: keep `@ID` lines, drop `@^ID` lines.
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
@@ -50,9 +86,18 @@ struct Cli {
     log_detail: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the live IPVS table (same as --dump).
+    Dump,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    if cli.dump || matches!(cli.command, Some(Command::Dump)) {
+        return dump(&cli);
+    }
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
     };
@@ -75,6 +120,9 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if cli.plan || cli.apply_once {
+        return lvs_once(&cli, &cfg);
+    }
     let warnings = loaded.diagnostics.warnings().count();
     let summary = summary(&cfg);
     if cli.config_test {
@@ -91,6 +139,69 @@ fn main() -> ExitCode {
         "ipvsdir: configuration loaded: {summary}\nipvsdir: the daemon is not part of this build yet; nothing was started"
     );
     ExitCode::SUCCESS
+}
+
+fn dump(cli: &Cli) -> ExitCode {
+    let view = if cli.json {
+        None
+    } else if cli.stats {
+        Some(format::View::Stats)
+    } else if cli.rate {
+        Some(format::View::Rate)
+    } else if cli.save {
+        Some(format::View::Rules)
+    } else {
+        Some(format::View::Plain)
+    };
+    match commands::dump(view) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ipvsdir: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn lvs_once(cli: &Cli, cfg: &config::model::Config) -> ExitCode {
+    if cli.plan {
+        return match commands::plan(cfg, cli.alpha, &cli.owned_state) {
+            Ok(ops) => {
+                for op in &ops {
+                    println!("{}", format::op_rule(op));
+                }
+                eprintln!("ipvsdir: {} operation(s) planned, none applied", ops.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ipvsdir: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match commands::apply_once(cfg, cli.alpha, &cli.owned_state) {
+        Ok(outcome) => {
+            for (op, e) in &outcome.failed {
+                eprintln!("ipvsdir: failed: {} — {e}", format::op_rule(op));
+            }
+            eprintln!(
+                "ipvsdir: {} operation(s) applied, {} failed",
+                outcome.applied.len(),
+                outcome.failed.len()
+            );
+            if outcome.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("ipvsdir: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn summary(cfg: &config::model::Config) -> String {
@@ -123,5 +234,6 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -1,0 +1,80 @@
+//! The one-shot IPVS commands behind the CLI: `--dump`, `--plan`, `--apply-once`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ipvs_sys::IpvsMessage;
+
+use super::desired::{AllAlive, AllDown, Health, QuorumMemory, desired};
+use super::diff::{Op, diff};
+use super::format::{self, View};
+use super::kernel::{Ipvs, KernelError};
+use super::owned;
+use super::reconcile::{Outcome, reconcile};
+use crate::config::model::Config;
+
+/// The live table as `ipvsadm -Ln` (or a variant) prints it, or as JSON.
+pub fn dump(view: Option<View>) -> Result<String, KernelError> {
+    let mut ipvs = Ipvs::open()?;
+    let info = ipvs.info()?;
+    let table = ipvs.read()?;
+    Ok(match view {
+        Some(v) => format::render(&table, &info, v),
+        None => {
+            let mut s =
+                serde_json::to_string_pretty(&format::json(&table, &info)).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    })
+}
+
+fn health(alpha: bool) -> &'static dyn Health {
+    if alpha { &AllDown } else { &AllAlive }
+}
+
+/// The services of the config: the ones ipvsdir owns in the kernel.
+fn owned(desired: &super::table::Table) -> BTreeSet<ipvs_sys::ServiceKey> {
+    desired.services.keys().copied().collect()
+}
+
+/// What applying `config` would do to the live table (real servers taken as
+/// healthy, or all down with `alpha`), without doing it.
+pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<Op>, KernelError> {
+    let want = desired(config, health(alpha), &mut QuorumMemory::default());
+    let mut ipvs = Ipvs::open()?;
+    let actual = ipvs.read()?.to_table();
+    Ok(diff(&want, &actual, &ours(&want, state)))
+}
+
+/// This config's services plus those an earlier `--apply-once` recorded.
+fn ours(want: &super::table::Table, state: &Path) -> BTreeSet<ipvs_sys::ServiceKey> {
+    let mut ours = owned::load(state).unwrap_or_else(|e| {
+        tracing::warn!(
+            "cannot read {}: {e}; services removed from the config stay in the kernel",
+            state.display()
+        );
+        BTreeSet::new()
+    });
+    ours.extend(owned(want));
+    ours
+}
+
+/// Where one-shot runs remember the services they created.
+pub const OWNED_STATE: &str = "/run/ipvsdir/owned-services";
+
+/// Applies `config` once (honouring `lvs_flush`) and returns what happened.
+/// Services recorded in `state` by an earlier run and no longer configured
+/// are deleted; the record is then replaced by this config's services.
+pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome, KernelError> {
+    let want = desired(config, health(alpha), &mut QuorumMemory::default());
+    let mut ipvs = Ipvs::open()?;
+    if config.global.lvs.flush {
+        ipvs.request(IpvsMessage::Flush, false)?;
+    }
+    let outcome = reconcile(&mut ipvs, &want, &ours(&want, state))?;
+    if let Err(e) = owned::save(state, &owned(&want)) {
+        tracing::warn!("cannot write {}: {e}", state.display());
+    }
+    Ok(outcome)
+}

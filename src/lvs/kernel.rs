@@ -1,0 +1,390 @@
+//! The kernel side: one generic-netlink socket to the IPVS family, requests
+//! sent in batches with an ACK each, dumps read back into a [`Table`].
+//! Blocking on purpose: callers in async code run it on a blocking thread.
+
+use std::collections::BTreeMap;
+
+use ipvs_sys::{DestEntry, ForwardMethod, IpvsMessage, ServiceEntry, ServiceFlags};
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_generic::GenlMessage;
+use netlink_packet_generic::ctrl::GenlCtrl;
+use netlink_packet_generic::ctrl::GenlCtrlCmd;
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
+
+use super::diff::Op;
+use super::format::addr_port;
+use super::table::{Table, VirtualService};
+
+/// Requests per `send`: large enough to amortise the syscall, small enough
+/// that the ACKs fit the receive buffer.
+const BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(
+        "the kernel has no IPVS: load the ip_vs module (`modprobe ip_vs`); on a machine without it, use scripts/kernel-vm"
+    )]
+    NoIpvs,
+    #[error("{what}: permission denied: ipvsdir needs CAP_NET_ADMIN (run it as root)")]
+    Permission { what: String },
+    #[error("{what}: {message}")]
+    Refused {
+        what: String,
+        errno: i32,
+        message: String,
+    },
+    #[error("netlink socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot decode the kernel's reply: {0}")]
+    Decode(String),
+}
+
+impl KernelError {
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            KernelError::Refused { errno, .. } => Some(*errno),
+            KernelError::Permission { .. } => Some(libc::EPERM),
+            _ => None,
+        }
+    }
+}
+
+/// A service as the kernel reports it, with its destinations and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelService {
+    pub entry: ServiceEntry,
+    pub dests: Vec<DestEntry>,
+}
+
+/// The kernel's IPVS table with counters, in the kernel's order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelTable {
+    pub services: Vec<KernelService>,
+}
+
+impl KernelTable {
+    /// The table without counters, normalised for comparison with a desired one.
+    pub fn to_table(&self) -> Table {
+        let mut t = Table::default();
+        for s in &self.services {
+            let mut service = s.entry.service.clone();
+            // The kernel reports its internal "hashed" bit; it is not configuration.
+            service.flags = ServiceFlags(service.flags.0 & !ServiceFlags::HASHED.0);
+            let mut vs = VirtualService::new(service);
+            for d in &s.dests {
+                let mut dest = d.dest;
+                // Tunnel attributes are reported for every dest; they matter only for TUN.
+                if dest.fwd != ForwardMethod::Tunnel {
+                    dest.tunnel = None;
+                }
+                vs.dests.insert((dest.addr, dest.port), dest);
+            }
+            t.services.insert(s.entry.service.key, vs);
+        }
+        t
+    }
+}
+
+pub struct Ipvs {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+}
+
+fn errno_message(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// What an op is, for error messages an operator can act on.
+pub fn describe(op: &Op) -> String {
+    match op {
+        Op::AddService(s) => format!("add service {}", s.key),
+        Op::EditService(s) => format!("edit service {}", s.key),
+        Op::DelService(k) => format!("delete service {k}"),
+        Op::AddDest(k, d) => format!("add real server {} to {k}", addr_port(d.addr, d.port)),
+        Op::EditDest(k, d) => format!("edit real server {} of {k}", addr_port(d.addr, d.port)),
+        Op::DelDest(k, (a, p)) => format!("delete real server {} from {k}", addr_port(*a, *p)),
+    }
+}
+
+/// The kernel's errno for an op, in words (as ipvsadm's table has them, plus what to do).
+fn op_error_message(op: &Op, errno: i32) -> String {
+    match (op, errno) {
+        (Op::AddService(s) | Op::EditService(s), libc::ENOENT) => format!(
+            "scheduler '{}'{} is not available in this kernel (no ip_vs_{} module; twos needs Linux 6.2+)",
+            s.sched_name,
+            s.pe_name
+                .as_ref()
+                .map(|p| format!(" or persistence engine '{p}'"))
+                .unwrap_or_default(),
+            s.sched_name
+        ),
+        (Op::AddService(_), libc::EEXIST) => "service already exists".into(),
+        (Op::AddDest(..), libc::EEXIST) => "real server already exists".into(),
+        (_, libc::ESRCH) => "no such service".into(),
+        (Op::EditDest(..) | Op::DelDest(..), libc::ENOENT) => "no such real server".into(),
+        (_, libc::EINVAL) => {
+            "invalid request (address not unicast, bad weight or a kernel without this feature)"
+                .into()
+        }
+        (_, libc::EAFNOSUPPORT) => "address family not supported for this service".into(),
+        _ => errno_message(errno),
+    }
+}
+
+/// Whether an op's failure means the table changed under us (worth a re-read).
+pub fn is_conflict(op: &Op, errno: i32) -> bool {
+    matches!(
+        (op, errno),
+        (Op::AddService(_) | Op::AddDest(..), libc::EEXIST)
+            | (
+                Op::EditService(_) | Op::DelService(_) | Op::AddDest(..),
+                libc::ESRCH
+            )
+            | (
+                Op::EditDest(..) | Op::DelDest(..),
+                libc::ENOENT | libc::ESRCH
+            )
+    )
+}
+
+pub fn message_of(op: &Op) -> IpvsMessage {
+    match op {
+        Op::AddService(s) => IpvsMessage::NewService(s.clone()),
+        Op::EditService(s) => IpvsMessage::SetService(s.clone()),
+        Op::DelService(k) => IpvsMessage::DelService(*k),
+        Op::AddDest(k, d) => IpvsMessage::NewDest {
+            service: *k,
+            dest: *d,
+        },
+        Op::EditDest(k, d) => IpvsMessage::SetDest {
+            service: *k,
+            dest: *d,
+        },
+        Op::DelDest(k, (addr, port)) => IpvsMessage::DelDest {
+            service: *k,
+            addr: *addr,
+            port: *port,
+        },
+    }
+}
+
+/// Walks the netlink messages packed in one datagram.
+fn messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.len() < 16 {
+            return None;
+        }
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < 16 || len > rest.len() {
+            return None;
+        }
+        let (msg, tail) = rest.split_at(len);
+        rest = tail.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
+        Some(msg)
+    })
+}
+
+impl Ipvs {
+    /// Opens the socket and resolves the IPVS family (which also makes the
+    /// kernel load ip_vs when it is available as a module).
+    pub fn open() -> Result<Ipvs, KernelError> {
+        let mut sock = Socket::new(NETLINK_GENERIC)?;
+        sock.bind_auto()?;
+        // ACKs without the echoed request keep the receive buffer small.
+        let _ = sock.set_cap_ack(true);
+        let _ = sock.set_ext_ack(true);
+        let _ = sock.set_rx_buf_sz(8 * 1024 * 1024);
+        let mut ipvs = Ipvs {
+            sock,
+            family: 0,
+            seq: 0,
+        };
+        ipvs.family = ipvs.resolve_family()?;
+        Ok(ipvs)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn resolve_family(&mut self) -> Result<u16, KernelError> {
+        let mut genl = GenlMessage::from_payload(GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName(
+                ipvs_sys::IPVS_GENL_NAME.to_string(),
+            )],
+        });
+        genl.finalize();
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = self.next_seq();
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(genl));
+        msg.finalize();
+        let mut buf = vec![0; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        self.sock.send(&buf, 0)?;
+        let mut family = None;
+        loop {
+            let (data, _) = self.sock.recv_from_full()?;
+            for raw in messages(&data) {
+                let reply = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(raw)
+                    .map_err(|e| KernelError::Decode(e.to_string()))?;
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(m) => {
+                        for nla in &m.payload.nlas {
+                            if let GenlCtrlAttrs::FamilyId(id) = nla {
+                                family = Some(*id);
+                            }
+                        }
+                    }
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => family.ok_or(KernelError::NoIpvs),
+                            Some(c) if -c.get() == libc::ENOENT => Err(KernelError::NoIpvs),
+                            Some(c) => Err(KernelError::Refused {
+                                what: "resolve the IPVS netlink family".into(),
+                                errno: -c.get(),
+                                message: errno_message(-c.get()),
+                            }),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, m: IpvsMessage, flags: u16) -> (u32, Vec<u8>) {
+        let mut genl = GenlMessage::from_payload(m);
+        genl.set_resolved_family_id(self.family);
+        genl.finalize();
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        let seq = self.next_seq();
+        header.sequence_number = seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(genl));
+        msg.finalize();
+        let mut buf = vec![0; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        (seq, buf)
+    }
+
+    /// Sends the ops in batches and returns one result per op, in order.
+    pub fn execute(&mut self, ops: &[Op]) -> Result<Vec<Result<(), KernelError>>, KernelError> {
+        let mut results = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(BATCH) {
+            let mut wire = Vec::new();
+            let mut seqs = BTreeMap::new();
+            for (i, op) in chunk.iter().enumerate() {
+                let (seq, bytes) = self.encode(message_of(op), NLM_F_REQUEST | NLM_F_ACK);
+                seqs.insert(seq, i);
+                wire.extend_from_slice(&bytes);
+            }
+            self.sock.send(&wire, 0)?;
+            let mut outcome: Vec<Option<Result<(), KernelError>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            let mut pending = chunk.len();
+            while pending > 0 {
+                let (data, _) = self.sock.recv_from_full()?;
+                for raw in messages(&data) {
+                    let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
+                        .map_err(|e| KernelError::Decode(e.to_string()))?;
+                    let Some(&i) = seqs.get(&reply.header.sequence_number) else {
+                        continue;
+                    };
+                    if let NetlinkPayload::Error(e) = reply.payload {
+                        let what = describe(&chunk[i]);
+                        outcome[i] = Some(match e.code {
+                            None => Ok(()),
+                            Some(c) if -c.get() == libc::EPERM => {
+                                Err(KernelError::Permission { what })
+                            }
+                            Some(c) => Err(KernelError::Refused {
+                                what,
+                                errno: -c.get(),
+                                message: op_error_message(&chunk[i], -c.get()),
+                            }),
+                        });
+                        pending -= 1;
+                    }
+                }
+            }
+            results.extend(outcome.into_iter().map(|o| o.unwrap_or(Ok(()))));
+        }
+        Ok(results)
+    }
+
+    /// Sends one request and collects the replies until ACK or DONE.
+    pub fn request(&mut self, m: IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>, KernelError> {
+        let flags = if dump {
+            NLM_F_REQUEST | NLM_F_DUMP
+        } else {
+            NLM_F_REQUEST | NLM_F_ACK
+        };
+        let what = format!("{m:?}");
+        let (seq, bytes) = self.encode(m, flags);
+        self.sock.send(&bytes, 0)?;
+        let mut out = Vec::new();
+        loop {
+            let (data, _) = self.sock.recv_from_full()?;
+            for raw in messages(&data) {
+                let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
+                    .map_err(|e| KernelError::Decode(e.to_string()))?;
+                if reply.header.sequence_number != seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(out),
+                            Some(c) if -c.get() == libc::EPERM => {
+                                Err(KernelError::Permission { what })
+                            }
+                            Some(c) => Err(KernelError::Refused {
+                                what,
+                                errno: -c.get(),
+                                message: errno_message(-c.get()),
+                            }),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// One GET_SERVICE dump plus one GET_DEST dump per service.
+    pub fn read(&mut self) -> Result<KernelTable, KernelError> {
+        let mut table = KernelTable::default();
+        for m in self.request(IpvsMessage::GetService(None), true)? {
+            let IpvsMessage::ServiceReply(entry) = m else {
+                continue;
+            };
+            let mut dests = Vec::new();
+            for d in self.request(IpvsMessage::GetDest(entry.service.key), true)? {
+                if let IpvsMessage::DestReply(d) = d {
+                    dests.push(d);
+                }
+            }
+            table.services.push(KernelService { entry, dests });
+        }
+        Ok(table)
+    }
+
+    pub fn info(&mut self) -> Result<ipvs_sys::Info, KernelError> {
+        for m in self.request(IpvsMessage::GetInfo, false)? {
+            if let IpvsMessage::InfoReply(i) = m {
+                return Ok(i);
+            }
+        }
+        Err(KernelError::Decode("GET_INFO gave no reply".into()))
+    }
+}

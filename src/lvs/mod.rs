@@ -1,0 +1,15 @@
+//! The IPVS side of the director: what the kernel table should hold
+//! (`desired`), the minimal operations to get there (`diff`), the kernel
+//! applier (`kernel`) and the `ipvsadm -Ln`-compatible views (`format`).
+
+pub mod commands;
+pub mod desired;
+pub mod diff;
+pub mod format;
+pub mod kernel;
+pub mod owned;
+pub mod reconcile;
+pub mod table;
+
+pub use diff::{Op, diff};
+pub use table::{DestKey, Table, VirtualService};

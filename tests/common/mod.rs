@@ -1,0 +1,80 @@
+//! Shared helpers for the tests that boot the kernel VM (scripts/kernel-vm).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn vm_script(name: &str) -> PathBuf {
+    repo().join("scripts/kernel-vm").join(name)
+}
+
+/// `run --check`: Ok when qemu and the kernel cache are there, else why not.
+pub fn vm_ready() -> Result<(), String> {
+    let out = Command::new("bash")
+        .arg(vm_script("run"))
+        .arg("--check")
+        .output()
+        .map_err(|e| format!("cannot start bash: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// False (after saying why) when the VM cannot run here and that is allowed;
+/// under CI=true a missing VM is a failure.
+pub fn vm_or_skip() -> bool {
+    match vm_ready() {
+        Ok(()) => true,
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("kernel VM required under CI=true but not usable: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIP: kernel VM not usable: {why}");
+            false
+        }
+    }
+}
+
+/// Boots the VM with `args` (--bin/--file/...) and runs `command` in it.
+pub fn vm_run(args: &[String], command: &str) -> Output {
+    Command::new("bash")
+        .arg(vm_script("run"))
+        .args(args)
+        .arg("--")
+        .arg(command)
+        .output()
+        .expect("start scripts/kernel-vm/run")
+}
+
+/// The ipvsdir binary cargo built for this test run.
+pub fn ipvsdir_bin() -> String {
+    env!("CARGO_BIN_EXE_ipvsdir").to_string()
+}
+
+/// Splits output into `=== NAME` sections.
+pub fn sections(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut name: Option<String> = None;
+    let mut body = String::new();
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("=== ") {
+            if let Some(prev) = name.take() {
+                out.insert(prev, std::mem::take(&mut body));
+            }
+            name = Some(n.to_string());
+        } else if name.is_some() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some(prev) = name {
+        out.insert(prev, body);
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! ipvsdir against a real kernel IPVS (in the VM harness), with ipvsadm as
+//! the independent oracle. All scenarios run in one boot
+//! (tests/vm/ipvs-scenarios.sh); this file checks what came back.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run};
+
+/// The scenario sections, from one VM boot.
+fn scenario() -> Option<BTreeMap<String, String>> {
+    {
+        if !vm_or_skip() {
+            return None;
+        }
+        let file = |p: &str| format!("{}", repo().join(p).display());
+        let args = vec![
+            "--bin".into(),
+            ipvsdir_bin(),
+            "--file".into(),
+            file("conf/lvs-nat.conf"),
+            "--file".into(),
+            file("conf/lvs-dr.conf"),
+            "--file".into(),
+            file("tests/fixtures/ipvs/matrix.conf"),
+            "--file".into(),
+            file("tests/fixtures/ipvs/twos.conf"),
+            "--file".into(),
+            file("tests/vm/ipvs-scenarios.sh"),
+        ];
+        let out = vm_run(&args, "sh ipvs-scenarios.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "VM run failed ({:?}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(sections(&stdout))
+    }
+}
+
+/// One boot for all checks (nextest runs each test in its own process).
+#[test]
+fn ipvs_against_the_kernel() {
+    let Some(s) = scenario() else { return };
+    samples_apply_and_dump_matches_ipvsadm(&s);
+    every_scheduler_method_and_kind_in_every_view(&s);
+    missing_scheduler_is_a_clear_error(&s);
+    one_change_is_one_operation(&s);
+    foreign_services_survive_and_drift_is_repaired(&s);
+}
+
+fn sec<'a>(s: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    s.get(name)
+        .unwrap_or_else(|| panic!("no section {name:?}; have {:?}", s.keys()))
+}
+
+fn applied(s: &BTreeMap<String, String>, name: &str) -> (usize, usize) {
+    let text = sec(s, name);
+    let line = text
+        .lines()
+        .find(|l| l.contains("operation(s) applied"))
+        .unwrap_or_else(|| panic!("{name}: no summary in {text}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+fn samples_apply_and_dump_matches_ipvsadm(s: &BTreeMap<String, String>) {
+    for f in ["lvs-nat", "lvs-dr"] {
+        assert_eq!(
+            applied(s, &format!("apply {f}")).1,
+            0,
+            "{}",
+            sec(s, &format!("apply {f}"))
+        );
+        assert_eq!(
+            sec(s, &format!("ipvsadm {f}")),
+            sec(s, &format!("dump {f}")),
+            "{f}"
+        );
+        assert!(
+            sec(s, &format!("plan-after {f}")).contains("0 operation(s) planned"),
+            "{f}: applying twice must be a no-op"
+        );
+    }
+    let expected =
+        std::fs::read_to_string(repo().join("tests/fixtures/ipvs/lvs-nat.expected")).unwrap();
+    assert_eq!(sec(s, "ipvsadm lvs-nat"), expected);
+}
+
+fn every_scheduler_method_and_kind_in_every_view(s: &BTreeMap<String, String>) {
+    assert_eq!(
+        applied(s, "apply matrix").1,
+        0,
+        "{}",
+        sec(s, "apply matrix")
+    );
+    for v in ["plain", "stats", "rate", "save"] {
+        assert_eq!(
+            sec(s, &format!("ipvsadm matrix {v}")),
+            sec(s, &format!("dump matrix {v}")),
+            "view {v}"
+        );
+    }
+    let plain = sec(s, "ipvsadm matrix plain");
+    for sched in [
+        "rr",
+        "wrr",
+        "lc",
+        "wlc",
+        "lblc",
+        "lblcr",
+        "sh (sh-fallback,sh-port)",
+        "dh",
+        "mh (mh-fallback)",
+        "sed",
+        "nq",
+        "fo",
+        "ovf",
+    ] {
+        assert!(
+            plain.contains(&format!(" {sched}\n")),
+            "scheduler {sched} missing:\n{plain}"
+        );
+    }
+    for needle in [
+        "persistent 600 mask 255.255.255.0",
+        "Route   65535",
+        "Tunnel",
+        "UDP  10.1.0.4:53 rr ops",
+        "SCTP 10.1.0.5:5060 rr",
+        "FWM  7 wrr persistent 60",
+        "FWM  8 IPv6 rr",
+        "[fd00::1:1]:443 wrr persistent 120 mask 64",
+        "TCP  10.1.0.6:0 rr persistent 360",
+        "Masq    0 ",
+    ] {
+        assert!(plain.contains(needle), "{needle:?} missing:\n{plain}");
+    }
+    let save = sec(s, "ipvsadm matrix save");
+    assert!(
+        save.contains("--tun-type gue --tun-port 6080 --tun-csum"),
+        "{save}"
+    );
+    assert!(save.contains("--tun-type gre --tun-nocsum"), "{save}");
+    let json: serde_json::Value = serde_json::from_str(sec(s, "json matrix")).unwrap();
+    assert_eq!(json["services"].as_array().unwrap().len(), 21);
+}
+
+fn missing_scheduler_is_a_clear_error(s: &BTreeMap<String, String>) {
+    let t = sec(s, "twos");
+    assert!(
+        t.contains("add service TCP 10.5.0.1:80: scheduler 'twos' is not available in this kernel"),
+        "{t}"
+    );
+    assert!(t.contains("rc=1"), "{t}");
+    // The other service went in; the refused one's dest adds no second error.
+    assert_eq!(applied(s, "twos"), (2, 1), "{t}");
+}
+
+fn one_change_is_one_operation(s: &BTreeMap<String, String>) {
+    assert_eq!(applied(s, "one weight"), (1, 0), "{}", sec(s, "one weight"));
+    assert!(sec(s, "one weight table").contains("  -> 10.0.0.11:80                 Masq    4"));
+    assert_eq!(applied(s, "one real server added"), (1, 0));
+    assert_eq!(applied(s, "one service removed"), (1, 0));
+    assert!(!sec(s, "one service removed table").contains(":443"));
+    assert_eq!(applied(s, "nothing changed"), (0, 0));
+}
+
+fn foreign_services_survive_and_drift_is_repaired(s: &BTreeMap<String, String>) {
+    // One deleted dest re-added, one hand-edited weight set back.
+    assert_eq!(applied(s, "repair"), (2, 0), "{}", sec(s, "repair"));
+    let t = sec(s, "repair table");
+    assert!(t.contains("TCP  192.0.2.99:25 rr"), "{t}");
+    assert!(
+        t.contains("  -> 10.0.0.11:80                 Masq    4"),
+        "{t}"
+    );
+    assert!(
+        t.contains("  -> 10.0.0.12:80                 Masq    2"),
+        "{t}"
+    );
+    // Emptying the config removes our one service and nothing else.
+    assert_eq!(applied(s, "empty"), (1, 0));
+    let t = sec(s, "empty table");
+    assert!(
+        t.contains("192.0.2.99:25") && !t.contains("203.0.113.10"),
+        "{t}"
+    );
+}
