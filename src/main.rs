@@ -58,6 +58,10 @@ struct Cli {
     #[arg(long)]
     apply_once: bool,
 
+    /// Remove the file's virtual services (and those an earlier --apply-once recorded) from the kernel and exit.
+    #[arg(long)]
+    release: bool,
+
     /// With --plan / --apply-once: take every real server as down (alpha mode before the first check).
     #[arg(long)]
     alpha: bool,
@@ -120,7 +124,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if cli.plan || cli.apply_once {
+    if cli.plan || cli.apply_once || cli.release {
         return lvs_once(&cli, &cfg);
     }
     let warnings = loaded.diagnostics.warnings().count();
@@ -181,7 +185,12 @@ fn lvs_once(cli: &Cli, cfg: &config::model::Config) -> ExitCode {
             }
         };
     }
-    match commands::apply_once(cfg, cli.alpha, &cli.owned_state) {
+    let result = if cli.release {
+        commands::release(cfg, &cli.owned_state)
+    } else {
+        commands::apply_once(cfg, cli.alpha, &cli.owned_state)
+    };
+    match result {
         Ok(outcome) => {
             for (op, e) in &outcome.failed {
                 eprintln!("ipvsdir: failed: {} — {e}", format::op_rule(op));

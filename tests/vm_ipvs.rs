@@ -28,6 +28,12 @@ fn scenario() -> Option<BTreeMap<String, String>> {
             file("tests/fixtures/ipvs/twos.conf"),
             "--file".into(),
             file("tests/vm/ipvs-scenarios.sh"),
+            // This test binary, for inner_netlink_roundtrip inside the VM.
+            "--bin".into(),
+            format!(
+                "{}:/usr/local/bin/vm_ipvs_inner",
+                std::env::current_exe().expect("test binary path").display()
+            ),
         ];
         let out = vm_run(&args, "sh ipvs-scenarios.sh");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -50,6 +56,11 @@ fn ipvs_against_the_kernel() {
     missing_scheduler_is_a_clear_error(&s);
     one_change_is_one_operation(&s);
     foreign_services_survive_and_drift_is_repaired(&s);
+    let rt = sec(&s, "roundtrip");
+    assert!(
+        rt.contains("ROUNDTRIP OK") && rt.contains("1 passed"),
+        "{rt}"
+    );
 }
 
 fn sec<'a>(s: &'a BTreeMap<String, String>, name: &str) -> &'a str {
@@ -192,4 +203,44 @@ fn foreign_services_survive_and_drift_is_repaired(s: &BTreeMap<String, String>) 
         t.contains("192.0.2.99:25") && !t.contains("203.0.113.10"),
         "{t}"
     );
+}
+
+/// Runs inside the VM (started by the scenario script with this very test
+/// binary): every reply of real kernel dumps decodes, re-encodes and decodes
+/// to the same message.
+#[test]
+#[ignore = "runs inside the kernel VM; started by ipvs_against_the_kernel"]
+fn inner_netlink_roundtrip() {
+    use ipvs_sys::IpvsMessage;
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+    use netlink_packet_generic::GenlMessage;
+
+    let mut ipvs = ipvsdir::lvs::kernel::Ipvs::open().expect("IPVS in the VM");
+    let mut raws = ipvs
+        .request_raw(IpvsMessage::GetService(None), true)
+        .unwrap();
+    for svc in ipvs.read().unwrap().services {
+        raws.extend(
+            ipvs.request_raw(IpvsMessage::GetDest(svc.entry.service.key), true)
+                .unwrap(),
+        );
+    }
+    raws.extend(ipvs.request_raw(IpvsMessage::GetInfo, false).unwrap());
+    raws.extend(ipvs.request_raw(IpvsMessage::GetConfig, false).unwrap());
+    let decode = |b: &[u8]| match NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(b)
+        .unwrap()
+        .payload
+    {
+        NetlinkPayload::InnerMessage(g) => g,
+        other => panic!("not a genl message: {other:?}"),
+    };
+    for raw in &raws {
+        let first = decode(raw);
+        let mut again = NetlinkMessage::from(first.clone());
+        again.finalize();
+        let mut buf = vec![0; again.buffer_len()];
+        again.serialize(&mut buf);
+        assert_eq!(decode(&buf).payload, first.payload);
+    }
+    println!("ROUNDTRIP OK {} messages", raws.len());
 }

@@ -78,3 +78,26 @@ pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome,
     }
     Ok(outcome)
 }
+
+/// Removes ipvsdir's services (those of `config` and those recorded in
+/// `state`) from the kernel, as the daemon does when it stops; with
+/// `lvs_flush_on_stop` (no argument) the whole table is flushed instead.
+/// Foreign services are left alone otherwise.
+pub fn release(config: &Config, state: &Path) -> Result<Outcome, KernelError> {
+    let want = desired(config, &AllAlive, &mut QuorumMemory::default());
+    let mut ipvs = Ipvs::open()?;
+    if config.global.lvs.flush_on_stop == Some(crate::config::model::FlushOnStop::All) {
+        ipvs.request(IpvsMessage::Flush, false)?;
+        let _ = owned::save(state, &BTreeSet::new());
+        return Ok(Outcome::default());
+    }
+    let outcome = reconcile(
+        &mut ipvs,
+        &super::table::Table::default(),
+        &ours(&want, state),
+    )?;
+    if let Err(e) = owned::save(state, &BTreeSet::new()) {
+        tracing::warn!("cannot write {}: {e}", state.display());
+    }
+    Ok(outcome)
+}

@@ -320,8 +320,24 @@ impl Ipvs {
         Ok(results)
     }
 
-    /// Sends one request and collects the replies until ACK or DONE.
+    /// Sends one request and collects the decoded replies until ACK or DONE.
     pub fn request(&mut self, m: IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>, KernelError> {
+        self.request_raw(m, dump)?
+            .iter()
+            .map(|raw| {
+                NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
+                    .map_err(|e| KernelError::Decode(e.to_string()))
+                    .and_then(|reply| match reply.payload {
+                        NetlinkPayload::InnerMessage(g) => Ok(g.payload),
+                        _ => Err(KernelError::Decode("unexpected reply".into())),
+                    })
+            })
+            .collect()
+    }
+
+    /// Sends one request and returns the raw reply messages (whole netlink
+    /// messages, headers included) until ACK or DONE.
+    pub fn request_raw(&mut self, m: IpvsMessage, dump: bool) -> Result<Vec<Vec<u8>>, KernelError> {
         let flags = if dump {
             NLM_F_REQUEST | NLM_F_DUMP
         } else {
@@ -340,7 +356,7 @@ impl Ipvs {
                     continue;
                 }
                 match reply.payload {
-                    NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                    NetlinkPayload::InnerMessage(_) => out.push(raw.to_vec()),
                     NetlinkPayload::Done(_) => return Ok(out),
                     NetlinkPayload::Error(e) => {
                         return match e.code {
