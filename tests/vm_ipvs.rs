@@ -244,3 +244,60 @@ fn inner_netlink_roundtrip() {
     }
     println!("ROUNDTRIP OK {} messages", raws.len());
 }
+
+/// A `MakeWriter` that collects log output for assertions.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs inside the VM: the long-running reconciler repairs hand-made drift
+/// on its next tick and logs the same repair only once.
+#[test]
+#[ignore = "runs inside the kernel VM; started by ipvs_against_the_kernel"]
+fn inner_drift_repair() {
+    use ipvsdir::lvs::desired::{AllAlive, QuorumMemory, desired};
+    let logs = LogBuf::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+    let cfg = ipvsdir::config::load_str(
+        "drift.conf",
+        "virtual_server 10.7.0.1 80 {\n real_server 10.7.1.1 80 {\n }\n real_server 10.7.1.2 80 {\n }\n}\n",
+        &Default::default(),
+    )
+    .config
+    .unwrap();
+    let want = desired(&cfg, &AllAlive, &mut QuorumMemory::default());
+    let ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();
+    let mut r = ipvsdir::lvs::reconciler::Reconciler::new(ipvs, Default::default());
+    assert_eq!(r.tick(&want).unwrap().applied.len(), 3);
+    assert!(r.tick(&want).unwrap().applied.is_empty());
+    let ipvsadm = |args: &str| {
+        let ok = std::process::Command::new("ipvsadm")
+            .args(args.split(' '))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ipvsadm {args}");
+    };
+    for _ in 0..2 {
+        ipvsadm("-d -t 10.7.0.1:80 -r 10.7.1.2:80");
+        let o = r.tick(&want).unwrap();
+        assert_eq!(o.applied.len(), 1, "{:?}", o.applied);
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let repairs = text.matches("IPVS table drifted from the configuration, repaired: ipvsadm -a -t 10.7.0.1:80 -r 10.7.1.2:80 -m -w 1").count();
+    assert_eq!(repairs, 1, "{text}");
+    println!("DRIFT OK");
+}

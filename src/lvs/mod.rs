@@ -9,6 +9,7 @@ pub mod format;
 pub mod kernel;
 pub mod owned;
 pub mod reconcile;
+pub mod reconciler;
 pub mod table;
 
 pub use diff::{Op, diff};

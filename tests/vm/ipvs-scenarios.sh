@@ -36,6 +36,7 @@ done
 sec "json matrix"; ipvsdir --dump --json
 # Real kernel dumps through the decoder and back (this suite's own test binary).
 sec "roundtrip"; vm_ipvs_inner --ignored --exact inner_netlink_roundtrip --nocapture 2>&1
+sec "drift loop"; vm_ipvs_inner --ignored --exact inner_drift_repair --nocapture 2>&1
 
 # 3. A scheduler this kernel lacks is a clear error, and the rest still applies.
 ipvsadm -C; rm -f /run/ipvsdir/owned-services

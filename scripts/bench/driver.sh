@@ -1,0 +1,27 @@
+#!/bin/bash
+# Guest driver of scripts/bench-ipvs: for each repetition and tool, a fresh
+# network namespace, guest.sh inside it under a time limit, then teardown.
+# usage: driver.sh REPS N M PHASE_LIMIT_SECS
+set -uo pipefail # no -e: one failed repetition must not lose the others
+
+reps=$1 n=$2 m=$3 limit=$4
+echo "R env 0 0 kernel=$(uname -r) bash=${BASH_VERSION%%(*}"
+
+for i in $(seq 1 "$reps"); do
+    for phase in ipvsdir ipvsadm keepalived; do
+        ns=b$i$phase
+        ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns" ; continue; }
+        # SIGKILL so a hung tool cannot ignore it; whatever it left running
+        # in the namespace is killed below.
+        timeout -s KILL "$limit" ip netns exec "$ns" bash /work/bench/guest.sh "$phase" "$i" "$n" "$m"
+        rc=$?
+        [ "$rc" -eq 0 ] || echo "R ${phase}_phase $i fail rc=$rc"
+        for p in $(ip netns pids "$ns"); do kill -9 "$p" 2>/dev/null; done
+        # Empty the table ourselves (synchronous) rather than leave 10,000
+        # entries to the namespace teardown worker, which would run during
+        # the next measurement on this single vCPU.
+        ip netns exec "$ns" ipvsadm -C
+        ip netns del "$ns"
+        sleep 2
+    done
+done

@@ -1,0 +1,168 @@
+#!/bin/bash
+# Guest half of scripts/bench-ipvs: one phase of one repetition, run by the
+# guest driver as `ip netns exec benchX bash guest.sh PHASE REP N M`, so every
+# full load meets an empty table and an empty dest trash list (IPVS state is
+# per network namespace; the kernel keeps deleted dests on a trash list for
+# minutes and every later add searches it).
+#
+# Prints one line per measurement on stdout:
+#   R <name> <rep> <microseconds|fail|timeout> [key=value]...
+# and anything unexpected on stderr.
+#
+# Clock: bash's $EPOCHREALTIME (microseconds, no fork).  The guest's busybox
+# `date` prints %N literally and /proc/uptime has 10 ms steps; every fork+exec
+# costs tens of ms under TCG, so the timed parts fork only the tool measured.
+set -uo pipefail # no -e: a failed step is recorded and the rest still run
+
+phase=$1 rep=$2 n=$3 m=$4
+d=/work/bench
+expected=$((n + n * m)) # services + dests, the entry count of a full table
+own=/tmp/own$rep.state  # fresh owned-state per repetition (fresh netns)
+
+now() { t=${EPOCHREALTIME/./}; }
+
+# Services + dests in this netns: /proc/net/ip_vs lines minus the 3 header
+# lines.  mapfile is a builtin: the count costs a table walk, not a fork.
+entries() {
+    local -a l
+    mapfile -t l </proc/net/ip_vs
+    e=$((${#l[@]} - 3))
+}
+
+# 20 ms pause without a fork: read from a FIFO nobody writes.
+[ -p /tmp/bench.fifo ] || mkfifo /tmp/bench.fifo
+exec 7<>/tmp/bench.fifo
+pause() { read -r -t "$1" -u 7 _ || true; }
+
+# "N operation(s) applied, M failed" from an ipvsdir stderr file -> ops, failed.
+opcount() {
+    ops=? failed=?
+    local line
+    while IFS= read -r line; do
+        if [[ $line =~ ^ipvsdir:\ ([0-9]+)\ operation\(s\)\ applied,\ ([0-9]+)\ failed ]]; then
+            ops=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]}
+        fi
+    done <"$1"
+}
+
+# Sorted table as rules -> md5 (after the timed part), to check that every
+# tool loaded the same table.
+tablesum() { sum=$(ipvsadm -Sn | sort | md5sum | cut -c1-12); }
+
+# One timed ipvsdir one-shot run: ipvsdir NAME CONF MODE(--apply-once|--release)
+ipvsdir_step() {
+    local name=$1 conf=$2 mode=$3 rc t0
+    now
+    t0=$t
+    ipvsdir -f "$d/$conf" "$mode" --owned-state "$own" 2>/tmp/ipvsdir.err
+    rc=$?
+    now
+    dt=$((t - t0))
+    opcount /tmp/ipvsdir.err
+    entries
+    if [ "$rc" -ne 0 ]; then
+        echo "ipvsdir $name rep $rep: exit $rc:" >&2
+        head -n 20 /tmp/ipvsdir.err >&2
+    fi
+    echo "R $name $rep $dt ops=$ops failed=$failed rc=$rc entries=$e"
+}
+
+case $phase in
+ipvsdir)
+    ipvsdir_step load_ipvsdir bench.conf --apply-once
+    tablesum
+    echo "R sum_ipvsdir $rep 0 sum=$sum"
+    # Cost of one poll of a full table (what the keepalived measurement does
+    # every ~20 ms), so its disturbance can be judged.
+    now
+    t0=$t
+    for _ in 1 2 3 4 5 6 7 8 9 10; do entries; done
+    now
+    echo "R poll_cost $rep $(((t - t0) / 10)) entries=$e"
+    ipvsdir_step noop_ipvsdir bench.conf --apply-once
+    ipvsdir_step weight_ipvsdir weight.conf --apply-once
+    echo "R check_weight $rep 0 w2=$(ipvsadm -Sn | grep -c -- ' -w 2$')"
+    ipvsdir_step add_ipvsdir add.conf --apply-once
+    ipvsdir_step revert_ipvsdir bench.conf --apply-once
+    tablesum
+    echo "R sum_revert $rep 0 sum=$sum"
+    ipvsdir_step release_ipvsdir bench.conf --release
+    ;;
+ipvsadm)
+    now
+    t0=$t
+    ipvsadm -R <"$d/rules"
+    rc=$?
+    now
+    dt=$((t - t0))
+    entries
+    echo "R load_ipvsadm $rep $dt rc=$rc entries=$e"
+    tablesum
+    echo "R sum_ipvsadm $rep 0 sum=$sum"
+    now
+    t0=$t
+    ipvsadm -C
+    rc=$?
+    now
+    dt=$((t - t0))
+    entries
+    echo "R clear_ipvsadm $rep $dt rc=$rc entries=$e"
+    ;;
+keepalived)
+    limit=${BENCH_KA_LIMIT:-300}000000 # give up waiting for a full table
+    log=/tmp/ka$rep.log
+    now
+    t0=$t
+    # -C: checker process only (no VRRP); -n: stay in the foreground so $!
+    # is keepalived itself; per-rep pid files so no earlier instance blocks it.
+    keepalived -C -n -l -G -f "$d/bench.conf" -p "/tmp/ka$rep.pid" \
+        -c "/tmp/kac$rep.pid" >"$log" 2>&1 &
+    kpid=$!
+    res=timeout
+    while :; do
+        entries
+        if [ "$e" -ge "$expected" ]; then res=ok; break; fi
+        now
+        if ((t - t0 > limit)); then break; fi
+        if ! kill -0 "$kpid" 2>/dev/null; then res=died; break; fi
+        pause 0.02
+    done
+    now
+    dt=$((t - t0))
+    [ "$res" = ok ] || dt=$res
+    echo "R load_keepalived $rep $dt entries=$e"
+    if [ "$res" != ok ]; then
+        echo "keepalived rep $rep: $res with $e of $expected entries; log tail:" >&2
+        tail -n 20 "$log" >&2
+    fi
+    # Let keepalived finish whatever it does after the last add before
+    # timing its shutdown.
+    pause 1
+    tablesum
+    echo "R sum_keepalived $rep 0 sum=$sum"
+    cpid=$(cat "/tmp/kac$rep.pid" 2>/dev/null || echo none)
+    now
+    t0=$t
+    kill -TERM "$kpid"
+    wait "$kpid"
+    rc=$?
+    now
+    dt=$((t - t0))
+    entries
+    # The checker child is not ours; keepalived reaps or SIGKILLs it before
+    # it exits, so it should be gone already.
+    child=gone
+    if [ "$cpid" != none ] && kill -0 "$cpid" 2>/dev/null; then child=alive; fi
+    echo "R term_keepalived $rep $dt rc=$rc entries=$e checker=$child"
+    if [ "$child" = alive ]; then
+        pause 10
+        entries
+        echo "keepalived rep $rep: checker $cpid outlived its parent; $e entries 10 s later" >&2
+    fi
+    grep -iE 'timeout|kill|error|fail' "$log" | head -n 5 | sed "s/^/keepalived rep $rep log: /" >&2
+    ;;
+*)
+    echo "guest.sh: unknown phase $phase" >&2
+    exit 2
+    ;;
+esac
