@@ -153,6 +153,7 @@ fn every_scheduler_method_and_kind_in_every_view(s: &BTreeMap<String, String>) {
     ] {
         assert!(plain.contains(needle), "{needle:?} missing:\n{plain}");
     }
+    assert_eq!(sec(s, "timeouts"), "Timeout (tcp tcpfin udp): 7200 30 60\n");
     let save = sec(s, "ipvsadm matrix save");
     assert!(
         save.contains("--tun-type gue --tun-port 6080 --tun-csum"),

@@ -72,6 +72,18 @@ pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome,
     if config.global.lvs.flush {
         ipvs.request(IpvsMessage::Flush, false)?;
     }
+    let t = config.global.lvs.timeouts;
+    if t.tcp.is_some() || t.tcpfin.is_some() || t.udp.is_some() {
+        // `lvs_timeouts`, as `ipvsadm --set` does.
+        ipvs.request(
+            IpvsMessage::SetConfig(ipvs_sys::Timeouts {
+                tcp: t.tcp,
+                tcp_fin: t.tcpfin,
+                udp: t.udp,
+            }),
+            false,
+        )?;
+    }
     let outcome = reconcile(&mut ipvs, &want, &ours(&want, state))?;
     if let Err(e) = owned::save(state, &owned(&want)) {
         tracing::warn!("cannot write {}: {e}", state.display());

@@ -34,6 +34,7 @@ for v in plain stats rate save; do
     sec "dump matrix $v"; ipvsdir --dump $d
 done
 sec "json matrix"; ipvsdir --dump --json
+sec "timeouts"; ipvsadm -L --timeout
 # Real kernel dumps through the decoder and back (this suite's own test binary).
 sec "roundtrip"; vm_ipvs_inner --ignored --exact inner_netlink_roundtrip --nocapture 2>&1
 sec "drift loop"; vm_ipvs_inner --ignored --exact inner_drift_repair --nocapture 2>&1
