@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run};
+use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
 
 #[test]
 fn nat_round_robin_and_counters_survive_a_weight_change() {
@@ -20,14 +20,7 @@ fn nat_round_robin_and_counters_survive_a_weight_change() {
         "--file".into(),
         file("tests/vm/datapath.sh"),
     ];
-    let out = vm_run(&args, "sh datapath.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "VM run failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = vm_run_ok(&args, "sh datapath.sh");
     let s = sections(&stdout);
     assert!(
         s["apply"].contains("3 operation(s) applied, 0 failed"),

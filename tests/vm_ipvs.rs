@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run};
+use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
 
 /// The scenario sections, from one VM boot.
 fn scenario() -> Option<BTreeMap<String, String>> {
@@ -35,14 +35,7 @@ fn scenario() -> Option<BTreeMap<String, String>> {
                 std::env::current_exe().expect("test binary path").display()
             ),
         ];
-        let out = vm_run(&args, "sh ipvs-scenarios.sh");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "VM run failed ({:?}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = vm_run_ok(&args, "sh ipvs-scenarios.sh");
         Some(sections(&stdout))
     }
 }

@@ -5,6 +5,8 @@
 set -uo pipefail # no -e: one failed repetition must not lose the others
 
 reps=$1 n=$2 m=$3 limit=$4
+# By full path: busybox timeout runs its own applet for a bare "ip".
+ip=$(command -v ip)
 echo "R env 0 0 kernel=$(uname -r) bash=${BASH_VERSION%%(*}"
 
 for i in $(seq 1 "$reps"); do
@@ -13,7 +15,7 @@ for i in $(seq 1 "$reps"); do
         ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns" ; continue; }
         # SIGKILL so a hung tool cannot ignore it; whatever it left running
         # in the namespace is killed below.
-        timeout -s KILL "$limit" ip netns exec "$ns" bash /work/bench/guest.sh "$phase" "$i" "$n" "$m"
+        timeout -s KILL "$limit" "$ip" netns exec "$ns" bash /work/bench/guest.sh "$phase" "$i" "$n" "$m"
         rc=$?
         [ "$rc" -eq 0 ] || echo "R ${phase}_phase $i fail rc=$rc"
         for p in $(ip netns pids "$ns"); do kill -9 "$p" 2>/dev/null; done

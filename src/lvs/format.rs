@@ -85,6 +85,15 @@ fn largenum(out: &mut String, i: u64) {
     };
 }
 
+/// A persistence netmask other than a single client (/32, /128), as ipvsadm prints it.
+fn granularity(m: Netmask) -> Option<String> {
+    match m {
+        Netmask::V4(m) if m != std::net::Ipv4Addr::BROADCAST => Some(m.to_string()),
+        Netmask::V6Prefix(p) if p != 128 => Some(p.to_string()),
+        _ => None,
+    }
+}
+
 fn sched_flags(name: &str, flags: u32) -> String {
     let has = |f: ServiceFlags| flags & f.0 != 0;
     let names: &[(ServiceFlags, &str)] = match name {
@@ -322,14 +331,8 @@ fn render_service(out: &mut String, s: &KernelService, view: View) {
             }
             if persistent {
                 let _ = write!(out, " persistent {}", svc.timeout);
-                match svc.netmask {
-                    Netmask::V4(m) if m != std::net::Ipv4Addr::BROADCAST => {
-                        let _ = write!(out, " mask {m}");
-                    }
-                    Netmask::V6Prefix(p) if p != 128 => {
-                        let _ = write!(out, " mask {p}");
-                    }
-                    _ => {}
+                if let Some(m) = granularity(svc.netmask) {
+                    let _ = write!(out, " mask {m}");
                 }
                 if let Some(pe) = &svc.pe_name {
                     let _ = write!(out, " pe {pe}");
@@ -394,14 +397,8 @@ pub fn service_rule(svc: &ipvs_sys::Service) -> String {
     let flags = svc.flags.0;
     if flags & ServiceFlags::PERSISTENT.0 != 0 {
         let _ = write!(out, " -p {}", svc.timeout);
-        match svc.netmask {
-            Netmask::V4(m) if m != std::net::Ipv4Addr::BROADCAST => {
-                let _ = write!(out, " -M {m}");
-            }
-            Netmask::V6Prefix(p) if p != 128 => {
-                let _ = write!(out, " -M {p}");
-            }
-            _ => {}
+        if let Some(m) = granularity(svc.netmask) {
+            let _ = write!(out, " -M {m}");
         }
     }
     if let Some(pe) = &svc.pe_name {

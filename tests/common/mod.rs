@@ -52,6 +52,19 @@ pub fn vm_run(args: &[String], command: &str) -> Output {
         .expect("start scripts/kernel-vm/run")
 }
 
+/// Like [`vm_run`], asserting the command succeeded; returns its stdout.
+pub fn vm_run_ok(args: &[String], command: &str) -> String {
+    let out = vm_run(args, command);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "VM run failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The ipvsdir binary cargo built for this test run.
 pub fn ipvsdir_bin() -> String {
     env!("CARGO_BIN_EXE_ipvsdir").to_string()

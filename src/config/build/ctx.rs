@@ -90,6 +90,24 @@ impl Ctx<'_> {
         arg
     }
 
+    /// The one argument of `keyword VALUE` (no block, extra words warned about).
+    pub fn single<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n Word> {
+        self.no_block(node);
+        self.at_most(node, 1);
+        self.arg(node, 0, what)
+    }
+
+    /// `keyword USER [GROUP]`: the account a script runs as.
+    pub fn user(&mut self, node: &Node) -> Option<ScriptUser> {
+        self.no_block(node);
+        self.at_most(node, 2);
+        let u = self.arg(node, 0, "a user name")?;
+        Some(ScriptUser {
+            user: u.text.clone(),
+            group: node.args.get(1).map(|g| g.text.clone()),
+        })
+    }
+
     /// Warns about arguments past `max`.
     pub fn at_most(&mut self, node: &Node, max: usize) {
         if let Some(extra) = node.args.get(max) {
@@ -158,10 +176,8 @@ impl Ctx<'_> {
 
     /// `keyword N` with N in `range`.
     pub fn int<T: TryFrom<i64>>(&mut self, node: &Node, range: RangeInclusive<i64>) -> Option<T> {
-        self.no_block(node);
-        self.at_most(node, 1);
         let what = format!("an integer {}-{}", range.start(), range.end());
-        let w = self.arg(node, 0, &what)?;
+        let w = self.single(node, &what)?;
         let v = self.int_word(node.name(), w, range)?;
         T::try_from(v).ok()
     }
@@ -197,9 +213,7 @@ impl Ctx<'_> {
     }
 
     pub fn timer(&mut self, node: &Node) -> Option<Timer> {
-        self.no_block(node);
-        self.at_most(node, 1);
-        let w = self.arg(node, 0, "a time in seconds")?;
+        let w = self.single(node, "a time in seconds")?;
         self.timer_word(node.name(), w)
     }
 
@@ -229,9 +243,7 @@ impl Ctx<'_> {
 
     /// One word (bare or quoted).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
-        self.no_block(node);
-        self.at_most(node, 1);
-        self.arg(node, 0, what).map(|w| w.text.clone())
+        self.single(node, what).map(|w| w.text.clone())
     }
 
     pub fn ip_word(&mut self, w: &Word) -> Option<IpAddr> {
@@ -245,9 +257,7 @@ impl Ctx<'_> {
     }
 
     pub fn ip(&mut self, node: &Node) -> Option<IpAddr> {
-        self.no_block(node);
-        self.at_most(node, 1);
-        let w = self.arg(node, 0, "an IP address")?;
+        let w = self.single(node, "an IP address")?;
         self.ip_word(w)
     }
 
@@ -265,9 +275,7 @@ impl Ctx<'_> {
     }
 
     pub fn port(&mut self, node: &Node) -> Option<u16> {
-        self.no_block(node);
-        self.at_most(node, 1);
-        let w = self.arg(node, 0, "a port (0-65535)")?;
+        let w = self.single(node, "a port (0-65535)")?;
         self.port_word(w)
     }
 

@@ -1,9 +1,7 @@
 //! `global_defs { ... }`.
 
 use crate::config::keywords::Section;
-use crate::config::model::{
-    FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, ScriptUser, SmtpServer,
-};
+use crate::config::model::{FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, SmtpServer};
 use crate::config::tree::Node;
 
 use super::ctx::Ctx;
@@ -40,15 +38,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             "smtp_helo_name" => set(&mut g.smtp_helo_name, cx.string(n, "a name")),
             "smtp_connect_timeout" => set_val(&mut g.smtp_connect_timeout, cx.timer(n)),
             "smtp_alert" => set(&mut g.smtp_alert, cx.flag(n)),
-            "script_user" => {
-                cx.at_most(n, 2);
-                if let Some(u) = cx.arg(n, 0, "a user name") {
-                    g.script_user = Some(ScriptUser {
-                        user: u.text.clone(),
-                        group: n.args.get(1).map(|w| w.text.clone()),
-                    });
-                }
-            }
+            "script_user" => set(&mut g.script_user, cx.user(n)),
             "enable_script_security" => set_val(&mut g.enable_script_security, cx.flag(n)),
             "default_interface" => set(&mut g.default_interface, cx.string(n, "an interface")),
             "vrrp_version" => set_val(&mut v.version, cx.int(n, 2..=3)),

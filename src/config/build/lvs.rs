@@ -834,15 +834,7 @@ fn checker(
             ("misc_path", CheckerType::Misc) => set(&mut misc_path, cx.script(n)),
             ("misc_timeout", CheckerType::Misc) => set(&mut misc_timeout, cx.timer(n)),
             ("misc_dynamic", CheckerType::Misc) => set_val(&mut misc_dynamic, cx.flag(n)),
-            ("user", CheckerType::Misc) => {
-                cx.at_most(n, 2);
-                if let Some(u) = cx.arg(n, 0, "a user name") {
-                    misc_user = Some(ScriptUser {
-                        user: u.text.clone(),
-                        group: n.args.get(1).map(|g| g.text.clone()),
-                    });
-                }
-            }
+            ("user", CheckerType::Misc) => set(&mut misc_user, cx.user(n)),
             _ => cx.other(n, section, &[]),
         }
     }

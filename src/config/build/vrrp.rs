@@ -76,15 +76,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
             }
             "fall" => set_val(&mut s.fall, cx.int(n, 1..=1_000_000)),
             "rise" => set_val(&mut s.rise, cx.int(n, 1..=1_000_000)),
-            "user" => {
-                cx.at_most(n, 2);
-                if let Some(u) = cx.arg(n, 0, "a user name") {
-                    s.script.user = Some(crate::config::model::ScriptUser {
-                        user: u.text.clone(),
-                        group: n.args.get(1).map(|g| g.text.clone()),
-                    });
-                }
-            }
+            "user" => set(&mut s.script.user, cx.user(n)),
             "init_fail" => set_val(&mut s.init_fail, cx.flag(n)),
             _ => cx.other(n, Section::VrrpScript, &[]),
         }
@@ -184,9 +176,7 @@ pub fn vrrp_instance(
     for n in body {
         match n.name() {
             "state" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                if let Some(w) = cx.arg(n, 0, "MASTER or BACKUP") {
+                if let Some(w) = cx.single(n, "MASTER or BACKUP") {
                     vi.initial_state = match w.text.as_str() {
                         "MASTER" => InitialState::Master,
                         "BACKUP" => InitialState::Backup,
@@ -205,26 +195,10 @@ pub fn vrrp_instance(
                     };
                 }
             }
-            "interface" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                interface = cx.arg(n, 0, "an interface name");
-            }
-            "virtual_router_id" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                vrid = cx.arg(n, 0, "an id 1-255");
-            }
-            "priority" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                priority = cx.arg(n, 0, "a priority 1-255");
-            }
-            "advert_int" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                advert = cx.arg(n, 0, "an interval in seconds");
-            }
+            "interface" => interface = cx.single(n, "an interface name"),
+            "virtual_router_id" => vrid = cx.single(n, "an id 1-255"),
+            "priority" => priority = cx.single(n, "a priority 1-255"),
+            "advert_int" => advert = cx.single(n, "an interval in seconds"),
             "version" => set_val(&mut vi.version, cx.int(n, 2..=3)),
             "nopreempt" => {
                 cx.no_block(n);
@@ -296,9 +270,7 @@ pub fn vrrp_instance(
             "smtp_alert" => set_val(&mut vi.smtp_alert, cx.flag(n)),
             "v3_checksum_as_v2" => set_val(&mut vi.v3_checksum_as_v2, cx.flag(n)),
             "late_advert_warn" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                if let Some(w) = cx.arg(n, 0, "a fraction of Master_Down_Interval (0.1-0.99)") {
+                if let Some(w) = cx.single(n, "a fraction of Master_Down_Interval (0.1-0.99)") {
                     match w.text.parse::<f64>() {
                         Ok(f) if (0.1..=0.99).contains(&f) => vi.late_advert_warn = Some(f),
                         _ => cx.error(
@@ -429,9 +401,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
         match n.name() {
             "auth_type" => {
                 type_seen = true;
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                if let Some(w) = cx.arg(n, 0, "PASS or AH") {
+                if let Some(w) = cx.single(n, "PASS or AH") {
                     let upper = w.text.to_ascii_uppercase();
                     if upper != w.text && matches!(upper.as_str(), "PASS" | "AH") {
                         cx.warn(w.span, format!("auth_type '{}' taken as {upper}; write {upper} (keepalived 2.2.7 does not recognise '{}' and runs this instance without authentication, so a keepalived peer with the same file will not match)", w.text, w.text));
@@ -450,9 +420,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
                 }
             }
             "auth_pass" => {
-                cx.no_block(n);
-                cx.at_most(n, 1);
-                if let Some(w) = cx.arg(n, 0, "a password (up to 8 characters)") {
+                if let Some(w) = cx.single(n, "a password (up to 8 characters)") {
                     let mut p = w.text.clone();
                     if p.len() > 8 {
                         cx.warn(w.span, "auth_pass is longer than 8 bytes: only the first 8 are used (as keepalived does)");
