@@ -539,7 +539,9 @@ fn weight_and_threshold_ranges() {
     );
     assert_eq!(
         diags(&vs("", "  uthreshold 10\n  lthreshold 20")),
-        ["3:2: Error: lthreshold 20 is above uthreshold 10"]
+        [
+            "3:2: Error: lthreshold 20 is above uthreshold 10: the kernel refuses that; set uthreshold to at least 20"
+        ]
     );
 }
 
@@ -824,4 +826,12 @@ fn model_round_trips_through_json() {
     let back: ipvsdir::config::model::Config = serde_json::from_str(&json).unwrap();
     assert_eq!(back, c);
     assert!(json.contains("\"status_codes\": \"200\""), "{json}");
+}
+
+#[test]
+fn lthreshold_needs_an_upper_threshold() {
+    assert_eq!(
+        diags(&vs("", "  lthreshold 5")),
+        ["3:2: Error: lthreshold 5 is above uthreshold 0: the kernel refuses that; set uthreshold to at least 5"]
+    );
 }

@@ -33,7 +33,7 @@ use crate::{
 ///   (what a client receiving kernel answers wants) and the rest as requests;
 /// - [`IpvsMessage::parse`], used by the netlink-packet traits, goes by shape:
 ///   - `NEW_SERVICE` whose SERVICE nest has STATS or STATS64 (the kernel
-///     always sends both, STATS64 since 4.1) is a [`IpvsMessage::ServiceReply`],
+///     always sends STATS, and STATS64 where it has it) is a [`IpvsMessage::ServiceReply`],
 ///     otherwise a [`IpvsMessage::NewService`];
 ///   - `NEW_DEST` without a top-level SERVICE attribute (the kernel's dest
 ///     dump never has one; a request must) is a [`IpvsMessage::DestReply`],

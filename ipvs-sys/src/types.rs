@@ -252,7 +252,7 @@ pub struct Service {
     /// Identity.
     pub key: ServiceKey,
     /// Scheduler module name without `ip_vs_` (`"wrr"`), at most 15 bytes;
-    /// `"none"` means no scheduler (kernels >= 4.19).
+    /// `"none"` means no scheduler on kernels that support it.
     pub sched_name: String,
     /// Flags; see [`ServiceFlags`].
     pub flags: ServiceFlags,
@@ -355,7 +355,7 @@ pub struct ServiceEntry {
     pub service: Service,
     /// `IPVS_SVC_ATTR_STATS`, if sent.
     pub stats: Option<Stats>,
-    /// `IPVS_SVC_ATTR_STATS64` (kernels >= 4.1), if sent.
+    /// `IPVS_SVC_ATTR_STATS64` (newer kernels), if sent.
     pub stats64: Option<Stats>,
 }
 
@@ -407,15 +407,15 @@ impl ForwardMethod {
     }
 }
 
-/// `IP_VS_CONN_F_TUNNEL_TYPE_*` (kernels >= 5.3).
+/// `IP_VS_CONN_F_TUNNEL_TYPE_*` (newer kernels; older ones only do IPIP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum TunnelType {
-    /// IP-in-IP (0), the only kind before 5.3 and the kernel's default.
+    /// IP-in-IP (0), the only kind on older kernels and the kernel's default.
     #[default]
     Ipip,
     /// Generic UDP Encapsulation (1); needs a non-zero port.
     Gue,
-    /// GRE (2, kernels >= 5.4).
+    /// GRE (2).
     Gre,
 }
 
@@ -483,7 +483,7 @@ pub struct Dest {
     /// Lower connection threshold; the kernel refuses `l_thresh > u_thresh`
     /// with `ERANGE` even when `u_thresh` is 0.
     pub l_thresh: u32,
-    /// Tunnel parameters. Kernels >= 5.3 report TUN_* for every
+    /// Tunnel parameters. Kernels with tunnel types report TUN_* for every
     /// destination, zeros included, so a reported non-tunnel destination
     /// decodes with `Some(Tunnel::default())`; compare with
     /// [`Dest::effective_tunnel`].
@@ -613,7 +613,7 @@ impl DaemonState {
 
 /// A connection-sync daemon (start request or dump entry).
 ///
-/// The optional fields exist since kernel 4.3; such kernels report them for
+/// The optional fields exist on newer kernels, which report them for
 /// every running daemon, with the defaults they filled in (port 8848,
 /// TTL 1, group 224.0.0.81).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

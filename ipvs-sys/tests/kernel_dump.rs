@@ -176,7 +176,7 @@ impl Skb {
         self.nlmsg_end();
     }
 
-    /// `ip_vs_genl_fill_dest` (kernel >= 5.3: TUN_* always present).
+    /// `ip_vs_genl_fill_dest` (kernels with tunnel types: TUN_* always present).
     fn dump_dest(&mut self, e: &DestEntry) {
         let d = &e.dest;
         let t = d.tunnel.unwrap_or_default();
@@ -201,7 +201,7 @@ impl Skb {
         self.nlmsg_end();
     }
 
-    /// `ip_vs_genl_fill_daemon` (kernel >= 4.3).
+    /// `ip_vs_genl_fill_daemon` (kernels with the multicast options).
     fn dump_daemon(&mut self, d: &Daemon) {
         self.genlmsg_put(3, 9);
         self.nest_start(3);
@@ -336,7 +336,7 @@ fn service_dump() {
 
 #[test]
 fn service_dump_from_a_kernel_without_stats64() {
-    // Before 4.1 there is no STATS64; STATS alone still marks a reply.
+    // Older kernels send no STATS64; STATS alone still marks a reply.
     let mut https = https_service();
     https.stats64 = None;
     let mut skb = Skb::default();
@@ -497,7 +497,7 @@ fn daemon_dump_config_and_info_replies() {
 
 #[test]
 fn dest_reply_without_address_family_needs_a_4_byte_address() {
-    // Kernels before 3.18 sent no ADDR_FAMILY; a 16-byte ADDR is then
+    // Older kernels send no ADDR_FAMILY; a 16-byte ADDR is then
     // ambiguous, and decoding says so rather than guess.
     let mut skb = Skb::default();
     skb.nest_start(2);

@@ -716,15 +716,16 @@ fn real_server(
             _ => cx.other(n, Section::RealServer, &[]),
         }
     }
-    if rs.lthreshold > 0 && rs.uthreshold > 0 && rs.lthreshold > rs.uthreshold {
+    if rs.lthreshold > rs.uthreshold {
         cx.error(
             node.span(),
             format!(
-                "lthreshold {} is above uthreshold {}",
-                rs.lthreshold, rs.uthreshold
+                "lthreshold {} is above uthreshold {}: the kernel refuses that; set uthreshold to at least {}",
+                rs.lthreshold, rs.uthreshold, rs.lthreshold
             ),
         );
     }
+
     if matches!(rs.method, ForwardMethod::Dr | ForwardMethod::Tun { .. })
         && vs_port != 0
         && port != vs_port
