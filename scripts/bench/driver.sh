@@ -12,7 +12,10 @@ echo "R env 0 0 kernel=$(uname -r) bash=${BASH_VERSION%%(*}"
 for i in $(seq 1 "$reps"); do
     for phase in ipvsdir ipvsadm keepalived; do
         ns=b$i$phase
-        ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns" ; continue; }
+        ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns"; continue; }
+        # lo up creates the local routing table; without it the kernel
+        # classes every real-server address as non-unicast and refuses it.
+        ip netns exec "$ns" ip link set lo up
         # SIGKILL so a hung tool cannot ignore it; whatever it left running
         # in the namespace is killed below.
         timeout -s KILL "$limit" "$ip" netns exec "$ns" bash /work/bench/guest.sh "$phase" "$i" "$n" "$m"

@@ -160,9 +160,11 @@ keepalived)
         echo "keepalived rep $rep: checker $cpid outlived its parent; $e entries 10 s later" >&2
     fi
     grep -iE 'timeout|kill|error|fail' "$log" | head -n 5 | sed "s/^/keepalived rep $rep log: /" >&2
+    cp "$log" /tmp/ka-last.log
     ;;
 *)
     echo "guest.sh: unknown phase $phase" >&2
     exit 2
     ;;
 esac
+exit 0
