@@ -2,5 +2,6 @@
 //! syntax. See `ARCHITECTURE` in the repository for the shape: pure cores
 //! (config, VRRP, checks, IPVS diff) and thin async drivers.
 
+pub mod check;
 pub mod config;
 pub mod lvs;

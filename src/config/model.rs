@@ -44,14 +44,14 @@ pub struct Config {
 }
 
 /// The account a script runs as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScriptUser {
     pub user: String,
     pub group: Option<String>,
 }
 
 /// A command line to run (notify scripts, quorum scripts, misc checks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Script {
     /// The command as written; split into words by the script runner.
     pub command: String,
@@ -529,7 +529,7 @@ pub struct RealServer {
 }
 
 /// Timing and addressing every checker has, with inheritance resolved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CheckCommon {
     /// Address and port the probe goes to (default: the real server's).
     pub connect_ip: IpAddr,
@@ -549,7 +549,7 @@ pub struct CheckCommon {
     pub log_all_failures: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HttpVersion {
     #[serde(rename = "1.0")]
     Http10,
@@ -561,7 +561,7 @@ pub enum HttpVersion {
 }
 
 /// Inclusive ranges of accepted HTTP status codes; written `200-299 503`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StatusCodes(pub Vec<(u16, u16)>);
 
 impl std::fmt::Display for StatusCodes {
@@ -610,7 +610,7 @@ impl StatusCodes {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Url {
     pub path: String,
     /// MD5 of the body, 32 lowercase hex characters.
@@ -620,7 +620,7 @@ pub struct Url {
     pub virtualhost: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HttpCheck {
     pub tls: bool,
     pub urls: Vec<Url>,
@@ -629,14 +629,14 @@ pub struct HttpCheck {
     pub fast_recovery: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MiscCheck {
     pub path: Script,
     pub timeout: Timer,
     pub dynamic: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Http(HttpCheck),
@@ -644,7 +644,7 @@ pub enum CheckKind {
     Misc(MiscCheck),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Checker {
     pub kind: CheckKind,
     pub common: CheckCommon,

@@ -1,0 +1,7 @@
+//! Health checks: the pure per-checker state machine (`state`), the probes
+//! (`tcp`, `http`, `misc`), and the engine that schedules them and turns
+//! results into real-server health for the IPVS table.
+
+pub mod health;
+pub mod state;
+pub mod tcp;

@@ -1,0 +1,187 @@
+//! The up/down logic of one checker, as keepalived has it, as a pure state
+//! machine: feed it probe results with the time they finished, it says
+//! whether the checker changed state and when to probe next.
+//!
+//! - Starts up, or down with `alpha` (until the first success).
+//! - A success while down brings it up at once.
+//! - A failure while up is retried after `delay_before_retry`, `retry`
+//!   times; when the initial attempt and all retries failed in a row it
+//!   goes down. (keepalived: "retry: additional checks if check of an alive
+//!   server fails"; MISC_CHECK's default retry 0 means down on the first failure.)
+//! - While down it is probed every `delay_loop`.
+
+use std::time::Duration;
+
+use crate::config::model::CheckCommon;
+
+/// Milliseconds on the caller's clock (virtual in tests, monotonic in the daemon).
+pub type Millis = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastResult {
+    pub ok: bool,
+    pub reason: String,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckerState {
+    pub up: bool,
+    /// Consecutive failures while up (the retries used so far, plus one).
+    pub failures: u32,
+    /// When `up` last changed (or the checker started).
+    pub since: Millis,
+    pub last: Option<LastResult>,
+    /// A weight a MISC_CHECK with misc_dynamic reported (exit status - 2).
+    pub dynamic_weight: Option<u32>,
+}
+
+/// What the caller does after feeding a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Some(new state) when the checker went up or down.
+    pub changed: Option<bool>,
+    /// Delay until the next probe starts.
+    pub next: Duration,
+}
+
+impl CheckerState {
+    pub fn new(common: &CheckCommon, now: Millis) -> Self {
+        CheckerState {
+            up: !common.alpha,
+            failures: 0,
+            since: now,
+            last: None,
+            dynamic_weight: None,
+        }
+    }
+
+    /// Applies one probe result that finished at `now`.
+    pub fn on_result(
+        &mut self,
+        common: &CheckCommon,
+        ok: bool,
+        reason: String,
+        dynamic_weight: Option<u32>,
+        now: Millis,
+    ) -> Step {
+        self.last = Some(LastResult { ok, reason, at: now });
+        if ok {
+            self.failures = 0;
+            if dynamic_weight.is_some() {
+                self.dynamic_weight = dynamic_weight;
+            }
+            let changed = (!self.up).then(|| {
+                self.up = true;
+                self.since = now;
+                true
+            });
+            return Step {
+                changed,
+                next: common.delay_loop.0,
+            };
+        }
+        if !self.up {
+            return Step {
+                changed: None,
+                next: common.delay_loop.0,
+            };
+        }
+        self.failures += 1;
+        if self.failures <= common.retry {
+            return Step {
+                changed: None,
+                next: common.delay_before_retry.0,
+            };
+        }
+        self.up = false;
+        self.failures = 0;
+        self.since = now;
+        Step {
+            changed: Some(false),
+            next: common.delay_loop.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Timer;
+
+    fn common(retry: u32, alpha: bool) -> CheckCommon {
+        CheckCommon {
+            connect_ip: "127.0.0.1".parse().unwrap(),
+            connect_port: 80,
+            bindto: None,
+            bind_port: None,
+            bind_if: None,
+            fwmark: None,
+            connect_timeout: Timer::secs(5),
+            delay_loop: Timer::secs(6),
+            retry,
+            delay_before_retry: Timer::secs(2),
+            warmup: Timer::secs(0),
+            alpha,
+            log_all_failures: false,
+        }
+    }
+
+    /// Drives the machine with results on a virtual clock; returns
+    /// (time of each state change, new state).
+    fn drive(c: &CheckCommon, results: &[bool]) -> Vec<(Millis, bool)> {
+        let mut now = 0;
+        let mut s = CheckerState::new(c, now);
+        let mut changes = Vec::new();
+        for &ok in results {
+            let step = s.on_result(c, ok, String::new(), None, now);
+            if let Some(up) = step.changed {
+                changes.push((now, up));
+            }
+            now += step.next.as_millis() as u64;
+        }
+        changes
+    }
+
+    #[test]
+    fn down_after_the_attempt_and_all_retries_fail_spaced_by_delay_before_retry() {
+        let c = common(3, false);
+        // ok at 0, then failures at 6, 8, 10, 12 (retries after 2 s): down at 12.
+        assert_eq!(drive(&c, &[true, false, false, false, false]), vec![(12_000, false)]);
+        // Three failures then a success: never down.
+        assert_eq!(drive(&c, &[true, false, false, false, true, false]), vec![]);
+    }
+
+    #[test]
+    fn retry_zero_is_down_on_first_failure_and_up_on_first_success() {
+        let c = common(0, false);
+        assert_eq!(drive(&c, &[false, false, true]), vec![(0, false), (12_000, true)]);
+    }
+
+    #[test]
+    fn alpha_starts_down_until_the_first_success() {
+        let c = common(1, true);
+        assert_eq!(drive(&c, &[false, false, true]), vec![(12_000, true)]);
+        let s = CheckerState::new(&c, 0);
+        assert!(!s.up);
+    }
+
+    #[test]
+    fn while_down_probes_every_delay_loop() {
+        let c = common(1, true);
+        let mut s = CheckerState::new(&c, 0);
+        let step = s.on_result(&c, false, "refused".into(), None, 0);
+        assert_eq!(step.next, Duration::from_secs(6));
+        assert_eq!(s.last.as_ref().unwrap().reason, "refused");
+    }
+
+    #[test]
+    fn dynamic_weight_is_kept_from_successes() {
+        let c = common(0, false);
+        let mut s = CheckerState::new(&c, 0);
+        s.on_result(&c, true, String::new(), Some(7), 0);
+        assert_eq!(s.dynamic_weight, Some(7));
+        s.on_result(&c, true, String::new(), None, 1);
+        assert_eq!(s.dynamic_weight, Some(7));
+    }
+}

@@ -1,0 +1,77 @@
+//! TCP_CHECK: up when a TCP connection is established within connect_timeout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+
+/// Result of one probe: up or down, and why, in words an operator reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub reason: String,
+    /// MISC_CHECK misc_dynamic: the weight its exit status asked for.
+    pub weight: Option<u32>,
+}
+
+impl ProbeResult {
+    pub fn up(reason: impl Into<String>) -> Self {
+        ProbeResult {
+            ok: true,
+            reason: reason.into(),
+            weight: None,
+        }
+    }
+
+    pub fn down(reason: impl Into<String>) -> Self {
+        ProbeResult {
+            ok: false,
+            reason: reason.into(),
+            weight: None,
+        }
+    }
+}
+
+/// Why a connection attempt failed, in keepalived's spirit.
+pub fn connect_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::AddrNotAvailable => format!("cannot bind the source address: {e}"),
+        _ => format!("connect failed: {e}"),
+    }
+}
+
+/// Connects from `bind` (bindto / bind_port) to `addr`.
+pub async fn connect(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, String> {
+    let attempt = async {
+        let sock = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| format!("cannot open a socket: {e}"))?;
+        if let Some(b) = bind {
+            sock.bind(b)
+                .map_err(|e| format!("cannot bind to {b}: {e}"))?;
+        }
+        sock.connect(addr).await.map_err(|e| connect_error(&e))
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "timed out after {:.1} s connecting",
+            timeout.as_secs_f64()
+        )),
+    }
+}
+
+pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
+    match connect(addr, bind, timeout).await {
+        Ok(_) => ProbeResult::up("connected"),
+        Err(e) => ProbeResult::down(e),
+    }
+}
