@@ -4,4 +4,6 @@
 
 pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod lvs;
+pub mod script;

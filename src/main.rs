@@ -66,6 +66,18 @@ struct Cli {
     #[arg(long)]
     alpha: bool,
 
+    /// Run the health checkers and keep the IPVS table in line with them (keepalived's --check).
+    #[arg(short = 'C', long = "check")]
+    check: bool,
+
+    /// With --check: leave our IPVS services in the kernel at stop.
+    #[arg(long)]
+    dont_release_ipvs: bool,
+
+    /// With --check: seconds between re-reads of the kernel table to repair drift.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    drift_interval: u64,
+
     /// With --plan / --apply-once: where one-shot runs remember the services ipvsdir created.
     #[arg(long, value_name = "FILE", default_value = commands::OWNED_STATE)]
     owned_state: PathBuf,
@@ -94,6 +106,8 @@ struct Cli {
 enum Command {
     /// Show the live IPVS table (same as --dump).
     Dump,
+    /// Print the MD5 digest of a web page, for HTTP_GET/SSL_GET `digest` (keepalived's genhash).
+    Genhash(ipvsdir::check::genhash::GenhashArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +115,9 @@ fn main() -> ExitCode {
     init_logging(&cli);
     if cli.dump || matches!(cli.command, Some(Command::Dump)) {
         return dump(&cli);
+    }
+    if let Some(Command::Genhash(args)) = &cli.command {
+        return genhash(args);
     }
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
@@ -126,6 +143,9 @@ fn main() -> ExitCode {
     }
     if cli.plan || cli.apply_once || cli.release {
         return lvs_once(&cli, &cfg);
+    }
+    if cli.check {
+        return check_mode(&cli, cfg);
     }
     let warnings = loaded.diagnostics.warnings().count();
     let summary = summary(&cfg);
@@ -162,6 +182,53 @@ fn dump(cli: &Cli) -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("ipvsdir: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("ipvsdir: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+fn genhash(args: &ipvsdir::check::genhash::GenhashArgs) -> ExitCode {
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    match rt.block_on(ipvsdir::check::genhash::genhash(args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ipvsdir genhash: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    let options = ipvsdir::daemon::checks::Options {
+        release_on_stop: !cli.dont_release_ipvs,
+        owned_state: cli.owned_state.clone(),
+        drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
+    };
+    match rt.block_on(ipvsdir::daemon::checks::run(cfg, options)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipvsdir: {e}");
             ExitCode::from(2)

@@ -832,6 +832,8 @@ fn model_round_trips_through_json() {
 fn lthreshold_needs_an_upper_threshold() {
     assert_eq!(
         diags(&vs("", "  lthreshold 5")),
-        ["3:2: Error: lthreshold 5 is above uthreshold 0: the kernel refuses that; set uthreshold to at least 5"]
+        [
+            "3:2: Error: lthreshold 5 is above uthreshold 0: the kernel refuses that; set uthreshold to at least 5"
+        ]
     );
 }

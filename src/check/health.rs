@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::config::model::{Checker, Config, Protocol, RealServer, VirtualServer, VirtualServerKey};
+use crate::config::model::{
+    Checker, Config, Protocol, RealServer, VirtualServer, VirtualServerKey,
+};
 use crate::lvs::desired::{Health, RsHealth};
 
 use super::state::CheckerState;
@@ -104,10 +106,10 @@ impl HealthTable {
         ids.iter()
             .filter(|&&i| !self.states[i].up)
             .map(|&i| {
-                self.states[i]
-                    .last
-                    .as_ref()
-                    .map_or_else(|| "not checked yet (alpha)".to_string(), |l| l.reason.clone())
+                self.states[i].last.as_ref().map_or_else(
+                    || "not checked yet (alpha)".to_string(),
+                    |l| l.reason.clone(),
+                )
             })
             .collect()
     }
@@ -132,7 +134,9 @@ mod tests {
                 "virtual_server 10.0.0.{port} 80 {{\n real_server 10.1.0.1 80 {{\n  TCP_CHECK {{\n   connect_timeout 2\n  }}\n }}\n real_server 10.1.0.2 80 {{\n  TCP_CHECK {{\n   connect_port 8080\n  }}\n }}\n}}\n"
             ));
         }
-        let cfg = load_str("t", &text, &LoadOptions::default()).config.unwrap();
+        let cfg = load_str("t", &text, &LoadOptions::default())
+            .config
+            .unwrap();
         let plan = ProbePlan::new(&cfg);
         assert_eq!(plan.probes.len(), 2);
         assert_eq!(plan.users, vec![3, 3]);

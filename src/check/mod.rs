@@ -2,6 +2,11 @@
 //! (`tcp`, `http`, `misc`), and the engine that schedules them and turns
 //! results into real-server health for the IPVS table.
 
+pub mod engine;
+pub mod genhash;
 pub mod health;
+pub mod http;
+pub mod misc;
+pub mod probe;
 pub mod state;
 pub mod tcp;

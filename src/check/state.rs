@@ -65,7 +65,11 @@ impl CheckerState {
         dynamic_weight: Option<u32>,
         now: Millis,
     ) -> Step {
-        self.last = Some(LastResult { ok, reason, at: now });
+        self.last = Some(LastResult {
+            ok,
+            reason,
+            at: now,
+        });
         if ok {
             self.failures = 0;
             if dynamic_weight.is_some() {
@@ -147,7 +151,10 @@ mod tests {
     fn down_after_the_attempt_and_all_retries_fail_spaced_by_delay_before_retry() {
         let c = common(3, false);
         // ok at 0, then failures at 6, 8, 10, 12 (retries after 2 s): down at 12.
-        assert_eq!(drive(&c, &[true, false, false, false, false]), vec![(12_000, false)]);
+        assert_eq!(
+            drive(&c, &[true, false, false, false, false]),
+            vec![(12_000, false)]
+        );
         // Three failures then a success: never down.
         assert_eq!(drive(&c, &[true, false, false, false, true, false]), vec![]);
     }
@@ -155,7 +162,10 @@ mod tests {
     #[test]
     fn retry_zero_is_down_on_first_failure_and_up_on_first_success() {
         let c = common(0, false);
-        assert_eq!(drive(&c, &[false, false, true]), vec![(0, false), (12_000, true)]);
+        assert_eq!(
+            drive(&c, &[false, false, true]),
+            vec![(0, false), (12_000, true)]
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! The long-running side of the IPVS reconciler: it remembers which
-//! services it owns, and on each tick re-reads the kernel and repairs
-//! whatever drifted from the desired table (an entry deleted or changed by
-//! hand), logging each repair once. The daemon calls `tick` on its timer and
-//! whenever health or the config changes.
+//! The long-running side of the IPVS reconciler. It remembers which
+//! services it owns and what it last wrote:
+//! - `apply` (on every health or config change) diffs against that memory
+//!   and sends only the changes, without reading the kernel;
+//! - `tick` (on a timer) re-reads the kernel and repairs whatever drifted
+//!   from the desired table (an entry deleted or changed by hand), logging
+//!   each repair once.
 
 use std::collections::BTreeSet;
 
 use ipvs_sys::ServiceKey;
 
+use super::diff::{apply_to, diff};
 use super::format::op_rule;
 use super::kernel::{Ipvs, KernelError};
 use super::reconcile::{Outcome, reconcile};
@@ -17,7 +20,9 @@ pub struct Reconciler {
     ipvs: Ipvs,
     /// Services ipvsdir created and may delete.
     owned: BTreeSet<ServiceKey>,
-    /// The desired table of the previous tick: ops against an unchanged
+    /// Our part of the kernel table as last written; None after a failure.
+    written: Option<Table>,
+    /// The desired table of the previous pass: ops against an unchanged
     /// desired table are drift repairs, not configuration changes.
     last: Option<Table>,
     /// Repairs already logged, so a fight with another tool logs once.
@@ -29,6 +34,7 @@ impl Reconciler {
         Reconciler {
             ipvs,
             owned,
+            written: None,
             last: None,
             logged: BTreeSet::new(),
         }
@@ -38,10 +44,39 @@ impl Reconciler {
         &self.owned
     }
 
+    /// Sends the changes from what was last written; falls back to a full
+    /// `tick` when nothing is remembered or the kernel refused something.
+    pub fn apply(&mut self, desired: &Table) -> Result<Outcome, KernelError> {
+        let Some(written) = self.written.as_mut() else {
+            return self.tick(desired);
+        };
+        self.owned.extend(desired.services.keys().copied());
+        let ops = diff(desired, written, &self.owned);
+        let results = self.ipvs.execute(&ops)?;
+        if results.iter().any(Result::is_err) {
+            self.written = None;
+            return self.tick(desired);
+        }
+        apply_to(written, &ops);
+        let outcome = Outcome {
+            applied: ops,
+            failed: Vec::new(),
+        };
+        self.finish(desired, &outcome, false);
+        Ok(outcome)
+    }
+
+    /// Re-reads the kernel, repairs drift, and applies what changed.
     pub fn tick(&mut self, desired: &Table) -> Result<Outcome, KernelError> {
         self.owned.extend(desired.services.keys().copied());
         let outcome = reconcile(&mut self.ipvs, desired, &self.owned)?;
         let drift = self.last.as_ref() == Some(desired);
+        self.written = outcome.failed.is_empty().then(|| desired.clone());
+        self.finish(desired, &outcome, drift);
+        Ok(outcome)
+    }
+
+    fn finish(&mut self, desired: &Table, outcome: &Outcome, drift: bool) {
         for op in &outcome.applied {
             let rule = op_rule(op);
             if drift {
@@ -60,18 +95,14 @@ impl Reconciler {
         if !drift {
             self.logged.clear();
         }
-        // Services no longer desired and now gone from the kernel are no longer ours.
-        let kept: BTreeSet<ServiceKey> = self
-            .owned
+        // Services no longer desired and gone from the kernel are no longer ours.
+        let failed: BTreeSet<ServiceKey> = outcome
+            .failed
             .iter()
-            .filter(|k| {
-                desired.services.contains_key(k)
-                    || outcome.failed.iter().any(|(op, _)| op.service_key() == *k)
-            })
-            .copied()
+            .map(|(op, _)| *op.service_key())
             .collect();
-        self.owned = kept;
+        self.owned
+            .retain(|k| desired.services.contains_key(k) || failed.contains(k));
         self.last = Some(desired.clone());
-        Ok(outcome)
     }
 }

@@ -1,0 +1,6 @@
+//! Wiring of the subsystems into the long-running process: the checkers
+//! feeding the IPVS table (`checks`, keepalived's `--check` half), with
+//! signals and logging. VRRP joins here with its issue.
+
+pub mod checks;
+pub mod names;

@@ -1,0 +1,153 @@
+//! The checker engine against real listeners and scripts on this machine:
+//! probes are deduplicated, a server goes down after the attempt and its
+//! retries fail, comes back on the first success, MISC_CHECK exit codes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ipvsdir::check::engine::{self, Clock, ProbeUpdate};
+use ipvsdir::check::health::ProbePlan;
+use ipvsdir::check::probe::ProbeContext;
+use ipvsdir::config::{LoadOptions, load_str};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+fn config(text: &str) -> ipvsdir::config::model::Config {
+    let l = load_str("t.conf", text, &LoadOptions::default());
+    l.config.unwrap_or_else(|| panic!("{}", l.diagnostics))
+}
+
+/// A listener that counts the connections it accepts.
+async fn counting_listener(addr: &str) -> (TcpListener, Arc<AtomicUsize>) {
+    let l = TcpListener::bind(addr).await.unwrap();
+    (l, Arc::new(AtomicUsize::new(0)))
+}
+
+fn serve(l: TcpListener, count: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    })
+}
+
+async fn next(rx: &mut mpsc::Receiver<ProbeUpdate>) -> ProbeUpdate {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a probe result within 10 s")
+        .expect("engine running")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_probe_retries_then_down_then_up_again() {
+    let (l, count) = counting_listener("127.0.0.5:0").await;
+    let addr = l.local_addr().unwrap();
+    let mut text = String::new();
+    for vip in 1..=3 {
+        text.push_str(&format!(
+            "virtual_server 10.0.0.{vip} 80 {{\n real_server 127.0.0.5 {} {{\n  TCP_CHECK {{\n   delay_loop 0.2\n   retry 2\n   delay_before_retry 0.05\n   connect_timeout 1\n   warmup 0\n  }}\n }}\n}}\n",
+            addr.port()
+        ));
+    }
+    let cfg = config(&text);
+    let plan = ProbePlan::new(&cfg);
+    assert_eq!(plan.probes.len(), 1, "three identical checkers, one probe");
+    let server = serve(l, count.clone());
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let clock = Clock(Instant::now());
+    let tasks = engine::spawn(&plan, Arc::new(ProbeContext::default()), clock, tx);
+    for _ in 0..5 {
+        let u = next(&mut rx).await;
+        assert!(u.state.up && u.changed.is_none(), "{u:?}");
+    }
+    // Five results, five connections: one probe served all three virtual servers.
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+
+    // Close the listener: the attempt and both retries fail, then it is down.
+    server.abort();
+    let _ = server.await;
+    let mut failures = 0;
+    loop {
+        let u = next(&mut rx).await;
+        if u.state.last.as_ref().is_some_and(|l| l.ok) {
+            continue; // a probe that was already in flight
+        }
+        failures += 1;
+        if u.changed == Some(false) {
+            assert!(
+                u.state.last.as_ref().unwrap().reason.contains("refused"),
+                "{u:?}"
+            );
+            break;
+        }
+        assert!(u.state.up, "down too early after {failures} failures");
+    }
+    assert_eq!(failures, 3, "down after the attempt and 2 retries");
+
+    // A listener again on the same address: up on the first success.
+    let l = TcpListener::bind(addr).await.unwrap();
+    let _server = serve(l, count.clone());
+    loop {
+        let u = next(&mut rx).await;
+        if u.changed == Some(true) {
+            break;
+        }
+        assert!(!u.state.up);
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misc_check_exit_codes_and_dynamic_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("code");
+    std::fs::write(&state, "0").unwrap();
+    let script = dir.path().join("check.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexit $(cat {})\n", state.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = config(&format!(
+        "virtual_server 10.0.0.1 80 {{\n real_server 10.1.0.1 80 {{\n  MISC_CHECK {{\n   misc_path \"{}\"\n   misc_dynamic\n   delay_loop 0.1\n   misc_timeout 5\n   warmup 0\n  }}\n }}\n}}\n",
+        script.display()
+    ));
+    let plan = ProbePlan::new(&cfg);
+    let (tx, mut rx) = mpsc::channel(64);
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        Clock(Instant::now()),
+        tx,
+    );
+    let u = next(&mut rx).await;
+    assert!(u.state.up && u.state.last.as_ref().unwrap().ok, "{u:?}");
+
+    // misc_dynamic: exit 7 is up with weight 5.
+    std::fs::write(&state, "7").unwrap();
+    loop {
+        let u = next(&mut rx).await;
+        if u.state.dynamic_weight == Some(5) {
+            assert!(u.state.up);
+            break;
+        }
+    }
+    // exit 1: down at once (MISC_CHECK retry defaults to 0), with the reason.
+    std::fs::write(&state, "1").unwrap();
+    loop {
+        let u = next(&mut rx).await;
+        if u.changed == Some(false) {
+            assert_eq!(u.state.last.as_ref().unwrap().reason, "failed (exit 1)");
+            break;
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+}

@@ -1,0 +1,986 @@
+//! HTTP_GET / SSL_GET and genhash against real servers on loopback: hyper
+//! servers, a rustls server with a self-signed certificate, and raw TCP
+//! servers that misbehave. Linux routes all of 127.0.0.0/8 to lo, so several
+//! source and listen addresses are available without root.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::{Request, Response, Version};
+use hyper_util::rt::TokioIo;
+use ipvsdir::check::genhash::{GenhashArgs, GenhashError, genhash, genhash_report};
+use ipvsdir::check::http::{
+    DEFAULT_MAX_BODY, HttpCheckResult, HttpTarget, UrlResult, check_url, check_urls,
+};
+use ipvsdir::config::model::{HttpVersion, StatusCodes, Url};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+// ---------------------------------------------------------------- bodies
+
+const HELLO: &[u8] = b"hello world\n";
+
+fn large_body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn chunk_parts() -> Vec<&'static [u8]> {
+    vec![
+        b"first chunk, ",
+        b"second chunk, ",
+        b"",
+        b"third and last\n",
+    ]
+}
+
+fn chunked_body() -> Vec<u8> {
+    chunk_parts().concat()
+}
+
+/// A body of several frames and no known length: hyper sends it chunked to
+/// an HTTP/1.1 client (and close-delimited to an HTTP/1.0 one).
+struct Chunks(VecDeque<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+fn full(status: u16, body: impl Into<Bytes>) -> Response<BoxBody> {
+    use http_body_util::BodyExt;
+    let mut r = Response::new(Full::new(body.into()).boxed_unsync());
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    r
+}
+
+/// The routes every test server serves.
+fn route(path: &str) -> Response<BoxBody> {
+    use http_body_util::BodyExt;
+    match path {
+        "/" | "/ok" => full(200, HELLO),
+        "/busy" => full(503, "busy\n"),
+        "/moved" => {
+            let mut r = full(301, "");
+            r.headers_mut()
+                .insert("location", "http://elsewhere/".parse().unwrap());
+            r
+        }
+        "/chunked" => {
+            let frames = chunk_parts().into_iter().map(Bytes::from_static).collect();
+            Response::new(Chunks(frames).boxed_unsync())
+        }
+        "/large" => full(200, large_body(3 << 20)),
+        "/huge" => full(200, large_body(DEFAULT_MAX_BODY as usize + 1)),
+        p if p.starts_with("/status/") => {
+            let code = p["/status/".len()..].parse().unwrap_or(500);
+            full(code, format!("status {code}\n"))
+        }
+        _ => full(404, "not found\n"),
+    }
+}
+
+// ---------------------------------------------------------------- servers
+
+/// What a server saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    peer: SocketAddr,
+    path: String,
+    version: Version,
+    host: Option<String>,
+    user_agent: Option<String>,
+    connection: Option<String>,
+    /// TLS only: the SNI the client sent.
+    sni: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<Seen>>>);
+
+impl Log {
+    fn all(&self) -> Vec<Seen> {
+        self.0.lock().unwrap().clone()
+    }
+    fn last(&self) -> Seen {
+        self.all()
+            .last()
+            .cloned()
+            .expect("the server saw no request")
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+async fn serve_http<I>(io: I, peer: SocketAddr, sni: Option<String>, log: Log)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let seen = Seen {
+            peer,
+            path: req.uri().path().to_string(),
+            version: req.version(),
+            host: header(&req, "host"),
+            user_agent: header(&req, "user-agent"),
+            connection: header(&req, "connection"),
+            sni: sni.clone(),
+        };
+        log.0.lock().unwrap().push(seen);
+        let resp = route(req.uri().path());
+        async move { Ok::<_, std::convert::Infallible>(resp) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+struct Server {
+    addr: SocketAddr,
+    log: Log,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A plain HTTP server on `ip`, any free port.
+async fn http_server(ip: &str) -> Server {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Log::default();
+    let l = log.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(serve_http(stream, peer, None, l.clone()));
+        }
+    });
+    Server { addr, log, task }
+}
+
+/// An HTTPS server with a fresh self-signed certificate for www.example.com.
+async fn https_server(ip: &str) -> Server {
+    let key = rcgen::generate_simple_self_signed(vec!["www.example.com".to_string()]).unwrap();
+    let cert = key.cert.der().clone();
+    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], private)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Log::default();
+    let l = log.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let l = l.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let sni = tls.get_ref().1.server_name().map(str::to_string);
+                    serve_http(tls, peer, sni, l).await;
+                }
+            });
+        }
+    });
+    Server { addr, log, task }
+}
+
+/// How a raw TCP server treats each connection.
+#[derive(Clone)]
+enum Raw {
+    /// Read the request head, write these bytes, close.
+    Reply(Vec<u8>),
+    /// Accept and never answer (keep the connection open).
+    Silent,
+    /// Read the request head and close without a word.
+    Close,
+}
+
+struct RawServer {
+    addr: SocketAddr,
+    /// Each connection's request bytes, as received.
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf
+}
+
+async fn raw_server(ip: &str, behaviour: Raw) -> RawServer {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let reqs = requests.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            match &behaviour {
+                Raw::Silent => held.push(stream),
+                Raw::Close => {
+                    let head = read_head(&mut stream).await;
+                    reqs.lock().unwrap().push(head);
+                }
+                Raw::Reply(bytes) => {
+                    let head = read_head(&mut stream).await;
+                    reqs.lock().unwrap().push(head);
+                    let _ = stream.write_all(bytes).await;
+                    let _ = stream.shutdown().await;
+                }
+            }
+        }
+    });
+    RawServer {
+        addr,
+        requests,
+        task,
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn target(addr: SocketAddr) -> HttpTarget {
+    HttpTarget {
+        connect: addr,
+        bind: None,
+        tls: false,
+        enable_sni: false,
+        version: HttpVersion::Http10,
+        timeout: Duration::from_secs(3),
+        max_body: DEFAULT_MAX_BODY,
+    }
+}
+
+fn url(path: &str) -> Url {
+    Url {
+        path: path.to_string(),
+        digest: None,
+        status_codes: StatusCodes::default_2xx(),
+        virtualhost: None,
+    }
+}
+
+fn url_digest(path: &str, digest: &str) -> Url {
+    Url {
+        digest: Some(digest.to_string()),
+        ..url(path)
+    }
+}
+
+fn genhash_args(addr: SocketAddr, path: &str) -> GenhashArgs {
+    GenhashArgs {
+        server: addr.ip(),
+        port: addr.port(),
+        url: path.to_string(),
+        use_ssl: false,
+        virtualhost: None,
+        protocol: HttpVersion::Http10,
+        timeout: Duration::from_secs(3),
+        verbose: false,
+        sni: false,
+    }
+}
+
+/// The `md5sum` binary's digest of `data`.
+fn md5sum(data: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), data).unwrap();
+    let out = std::process::Command::new("md5sum")
+        .arg(file.path())
+        .output()
+        .expect("md5sum runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..32].to_string()
+}
+
+async fn digest_of(addr: SocketAddr, path: &str) -> String {
+    let text = genhash(&genhash_args(addr, path)).await.unwrap();
+    assert_eq!(text.len(), 33, "one line of 32 hex characters: {text:?}");
+    text.trim_end().to_string()
+}
+
+fn assert_up(r: &UrlResult) {
+    assert!(r.up, "expected up, got: {r:?}");
+}
+
+fn assert_down(r: &UrlResult, reason: &str) {
+    assert!(!r.up, "expected down, got: {r:?}");
+    assert!(
+        r.reason.contains(reason),
+        "reason {:?} does not contain {reason:?}",
+        r.reason
+    );
+}
+
+// ---------------------------------------------------------------- HTTP_GET
+
+#[tokio::test]
+async fn ok_200_with_body() {
+    let s = http_server("127.0.0.1").await;
+    let r = check_url(&target(s.addr), &url("/ok")).await;
+    assert_up(&r);
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.reason, "ok (HTTP 200)");
+    assert_eq!(r.digest.as_deref(), Some(md5sum(HELLO).as_str()));
+
+    let seen = s.log.last();
+    assert_eq!(seen.path, "/ok");
+    assert_eq!(seen.version, Version::HTTP_10);
+    assert_eq!(seen.user_agent.as_deref(), Some("KeepAliveClient"));
+    assert_eq!(
+        seen.connection, None,
+        "plain 1.0 sends no Connection header"
+    );
+    assert_eq!(seen.host, Some(format!("127.0.0.1:{}", s.addr.port())));
+}
+
+#[tokio::test]
+async fn status_503_and_301_are_down_by_default() {
+    let s = http_server("127.0.0.1").await;
+    let t = target(s.addr);
+    let r = check_url(&t, &url("/busy")).await;
+    assert_down(&r, "HTTP status 503 not in 200-299");
+    assert_eq!(r.status, Some(503));
+    let r = check_url(&t, &url("/moved")).await;
+    assert_eq!(r.reason, "HTTP status 301 not in 200-299");
+}
+
+#[tokio::test]
+async fn status_ranges() {
+    let s = http_server("127.0.0.1").await;
+    let t = target(s.addr);
+    let codes = StatusCodes(vec![(200, 299), (400, 400), (503, 503)]);
+    assert_eq!(codes.to_string(), "200-299 400 503");
+    for (code, up) in [
+        (200, true),
+        (250, true),
+        (299, true),
+        (300, false),
+        (301, false),
+        (399, false),
+        (400, true),
+        (401, false),
+        (500, false),
+        (503, true),
+        (504, false),
+    ] {
+        let u = Url {
+            status_codes: codes.clone(),
+            ..url(&format!("/status/{code}"))
+        };
+        let r = check_url(&t, &u).await;
+        assert_eq!(r.up, up, "status {code}: {r:?}");
+        assert_eq!(r.status, Some(code));
+        if !up {
+            assert_eq!(
+                r.reason,
+                format!("HTTP status {code} not in 200-299 400 503")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn chunked_body_is_hashed_decoded() {
+    let s = http_server("127.0.0.1").await;
+    let want = md5sum(&chunked_body());
+    for version in [
+        HttpVersion::Http11,
+        HttpVersion::Http10,
+        HttpVersion::Http10Close,
+    ] {
+        let t = HttpTarget {
+            version,
+            ..target(s.addr)
+        };
+        let r = check_url(&t, &url_digest("/chunked", &want)).await;
+        assert_up(&r);
+        assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
+    }
+    let versions: Vec<_> = s.log.all().iter().map(|x| x.version).collect();
+    assert_eq!(
+        versions,
+        [Version::HTTP_11, Version::HTTP_10, Version::HTTP_10]
+    );
+    let conns: Vec<_> = s.log.all().into_iter().map(|x| x.connection).collect();
+    assert_eq!(conns, [Some("close".into()), None, Some("close".into())]);
+}
+
+#[tokio::test]
+async fn large_body_streams_and_hashes() {
+    let s = http_server("127.0.0.1").await;
+    let want = md5sum(&large_body(3 << 20));
+    let r = check_url(&target(s.addr), &url_digest("/large", &want)).await;
+    assert_up(&r);
+    assert_eq!(r.digest.as_deref(), Some(want.as_str()));
+}
+
+#[tokio::test]
+async fn body_over_the_cap() {
+    let s = http_server("127.0.0.1").await;
+    let t = target(s.addr);
+    let r = check_url(&t, &url_digest("/huge", &md5sum(b"x"))).await;
+    assert_down(&r, &format!("body larger than {DEFAULT_MAX_BODY} bytes"));
+    assert_eq!(r.digest, None);
+    // Without a digest only the status matters, as in keepalived.
+    let r = check_url(&t, &url("/huge")).await;
+    assert_up(&r);
+    assert!(
+        r.reason.starts_with("ok (HTTP 200; body larger than"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn digest_from_genhash_matches_md5sum_and_the_checker() {
+    let s = http_server("127.0.0.1").await;
+    for (path, body) in [
+        ("/ok", HELLO.to_vec()),
+        ("/chunked", chunked_body()),
+        ("/large", large_body(3 << 20)),
+    ] {
+        let got = digest_of(s.addr, path).await;
+        assert_eq!(got, md5sum(&body), "{path}");
+        let t = target(s.addr);
+        assert_up(&check_url(&t, &url_digest(path, &got)).await);
+        let other = md5sum(b"something else");
+        let r = check_url(&t, &url_digest(path, &other)).await;
+        assert_down(&r, &format!("digest mismatch: got {got}, want {other}"));
+        assert_eq!(r.status, Some(200));
+    }
+}
+
+#[tokio::test]
+async fn virtualhost_is_the_host_header() {
+    let s = http_server("127.0.0.1").await;
+    let u = Url {
+        virtualhost: Some("www.example.com".into()),
+        ..url("/ok")
+    };
+    assert_up(&check_url(&target(s.addr), &u).await);
+    assert_eq!(s.log.last().host.as_deref(), Some("www.example.com"));
+}
+
+#[tokio::test]
+async fn bindto_sets_the_source_address() {
+    let s = http_server("127.0.0.1").await;
+    let t = HttpTarget {
+        bind: Some("127.0.0.2:0".parse().unwrap()),
+        ..target(s.addr)
+    };
+    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_eq!(
+        s.log.last().peer.ip(),
+        "127.0.0.2".parse::<IpAddr>().unwrap()
+    );
+
+    // bind_port too.
+    let port = std::net::TcpListener::bind("127.0.0.3:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source: SocketAddr = format!("127.0.0.3:{port}").parse().unwrap();
+    let t = HttpTarget {
+        bind: Some(source),
+        ..target(s.addr)
+    };
+    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_eq!(s.log.last().peer, source);
+}
+
+#[tokio::test]
+async fn request_bytes_match_keepalived() {
+    // What keepalived 2.2.7's genhash/checker sends, captured on loopback.
+    let reply = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let port = s.addr.port();
+    let cases = [
+        (HttpVersion::Http10, None, format!(
+            "GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        )),
+        (HttpVersion::Http10Close, None, format!(
+            "GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        )),
+        (HttpVersion::Http11, Some("www.example.com"), 
+            "GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example.com\r\n\r\n".to_string()
+        ),
+    ];
+    for (i, (version, vhost, want)) in cases.into_iter().enumerate() {
+        let t = HttpTarget {
+            version,
+            ..target(s.addr)
+        };
+        let u = Url {
+            virtualhost: vhost.map(str::to_string),
+            ..url("/x")
+        };
+        assert_up(&check_url(&t, &u).await);
+        let got = s.requests.lock().unwrap()[i].clone();
+        assert_eq!(String::from_utf8_lossy(&got), want);
+    }
+}
+
+#[tokio::test]
+async fn ipv6_host_header_is_bracketed() {
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    };
+    drop(l);
+    let s = http_server("::1").await;
+    assert_up(&check_url(&target(s.addr), &url("/ok")).await);
+    assert_eq!(s.log.last().host, Some(format!("[::1]:{}", s.addr.port())));
+}
+
+#[tokio::test]
+async fn closed_port_is_refused() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = check_url(&target(addr), &url("/")).await;
+    assert!(!r.up);
+    assert_eq!(r.reason, "connection refused");
+    assert_eq!(r.status, None);
+}
+
+#[tokio::test]
+async fn silent_server_times_out_within_connect_timeout() {
+    let s = raw_server("127.0.0.1", Raw::Silent).await;
+    let t = HttpTarget {
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url("/")).await;
+    let took = start.elapsed();
+    assert!(!r.up);
+    assert_eq!(r.reason, "timed out after 0.5 s waiting for the response");
+    assert!(took >= Duration::from_millis(500), "took {took:?}");
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    eprintln!("timeout probe (connect_timeout 0.5 s) took {took:?}");
+}
+
+#[tokio::test]
+async fn silent_tls_server_times_out_in_the_handshake() {
+    let s = raw_server("127.0.0.1", Raw::Silent).await;
+    let t = HttpTarget {
+        tls: true,
+        timeout: Duration::from_millis(400),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url("/")).await;
+    assert_eq!(r.reason, "timed out after 0.4 s in the TLS handshake");
+    assert!(start.elapsed() < Duration::from_millis(2400));
+}
+
+#[tokio::test]
+async fn garbage_response_is_down() {
+    let s = raw_server("127.0.0.1", Raw::Reply(b"garbage\r\n\r\nxx".to_vec())).await;
+    let r = check_url(&target(s.addr), &url("/")).await;
+    assert_down(&r, "invalid HTTP response");
+    assert_eq!(r.status, None);
+
+    let s = raw_server("127.0.0.1", Raw::Reply(vec![0xff; 100_000])).await;
+    let r = check_url(&target(s.addr), &url("/")).await;
+    assert_down(&r, "invalid HTTP response");
+}
+
+#[tokio::test]
+async fn huge_header_is_down() {
+    let mut reply = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    reply.extend(std::iter::repeat_n(b'a', 200_000));
+    reply.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let r = check_url(&target(s.addr), &url("/")).await;
+    assert_down(
+        &r,
+        "invalid HTTP response: response head larger than 65536 bytes",
+    );
+}
+
+#[tokio::test]
+async fn early_close_is_down() {
+    let s = raw_server("127.0.0.1", Raw::Close).await;
+    let r = check_url(&target(s.addr), &url("/")).await;
+    assert!(!r.up);
+    assert_eq!(r.reason, "connection closed before the response");
+}
+
+#[tokio::test]
+async fn truncated_body_fails_only_a_digest_check() {
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let t = target(s.addr);
+    let r = check_url(&t, &url("/")).await;
+    assert_up(&r);
+    assert!(r.reason.contains("body incomplete after 5 bytes"), "{r:?}");
+    let r = check_url(&t, &url_digest("/", &md5sum(b"short"))).await;
+    assert_down(&r, "no digest: body incomplete after 5 bytes");
+}
+
+#[tokio::test]
+async fn read_to_close_body() {
+    let reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world\n".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let r = check_url(&target(s.addr), &url_digest("/", &md5sum(HELLO))).await;
+    assert_up(&r);
+}
+
+#[tokio::test]
+async fn urls_are_checked_in_order_and_stop_at_the_first_failure() {
+    let s = http_server("127.0.0.1").await;
+    let t = target(s.addr);
+    let all_ok: HttpCheckResult = check_urls(&t, &[url("/ok"), url("/chunked")]).await;
+    assert!(all_ok.up);
+    assert_eq!(all_ok.reason, "ok (2 urls)");
+
+    let before = s.log.all().len();
+    let r = check_urls(&t, &[url("/ok"), url("/busy"), url("/large")]).await;
+    assert!(!r.up);
+    assert_eq!(r.reason, "url /busy: HTTP status 503 not in 200-299");
+    assert_eq!(r.urls.len(), 2);
+    let paths: Vec<_> = s.log.all()[before..]
+        .iter()
+        .map(|x| x.path.clone())
+        .collect();
+    assert_eq!(paths, ["/ok", "/busy"]);
+
+    let none = check_urls(&t, &[]).await;
+    assert!(none.up);
+}
+
+// ---------------------------------------------------------------- SSL_GET
+
+#[tokio::test]
+async fn ssl_get_without_sni() {
+    let s = https_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        ..target(s.addr)
+    };
+    // A virtualhost goes into Host, but not into SNI unless enable_sni.
+    let u = Url {
+        virtualhost: Some("www.example.com".into()),
+        ..url_digest("/ok", &md5sum(HELLO))
+    };
+    assert_up(&check_url(&t, &u).await);
+    let seen = s.log.last();
+    assert_eq!(seen.sni, None);
+    assert_eq!(seen.host.as_deref(), Some("www.example.com"));
+}
+
+#[tokio::test]
+async fn ssl_get_with_sni() {
+    let s = https_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        enable_sni: true,
+        ..target(s.addr)
+    };
+    let u = Url {
+        virtualhost: Some("www.example.com".into()),
+        ..url("/ok")
+    };
+    assert_up(&check_url(&t, &u).await);
+    assert_eq!(s.log.last().sni.as_deref(), Some("www.example.com"));
+
+    // enable_sni without a virtualhost: nothing to send.
+    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_eq!(s.log.last().sni, None);
+    assert_eq!(
+        s.log.last().host,
+        Some(format!("127.0.0.1:{}", s.addr.port()))
+    );
+}
+
+#[tokio::test]
+async fn ssl_get_status_and_chunked() {
+    let s = https_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        version: HttpVersion::Http11,
+        ..target(s.addr)
+    };
+    assert_down(
+        &check_url(&t, &url("/busy")).await,
+        "HTTP status 503 not in 200-299",
+    );
+    let r = check_url(&t, &url_digest("/chunked", &md5sum(&chunked_body()))).await;
+    assert_up(&r);
+}
+
+#[tokio::test]
+async fn ssl_get_to_a_plain_server_fails_the_handshake() {
+    let s = http_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        ..target(s.addr)
+    };
+    let r = check_url(&t, &url("/ok")).await;
+    assert_down(&r, "TLS handshake failed: ");
+}
+
+#[tokio::test]
+async fn ssl_read_to_close_without_close_notify() {
+    // A TLS server that answers HTTP/1.0 style (no length) and then drops
+    // the TCP connection without close_notify: keepalived accepts this.
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = key.cert.der().clone();
+    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], private)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(stream).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tls.read(&mut buf).await;
+        tls.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello world\n")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        // Drop the TCP stream without a TLS close_notify.
+        let (tcp, _) = tls.into_inner();
+        drop(tcp);
+    });
+    let t = HttpTarget {
+        tls: true,
+        ..target(addr)
+    };
+    let r = check_url(&t, &url_digest("/", &md5sum(HELLO))).await;
+    assert_up(&r);
+    task.await.unwrap();
+}
+
+// ---------------------------------------------------------------- genhash
+
+#[tokio::test]
+async fn genhash_verbose_layout() {
+    let s = http_server("127.0.0.1").await;
+    let args = GenhashArgs {
+        verbose: true,
+        virtualhost: Some("www.example.com".into()),
+        protocol: HttpVersion::Http11,
+        ..genhash_args(s.addr, "/ok")
+    };
+    let text = genhash(&args).await.unwrap();
+    let digest = md5sum(HELLO);
+    let sections: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-----------------------["))
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "-----------------------[       HTTP Request        ]-----------------------",
+            "-----------------------[    HTTP Header Buffer    ]-----------------------",
+            "-----------------------[ HTTP Header Ascii Buffer ]-----------------------",
+            "-----------------------[        HTML Buffer        ]-----------------------",
+            "-----------------------[    HTML hash resulting    ]-----------------------",
+            "-----------------------[ HTML hash final resulting ]-----------------------",
+        ]
+    );
+    assert!(text.contains(
+        "GET /ok HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example.com\r\n\r\n"
+    ));
+    assert!(text.contains("HTTP/1.1 200 OK\r\n"));
+    assert!(text.contains("Content-Length: 12\r\n"));
+    assert!(
+        text.contains(
+            "0000  68 65 6c 6c 6f 20 77 6f - 72 6c 64 0a               hello world.    \n"
+        )
+    );
+    assert!(text.contains(&format!(
+        " HTML hash final resulting ]-----------------------\n{digest}\n"
+    )));
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("Global response time for [/ok] = ")
+    );
+}
+
+#[tokio::test]
+async fn genhash_over_tls_with_sni() {
+    let s = https_server("127.0.0.1").await;
+    let args = GenhashArgs {
+        use_ssl: true,
+        sni: true,
+        virtualhost: Some("www.example.com".into()),
+        ..genhash_args(s.addr, "/large")
+    };
+    let text = genhash(&args).await.unwrap();
+    assert_eq!(text, format!("{}\n", md5sum(&large_body(3 << 20))));
+    assert_eq!(s.log.last().sni.as_deref(), Some("www.example.com"));
+}
+
+#[tokio::test]
+async fn genhash_errors() {
+    let s = raw_server("127.0.0.1", Raw::Silent).await;
+    let args = GenhashArgs {
+        timeout: Duration::from_millis(300),
+        ..genhash_args(s.addr, "/")
+    };
+    let e = genhash(&args).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "timed out after 0.3 s waiting for the response"
+    );
+
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let e = genhash(&genhash_args(s.addr, "/")).await.unwrap_err();
+    assert!(matches!(e, GenhashError::Body { status: 200, .. }), "{e:?}");
+
+    // The status is not judged: an error page has a digest too.
+    let s = http_server("127.0.0.1").await;
+    let r = genhash_report(&genhash_args(s.addr, "/busy"))
+        .await
+        .unwrap();
+    assert_eq!(r.fetched.status, 503);
+    assert_eq!(r.digest, md5sum(b"busy\n"));
+}
+
+#[test]
+fn genhash_command_line() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: GenhashArgs,
+    }
+    let cli = Cli::try_parse_from([
+        "genhash",
+        "-s",
+        "10.0.0.1",
+        "-p",
+        "8443",
+        "-u",
+        "/health",
+        "-S",
+        "-V",
+        "www.example.com",
+        "-P",
+        "1.0c",
+        "-t",
+        "2.5",
+        "-v",
+        "--use-sni",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.server, "10.0.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(cli.args.port, 8443);
+    assert_eq!(cli.args.url, "/health");
+    assert!(cli.args.use_ssl && cli.args.verbose && cli.args.sni);
+    assert_eq!(cli.args.virtualhost.as_deref(), Some("www.example.com"));
+    assert_eq!(cli.args.protocol, HttpVersion::Http10Close);
+    assert_eq!(cli.args.timeout, Duration::from_millis(2500));
+
+    let cli = Cli::try_parse_from([
+        "genhash",
+        "--server",
+        "::1",
+        "--port",
+        "80",
+        "--url",
+        "/",
+        "--protocol",
+        "1.1",
+        "--sni",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.protocol, HttpVersion::Http11);
+    assert_eq!(cli.args.timeout, Duration::from_secs(5));
+    assert!(cli.args.sni && !cli.args.use_ssl && !cli.args.verbose);
+    assert!(Cli::try_parse_from(["genhash", "-s", "1.2.3.4", "-p", "80", "-P", "2"]).is_err());
+}
+
+/// keepalived's own genhash, when installed, as an independent oracle.
+#[tokio::test]
+async fn same_digest_as_keepalived_genhash() {
+    let Some(bin) = ["/usr/bin/genhash", "/usr/sbin/genhash"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("SKIP: keepalived's genhash is not installed");
+        return;
+    };
+    let s = http_server("127.0.0.1").await;
+    for path in ["/ok", "/large", "/busy"] {
+        let port = s.addr.port().to_string();
+        let out = tokio::process::Command::new(bin)
+            .args(["-s", "127.0.0.1", "-p", &port, "-u", path, "-t", "5"])
+            .output()
+            .await
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ours = digest_of(s.addr, path).await;
+        assert_eq!(ours, theirs, "{path}");
+    }
+}
