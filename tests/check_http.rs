@@ -229,6 +229,10 @@ enum Raw {
     Silent,
     /// Read the request head and close without a word.
     Close,
+    /// Read the request head and reset the connection (RST).
+    Reset,
+    /// Read the request head, write these bytes, then hold the connection.
+    Stall(Vec<u8>),
 }
 
 struct RawServer {
@@ -272,6 +276,18 @@ async fn raw_server(ip: &str, behaviour: Raw) -> RawServer {
                 Raw::Close => {
                     let head = read_head(&mut stream).await;
                     reqs.lock().unwrap().push(head);
+                }
+                Raw::Stall(bytes) => {
+                    let head = read_head(&mut stream).await;
+                    reqs.lock().unwrap().push(head);
+                    let _ = stream.write_all(bytes).await;
+                    held.push(stream);
+                }
+                Raw::Reset => {
+                    let head = read_head(&mut stream).await;
+                    reqs.lock().unwrap().push(head);
+                    let _ = stream.set_zero_linger();
+                    drop(stream);
                 }
                 Raw::Reply(bytes) => {
                     let head = read_head(&mut stream).await;
@@ -352,10 +368,12 @@ async fn digest_of(addr: SocketAddr, path: &str) -> String {
 }
 
 fn assert_up(r: &UrlResult) {
+    eprintln!("{} -> up: {}", r.path, r.reason);
     assert!(r.up, "expected up, got: {r:?}");
 }
 
 fn assert_down(r: &UrlResult, reason: &str) {
+    eprintln!("{} -> down: {}", r.path, r.reason);
     assert!(!r.up, "expected down, got: {r:?}");
     assert!(
         r.reason.contains(reason),
@@ -617,6 +635,28 @@ async fn silent_server_times_out_within_connect_timeout() {
 }
 
 #[tokio::test]
+async fn stalled_body_times_out() {
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Stall(head)).await;
+    let t = HttpTarget {
+        timeout: Duration::from_millis(400),
+        ..target(s.addr)
+    };
+    let r = check_url(&t, &url("/")).await;
+    assert!(!r.up);
+    assert_eq!(r.reason, "timed out after 0.4 s reading the body");
+}
+
+#[test]
+fn probes_can_be_spawned() {
+    fn is_send<T: Send + 'static>(_: &T) {}
+    let t = target("127.0.0.1:1".parse().unwrap());
+    let urls = vec![url("/")];
+    let f = async move { check_urls(&t, &urls).await };
+    is_send(&f);
+}
+
+#[tokio::test]
 async fn silent_tls_server_times_out_in_the_handshake() {
     let s = raw_server("127.0.0.1", Raw::Silent).await;
     let t = HttpTarget {
@@ -661,6 +701,54 @@ async fn early_close_is_down() {
     let r = check_url(&target(s.addr), &url("/")).await;
     assert!(!r.up);
     assert_eq!(r.reason, "connection closed before the response");
+}
+
+#[tokio::test]
+async fn reset_is_down() {
+    let s = raw_server("127.0.0.1", Raw::Reset).await;
+    let r = check_url(&target(s.addr), &url("/")).await;
+    assert!(!r.up);
+    assert_eq!(r.reason, "connection error: connection reset by peer");
+}
+
+#[tokio::test]
+async fn unusable_bindto_is_down() {
+    let s = http_server("127.0.0.1").await;
+    let t = HttpTarget {
+        bind: Some("192.0.2.1:0".parse().unwrap()),
+        ..target(s.addr)
+    };
+    let r = check_url(&t, &url("/ok")).await;
+    assert_down(&r, "cannot bind to 192.0.2.1:0");
+}
+
+#[tokio::test]
+async fn connect_timeout_when_the_accept_queue_is_full() {
+    // A listener that never accepts, with its queue filled: Linux then drops
+    // further SYNs, so the connect itself hangs.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = sock.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            Ok(Err(e)) => panic!("filler connect failed: {e}"),
+            Err(_) => break,
+        }
+        assert!(fillers.len() < 64, "the accept queue never filled");
+    }
+    let t = HttpTarget {
+        timeout: Duration::from_millis(300),
+        ..target(addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url("/")).await;
+    let took = start.elapsed();
+    assert_down(&r, "timed out after 0.3 s connecting");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(2300));
+    eprintln!("connect timeout probe (connect_timeout 0.3 s) took {took:?}");
 }
 
 #[tokio::test]

@@ -433,7 +433,7 @@ where
                 Err(e) => {
                     problem = Some(format!(
                         "body incomplete after {body_len} bytes: {}",
-                        hyper_error(&e, true)
+                        body_error_text(&e)
                     ));
                     break;
                 }
@@ -465,6 +465,14 @@ where
     }
 }
 
+/// Words for an error while reading the body.
+fn body_error_text(e: &hyper::Error) -> String {
+    match hyper_error(e, true) {
+        FetchError::Io(text) | FetchError::BadResponse(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// Words for a hyper error; `in_body`: the head was already received.
 fn hyper_error(e: &hyper::Error, in_body: bool) -> FetchError {
     if e.is_parse_too_large() {
@@ -485,10 +493,11 @@ fn hyper_error(e: &hyper::Error, in_body: bool) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::UnexpectedEof && !in_body {
-                return FetchError::ClosedEarly;
-            }
-            return FetchError::Io(io_text(io));
+            return match io.kind() {
+                io::ErrorKind::UnexpectedEof if !in_body => FetchError::ClosedEarly,
+                io::ErrorKind::UnexpectedEof => FetchError::Io("connection closed early".into()),
+                _ => FetchError::Io(io_text(io)),
+            };
         }
         source = s.source();
     }
@@ -778,6 +787,48 @@ mod tests {
         );
         assert_eq!(sni_name(true, Some("10.0.0.1")), None);
         assert_eq!(sni_name(true, Some("[::1]:443")), None);
+    }
+
+    #[test]
+    fn target_from_checker() {
+        use crate::config::model::{StatusCodes, Timer};
+        let mut common = CheckCommon {
+            connect_ip: "10.0.0.1".parse().unwrap(),
+            connect_port: 443,
+            bindto: None,
+            bind_port: Some(4000),
+            bind_if: None,
+            fwmark: None,
+            connect_timeout: Timer(Duration::from_millis(2500)),
+            delay_loop: Timer::secs(6),
+            retry: 1,
+            delay_before_retry: Timer::secs(1),
+            warmup: Timer::secs(0),
+            alpha: false,
+            log_all_failures: false,
+        };
+        let http = HttpCheck {
+            tls: true,
+            urls: vec![Url {
+                path: "/".into(),
+                digest: None,
+                status_codes: StatusCodes::default_2xx(),
+                virtualhost: None,
+            }],
+            http_protocol: HttpVersion::Http11,
+            enable_sni: true,
+            fast_recovery: false,
+        };
+        let t = HttpTarget::from_checker(&common, &http);
+        assert_eq!(t.connect, "10.0.0.1:443".parse().unwrap());
+        assert_eq!(t.bind, Some("0.0.0.0:4000".parse().unwrap()));
+        assert_eq!(t.timeout, Duration::from_millis(2500));
+        assert!(t.tls && t.enable_sni);
+        assert_eq!(t.version, HttpVersion::Http11);
+        common.bindto = Some("10.0.0.9".parse().unwrap());
+        common.bind_port = None;
+        let t = HttpTarget::from_checker(&common, &http);
+        assert_eq!(t.bind, Some("10.0.0.9:0".parse().unwrap()));
     }
 
     #[test]

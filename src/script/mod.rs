@@ -268,7 +268,7 @@ pub struct Finished {
 pub struct Checked {
     /// What is executed: the script's absolute path, or `/bin/sh`.
     pub program: PathBuf,
-    /// The argument vector, argv[0] included (as written).
+    /// The argument vector, `argv[0]` included (as written).
     pub argv: Vec<OsString>,
     /// Run through `/bin/sh -c` (the `</file` form).
     pub via_shell: bool,

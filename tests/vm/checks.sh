@@ -1,0 +1,101 @@
+#!/bin/sh
+# Runs inside the kernel VM (see tests/vm_checks.rs): `ipvsdir -C` (the
+# checkers driving IPVS) in front of real busybox httpd servers in network
+# namespaces; servers are stopped and started and the kernel table (read
+# with ipvsadm) and a client's answers are recorded per step.
+set -u
+sec() { echo "=== $1"; }
+
+sysctl -qw net.ipv4.ip_forward=1
+ip netns add client
+ip link add d-cl type veth peer name cl-d
+ip link set cl-d netns client
+ip addr add 192.168.10.1/24 dev d-cl
+ip addr add 192.168.10.100/24 dev d-cl
+ip link set d-cl up
+ip -n client addr add 192.168.10.2/24 dev cl-d
+ip -n client link set cl-d up
+ip link add br0 type bridge
+ip addr add 10.0.0.1/24 dev br0
+ip link set br0 up
+for i in 1 2 3; do
+    ns=rs$i
+    ip netns add $ns
+    ip link add d-$ns type veth peer name $ns-d
+    ip link set d-$ns master br0 up
+    ip link set $ns-d netns $ns
+    ip -n $ns addr add 10.0.0.1$i/24 dev $ns-d
+    ip -n $ns link set $ns-d up
+    ip -n $ns link set lo up
+    ip -n $ns route add default via 10.0.0.1
+    mkdir -p /tmp/www$i
+    echo "rs$i" > /tmp/www$i/index.html
+done
+echo "sorry" > /tmp/www3/index.html
+start() { ip netns exec rs$1 busybox httpd -p 80 -h /tmp/www$1; }
+stop() { ip netns pids rs$1 | xargs -r kill; }
+start 1; start 2; start 3
+
+# The digest HTTP_GET compares, from genhash, next to md5sum of the page.
+sec "genhash"
+ipvsdir genhash -s 10.0.0.11 -p 80 -u /index.html
+md5sum /tmp/www1/index.html
+digest=$(ipvsdir genhash -s 10.0.0.11 -p 80 -u /index.html | tail -n 1 | awk '{print $NF}')
+
+cat > check.conf <<CONF
+virtual_server 192.168.10.100 80 {
+    lb_algo rr
+    lb_kind NAT
+    delay_loop 0.3
+    sorry_server 10.0.0.13 80
+    real_server 10.0.0.11 80 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /index.html
+                digest $digest
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.2
+        }
+    }
+    real_server 10.0.0.12 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.2
+        }
+    }
+}
+CONF
+
+# Waits (up to 10 s) until ipvsadm -Ln shows / stops showing a pattern.
+wait_for() { i=0; until ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; }
+wait_gone() { i=0; while ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; }
+get() { ip netns exec client timeout 5 busybox wget -q -O - http://192.168.10.100/ 2>&1 || echo FAIL; }
+step() { sec "$1 table"; ipvsadm -Ln; sec "$1 answers"; for n in 1 2 3 4; do get; done; }
+
+ipvsdir -f check.conf -C --drift-interval 2 2>/tmp/ipvsdir.log &
+pid=$!
+wait_for "10.0.0.11:80" && wait_for "10.0.0.12:80"
+step "all up"
+
+stop 1
+wait_gone "10.0.0.11:80"
+step "rs1 down"
+
+stop 2
+wait_for "10.0.0.13:80"
+step "all down"
+
+start 1
+wait_for "10.0.0.11:80" && wait_gone "10.0.0.13:80"
+step "rs1 back"
+
+kill -TERM $pid
+wait $pid
+sec "exit"; echo "status $?"
+sec "after stop"; ipvsadm -Ln
+sec "log"; cat /tmp/ipvsdir.log

@@ -1,0 +1,83 @@
+//! `ipvsdir -C` (health checks driving IPVS) end to end in the kernel VM:
+//! busybox httpd real servers in namespaces are stopped and started, and
+//! the kernel table (read with ipvsadm) and a client's answers follow;
+//! genhash agrees with md5sum. See tests/vm/checks.sh.
+
+mod common;
+
+use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
+
+#[test]
+fn checkers_drive_the_kernel_table() {
+    if !vm_or_skip() {
+        return;
+    }
+    let args = vec![
+        "--bin".into(),
+        ipvsdir_bin(),
+        "--file".into(),
+        repo().join("tests/vm/checks.sh").display().to_string(),
+    ];
+    let s = sections(&vm_run_ok(&args, "sh checks.sh"));
+    let answers = |step: &str| -> Vec<String> {
+        s[&format!("{step} answers")]
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let table = |step: &str| s[&format!("{step} table")].clone();
+
+    // genhash prints the MD5 that md5sum computes for the page.
+    let g: Vec<&str> = s["genhash"].lines().collect();
+    let digest = g[0].split_whitespace().last().unwrap();
+    assert!(g[1].starts_with(digest), "{g:?}");
+    assert_eq!(digest.len(), 32);
+
+    assert!(table("all up").contains("10.0.0.11:80") && table("all up").contains("10.0.0.12:80"));
+    let a = answers("all up");
+    assert!(
+        a.contains(&"rs1".into()) && a.contains(&"rs2".into()),
+        "{a:?}"
+    );
+
+    // HTTP_GET fails: rs1 out of the table, no client request fails.
+    assert!(
+        !table("rs1 down").contains("10.0.0.11:80"),
+        "{}",
+        table("rs1 down")
+    );
+    assert_eq!(answers("rs1 down"), vec!["rs2"; 4]);
+
+    // Both down: quorum lost, the sorry server answers.
+    let t = table("all down");
+    assert!(
+        t.contains("10.0.0.13:80") && !t.contains("10.0.0.12:80"),
+        "{t}"
+    );
+    assert_eq!(answers("all down"), vec!["sorry"; 4]);
+
+    // rs1 back: quorum regained, sorry server out.
+    let t = table("rs1 back");
+    assert!(
+        t.contains("10.0.0.11:80") && !t.contains("10.0.0.13:80"),
+        "{t}"
+    );
+    assert_eq!(answers("rs1 back"), vec!["rs1"; 4]);
+
+    // SIGTERM: exit 0 and our service removed.
+    assert_eq!(s["exit"].trim(), "status 0");
+    assert!(
+        !s["after stop"].contains("192.168.10.100"),
+        "{}",
+        s["after stop"]
+    );
+    let log = &s["log"];
+    for line in [
+        "Removing service [10.0.0.11]:tcp:80 from VS [192.168.10.100]:tcp:80: url /index.html: connection refused",
+        "Lost quorum 1 for VS [192.168.10.100]:tcp:80",
+        "Adding service [10.0.0.11]:tcp:80 to VS [192.168.10.100]:tcp:80",
+        "IPVS: ipvsadm -D -t 192.168.10.100:80",
+    ] {
+        assert!(log.contains(line), "{line:?} missing from:\n{log}");
+    }
+}
