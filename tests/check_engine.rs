@@ -63,8 +63,14 @@ async fn shared_probe_retries_then_down_then_up_again() {
         let u = next(&mut rx).await;
         assert!(u.state.up && u.changed.is_none(), "{u:?}");
     }
-    // Five results, five connections: one probe served all three virtual servers.
-    assert_eq!(count.load(Ordering::SeqCst), 5);
+    // Five results, five connections (the accept may trail the connect a
+    // little): one probe served all three virtual servers, not three.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while count.load(Ordering::SeqCst) < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let n = count.load(Ordering::SeqCst);
+    assert!((5..=6).contains(&n), "{n} connections for 5 results");
 
     // Close the listener: the attempt and both retries fail, then it is down.
     server.abort();

@@ -362,6 +362,36 @@ async fn a_setsid_grandchild_escapes_the_group_kill() {
 }
 
 #[tokio::test]
+async fn a_cancelled_run_stops_and_reaps_its_script() {
+    let dir = tmpdir(0o755);
+    let cmd = format!(
+        "{} {}",
+        fixture_cmd("spawn_and_hang.sh"),
+        dir.path().display()
+    );
+    let opts = as_me(); // no timeout of its own
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(300), execute(cmd.as_str(), &opts)).await;
+    assert!(
+        cancelled.is_err(),
+        "the script was expected to outlive 300 ms"
+    );
+    let leader = read_pid(dir.path(), "leader");
+    let grandchild = read_pid(dir.path(), "grandchild");
+    // The stopping happens on a background thread: give it time.
+    let until = Instant::now() + Duration::from_secs(5);
+    let reaped = |pid| proc_stat(pid).is_none_or(|(_, ppid, _)| ppid != std::process::id() as i32);
+    while Instant::now() < until
+        && !(reaped(leader) && proc_stat(grandchild).is_none_or(|(s, _, _)| s == "Z"))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_dead(leader, "the script");
+    assert_dead(grandchild, "the grandchild");
+    assert_group_gone(leader);
+}
+
+#[tokio::test]
 async fn the_child_gets_its_own_group_devnull_stdin_and_root_dir() {
     let dir = tmpdir(0o755);
     let cmd = format!("{} {}", fixture_cmd("procinfo.sh"), dir.path().display());

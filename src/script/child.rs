@@ -134,6 +134,9 @@ pub async fn run_checked(checked: &Checked, opts: &RunOptions) -> Finished {
     finished.pid = Some(child);
     let mut out = Output::new(opts.capture_output, reader);
     let pid = child as libc::pid_t;
+    // If this future is dropped (cancelled) before the end, the guard stops
+    // the script and reaps it.
+    let mut guard = CancelGuard { pid: Some(pid) };
     let pidfd = open_pidfd(pid);
 
     // Phase 1: until exit or timeout, then SIGTERM; phase 2: until exit or
@@ -142,6 +145,8 @@ pub async fn run_checked(checked: &Checked, opts: &RunOptions) -> Finished {
     let mut deadline = opts.timeout.map(|t| Instant::now() + t);
     let ended = loop {
         tokio::select! {
+            // An exit seen together with the deadline counts as in time.
+            biased;
             ended = wait_exit(pid, pidfd.as_ref()) => break ended,
             () = sleep_until_opt(deadline) => match sent {
                 None => {
@@ -177,6 +182,7 @@ pub async fn run_checked(checked: &Checked, opts: &RunOptions) -> Finished {
                 .spawn(move || reap(pid));
         }
     }
+    guard.pid = None;
     wait_group_gone(pid, &mut out).await;
     out.drain(OUTPUT_DRAIN).await;
 
@@ -284,6 +290,41 @@ fn spawn(
                     program.display()
                 ));
             }
+        }
+    }
+}
+
+/// Stops a script whose run was cancelled: SIGTERM to its group, SIGKILL 2 s
+/// later, then reaps it, on a background thread (Drop cannot wait).
+struct CancelGuard {
+    pid: Option<libc::pid_t>,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid.take() else {
+            return;
+        };
+        signal_group(pid, libc::SIGTERM);
+        let stop = move || {
+            let until = std::time::Instant::now() + KILL_GRACE;
+            while std::time::Instant::now() < until {
+                if !matches!(peek_exit(pid), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // The leader is unreaped here, so the group id is still its own.
+            signal_group(pid, libc::SIGKILL);
+            reap(pid);
+        };
+        if std::thread::Builder::new()
+            .name("script-cancel".into())
+            .spawn(stop)
+            .is_err()
+        {
+            // No thread: at least nothing of it keeps running.
+            signal_group(pid, libc::SIGKILL);
         }
     }
 }

@@ -26,10 +26,11 @@
 //!   `</etc/ready`, "is this file openable") is run as `/bin/sh -c LINE`,
 //!   without file checks.
 //!
-//! A bare program name (no `/`) is looked up in `PATH` (the daemon's, else
-//! `/bin:/usr/bin`) for a file the run-as user may execute, with a warning
-//! to give the full path. Relative paths are taken from the daemon's
-//! directory; the script itself runs in `/`. Extra arguments
+//! A bare program name (no `/`) is looked up in `PATH` (from
+//! [`RunOptions::env`], else the daemon's, else `/bin:/usr/bin`) for a file
+//! the run-as user may execute, with a warning to give the full path.
+//! Relative paths are taken from the daemon's directory; the script itself
+//! runs in `/`. Extra arguments
 //! ([`ScriptSpec::args`], e.g. a `notify` script's `INSTANCE name STATE
 //! priority`) follow the configured words.
 //!
@@ -62,6 +63,11 @@
 //! A script that wants to leave something running must daemonize it properly
 //! (setsid) or start it through the service manager.
 //!
+//! **Cancellation.** Dropping a `run`/`execute` future before it finishes
+//! (a reload, a shutdown, a `select!`) stops the script the same way:
+//! SIGTERM to its group, SIGKILL 2 s later, then it is reaped — on a
+//! background thread, since a drop cannot wait.
+//!
 //! **Limits.** A descendant that calls `setsid()` or `setpgid()` leaves the
 //! group and escapes these kills (and may keep an output pipe open: we stop
 //! reading 100 ms after the group is gone). We don't make the daemon a child
@@ -73,7 +79,9 @@
 //! `run` from runtime worker threads (not from a `spawn_blocking` closure,
 //! whose thread may exit while the script runs). A process that does not die
 //! 10 s after SIGKILL (uninterruptible sleep) is left to a background reaper
-//! and the outcome is still `TimedOut`.
+//! and the outcome is still `TimedOut`. `run` needs a tokio runtime with the
+//! I/O and time drivers (`#[tokio::main]`'s default); the fork and exec
+//! themselves are a short blocking call on the calling thread.
 //!
 //! **Users.** The script's `user NAME [GROUP]`, else global `script_user`,
 //! else the user `keepalived_script` if it exists, else the daemon's own
@@ -318,7 +326,14 @@ pub fn check(spec: ScriptSpec<'_>, opts: &RunOptions) -> Result<Checked, Outcome
         });
     }
 
-    let program = locate(Path::new(first), &run_as, &mut warnings)?;
+    let path_env = opts
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"));
+    let program = locate(Path::new(first), path_env, &run_as, &mut warnings)?;
     let md = std::fs::metadata(&program).map_err(|e| {
         Outcome::SpawnFailed(format!(
             "script '{}' cannot be accessed: {e}",
@@ -370,7 +385,12 @@ pub fn check(spec: ScriptSpec<'_>, opts: &RunOptions) -> Result<Checked, Outcome
 
 /// The absolute path of the program: relative to the daemon's directory, or
 /// found in PATH for a bare name.
-fn locate(first: &Path, run_as: &RunAs, warnings: &mut Vec<String>) -> Result<PathBuf, Outcome> {
+fn locate(
+    first: &Path,
+    path_env: Option<OsString>,
+    run_as: &RunAs,
+    warnings: &mut Vec<String>,
+) -> Result<PathBuf, Outcome> {
     let text = first.to_string_lossy();
     if text.contains('/') {
         if first.is_absolute() {
@@ -382,7 +402,7 @@ fn locate(first: &Path, run_as: &RunAs, warnings: &mut Vec<String>) -> Result<Pa
             ))
         });
     }
-    let path = std::env::var_os("PATH")
+    let path = path_env
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "/bin:/usr/bin".into());
     for dir in std::env::split_paths(&path) {

@@ -1,0 +1,205 @@
+//! Load generator and meter for the checker engine (driven by
+//! scripts/bench-check):
+//!
+//!   bench_check serve --count N --kind tcp|http      listeners on 127.0.0.x
+//!   bench_check check --count N --kind tcp|http --delay-loop S --secs T
+//!
+//! `check` runs ipvsdir's real engine (ProbePlan + engine::spawn, no IPVS)
+//! against the listeners and prints checks per second, how late checks
+//! start relative to their schedule, the engine's CPU use and peak RSS.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipvsdir::check::engine::{self, Clock};
+use ipvsdir::check::health::ProbePlan;
+use ipvsdir::check::probe::ProbeContext;
+use ipvsdir::config::{LoadOptions, load_str};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PORTS_PER_ADDR: usize = 500;
+
+/// The i-th listener address: 127.0.1.x:20000+ (x changes every 500 ports).
+fn addr(i: usize) -> SocketAddr {
+    let host = 1 + (i / PORTS_PER_ADDR) as u8;
+    SocketAddr::new(
+        Ipv4Addr::new(127, 0, 1, host).into(),
+        20000 + (i % PORTS_PER_ADDR) as u16,
+    )
+}
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+async fn serve(count: usize, http: bool) {
+    for i in 0..count {
+        let l = match tokio::net::TcpListener::bind(addr(i)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("bind {}: {e}", addr(i));
+                std::process::exit(1);
+            }
+        };
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                if !http {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = s
+                        .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+                        .await;
+                });
+            }
+        });
+    }
+    eprintln!(
+        "serving {count} {} listeners",
+        if http { "http" } else { "tcp" }
+    );
+    std::future::pending::<()>().await;
+}
+
+fn config(count: usize, http: bool, delay_loop: f64) -> String {
+    let checker = if http {
+        "HTTP_GET {\n url {\n path /\n }\n connect_timeout 2\n }"
+    } else {
+        "TCP_CHECK {\n connect_timeout 2\n }"
+    };
+    let mut text = String::new();
+    for vs in 0..count.div_ceil(10) {
+        text.push_str(&format!(
+            "virtual_server 10.{}.{}.1 80 {{\n delay_loop {delay_loop}\n",
+            vs / 256,
+            vs % 256
+        ));
+        for i in vs * 10..((vs + 1) * 10).min(count) {
+            let a = addr(i);
+            text.push_str(&format!(
+                " real_server {} {} {{\n {checker}\n }}\n",
+                a.ip(),
+                a.port()
+            ));
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+/// utime + stime of this process in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn check(count: usize, http: bool, delay_loop: f64, secs: u64) {
+    let l = load_str(
+        "bench.conf",
+        &config(count, http, delay_loop),
+        &LoadOptions::default(),
+    );
+    let Some(cfg) = l.config else {
+        eprintln!("{}", l.diagnostics);
+        std::process::exit(1);
+    };
+    let plan = ProbePlan::new(&cfg);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(65536);
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        Clock(Instant::now()),
+        tx,
+    );
+    // Warmup spreads the first checks over one delay_loop; measure after two.
+    let settle = Duration::from_secs_f64(delay_loop * 2.0);
+    let start = Instant::now();
+    let mut lateness = Vec::new();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut cpu0 = None;
+    let end = start + settle + Duration::from_secs(secs);
+    while let Ok(Some(u)) = tokio::time::timeout_at(end.into(), rx.recv()).await {
+        if start.elapsed() < settle {
+            continue;
+        }
+        let t0 = *cpu0.get_or_insert_with(|| (Instant::now(), cpu_seconds()));
+        let _ = t0;
+        lateness.push(u.lateness.as_secs_f64());
+        if u.state.last.as_ref().is_some_and(|l| l.ok) {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    let (t0, c0) = cpu0.unwrap_or((Instant::now(), cpu_seconds()));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - c0;
+    for t in tasks {
+        t.abort();
+    }
+    lateness.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        lateness
+            .get(((lateness.len() as f64 - 1.0) * p) as usize)
+            .map_or(0.0, |l| l / delay_loop * 100.0)
+    };
+    println!(
+        "{} x{count} delay_loop {delay_loop}s: {:.0} checks/s (expected {:.0}), {ok} ok {failed} failed; start lateness p50 {:.1}% p99 {:.1}% max {:.1}% of delay_loop; CPU {:.1}% of one core; peak RSS {:.1} MB; {} probes",
+        if http { "HTTP_GET" } else { "TCP_CHECK" },
+        (ok + failed) as f64 / wall,
+        count as f64 / delay_loop,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        cpu / wall * 100.0,
+        peak_rss_mb(),
+        plan.probes.len(),
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let count: usize = arg(&args, "--count", "10000").parse().unwrap_or(10000);
+    let http = arg(&args, "--kind", "tcp") == "http";
+    let threads: usize = arg(&args, "--threads", "2").parse().unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match args.get(1).map(String::as_str) {
+        Some("serve") => rt.block_on(serve(count, http)),
+        Some("check") => {
+            let delay_loop: f64 = arg(&args, "--delay-loop", "1").parse().unwrap_or(1.0);
+            let secs: u64 = arg(&args, "--secs", "30").parse().unwrap_or(30);
+            rt.block_on(check(count, http, delay_loop, secs));
+        }
+        _ => eprintln!(
+            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T]"
+        ),
+    }
+}
