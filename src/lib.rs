@@ -7,3 +7,4 @@ pub mod config;
 pub mod daemon;
 pub mod lvs;
 pub mod script;
+pub mod vrrp;

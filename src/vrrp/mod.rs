@@ -1,0 +1,4 @@
+//! VRRP: the packet codec and receive validation, the pure per-instance
+//! state machine, and (with the VRRP issue) its network driver.
+
+pub mod state;
