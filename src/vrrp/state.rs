@@ -144,12 +144,12 @@ impl Vrrp {
         }
     }
 
-    fn to_backup(&mut self, now: Micros, out: &mut Vec<Action>) {
+    fn enter_backup(&mut self, now: Micros, out: &mut Vec<Action>) {
         self.go(State::Backup, out);
         self.deadline = Some(now + us(self.master_down_interval()));
     }
 
-    fn to_master(&mut self, now: Micros, out: &mut Vec<Action>) {
+    fn enter_master(&mut self, now: Micros, out: &mut Vec<Action>) {
         out.push(Action::SendAdvert {
             priority: self.priority,
         });
@@ -168,10 +168,10 @@ impl Vrrp {
         match (self.state, input) {
             (State::Init, Input::Start) => {
                 if self.params.priority == 255 && self.params.initial == InitialState::Master {
-                    self.to_master(now, &mut out);
+                    self.enter_master(now, &mut out);
                 } else {
                     self.delay_owed = !self.params.preempt_delay.is_zero();
-                    self.to_backup(now, &mut out);
+                    self.enter_backup(now, &mut out);
                 }
             }
             (_, Input::Shutdown) => {
@@ -182,7 +182,7 @@ impl Vrrp {
                 self.go(State::Init, &mut out);
                 self.deadline = None;
             }
-            (State::Fault, Input::Fault(false)) => self.to_backup(now, &mut out),
+            (State::Fault, Input::Fault(false)) => self.enter_backup(now, &mut out),
             (State::Fault, _) => {}
             (_, Input::Fault(true)) => {
                 if self.state == State::Master {
@@ -197,7 +197,7 @@ impl Vrrp {
                     self.delay_owed = false;
                     self.deadline = Some(now + us(self.params.preempt_delay));
                 } else {
-                    self.to_master(now, &mut out);
+                    self.enter_master(now, &mut out);
                 }
             }
             (State::Master, Input::Timer) => {
@@ -259,7 +259,7 @@ impl Vrrp {
                     }
                     self.master_ip = Some(src);
                     self.last_advert = Some(now);
-                    self.to_backup(now, &mut out);
+                    self.enter_backup(now, &mut out);
                 }
             }
             (_, Input::Priority(p)) => {
