@@ -65,7 +65,6 @@ struct Sim {
     loss: f64,
     /// partition[i] = side of node i; adverts only cross within a side.
     side: Vec<u8>,
-    version: u8,
     advert: Duration,
 }
 
@@ -99,7 +98,6 @@ impl Sim {
             rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
             loss: 0.0,
             side: vec![0; n],
-            version,
             advert,
         }
     }
