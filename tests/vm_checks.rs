@@ -71,6 +71,8 @@ fn checkers_drive_the_kernel_table() {
         "{}",
         s["after stop"]
     );
+    // notify_down ran when rs2 went down (it never came back before the stop).
+    assert_eq!(s["notify"], "rs2 down\n");
     let log = &s["log"];
     for line in [
         "Removing service [10.0.0.11]:tcp:80 from VS [192.168.10.100]:tcp:80: url /index.html: connection refused",

@@ -62,6 +62,8 @@ virtual_server 192.168.10.100 80 {
     }
     real_server 10.0.0.12 80 {
         weight 1
+        notify_down "/bin/sh -c 'echo rs2 down >> /tmp/notify.log'"
+        notify_up "/bin/sh -c 'echo rs2 up >> /tmp/notify.log'"
         TCP_CHECK {
             connect_timeout 1
             retry 1
@@ -98,4 +100,5 @@ kill -TERM $pid
 wait $pid
 sec "exit"; echo "status $?"
 sec "after stop"; ipvsadm -Ln
+sec "notify"; cat /tmp/notify.log
 sec "log"; cat /tmp/ipvsdir.log
