@@ -46,6 +46,14 @@ struct Cli {
     #[arg(long, global = true)]
     rate: bool,
 
+    /// With --dump: each real server's health as the running `-C` checkers see it.
+    #[arg(long, global = true)]
+    health: bool,
+
+    /// Where `-C` writes, and `--dump --health` reads, the checkers' report.
+    #[arg(long, value_name = "FILE", default_value = ipvsdir::daemon::status::HEALTH_STATE)]
+    health_state: PathBuf,
+
     /// With --dump: the table as ipvsadm rules (`ipvsadm -Sn`).
     #[arg(long, global = true)]
     save: bool,
@@ -177,7 +185,19 @@ fn dump(cli: &Cli) -> ExitCode {
     } else {
         Some(format::View::Plain)
     };
-    match commands::dump(view) {
+    let health = if cli.health {
+        let report = ipvsdir::daemon::status::read(&cli.health_state);
+        if report.is_none() {
+            eprintln!(
+                "ipvsdir: no running checkers' report at {} (start `ipvsdir -C`); showing the table only",
+                cli.health_state.display()
+            );
+        }
+        report
+    } else {
+        None
+    };
+    match commands::dump(view, health.as_ref()) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -226,6 +246,7 @@ fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         release_on_stop: !cli.dont_release_ipvs,
         owned_state: cli.owned_state.clone(),
         drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
+        health_state: cli.health_state.clone(),
     };
     match rt.block_on(ipvsdir::daemon::checks::run(cfg, options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,23 @@ fn checkers_drive_the_kernel_table() {
         "{a:?}"
     );
 
+    // --dump --health: the kernel table annotated with the checkers' view.
+    let h = &s["all up health"];
+    assert!(
+        h.starts_with(&table("all up")[..table("all up").find("TCP  ").unwrap()]),
+        "{h}"
+    );
+    assert!(
+        h.contains("     health: up for ") && h.contains("HTTP_GET: ok (HTTP 200, digest matches)"),
+        "{h}"
+    );
+    assert!(h.contains("TCP_CHECK: connected"), "{h}");
+    let j: serde_json::Value = serde_json::from_str(&s["all up json"]).unwrap();
+    assert_eq!(
+        j["services"][0]["real_servers"][0]["health"]["up"],
+        serde_json::Value::Bool(true)
+    );
+
     // HTTP_GET fails: rs1 out of the table, no client request fails.
     assert!(
         !table("rs1 down").contains("10.0.0.11:80"),

@@ -49,35 +49,56 @@ opcount() {
 # tool loaded the same table.
 tablesum() { sum=$(ipvsadm -Sn | sort | md5sum | cut -c1-12); }
 
+# CPU time of finished children (bash's `times`, no fork), in ms: cpu_mark
+# sets cu/cs; cpu_since turns the difference into "user=..ms sys=..ms", to
+# tell a tool's own work (user) from the kernel's (sys).
+cpu_mark() {
+    local u s
+    times >/tmp/bench.times
+    { read -r _; read -r u s; } </tmp/bench.times
+    u=${u#*m} s=${s#*m} # 0m1.234s -> 1.234s (no step here lasts a minute)
+    u=${u%s} s=${s%s}
+    cu=$((10#${u/./})) cs=$((10#${s/./}))
+}
+cpu_since() {
+    local u0=$cu s0=$cs
+    cpu_mark
+    cpu="user=$((cu - u0))ms sys=$((cs - s0))ms"
+}
+
 # One timed ipvsdir one-shot run: ipvsdir NAME CONF MODE(--apply-once|--release)
 ipvsdir_step() {
     local name=$1 conf=$2 mode=$3 rc t0
+    cpu_mark
     now
     t0=$t
     ipvsdir -f "$d/$conf" "$mode" --owned-state "$own" 2>/tmp/ipvsdir.err
     rc=$?
     now
     dt=$((t - t0))
+    cpu_since
     opcount /tmp/ipvsdir.err
     entries
     if [ "$rc" -ne 0 ]; then
         echo "ipvsdir $name rep $rep: exit $rc:" >&2
         head -n 20 /tmp/ipvsdir.err >&2
     fi
-    echo "R $name $rep $dt ops=$ops failed=$failed rc=$rc entries=$e"
+    echo "R $name $rep $dt ops=$ops failed=$failed rc=$rc entries=$e $cpu"
 }
 
 # Time one command, stdout discarded: quiet NAME CMD ARGS...
 quiet() {
     local name=$1 rc t0
     shift
+    cpu_mark
     now
     t0=$t
     "$@" >/dev/null 2>/tmp/quiet.err
     rc=$?
     now
+    cpu_since
     [ "$rc" -eq 0 ] || { echo "$name rep $rep: exit $rc:" >&2; head -n 5 /tmp/quiet.err >&2; }
-    echo "R $name $rep $((t - t0)) rc=$rc"
+    echo "R $name $rep $((t - t0)) rc=$rc $cpu"
 }
 
 case $phase in
@@ -109,14 +130,16 @@ ipvsdir)
     ipvsdir_step release_ipvsdir bench.conf --release
     ;;
 ipvsadm)
+    cpu_mark
     now
     t0=$t
     ipvsadm -R <"$d/rules"
     rc=$?
     now
     dt=$((t - t0))
+    cpu_since
     entries
-    echo "R load_ipvsadm $rep $dt rc=$rc entries=$e"
+    echo "R load_ipvsadm $rep $dt rc=$rc entries=$e $cpu"
     tablesum
     echo "R sum_ipvsadm $rep 0 sum=$sum"
     now

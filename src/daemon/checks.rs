@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::names;
+use super::{names, status};
 use crate::check::engine::{self, Clock, ProbeUpdate};
 use crate::check::health::{HealthTable, ProbePlan, RsKey};
 use crate::check::probe::ProbeContext;
@@ -28,6 +28,8 @@ pub struct Options {
     pub owned_state: PathBuf,
     /// How often the kernel table is re-read to repair drift.
     pub drift_interval: Duration,
+    /// Where the checkers' report for `--dump --health` is written.
+    pub health_state: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,7 @@ struct Driver {
     reconciler: Reconciler,
     ctx: Arc<ProbeContext>,
     options: Options,
+    started: std::time::SystemTime,
 }
 
 impl Driver {
@@ -148,6 +151,13 @@ impl Driver {
         }
     }
 
+    fn write_status(&self) {
+        let r = status::report(&self.config, &self.table, self.started);
+        if let Err(e) = status::write(&self.options.health_state, &r) {
+            tracing::warn!("cannot write {}: {e}", self.options.health_state.display());
+        }
+    }
+
     /// omega: at shutdown, run the down notifiers of servers that are up.
     fn omega(&self) {
         for vs in self.config.virtual_servers.iter().filter(|v| v.omega) {
@@ -195,9 +205,11 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
         reconciler: Reconciler::new(ipvs, owned),
         ctx: ctx.clone(),
         options: options.clone(),
+        started: std::time::SystemTime::now(),
         config,
     };
     driver.apply();
+    driver.write_status();
 
     let (tx, mut rx) = mpsc::channel::<ProbeUpdate>(4096);
     let tasks = engine::spawn(&driver.table.plan, ctx, clock, tx);
@@ -205,6 +217,9 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut drift = tokio::time::interval(options.drift_interval);
     drift.tick().await;
+    // The report is rewritten at most once a second when results came in.
+    let mut report = tokio::time::interval(Duration::from_secs(1));
+    let mut report_due = false;
     loop {
         tokio::select! {
             Some(first) = rx.recv() => {
@@ -219,7 +234,14 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
                 }
                 if changed {
                     driver.on_change(&before);
+                    driver.write_status();
+                } else {
+                    report_due = true;
                 }
+            }
+            _ = report.tick(), if report_due => {
+                report_due = false;
+                driver.write_status();
             }
             _ = drift.tick() => {
                 let want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
@@ -244,5 +266,6 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
         }
         let _ = owned::save(&options.owned_state, &BTreeSet::new());
     }
+    let _ = std::fs::remove_file(&options.health_state);
     Ok(())
 }

@@ -12,17 +12,41 @@ use super::kernel::{Ipvs, KernelError};
 use super::owned;
 use super::reconcile::{Outcome, reconcile};
 use crate::config::model::Config;
+use crate::daemon::status::{self, HealthReport};
 
-/// The live table as `ipvsadm -Ln` (or a variant) prints it, or as JSON.
-pub fn dump(view: Option<View>) -> Result<String, KernelError> {
+/// The live table as `ipvsadm -Ln` (or a variant) prints it, or as JSON;
+/// with `health` (the checkers' report) each real server's health too.
+pub fn dump(view: Option<View>, health: Option<&HealthReport>) -> Result<String, KernelError> {
     let mut ipvs = Ipvs::open()?;
     let info = ipvs.info()?;
     let table = ipvs.read()?;
+    let index = health.map(status::index).unwrap_or_default();
+    let lookup = |k: &ipvs_sys::ServiceKey, d: &ipvs_sys::DestEntry| {
+        index
+            .get(&(k.to_string(), format::addr_port(d.dest.addr, d.dest.port)))
+            .copied()
+    };
     Ok(match view {
-        Some(v) => format::render(&table, &info, v),
+        Some(v) => format::render_annotated(&table, &info, v, &|k, d| {
+            lookup(k, d).map(|s| status::annotation(s, std::time::SystemTime::now()))
+        }),
         None => {
-            let mut s =
-                serde_json::to_string_pretty(&format::json(&table, &info)).unwrap_or_default();
+            let mut json = format::json(&table, &info);
+            if health.is_some()
+                && let Some(services) = json["services"].as_array_mut()
+            {
+                for (svc, ks) in services.iter_mut().zip(&table.services) {
+                    let Some(rss) = svc["real_servers"].as_array_mut() else {
+                        continue;
+                    };
+                    for (rs, d) in rss.iter_mut().zip(&ks.dests) {
+                        if let Some(h) = lookup(&ks.entry.service.key, d) {
+                            rs["health"] = serde_json::to_value(h).unwrap_or_default();
+                        }
+                    }
+                }
+            }
+            let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
             s.push('\n');
             s
         }

@@ -265,8 +265,21 @@ fn service_name(key: &ServiceKey, view: View) -> String {
     }
 }
 
+/// Extra lines under a real server (e.g. its health), by service and dest.
+pub type Annotate<'a> = &'a dyn Fn(&ServiceKey, &DestEntry) -> Option<String>;
+
 /// The whole listing, as `ipvsadm -Ln` (or the chosen variant) prints it.
 pub fn render(table: &KernelTable, info: &Info, view: View) -> String {
+    render_annotated(table, info, view, &|_, _| None)
+}
+
+/// [`render`] with a line of `annotate` after each real server that has one.
+pub fn render_annotated(
+    table: &KernelTable,
+    info: &Info,
+    view: View,
+    annotate: Annotate,
+) -> String {
     let mut out = String::new();
     if view != View::Rules {
         let v = info.version;
@@ -297,12 +310,12 @@ pub fn render(table: &KernelTable, info: &Info, view: View) -> String {
     msort(&mut services, &cmp_services);
     for s in &mut services {
         msort(&mut s.dests, &cmp_dests);
-        render_service(&mut out, s, view);
+        render_service(&mut out, s, view, annotate);
     }
     out
 }
 
-fn render_service(out: &mut String, s: &KernelService, view: View) {
+fn render_service(out: &mut String, s: &KernelService, view: View, annotate: Annotate) {
     let svc = &s.entry.service;
     let name = service_name(&svc.key, view);
     let flags = svc.flags.0;
@@ -383,6 +396,10 @@ fn render_service(out: &mut String, s: &KernelService, view: View) {
                     d.inact_conns
                 );
             }
+        }
+        if let Some(line) = annotate(&svc.key, d) {
+            out.push_str(&line);
+            out.push('\n');
         }
     }
 }

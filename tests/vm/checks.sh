@@ -83,6 +83,8 @@ ipvsdir -f check.conf -C --drift-interval 2 2>/tmp/ipvsdir.log &
 pid=$!
 wait_for "10.0.0.11:80" && wait_for "10.0.0.12:80"
 step "all up"
+sec "all up health"; ipvsdir --dump --health
+sec "all up json"; ipvsdir --dump --health --json
 
 stop 1
 wait_gone "10.0.0.11:80"
