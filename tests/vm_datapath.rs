@@ -7,7 +7,7 @@ mod common;
 use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
 
 #[test]
-fn nat_round_robin_and_counters_survive_a_weight_change() {
+fn nat_and_dr_round_robin_and_counters_survive_a_weight_change() {
     if !vm_or_skip() {
         return;
     }
@@ -17,6 +17,8 @@ fn nat_round_robin_and_counters_survive_a_weight_change() {
         ipvsdir_bin(),
         "--file".into(),
         file("tests/fixtures/ipvs/nat.conf"),
+        "--file".into(),
+        file("tests/fixtures/ipvs/dr.conf"),
         "--file".into(),
         file("tests/vm/datapath.sh"),
     ];
