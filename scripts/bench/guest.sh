@@ -36,7 +36,7 @@ pause() { read -r -t "$1" -u 7 _ || true; }
 
 # "N operation(s) applied, M failed" from an ipvsdir stderr file -> ops, failed.
 opcount() {
-    ops=? failed=?
+    ops="?" failed="?"
     local line
     while IFS= read -r line; do
         if [[ $line =~ ^ipvsdir:\ ([0-9]+)\ operation\(s\)\ applied,\ ([0-9]+)\ failed ]]; then
@@ -113,8 +113,8 @@ ipvsdir)
     quiet dump_ipvsdir ipvsdir --dump
     quiet plan_ipvsdir ipvsdir -f "$d/bench.conf" --plan --owned-state "$own"
     quiet dump_ipvsadm ipvsadm -Ln
-    # Cost of one poll of a full table (what the keepalived measurement does
-    # every ~20 ms), so its disturbance can be judged.
+    # Cost of one read of the full table (what polling /proc/net/ip_vs
+    # would cost; the keepalived phase reads it once, to confirm).
     now
     t0=$t
     for _ in 1 2 3 4 5 6 7 8 9 10; do entries; done
@@ -158,6 +158,8 @@ keepalived)
     t0=$t
     # -C: checker process only (no VRRP); -n: stay in the foreground so $!
     # is keepalived itself; per-rep pid files so no earlier instance blocks it.
+    # -l: log to the console, here a tmpfs file (1000 "Gained quorum" lines
+    # while loading, 10,000 "Shutting down service" lines on SIGTERM).
     keepalived -C -n -l -G -f "$d/bench.conf" -p "/tmp/ka$rep.pid" \
         -c "/tmp/kac$rep.pid" >"$log" 2>&1 &
     kpid=$!
@@ -237,7 +239,6 @@ keepalived)
         echo "keepalived rep $rep: checker $cpid outlived its parent; $e entries 10 s later" >&2
     fi
     grep -iE 'timeout|kill|error|fail' "$log" | head -n 5 | sed "s/^/keepalived rep $rep log: /" >&2
-    cp "$log" /tmp/ka-last.log
     ;;
 *)
     echo "guest.sh: unknown phase $phase" >&2
