@@ -58,7 +58,9 @@ async fn probe_loop(
     loop {
         tokio::time::sleep_until(due.into()).await;
         let started = Instant::now();
-        let result = run_probe(&checker, &ctx).await;
+        // Boxed: an idle task then holds only its state, not the largest
+        // probe future (HTTP + TLS), which keeps 10,000 tasks small.
+        let result = Box::pin(run_probe(&checker, &ctx)).await;
         let step = state.on_result(common, result.ok, result.reason, result.weight, clock.now());
         let update = ProbeUpdate {
             id,

@@ -71,7 +71,12 @@ pub async fn connect(
 
 pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
     match connect(addr, bind, timeout).await {
-        Ok(_) => ProbeResult::up("connected"),
+        Ok(stream) => {
+            // Close with a reset: no FIN exchange or TIME_WAIT for a probe
+            // that carried no data, on either side.
+            let _ = stream.set_zero_linger();
+            ProbeResult::up("connected")
+        }
         Err(e) => ProbeResult::down(e),
     }
 }
