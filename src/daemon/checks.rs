@@ -223,16 +223,18 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     loop {
         tokio::select! {
             Some(first) = rx.recv() => {
-                let before = snapshot(&driver.config, &driver.table);
-                let mut changed = false;
-                // Take everything already queued, then act once.
+                // Take everything already queued, then act once. The health
+                // before is only needed (and taken) when something changed.
+                let mut before = None;
                 let mut next = Some(first);
                 while let Some(u) = next {
-                    changed |= u.changed.is_some();
+                    if u.changed.is_some() && before.is_none() {
+                        before = Some(snapshot(&driver.config, &driver.table));
+                    }
                     driver.table.states[u.id] = u.state;
                     next = rx.try_recv().ok();
                 }
-                if changed {
+                if let Some(before) = before {
                     driver.on_change(&before);
                     driver.write_status();
                 } else {

@@ -322,22 +322,22 @@ impl Ipvs {
 
     /// Sends one request and collects the decoded replies until ACK or DONE.
     pub fn request(&mut self, m: IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>, KernelError> {
-        self.request_raw(m, dump)?
-            .iter()
-            .map(|raw| {
-                NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
-                    .map_err(|e| KernelError::Decode(e.to_string()))
-                    .and_then(|reply| match reply.payload {
-                        NetlinkPayload::InnerMessage(g) => Ok(g.payload),
-                        _ => Err(KernelError::Decode("unexpected reply".into())),
-                    })
-            })
-            .collect()
+        self.collect(m, dump, |_, reply| reply)
     }
 
-    /// Sends one request and returns the raw reply messages (whole netlink
-    /// messages, headers included) until ACK or DONE.
+    /// Like [`request`](Self::request), returning the raw reply messages
+    /// (whole netlink messages, headers included).
     pub fn request_raw(&mut self, m: IpvsMessage, dump: bool) -> Result<Vec<Vec<u8>>, KernelError> {
+        self.collect(m, dump, |raw, _| raw.to_vec())
+    }
+
+    /// Sends one request and maps each reply (raw bytes, decoded) until ACK or DONE.
+    fn collect<T>(
+        &mut self,
+        m: IpvsMessage,
+        dump: bool,
+        mut keep: impl FnMut(&[u8], IpvsMessage) -> T,
+    ) -> Result<Vec<T>, KernelError> {
         let flags = if dump {
             NLM_F_REQUEST | NLM_F_DUMP
         } else {
@@ -356,7 +356,7 @@ impl Ipvs {
                     continue;
                 }
                 match reply.payload {
-                    NetlinkPayload::InnerMessage(_) => out.push(raw.to_vec()),
+                    NetlinkPayload::InnerMessage(g) => out.push(keep(raw, g.payload)),
                     NetlinkPayload::Done(_) => return Ok(out),
                     NetlinkPayload::Error(e) => {
                         return match e.code {
