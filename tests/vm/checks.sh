@@ -83,6 +83,8 @@ ipvsdir -f check.conf -C --drift-interval 2 2>/tmp/ipvsdir.log &
 pid=$!
 wait_for "10.0.0.11:80" && wait_for "10.0.0.12:80"
 step "all up"
+# The report is rewritten within a second of new results: wait for both checkers'.
+i=0; while ipvsdir --dump --health 2>/dev/null | grep -q "not checked yet" && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
 sec "all up health"; ipvsdir --dump --health
 sec "all up json"; ipvsdir --dump --health --json
 

@@ -140,7 +140,7 @@ logsum() {
     fails=$(grep -ciE 'removing service|timed? ?out|refused|fail|error|down' "$log")
     [ "$fails" -eq 0 ] || {
         echo "$run: $fails log line(s) about failures/errors; first ones:" >&2
-        grep -iE 'removing service|timed? ?out|refused|fail|error|down' "$log" | head -n 5 | sed 's/^/    /' >&2
+        grep -iE 'removing service|timed? ?out|refused|fail|error|down' "$log" | head -n 3 | sed 's/^/    /' >&2
     }
 }
 
@@ -243,7 +243,7 @@ alpha)
     ee=$e
     if [ "$res" != ok ]; then
         echo "$run: $res with $e of $expected entries after $(((t - t0) / 1000)) ms; log tail:" >&2
-        tail -n 20 "$log" >&2
+        tail -n 6 "$log" | sed 's/^/    /' >&2
     fi
     [ "$daemon" = keepalived ] || cc=0
     logsum
