@@ -17,6 +17,8 @@ fn checkers_drive_the_kernel_table() {
         ipvsdir_bin(),
         "--file".into(),
         repo().join("tests/vm/checks.sh").display().to_string(),
+        "--file".into(),
+        repo().join("tests/vm/lab.sh").display().to_string(),
     ];
     let s = sections(&vm_run_ok(&args, "sh checks.sh"));
     let answers = |step: &str| -> Vec<String> {

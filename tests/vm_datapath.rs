@@ -21,6 +21,8 @@ fn nat_and_dr_round_robin_and_counters_survive_a_weight_change() {
         file("tests/fixtures/ipvs/dr.conf"),
         "--file".into(),
         file("tests/vm/datapath.sh"),
+        "--file".into(),
+        file("tests/vm/lab.sh"),
     ];
     let stdout = vm_run_ok(&args, "sh datapath.sh");
     let s = sections(&stdout);

@@ -4,36 +4,9 @@
 # namespaces; servers are stopped and started and the kernel table (read
 # with ipvsadm) and a client's answers are recorded per step.
 set -u
-sec() { echo "=== $1"; }
-
-sysctl -qw net.ipv4.ip_forward=1
-ip netns add client
-ip link add d-cl type veth peer name cl-d
-ip link set cl-d netns client
-ip addr add 192.168.10.1/24 dev d-cl
-ip addr add 192.168.10.100/24 dev d-cl
-ip link set d-cl up
-ip -n client addr add 192.168.10.2/24 dev cl-d
-ip -n client link set cl-d up
-ip link add br0 type bridge
-ip addr add 10.0.0.1/24 dev br0
-ip link set br0 up
-for i in 1 2 3; do
-    ns=rs$i
-    ip netns add $ns
-    ip link add d-$ns type veth peer name $ns-d
-    ip link set d-$ns master br0 up
-    ip link set $ns-d netns $ns
-    ip -n $ns addr add 10.0.0.1$i/24 dev $ns-d
-    ip -n $ns link set $ns-d up
-    ip -n $ns link set lo up
-    ip -n $ns route add default via 10.0.0.1
-    mkdir -p /tmp/www$i
-    echo "rs$i" > /tmp/www$i/index.html
-done
+. ./lab.sh
+lab_nat 3
 echo "sorry" > /tmp/www3/index.html
-start() { ip netns exec rs$1 busybox httpd -p 80 -h /tmp/www$1; }
-stop() { ip netns pids rs$1 | xargs -r kill; }
 start 1; start 2; start 3
 
 # The digest HTTP_GET compares, from genhash, next to md5sum of the page.
@@ -76,7 +49,6 @@ CONF
 # Waits (up to 10 s) until ipvsadm -Ln shows / stops showing a pattern.
 wait_for() { i=0; until ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; }
 wait_gone() { i=0; while ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; }
-get() { ip netns exec client timeout 5 busybox wget -q -O - http://192.168.10.100/ 2>&1 || echo FAIL; }
 step() { sec "$1 table"; ipvsadm -Ln; sec "$1 answers"; for n in 1 2 3 4; do get; done; }
 
 ipvsdir -f check.conf -C --drift-interval 2 2>/tmp/ipvsdir.log &
