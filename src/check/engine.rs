@@ -72,10 +72,13 @@ async fn probe_loop(
             return;
         }
         // The next probe is due `step.next` after this one started, so a
-        // slow probe does not push every later one back.
+        // slow probe does not push every later one back; when even that is
+        // past (the machine is overloaded), wait a full interval from now, as
+        // keepalived does, instead of piling probes onto a busy machine.
         due += step.next;
-        if due < Instant::now() {
-            due = Instant::now();
+        let now = Instant::now();
+        if due < now {
+            due = now + step.next;
         }
     }
 }

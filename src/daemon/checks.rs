@@ -74,6 +74,8 @@ struct Driver {
     ctx: Arc<ProbeContext>,
     options: Options,
     started: std::time::SystemTime,
+    /// The owned set as last written to the state file.
+    saved_owned: Option<BTreeSet<ipvs_sys::ServiceKey>>,
 }
 
 impl Driver {
@@ -146,8 +148,13 @@ impl Driver {
             Ok(_) => {}
             Err(e) => tracing::error!("IPVS: {e}"),
         }
-        if let Err(e) = owned::save(&self.options.owned_state, self.reconciler.owned()) {
-            tracing::warn!("cannot write {}: {e}", self.options.owned_state.display());
+        if self.saved_owned.as_ref() != Some(self.reconciler.owned()) {
+            match owned::save(&self.options.owned_state, self.reconciler.owned()) {
+                Ok(()) => self.saved_owned = Some(self.reconciler.owned().clone()),
+                Err(e) => {
+                    tracing::warn!("cannot write {}: {e}", self.options.owned_state.display())
+                }
+            }
         }
     }
 
@@ -206,6 +213,7 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
         ctx: ctx.clone(),
         options: options.clone(),
         started: std::time::SystemTime::now(),
+        saved_owned: None,
         config,
     };
     driver.apply();
@@ -236,10 +244,9 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
                 }
                 if let Some(before) = before {
                     driver.on_change(&before);
-                    driver.write_status();
-                } else {
-                    report_due = true;
                 }
+                // The report is rewritten at most once a second, changes or not.
+                report_due = true;
             }
             _ = report.tick(), if report_due => {
                 report_due = false;

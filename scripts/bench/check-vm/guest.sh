@@ -63,8 +63,8 @@ tcpstat() {
 
 # Guest-wide busy and total jiffies (/proc/stat "cpu" line) -> $busy $total.
 cpustat() {
-    local cpu us ni sy id io irq sirq st _
-    read -r cpu us ni sy id io irq sirq st _ </proc/stat
+    local us ni sy id io irq sirq st _
+    read -r _ us ni sy id io irq sirq st _ </proc/stat
     total=$((us + ni + sy + id + io + irq + sirq + st))
     busy=$((total - id - io))
 }
