@@ -4,3 +4,5 @@
 pub mod packet;
 pub mod state;
 pub mod validate;
+pub mod garp;
+pub mod rtnl;
