@@ -1,6 +1,8 @@
 //! Shared helpers for the tests that boot the kernel VM (scripts/kernel-vm).
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
