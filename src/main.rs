@@ -78,6 +78,18 @@ struct Cli {
     #[arg(short = 'C', long = "check")]
     check: bool,
 
+    /// Run only the VRRP instances (keepalived's --vrrp).
+    #[arg(short = 'P', long = "vrrp")]
+    vrrp: bool,
+
+    /// Leave the VIPs in place at stop.
+    #[arg(long)]
+    dont_release_vrrp: bool,
+
+    /// Where the daemon writes its VRRP instances' state.
+    #[arg(long, value_name = "FILE", default_value = ipvsdir::vrrp::status::VRRP_STATE)]
+    vrrp_state: PathBuf,
+
     /// With --check: leave our IPVS services in the kernel at stop.
     #[arg(long)]
     dont_release_ipvs: bool,
@@ -152,7 +164,7 @@ fn main() -> ExitCode {
     if cli.plan || cli.apply_once || cli.release {
         return lvs_once(&cli, &cfg);
     }
-    if cli.check {
+    if cli.check && !cli.vrrp {
         return check_mode(&cli, cfg);
     }
     let warnings = loaded.diagnostics.warnings().count();
@@ -165,12 +177,53 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    // The daemon arrives with the VRRP, checker and IPVS issues; until then
-    // say plainly what it would run.
-    eprintln!(
-        "ipvsdir: configuration loaded: {summary}\nipvsdir: the daemon is not part of this build yet; nothing was started"
-    );
-    ExitCode::SUCCESS
+    tracing::info!("Starting ipvsdir: {summary}");
+    daemon(&cli, cfg)
+}
+
+/// VRRP (and, unless -P, the checkers with the IPVS table) until SIGTERM/SIGINT.
+fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    let vrrp_opts = ipvsdir::vrrp::driver::Options {
+        release_vips: !cli.dont_release_vrrp,
+        status_file: Some(cli.vrrp_state.clone()),
+    };
+    let with_checks = !cli.vrrp && !cfg.virtual_servers.is_empty();
+    let check_opts = check_options(cli);
+    let result = rt.block_on(async move {
+        let checks = with_checks
+            .then(|| tokio::spawn(ipvsdir::daemon::checks::run(cfg.clone(), check_opts)));
+        let vrrp = ipvsdir::vrrp::driver::run(cfg, vrrp_opts, ipvsdir::daemon::stop_signal()).await;
+        if let Err(e) = &vrrp {
+            tracing::error!("{e}");
+        }
+        if let Some(c) = checks {
+            match c.await {
+                Ok(Err(e)) => tracing::error!("{e}"),
+                Err(e) => tracing::error!("checkers: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        vrrp
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipvsdir: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
+    ipvsdir::daemon::checks::Options {
+        release_on_stop: !cli.dont_release_ipvs,
+        owned_state: cli.owned_state.clone(),
+        drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
+        health_state: cli.health_state.clone(),
+    }
 }
 
 fn dump(cli: &Cli) -> ExitCode {
@@ -242,13 +295,7 @@ fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::from(2);
     };
-    let options = ipvsdir::daemon::checks::Options {
-        release_on_stop: !cli.dont_release_ipvs,
-        owned_state: cli.owned_state.clone(),
-        drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
-        health_state: cli.health_state.clone(),
-    };
-    match rt.block_on(ipvsdir::daemon::checks::run(cfg, options)) {
+    match rt.block_on(ipvsdir::daemon::checks::run(cfg, check_options(cli))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipvsdir: {e}");

@@ -1,8 +1,14 @@
 //! VRRP: the packet codec and receive validation, the pure per-instance
 //! state machine, and (with the VRRP issue) its network driver.
 
-pub mod packet;
-pub mod state;
-pub mod validate;
+pub mod driver;
 pub mod garp;
+pub mod instance;
+pub mod notify;
+pub mod packet;
 pub mod rtnl;
+pub mod socket;
+pub mod state;
+pub mod status;
+pub mod track;
+pub mod validate;

@@ -67,6 +67,10 @@ pub enum Input {
     Priority(u8),
     /// An unweighted tracker failed (true) or all recovered (false).
     Fault(bool),
+    /// A vrrp_sync_group member became MASTER: follow it (from BACKUP).
+    SyncMaster,
+    /// A vrrp_sync_group member fell back to BACKUP: follow it (from MASTER).
+    SyncBackup,
     Shutdown,
 }
 
@@ -192,6 +196,9 @@ impl Vrrp {
                 self.deadline = None;
             }
             (State::Init, _) => {}
+            (State::Backup, Input::SyncMaster) => self.enter_master(now, &mut out),
+            (State::Master, Input::SyncBackup) => self.enter_backup(now, &mut out),
+            (_, Input::SyncMaster | Input::SyncBackup) => {}
             (State::Backup, Input::Timer) => {
                 if self.delay_owed && self.params.preempt {
                     self.delay_owed = false;

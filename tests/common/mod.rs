@@ -1,6 +1,7 @@
 //! Shared helpers for the tests that boot the kernel VM (scripts/kernel-vm).
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod netns;
 
 use std::path::{Path, PathBuf};

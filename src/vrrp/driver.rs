@@ -1,0 +1,935 @@
+//! The VRRP driver: one task that owns every instance's state machine and
+//! carries out its actions. Sockets, trackers and link events feed it
+//! through one channel; timers come from the machines' deadlines. Nothing
+//! it awaits can block the protocol: VIP changes are single netlink
+//! requests, GARPs are non-blocking sends, scripts run in their own tasks.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::model::{Config, VrrpInstance};
+use crate::script::{self, RunOptions};
+
+use super::garp::{self, GarpParams, GarpSchedule, Pacer, PlannedSend};
+use super::instance::{self, Instance, TrackerKind};
+use super::notify::{self, Job};
+use super::packet::{self, CodecOptions};
+use super::rtnl::{self, Rtnl};
+use super::socket::{RxInfo, VrrpSocket};
+use super::state::{Action, Input, Micros, State};
+use super::status;
+use super::track::ScriptTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnl::RtnlError),
+    #[error("VRRP_Instance({instance}): {message}")]
+    Instance { instance: String, message: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Remove the VIPs at stop (keepalived's default; --dont-release-vrrp keeps them).
+    pub release_vips: bool,
+    /// Where the instances' state is written for `--dump`.
+    pub status_file: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            release_vips: true,
+            status_file: Some(PathBuf::from(status::VRRP_STATE)),
+        }
+    }
+}
+
+enum Event {
+    Packet {
+        socket: usize,
+        bytes: Vec<u8>,
+        info: RxInfo,
+    },
+    Script {
+        index: usize,
+        outcome: script::Outcome,
+    },
+    Link {
+        name: String,
+        up: bool,
+    },
+}
+
+/// An interface an instance sends on and puts its VIPs on.
+#[derive(Debug, Clone)]
+struct Iface {
+    name: String,
+    index: u32,
+    mac: [u8; 6],
+}
+
+struct Driver {
+    start: Instant,
+    rtnl: Rtnl,
+    instances: Vec<Instance>,
+    ifaces: Vec<Iface>,
+    /// Socket index per instance.
+    inst_socket: Vec<usize>,
+    sockets: Vec<Arc<VrrpSocket>>,
+    scripts: Vec<ScriptTracker>,
+    script_names: Vec<String>,
+    links_up: HashMap<String, bool>,
+    garps: Vec<GarpSchedule>,
+    /// Announcement pacing per interface index (garp_interval / gna_interval).
+    pacers: HashMap<u32, Pacer>,
+    /// Planned announcements: (instance, when, VIP), sorted by time.
+    pending: Vec<(usize, PlannedSend)>,
+    garp_senders: HashMap<u32, garp::GarpSender>,
+    garp_interval: Duration,
+    gna_interval: Duration,
+    notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
+    group_notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
+    group_names: Vec<String>,
+    group_states: Vec<State>,
+    options: Options,
+    limiter: RateLimit,
+    /// A transition happened: write the status file now.
+    status_dirty: bool,
+    /// When the status file was last written (counters refresh once a second).
+    status_written: Option<Instant>,
+}
+
+/// Logs a repeated condition at most once per period, with the count since.
+#[derive(Default)]
+struct RateLimit {
+    last: HashMap<String, (Instant, u64)>,
+}
+
+impl RateLimit {
+    const PERIOD: Duration = Duration::from_secs(10);
+
+    /// Some(n suppressed since the last line) when this key may log now.
+    fn allow(&mut self, key: String) -> Option<u64> {
+        let now = Instant::now();
+        match self.last.get_mut(&key) {
+            Some((at, n)) if now.duration_since(*at) < Self::PERIOD => {
+                *n += 1;
+                None
+            }
+            Some((at, n)) => {
+                let suppressed = *n;
+                *at = now;
+                *n = 0;
+                Some(suppressed)
+            }
+            None => {
+                self.last.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+fn instance_error(vi: &VrrpInstance, message: impl Into<String>) -> Error {
+    Error::Instance {
+        instance: vi.name.clone(),
+        message: message.into(),
+    }
+}
+
+impl Driver {
+    fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    async fn new(
+        config: &Config,
+        options: Options,
+    ) -> Result<(Driver, Vec<Arc<VrrpSocket>>), Error> {
+        let rtnl = Rtnl::open().await?;
+        let mut ifaces = Vec::new();
+        let mut instances = Vec::new();
+        for (i, vi) in config.vrrp_instances.iter().enumerate() {
+            let link = rtnl
+                .link_by_name(&vi.interface)
+                .await
+                .map_err(|e| instance_error(vi, e.to_string()))?;
+            let ipv6 = instance::is_ipv6(vi);
+            let src = match instance::configured_src(vi) {
+                Some(a) => a,
+                None if ipv6 => rtnl
+                    .link_local_ipv6(link.index)
+                    .await?
+                    .map(IpAddr::V6)
+                    .ok_or_else(|| {
+                        instance_error(vi, format!("{} has no IPv6 link-local address", vi.interface))
+                    })?,
+                None => rtnl
+                    .primary_ipv4(link.index)
+                    .await?
+                    .map(IpAddr::V4)
+                    .ok_or_else(|| {
+                        instance_error(
+                            vi,
+                            format!(
+                                "{} has no IPv4 address: give it one or set mcast_src_ip/unicast_src_ip",
+                                vi.interface
+                            ),
+                        )
+                    })?,
+            };
+            let mut iface = Iface {
+                name: link.name.clone(),
+                index: link.index,
+                mac: link.mac.unwrap_or([0; 6]),
+            };
+            if let Some(vmac) = &vi.use_vmac {
+                let mac = rtnl::vmac_address(vi.virtual_router_id, ipv6);
+                let _ = rtnl.delete_link(vmac).await;
+                let index = rtnl
+                    .create_macvlan(link.index, vmac, mac)
+                    .await
+                    .map_err(|e| instance_error(vi, format!("use_vmac {vmac}: {e}")))?;
+                tracing::info!(
+                    "VRRP_Instance({}) created VMAC {vmac} on {}",
+                    vi.name,
+                    link.name
+                );
+                iface = Iface {
+                    name: vmac.clone(),
+                    index,
+                    mac,
+                };
+            }
+            ifaces.push(iface);
+            instances.push(Instance::new(config, i, src));
+        }
+        // One socket per (sending interface, family), joined to the group when any instance multicasts.
+        let mut sockets: Vec<Arc<VrrpSocket>> = Vec::new();
+        let mut keys: Vec<(u32, bool)> = Vec::new();
+        let mut inst_socket = Vec::new();
+        for (inst, iface) in instances.iter().zip(&ifaces) {
+            let (index, name) = if inst.cfg.vmac_xmit_base || inst.cfg.use_vmac.is_none() {
+                let base = &config.vrrp_instances[inst_socket.len()].interface;
+                (rtnl.link_by_name(base).await?.index, base.clone())
+            } else {
+                (iface.index, iface.name.clone())
+            };
+            let key = (index, inst.ipv6);
+            let pos = match keys.iter().position(|k| *k == key) {
+                Some(p) => p,
+                None => {
+                    let multicast = instances.iter().zip(&config.vrrp_instances).any(|(o, vi)| {
+                        !o.is_unicast() && o.ipv6 == inst.ipv6 && vi.interface == name
+                    });
+                    let group = multicast.then_some(inst.group);
+                    let s = VrrpSocket::open(&name, index, inst.ipv6, group)?;
+                    sockets.push(Arc::new(s));
+                    keys.push(key);
+                    sockets.len() - 1
+                }
+            };
+            inst_socket.push(pos);
+        }
+        let run_opts = RunOptions::from_globals(&config.global);
+        let notifiers = instances
+            .iter()
+            .map(|i| notify::spawn_worker(i.cfg.notify.clone(), run_opts.clone()).map(|(tx, _)| tx))
+            .collect();
+        let group_notifiers = config
+            .vrrp_sync_groups
+            .iter()
+            .map(|g| notify::spawn_worker(g.notify.clone(), run_opts.clone()).map(|(tx, _)| tx))
+            .collect();
+        let driver = Driver {
+            start: Instant::now(),
+            rtnl,
+            instances,
+            ifaces,
+            inst_socket,
+            sockets: sockets.clone(),
+            scripts: config
+                .vrrp_scripts
+                .iter()
+                .map(|s| ScriptTracker::new(s.rise, s.fall, s.init_fail))
+                .collect(),
+            script_names: config.vrrp_scripts.iter().map(|s| s.name.clone()).collect(),
+            links_up: HashMap::new(),
+            garps: config
+                .vrrp_instances
+                .iter()
+                .map(|vi| {
+                    GarpSchedule::new(GarpParams {
+                        master_delay: vi.garp_master_delay.0,
+                        master_repeat: vi.garp_master_repeat,
+                        master_refresh: vi.garp_master_refresh.map(|t| t.0),
+                        master_refresh_repeat: vi.garp_master_refresh_repeat,
+                    })
+                })
+                .collect(),
+            pacers: HashMap::new(),
+            pending: Vec::new(),
+            garp_senders: HashMap::new(),
+            garp_interval: config.global.vrrp.garp_interval.0,
+            gna_interval: config.global.vrrp.gna_interval.0,
+            notifiers,
+            group_notifiers,
+            group_names: config
+                .vrrp_sync_groups
+                .iter()
+                .map(|g| g.name.clone())
+                .collect(),
+            group_states: vec![State::Init; config.vrrp_sync_groups.len()],
+            options,
+            limiter: RateLimit::default(),
+            status_dirty: true,
+            status_written: None,
+        };
+        Ok((driver, sockets))
+    }
+
+    /// Removes VIPs of ours left by an earlier run: the configured ones,
+    /// and any address carrying our protocol mark on our interfaces.
+    async fn remove_stale_vips(&mut self) {
+        for i in 0..self.instances.len() {
+            let mut removed = 0;
+            let iface = self.ifaces[i].clone();
+            for v in self.instances[i].cfg.virtual_ipaddress.clone() {
+                let index = self.vip_ifindex(i, v.dev.as_deref()).await;
+                if let Ok(rtnl::Change::Done) = self.rtnl.del_vip(index, &v).await {
+                    removed += 1;
+                }
+            }
+            if removed > 0 {
+                tracing::info!(
+                    "VRRP_Instance({}) removing protocol VIPs left on {} ({removed})",
+                    self.instances[i].name(),
+                    iface.name
+                );
+            }
+        }
+        let configured: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.cfg.virtual_ipaddress.iter().map(|v| v.addr))
+            .collect();
+        let indexes: Vec<u32> = self.ifaces.iter().map(|f| f.index).collect();
+        match self.rtnl.list_protocol_addrs().await {
+            Ok(addrs) => {
+                for a in addrs {
+                    if indexes.contains(&a.index) && !configured.contains(&a.addr) {
+                        tracing::info!(
+                            "removing stale protocol VIP {}/{} from interface index {}",
+                            a.addr,
+                            a.prefix_len,
+                            a.index
+                        );
+                        if let Err(e) = self.rtnl.del_addr(&a).await {
+                            tracing::warn!("cannot remove stale VIP {}: {e}", a.addr);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot list addresses: {e}"),
+        }
+    }
+
+    async fn vip_ifindex(&self, i: usize, dev: Option<&str>) -> u32 {
+        match dev {
+            Some(d) if d != self.ifaces[i].name => match self.rtnl.link_by_name(d).await {
+                Ok(l) => l.index,
+                Err(e) => {
+                    tracing::warn!(
+                        "VRRP_Instance({}) VIP device {d}: {e}",
+                        self.instances[i].name()
+                    );
+                    self.ifaces[i].index
+                }
+            },
+            _ => self.ifaces[i].index,
+        }
+    }
+
+    fn iface_up(&self, name: &str) -> bool {
+        self.links_up.get(name).copied().unwrap_or(true)
+    }
+
+    /// Recomputes trackers' effect on every instance and feeds changes in.
+    async fn retrack(&mut self) {
+        let now = self.now();
+        let effs: Vec<_> = self
+            .instances
+            .iter()
+            .map(|i| i.effective(&self.scripts, &|n| self.iface_up(n)))
+            .collect();
+        for (i, e) in effs.iter().enumerate() {
+            self.instances[i].own_fault = e.fault;
+        }
+        for (i, eff) in effs.iter().enumerate() {
+            let group_fault = self.instances[i].sync_group.is_some_and(|g| {
+                self.instances
+                    .iter()
+                    .any(|o| o.sync_group == Some(g) && o.own_fault)
+            });
+            let fault = self.instances[i].own_fault || group_fault;
+            let was_fault = self.instances[i].vrrp.state == State::Fault;
+            if fault != was_fault {
+                self.feed(i, now, Input::Fault(fault)).await;
+            }
+            let old = self.instances[i].vrrp.priority;
+            let new = eff.priority;
+            if old != new {
+                tracing::info!(
+                    "VRRP_Instance({}) Changing effective priority from {old} to {new}",
+                    self.instances[i].name()
+                );
+                self.feed(i, now, Input::Priority(new)).await;
+            }
+        }
+    }
+
+    /// Feeds an input to instance `i` and carries out what follows.
+    async fn feed(&mut self, i: usize, now: Micros, input: Input) {
+        let mut queue = vec![(i, input)];
+        while let Some((i, input)) = queue.pop() {
+            let actions = self.instances[i].vrrp.handle(now, input);
+            for a in actions {
+                if let Some(follow) = self.act(i, a).await {
+                    queue.extend(follow);
+                }
+            }
+        }
+    }
+
+    /// Carries out one action; returns sync-group follow-ups.
+    async fn act(&mut self, i: usize, action: Action) -> Option<Vec<(usize, Input)>> {
+        match action {
+            Action::SendAdvert { priority } => {
+                self.send_advert(i, priority);
+                None
+            }
+            Action::LateAdvert { gap, master_down } => {
+                self.instances[i].late_adverts += 1;
+                tracing::warn!(
+                    "VRRP_Instance({}) advert from master {} came {:.3} s after the previous one ({:.0}% of the {:.3} s master down interval): the link may be failing",
+                    self.instances[i].name(),
+                    self.instances[i]
+                        .vrrp
+                        .master_ip
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    gap.as_secs_f64(),
+                    gap.as_secs_f64() * 100.0 / master_down.as_secs_f64(),
+                    master_down.as_secs_f64()
+                );
+                None
+            }
+            Action::Transition { from, to } => Some(self.transition(i, from, to).await),
+        }
+    }
+
+    fn send_advert(&mut self, i: usize, priority: u8) {
+        let src = self.instances[i].src;
+        let sock = self.sockets[self.inst_socket[i]].clone();
+        for (bytes, dst) in self.instances[i].encode(priority) {
+            let r = match (dst, src) {
+                (IpAddr::V4(d), _) => sock.send_v4(&bytes, d),
+                (IpAddr::V6(d), IpAddr::V6(s)) => sock.send_v6(&bytes, s, d),
+                (IpAddr::V6(_), IpAddr::V4(_)) => Ok(()),
+            };
+            match r {
+                Ok(()) => self.instances[i].adverts_sent += 1,
+                Err(e) => {
+                    let name = self.instances[i].name().to_string();
+                    if let Some(n) = self.limiter.allow(format!("send {name} {dst}")) {
+                        tracing::warn!(
+                            "VRRP_Instance({name}) cannot send an advert to {dst}: {e} ({n} more since)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    async fn transition(&mut self, i: usize, from: State, to: State) -> Vec<(usize, Input)> {
+        let name = self.instances[i].name().to_string();
+        self.status_dirty = true;
+        if to == State::Init {
+            tracing::info!("VRRP_Instance({name}) Stopped");
+        } else {
+            tracing::info!("VRRP_Instance({name}) Entering {} STATE", to.name());
+        }
+        if from == State::Master && (to != State::Init || self.options.release_vips) {
+            self.set_vips(i, false).await;
+        }
+        if from == State::Master {
+            self.garps[i].leave_master();
+            self.pending.retain(|(o, _)| *o != i);
+        }
+        if to == State::Master {
+            self.set_vips(i, true).await;
+            let now = self.now();
+            if let Some(burst) = self.garps[i].become_master(now) {
+                self.plan_garps(i, now, burst.repeat);
+            }
+            self.send_due_garps(now);
+        }
+        let inst = &self.instances[i];
+        let job = Job {
+            kind: "INSTANCE",
+            name: name.clone(),
+            state: notify::state_word(to, to == State::Init),
+            priority: inst.vrrp.priority,
+        };
+        if let Some(tx) = &self.notifiers[i] {
+            let _ = tx.send(job);
+        }
+        let Some(g) = inst.sync_group else {
+            return Vec::new();
+        };
+        let members: Vec<usize> = (0..self.instances.len())
+            .filter(|&o| o != i && self.instances[o].sync_group == Some(g))
+            .collect();
+        // The group's state is its members' common state once they agree.
+        let all_same = members.iter().all(|&o| self.instances[o].vrrp.state == to);
+        if all_same && self.group_states[g] != to {
+            self.group_states[g] = to;
+            tracing::info!(
+                "VRRP_Group({}) Syncing instances to {} state",
+                self.group_names[g],
+                to.name()
+            );
+            if let Some(tx) = &self.group_notifiers[g] {
+                let _ = tx.send(Job {
+                    kind: "GROUP",
+                    name: self.group_names[g].clone(),
+                    state: notify::state_word(to, to == State::Init),
+                    priority: 0,
+                });
+            }
+        }
+        match (from, to) {
+            (State::Backup, State::Master) => members
+                .into_iter()
+                .map(|o| (o, Input::SyncMaster))
+                .collect(),
+            (State::Master, State::Backup) => members
+                .into_iter()
+                .map(|o| (o, Input::SyncBackup))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn set_vips(&mut self, i: usize, add: bool) {
+        let name = self.instances[i].name().to_string();
+        let vips = self.instances[i].cfg.virtual_ipaddress.clone();
+        let routes = self.instances[i].cfg.virtual_routes.clone();
+        tracing::info!(
+            "VRRP_Instance({name}) {} protocol VIPs.",
+            if add { "setting" } else { "removing" }
+        );
+        for v in &vips {
+            let index = self.vip_ifindex(i, v.dev.as_deref()).await;
+            let r = if add {
+                self.rtnl.add_vip(index, v).await
+            } else {
+                self.rtnl.del_vip(index, v).await
+            };
+            if let Err(e) = r {
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot {} VIP {}: {e}",
+                    if add { "add" } else { "remove" },
+                    v.addr
+                );
+            }
+        }
+        for r in &routes {
+            let index = self.vip_ifindex(i, r.dev.as_deref()).await;
+            let res = if add {
+                self.rtnl.add_route(index, r).await
+            } else {
+                self.rtnl.del_route(index, r).await
+            };
+            if let Err(e) = res {
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot {} route {}/{}: {e}",
+                    if add { "add" } else { "remove" },
+                    r.dest,
+                    r.prefix_len
+                );
+            }
+        }
+    }
+}
+
+impl Driver {
+    fn on_packet(&mut self, socket: usize, bytes: &[u8], info: RxInfo) -> Option<(usize, Input)> {
+        // Decode leniently (both v3 checksum readings); each instance then validates.
+        let opts = CodecOptions {
+            accept_v3_as_v2: true,
+            ..CodecOptions::default()
+        };
+        let decoded = match info {
+            RxInfo::V4 => packet::decode_ipv4_packet(bytes, &opts),
+            RxInfo::V6 {
+                src,
+                dst,
+                hop_limit,
+            } => packet::decode_ipv6(bytes, src, dst, hop_limit, &opts),
+        };
+        let rx = match decoded {
+            Ok(rx) => rx,
+            Err(e) => {
+                if let Some(n) = self.limiter.allow(format!("decode {socket} {e:?}")) {
+                    tracing::warn!("VRRP: dropped a malformed advert: {e} ({n} more since)");
+                }
+                return None;
+            }
+        };
+        let i = (0..self.instances.len()).find(|&i| {
+            self.inst_socket[i] == socket
+                && self.instances[i].cfg.virtual_router_id == rx.advert.vrid
+        })?;
+        match self.instances[i].accept(&rx) {
+            Ok(input) => Some((i, input)),
+            Err(reason) => {
+                let name = self.instances[i].name().to_string();
+                if !reason.is_quiet()
+                    && let Some(n) = self
+                        .limiter
+                        .allow(format!("drop {name} {:?}", reason.kind()))
+                {
+                    tracing::warn!(
+                        "VRRP_Instance({name}) dropped an advert from {}: {reason} ({n} more since)",
+                        rx.meta.src
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let vrrp = self
+            .instances
+            .iter()
+            .filter_map(|i| i.vrrp.deadline())
+            .min()
+            .map(|us| self.start + Duration::from_micros(us));
+        let garp = self
+            .garps
+            .iter()
+            .filter_map(|g| g.next_deadline())
+            .chain(self.pending.first().map(|(_, p)| p.at))
+            .min()
+            .map(|us| self.start + Duration::from_micros(us));
+        match (vrrp, garp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn on_timers(&mut self) {
+        let now = self.now();
+        for i in 0..self.instances.len() {
+            if self.instances[i].vrrp.deadline().is_some_and(|d| d <= now) {
+                self.feed(i, now, Input::Timer).await;
+            }
+            for burst in self.garps[i].poll(now) {
+                self.plan_garps(i, now, burst.repeat);
+            }
+        }
+        self.send_due_garps(now);
+    }
+
+    fn plan_garps(&mut self, i: usize, now: Micros, repeat: u32) {
+        let (gi, ni) = (self.garp_interval, self.gna_interval);
+        let pacer = self
+            .pacers
+            .entry(self.ifaces[i].index)
+            .or_insert_with(|| Pacer::new(gi, ni));
+        let vips: Vec<IpAddr> = self.instances[i]
+            .cfg
+            .virtual_ipaddress
+            .iter()
+            .map(|v| v.addr)
+            .collect();
+        self.pending
+            .extend(pacer.plan(now, repeat, &vips).into_iter().map(|p| (i, p)));
+        self.pending.sort_by_key(|(_, p)| p.at);
+    }
+
+    fn send_due_garps(&mut self, now: Micros) {
+        let due = self.pending.partition_point(|(_, p)| p.at <= now);
+        let sends: Vec<(usize, PlannedSend)> = self.pending.drain(..due).collect();
+        for (i, send) in sends {
+            let iface = self.ifaces[i].clone();
+            let name = self.instances[i].name().to_string();
+            let sender = match self.garp_senders.entry(iface.index) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => match garp::GarpSender::open(iface.index) {
+                    Ok(s) => v.insert(s),
+                    Err(e) => {
+                        tracing::warn!(
+                            "VRRP_Instance({name}) cannot announce VIPs on {}: {e}",
+                            iface.name
+                        );
+                        continue;
+                    }
+                },
+            };
+            // keepalived sends the NA from the VIP itself; the sender logs each packet.
+            let r = match send.vip {
+                IpAddr::V4(a) => sender.send_garp(iface.mac, a),
+                IpAddr::V6(a) => sender.send_na(iface.mac, a, a),
+            };
+            if let Err(e) = r
+                && let Some(n) = self.limiter.allow(format!("garp {name}"))
+            {
+                tracing::warn!(
+                    "VRRP_Instance({name}) announcing {}: {e} ({n} more since)",
+                    send.vip
+                );
+            }
+        }
+    }
+
+    async fn on_script(&mut self, index: usize, outcome: script::Outcome) {
+        let ok = outcome.success();
+        if self.scripts[index].record(ok) {
+            let name = &self.script_names[index];
+            if ok {
+                tracing::info!("VRRP_Script({name}) succeeded");
+            } else {
+                tracing::info!("VRRP_Script({name}) {}", outcome.describe());
+            }
+            self.retrack().await;
+        }
+    }
+
+    async fn on_link(&mut self, name: String, up: bool) {
+        let before = self.iface_up(&name);
+        self.links_up.insert(name.clone(), up);
+        if before != up {
+            tracing::info!("Netlink reports {name} {}", if up { "up" } else { "down" });
+            self.retrack().await;
+        }
+    }
+
+    fn write_status(&mut self) {
+        let stale = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if !self.status_dirty && !stale {
+            return;
+        }
+        self.status_dirty = false;
+        self.status_written = Some(Instant::now());
+        if let Some(path) = &self.options.status_file
+            && let Err(e) = status::write(path, &status::report(&self.instances))
+        {
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let now = self.now();
+        for i in 0..self.instances.len() {
+            self.feed(i, now, Input::Shutdown).await;
+        }
+        for inst in &self.instances {
+            if let Some(vmac) = &inst.cfg.use_vmac
+                && let Err(e) = self.rtnl.delete_link(vmac).await
+            {
+                tracing::warn!(
+                    "VRRP_Instance({}) cannot remove VMAC {vmac}: {e}",
+                    inst.name()
+                );
+            }
+        }
+        self.status_dirty = true;
+        self.write_status();
+    }
+}
+
+fn spawn_receivers(
+    sockets: &[Arc<VrrpSocket>],
+    tx: &mpsc::Sender<Event>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    sockets
+        .iter()
+        .enumerate()
+        .map(|(index, sock)| {
+            let (sock, tx) = (sock.clone(), tx.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    match sock.recv(&mut buf).await {
+                        Ok((n, info)) => {
+                            let ev = Event::Packet {
+                                socket: index,
+                                bytes: buf[..n].to_vec(),
+                                info,
+                            };
+                            if tx.send(ev).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("VRRP socket receive: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// One task per vrrp_script used by an instance: run, report, wait `interval`.
+fn spawn_scripts(
+    config: &Config,
+    used: &[usize],
+    tx: &mpsc::Sender<Event>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let base = RunOptions::from_globals(&config.global);
+    used.iter()
+        .map(|&index| {
+            let s = config.vrrp_scripts[index].clone();
+            let opts = base
+                .clone()
+                .with_timeout(Some(s.timeout.map_or(s.interval.0, |t| t.0)));
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(s.interval.0.max(Duration::from_millis(10)));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let outcome = script::run(&s.script, &opts).await;
+                    if let script::Outcome::TimedOut { .. } = outcome {
+                        tracing::warn!("VRRP_Script({}) timed out", s.name);
+                    }
+                    if tx.send(Event::Script { index, outcome }).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Runs the configured VRRP instances until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    if config.vrrp_instances.is_empty() {
+        shutdown.await;
+        return Ok(());
+    }
+    let (mut d, sockets) = Driver::new(&config, options).await?;
+    d.remove_stale_vips().await;
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let mut tasks = spawn_receivers(&sockets, &tx);
+    let used: Vec<usize> = (0..config.vrrp_scripts.len())
+        .filter(|&s| {
+            d.instances
+                .iter()
+                .any(|i| i.trackers.iter().any(|t| t.kind == TrackerKind::Script(s)))
+        })
+        .collect();
+    tasks.extend(spawn_scripts(&config, &used, &tx));
+    let tracked: Vec<String> = d
+        .instances
+        .iter()
+        .flat_map(|i| i.trackers.iter())
+        .filter_map(|t| match &t.kind {
+            TrackerKind::Interface(n) => Some(n.clone()),
+            TrackerKind::Script(_) => None,
+        })
+        .collect();
+    // Watch first, then read: a change in between is not missed.
+    if !tracked.is_empty() {
+        let tx = tx.clone();
+        let mut watch = rtnl::LinkWatch::open()?;
+        tasks.push(tokio::spawn(async move {
+            while let Some(ev) = watch.next().await {
+                if tx
+                    .send(Event::Link {
+                        name: ev.name,
+                        up: ev.up,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }));
+    }
+    for name in &tracked {
+        match d.rtnl.link_by_name(name).await {
+            Ok(l) => {
+                d.links_up.insert(name.clone(), l.up);
+            }
+            Err(e) => {
+                tracing::warn!("track_interface {name}: {e}; taken as down");
+                d.links_up.insert(name.clone(), false);
+            }
+        }
+    }
+    drop(tx);
+    d.retrack().await;
+    let now = d.now();
+    for i in 0..d.instances.len() {
+        d.feed(i, now, Input::Start).await;
+    }
+    d.write_status();
+    tokio::pin!(shutdown);
+    loop {
+        let next = d.next_deadline();
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = sleep => d.on_timers().await,
+            Some(ev) = rx.recv() => match ev {
+                Event::Packet { socket, bytes, info } => {
+                    if let Some((i, input)) = d.on_packet(socket, &bytes, info) {
+                        let now = d.now();
+                        d.feed(i, now, input).await;
+                    }
+                }
+                Event::Script { index, outcome } => d.on_script(index, outcome).await,
+                Event::Link { name, up } => d.on_link(name, up).await,
+            },
+        }
+        d.write_status();
+    }
+    d.shutdown().await;
+    for t in tasks {
+        t.abort();
+    }
+    if let Some(path) = &d.options.status_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Notify scripts of state transitions, keepalived's way: `notify_master`
+//! / `notify_backup` / `notify_fault` / `notify_stop` as written, then the
+//! generic `notify` with `INSTANCE|GROUP name STATE priority` appended.
+//! Each instance (and group) has one worker that runs its scripts in order,
+//! so a quick MASTER -> BACKUP -> MASTER never runs out of order, and the
+//! protocol never waits for a script.
+
+use tokio::sync::mpsc;
+
+use crate::config::model::{Notify, Script};
+use crate::script::{self, RunOptions, ScriptSpec};
+
+/// The state named in notify arguments (keepalived's words).
+pub fn state_word(state: super::state::State, stopping: bool) -> &'static str {
+    use super::state::State;
+    match state {
+        _ if stopping => "STOP",
+        State::Master => "MASTER",
+        State::Backup => "BACKUP",
+        State::Fault => "FAULT",
+        State::Init => "STOP",
+    }
+}
+
+/// One transition to announce.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// "INSTANCE" or "GROUP".
+    pub kind: &'static str,
+    pub name: String,
+    pub state: &'static str,
+    pub priority: u8,
+}
+
+/// The scripts a job runs, in order: the specific one, then the generic one.
+pub fn scripts_for<'a>(notify: &'a Notify, job: &Job) -> Vec<(&'a Script, Vec<String>)> {
+    let specific = match job.state {
+        "MASTER" => notify.master.as_ref(),
+        "BACKUP" => notify.backup.as_ref(),
+        "FAULT" => notify.fault.as_ref(),
+        "STOP" => notify.stop.as_ref(),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    if let Some(s) = specific {
+        out.push((s, Vec::new()));
+    }
+    if let Some(s) = &notify.any {
+        out.push((
+            s,
+            vec![
+                job.kind.to_string(),
+                job.name.clone(),
+                job.state.to_string(),
+                job.priority.to_string(),
+            ],
+        ));
+    }
+    out
+}
+
+/// Starts a worker running `notify`'s scripts for each job sent to it.
+/// Returns None when there is nothing to run.
+pub fn spawn_worker(
+    notify: Notify,
+    opts: RunOptions,
+) -> Option<(mpsc::UnboundedSender<Job>, tokio::task::JoinHandle<()>)> {
+    let empty = notify.master.is_none()
+        && notify.backup.is_none()
+        && notify.fault.is_none()
+        && notify.stop.is_none()
+        && notify.any.is_none();
+    if empty {
+        return None;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    let handle = tokio::spawn(async move {
+        while let Some(job) = rx.recv().await {
+            for (s, args) in scripts_for(&notify, &job) {
+                let spec = ScriptSpec::new(&s.command)
+                    .user(s.user.as_ref())
+                    .args(&args);
+                let outcome = script::run(spec, &opts).await;
+                if outcome.success() {
+                    tracing::debug!("{} {}: notify `{}` done", job.kind, job.name, s.command);
+                } else {
+                    tracing::warn!(
+                        "{}({}) notify script `{}` {}",
+                        if job.kind == "GROUP" {
+                            "VRRP_Group"
+                        } else {
+                            "VRRP_Instance"
+                        },
+                        job.name,
+                        s.command,
+                        outcome.describe()
+                    );
+                }
+            }
+        }
+    });
+    Some((tx, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(c: &str) -> Option<Script> {
+        Some(Script {
+            command: c.into(),
+            user: None,
+        })
+    }
+
+    #[test]
+    fn specific_then_generic_with_keepalived_arguments() {
+        let n = Notify {
+            master: script("/m.sh"),
+            any: script("/n.sh x"),
+            ..Notify::default()
+        };
+        let job = Job {
+            kind: "INSTANCE",
+            name: "VI_1".into(),
+            state: "MASTER",
+            priority: 100,
+        };
+        let s = scripts_for(&n, &job);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].0.command, "/m.sh");
+        assert!(s[0].1.is_empty());
+        assert_eq!(s[1].1, ["INSTANCE", "VI_1", "MASTER", "100"]);
+        let backup = Job {
+            state: "BACKUP",
+            ..job
+        };
+        assert_eq!(scripts_for(&n, &backup).len(), 1);
+    }
+}

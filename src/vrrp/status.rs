@@ -1,0 +1,93 @@
+//! The VRRP instances' state as the running daemon sees it, written to a
+//! JSON file after each change (and on SIGUSR2 in the daemon) for
+//! `ipvsdir --dump --vrrp` and for tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::instance::Instance;
+
+/// Where the daemon writes the report by default.
+pub const VRRP_STATE: &str = "/run/ipvsdir/vrrp.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceReport {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub effective_priority: u8,
+    /// The master being followed (BACKUP) or our own address (MASTER).
+    pub master: Option<String>,
+    pub master_down_interval: f64,
+    pub vips: Vec<String>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub late_adverts: u64,
+    /// Dropped adverts per reason.
+    pub dropped: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrpReport {
+    pub pid: u32,
+    pub written: f64,
+    pub instances: Vec<InstanceReport>,
+}
+
+pub fn report(instances: &[Instance]) -> VrrpReport {
+    VrrpReport {
+        pid: std::process::id(),
+        written: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        instances: instances
+            .iter()
+            .map(|i| InstanceReport {
+                name: i.cfg.name.clone(),
+                interface: i.cfg.interface.clone(),
+                vrid: i.cfg.virtual_router_id,
+                version: i.cfg.version,
+                state: i.vrrp.state.name().to_string(),
+                priority: i.cfg.priority,
+                effective_priority: i.vrrp.priority,
+                master: i.vrrp.master_ip.map(|a| a.to_string()),
+                master_down_interval: i.vrrp.master_down_interval().as_secs_f64(),
+                vips: i
+                    .cfg
+                    .virtual_ipaddress
+                    .iter()
+                    .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+                    .collect(),
+                adverts_sent: i.adverts_sent,
+                adverts_received: i.adverts_received,
+                late_adverts: i.late_adverts,
+                dropped: i
+                    .drops
+                    .iter()
+                    .map(|(k, n)| (k.as_str().to_string(), *n))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+pub fn write(path: &Path, report: &VrrpReport) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(report).unwrap_or_default())?;
+    std::fs::rename(tmp, path)
+}
+
+/// The report, if a daemon wrote one and is still running.
+pub fn read(path: &Path) -> Option<VrrpReport> {
+    let r: VrrpReport = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    Path::new(&format!("/proc/{}", r.pid)).exists().then_some(r)
+}
