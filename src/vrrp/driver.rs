@@ -38,6 +38,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// How long a stopping master keeps its VIPs waiting for a successor
+/// (the backup takes over after Skew_Time, at most 1 s with v2).
+pub const HANDOFF_WAIT: Duration = Duration::from_millis(1500);
+const HANDOFF_RESEND: Duration = Duration::from_millis(250);
+const HANDOFF_GARP_GRACE: Duration = Duration::from_millis(50);
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Remove the VIPs at stop (keepalived's default; --dont-release-vrrp keeps them).
@@ -104,6 +110,8 @@ struct Driver {
     group_states: Vec<State>,
     options: Options,
     limiter: RateLimit,
+    /// The stop's priority-0 advert went out already (make-before-break).
+    zero_sent: Vec<bool>,
     /// A transition happened: write the status file now.
     status_dirty: bool,
     /// When the status file was last written (counters refresh once a second).
@@ -295,6 +303,7 @@ impl Driver {
             limiter: RateLimit::default(),
             status_dirty: true,
             status_written: None,
+            zero_sent: vec![false; config.vrrp_instances.len()],
         };
         Ok((driver, sockets))
     }
@@ -416,7 +425,9 @@ impl Driver {
     async fn act(&mut self, i: usize, action: Action) -> Option<Vec<(usize, Input)>> {
         match action {
             Action::SendAdvert { priority } => {
-                self.send_advert(i, priority);
+                if !(priority == 0 && self.zero_sent[i]) {
+                    self.send_advert(i, priority);
+                }
                 None
             }
             Action::LateAdvert { gap, master_down } => {
@@ -744,6 +755,71 @@ impl Driver {
         }
     }
 
+    /// Make-before-break: a stopping master sends priority 0 but keeps its
+    /// VIPs until the new master has announced itself (its advert, and a
+    /// moment for its gratuitous ARPs), at most [`HANDOFF_WAIT`], so
+    /// clients see no gap. `strict_mode` / `vrrp_strict` keeps RFC 5798's
+    /// order (VIPs removed at once; clients wait Skew_Time).
+    async fn handoff(&mut self, rx: &mut mpsc::Receiver<Event>) {
+        let masters: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].vrrp.state == State::Master && !self.instances[i].cfg.strict_mode)
+            .collect();
+        if masters.is_empty() {
+            return;
+        }
+        let start = Instant::now();
+        let deadline = start + HANDOFF_WAIT;
+        let mut waiting = masters.clone();
+        for &i in &masters {
+            tracing::info!(
+                "VRRP_Instance({}) handing over: priority 0 advert sent, VIPs kept until a new master announces itself",
+                self.instances[i].name()
+            );
+            self.send_advert(i, 0);
+            self.zero_sent[i] = true;
+        }
+        // Repeat the priority-0 advert in case one is lost.
+        let mut resend = tokio::time::interval_at(start + HANDOFF_RESEND, HANDOFF_RESEND);
+        while !waiting.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    for &i in &waiting {
+                        tracing::warn!(
+                            "VRRP_Instance({}) no new master within {:.1} s; removing the VIPs anyway",
+                            self.instances[i].name(),
+                            HANDOFF_WAIT.as_secs_f64()
+                        );
+                    }
+                    return;
+                }
+                _ = resend.tick() => {
+                    for &i in &waiting {
+                        self.send_advert(i, 0);
+                    }
+                }
+                ev = rx.recv() => match ev {
+                    Some(Event::Packet { socket, bytes, info }) => {
+                        if let Some((i, Input::Advert { src, priority, .. })) = self.on_packet(socket, &bytes, info)
+                            && priority > 0
+                            && waiting.contains(&i)
+                        {
+                            tracing::info!(
+                                "VRRP_Instance({}) new master {src} announced itself after {:.3} s",
+                                self.instances[i].name(),
+                                start.elapsed().as_secs_f64()
+                            );
+                            waiting.retain(|&w| w != i);
+                        }
+                    }
+                    Some(_) => {}
+                    None => return,
+                },
+            }
+        }
+        // Its gratuitous ARPs follow its first advert at once.
+        tokio::time::sleep(HANDOFF_GARP_GRACE).await;
+    }
+
     async fn shutdown(&mut self) {
         let now = self.now();
         for i in 0..self.instances.len() {
@@ -924,6 +1000,7 @@ pub async fn run(
         }
         d.write_status();
     }
+    d.handoff(&mut rx).await;
     d.shutdown().await;
     for t in tasks {
         t.abort();

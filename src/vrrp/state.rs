@@ -222,7 +222,10 @@ impl Vrrp {
                 },
             ) => {
                 if priority == 0 {
-                    self.deadline = Some(now + us(self.skew_time()));
+                    // Only ever brought forward: repeated priority-0 adverts
+                    // must not postpone the takeover.
+                    let at = now + us(self.skew_time());
+                    self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
                 } else if !self.params.preempt || priority >= self.priority {
                     if self.params.version == 3 {
                         self.master_adver_interval = interval;
@@ -397,6 +400,21 @@ mod tests {
             },
         );
         assert_eq!(v.deadline(), Some(1_500_000 + 609_375));
+    }
+
+    #[test]
+    fn repeated_priority_zero_does_not_postpone_the_takeover() {
+        let mut v = Vrrp::new(params(100, 2, 1000));
+        v.handle(0, Input::Start);
+        let m: IpAddr = "10.0.0.9".parse().unwrap();
+        let zero = Input::Advert {
+            src: m,
+            priority: 0,
+            interval: Duration::from_secs(1),
+        };
+        v.handle(1_000_000, zero.clone());
+        v.handle(1_250_000, zero);
+        assert_eq!(v.deadline(), Some(1_000_000 + 609_375));
     }
 
     #[test]
