@@ -190,24 +190,15 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         release_vips: !cli.dont_release_vrrp,
         status_file: Some(cli.vrrp_state.clone()),
     };
-    let with_checks = !cli.vrrp && !cfg.virtual_servers.is_empty();
-    let check_opts = check_options(cli);
-    let result = rt.block_on(async move {
-        let checks = with_checks
-            .then(|| tokio::spawn(ipvsdir::daemon::checks::run(cfg.clone(), check_opts)));
-        let vrrp = ipvsdir::vrrp::driver::run(cfg, vrrp_opts, ipvsdir::daemon::stop_signal()).await;
-        if let Err(e) = &vrrp {
-            tracing::error!("{e}");
-        }
-        if let Some(c) = checks {
-            match c.await {
-                Ok(Err(e)) => tracing::error!("{e}"),
-                Err(e) => tracing::error!("checkers: {e}"),
-                Ok(Ok(())) => {}
-            }
-        }
-        vrrp
-    });
+    let opts = ipvsdir::daemon::run::Options {
+        config_path: cli.file.clone(),
+        load: LoadOptions {
+            config_id: cli.config_id.clone(),
+        },
+        vrrp: vrrp_opts,
+        checks: (!cli.vrrp).then(|| check_options(cli)),
+    };
+    let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -382,3 +382,63 @@ fn interoperates_with_keepalived() {
         "only the first keepalived was master"
     );
 }
+
+#[test]
+fn sighup_reload_keeps_state_and_applies_changes() {
+    let Some(mut lab) = Lab::up("reload", 2, &[]) else {
+        return;
+    };
+    lab.start_ipvsdir("d1", &simple(150, ""));
+    lab.start_ipvsdir("d2", &simple(100, ""));
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    lab.wait_state("d2", "VI_1", "BACKUP", LONG);
+    let transitions = |l: &Lab, n: &str| l.log(n).matches("Entering").count();
+    let (t1, t2) = (transitions(&lab, "d1"), transitions(&lab, "d2"));
+    let vip2 = "10.99.0.201";
+
+    // A priority change and a second VIP on both (adverts carry the VIP
+    // list, which peers check): no transition anywhere.
+    let conf = lab.path("d1.conf");
+    let two = |prio| {
+        simple(prio, "").replace(
+            &format!("{VIP}/24 dev eth0"),
+            &format!("{VIP}/24 dev eth0\n    {vip2}/24 dev eth0"),
+        )
+    };
+    std::fs::write(&conf, two(160)).unwrap();
+    std::fs::write(lab.path("d2.conf"), two(100)).unwrap();
+    lab.signal("d1", libc::SIGHUP);
+    lab.signal("d2", libc::SIGHUP);
+    lab.wait_for("d1 to add the second VIP", LONG, |l| l.has_addr("d1", vip2));
+    lab.wait_for("the reload's new priority", LONG, |l| {
+        l.instance("d1", "VI_1")
+            .is_some_and(|i| i.effective_priority == 160)
+    });
+    assert!(lab.log("d1").contains("reloaded: 1 instance(s) kept"));
+    assert!(lab.log("d2").contains("reloaded: 1 instance(s) kept"));
+    std::thread::sleep(mdi(100));
+    assert_eq!(transitions(&lab, "d1"), t1, "{}", lab.log("d1"));
+    assert_eq!(transitions(&lab, "d2"), t2, "{}", lab.log("d2"));
+    assert!(lab.has_addr("d1", VIP));
+
+    // A broken file is refused; the running configuration carries on.
+    std::fs::write(&conf, "vrrp_instance VI_1 {\n  virtual_router_id 300\n").unwrap();
+    lab.signal("d1", libc::SIGHUP);
+    lab.wait_for("the refusal", LONG, |l| {
+        l.log("d1").contains("keeping the running configuration")
+    });
+    assert_eq!(lab.state("d1", "VI_1").as_deref(), Some("MASTER"));
+    assert!(lab.has_addr("d1", VIP) && lab.has_addr("d1", vip2));
+
+    // The second VIP removed again.
+    std::fs::write(&conf, simple(160, "")).unwrap();
+    std::fs::write(lab.path("d2.conf"), simple(100, "")).unwrap();
+    lab.signal("d1", libc::SIGHUP);
+    lab.signal("d2", libc::SIGHUP);
+    lab.wait_for("d1 to remove the second VIP", LONG, |l| {
+        !l.has_addr("d1", vip2)
+    });
+    assert!(lab.has_addr("d1", VIP));
+    assert_eq!(transitions(&lab, "d1"), t1);
+    assert_eq!(transitions(&lab, "d2"), t2);
+}

@@ -4,20 +4,6 @@
 
 pub mod checks;
 pub mod names;
+pub mod run;
 pub mod status;
 
-/// Completes at the first SIGTERM or SIGINT (or at once if they cannot be caught).
-pub async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot catch SIGTERM/SIGINT");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}

@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::model::{Config, VrrpInstance};
@@ -63,6 +63,8 @@ impl Default for Options {
 
 enum Event {
     Packet {
+        /// The driver generation whose sockets received it (reloads renumber sockets).
+        generation: u64,
         socket: usize,
         bytes: Vec<u8>,
         info: RxInfo,
@@ -86,6 +88,8 @@ struct Iface {
 }
 
 struct Driver {
+    config: Config,
+    generation: u64,
     start: Instant,
     rtnl: Rtnl,
     instances: Vec<Instance>,
@@ -161,10 +165,7 @@ impl Driver {
         self.start.elapsed().as_micros() as Micros
     }
 
-    async fn new(
-        config: &Config,
-        options: Options,
-    ) -> Result<(Driver, Vec<Arc<VrrpSocket>>), Error> {
+    async fn new(config: &Config, options: Options) -> Result<Driver, Error> {
         let rtnl = Rtnl::open().await?;
         let mut ifaces = Vec::new();
         let mut instances = Vec::new();
@@ -204,7 +205,7 @@ impl Driver {
             };
             if let Some(vmac) = &vi.use_vmac {
                 let mac = rtnl::vmac_address(vi.virtual_router_id, ipv6);
-                let _ = rtnl.delete_link(vmac).await;
+                // An existing VMAC of that name on this parent is reused (reload, restart).
                 let index = rtnl
                     .create_macvlan(link.index, vmac, mac)
                     .await
@@ -261,12 +262,14 @@ impl Driver {
             .map(|g| notify::spawn_worker(g.notify.clone(), run_opts.clone()).map(|(tx, _)| tx))
             .collect();
         let driver = Driver {
+            config: config.clone(),
+            generation: 0,
             start: Instant::now(),
             rtnl,
             instances,
             ifaces,
             inst_socket,
-            sockets: sockets.clone(),
+            sockets,
             scripts: config
                 .vrrp_scripts
                 .iter()
@@ -305,7 +308,7 @@ impl Driver {
             status_written: None,
             zero_sent: vec![false; config.vrrp_instances.len()],
         };
-        Ok((driver, sockets))
+        Ok(driver)
     }
 
     /// Removes VIPs of ours left by an earlier run: the configured ones,
@@ -762,7 +765,9 @@ impl Driver {
     /// order (VIPs removed at once; clients wait Skew_Time).
     async fn handoff(&mut self, rx: &mut mpsc::Receiver<Event>) {
         let masters: Vec<usize> = (0..self.instances.len())
-            .filter(|&i| self.instances[i].vrrp.state == State::Master && !self.instances[i].cfg.strict_mode)
+            .filter(|&i| {
+                self.instances[i].vrrp.state == State::Master && !self.instances[i].cfg.strict_mode
+            })
             .collect();
         if masters.is_empty() {
             return;
@@ -798,7 +803,7 @@ impl Driver {
                     }
                 }
                 ev = rx.recv() => match ev {
-                    Some(Event::Packet { socket, bytes, info }) => {
+                    Some(Event::Packet { generation, socket, bytes, info }) if generation == self.generation => {
                         if let Some((i, Input::Advert { src, priority, .. })) = self.on_packet(socket, &bytes, info)
                             && priority > 0
                             && waiting.contains(&i)
@@ -842,6 +847,7 @@ impl Driver {
 
 fn spawn_receivers(
     sockets: &[Arc<VrrpSocket>],
+    generation: u64,
     tx: &mpsc::Sender<Event>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     sockets
@@ -855,6 +861,7 @@ fn spawn_receivers(
                     match sock.recv(&mut buf).await {
                         Ok((n, info)) => {
                             let ev = Event::Packet {
+                                generation,
                                 socket: index,
                                 bytes: buf[..n].to_vec(),
                                 info,
@@ -906,75 +913,279 @@ fn spawn_scripts(
         .collect()
 }
 
-/// Runs the configured VRRP instances until `shutdown` completes.
+/// What the daemon tells a running driver.
+#[derive(Debug)]
+pub enum Control {
+    /// A new, already validated configuration (SIGHUP).
+    Reload(Box<Config>),
+    /// Leave: hand over, remove the VIPs, run notify_stop.
+    Stop,
+}
+
+impl Driver {
+    /// Starts the tasks that feed events in: socket receivers, vrrp_script
+    /// runners and the link watch (reading the tracked links' state after
+    /// the watch is open, so no change is missed).
+    async fn spawn_tasks(&mut self, tx: &mpsc::Sender<Event>) -> Vec<JoinHandle<()>> {
+        let mut tasks = spawn_receivers(&self.sockets, self.generation, tx);
+        let used: Vec<usize> = (0..self.config.vrrp_scripts.len())
+            .filter(|&s| {
+                self.instances
+                    .iter()
+                    .any(|i| i.trackers.iter().any(|t| t.kind == TrackerKind::Script(s)))
+            })
+            .collect();
+        tasks.extend(spawn_scripts(&self.config, &used, tx));
+        let tracked: Vec<String> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.trackers.iter())
+            .filter_map(|t| match &t.kind {
+                TrackerKind::Interface(n) => Some(n.clone()),
+                TrackerKind::Script(_) => None,
+            })
+            .collect();
+        if tracked.is_empty() {
+            return tasks;
+        }
+        match rtnl::LinkWatch::open() {
+            Ok(mut watch) => {
+                let tx = tx.clone();
+                tasks.push(tokio::spawn(async move {
+                    while let Some(ev) = watch.next().await {
+                        let ev = Event::Link {
+                            name: ev.name,
+                            up: ev.up,
+                        };
+                        if tx.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+            }
+            Err(e) => tracing::error!("cannot watch links for track_interface: {e}"),
+        }
+        for name in &tracked {
+            let up = match self.rtnl.link_by_name(name).await {
+                Ok(l) => l.up,
+                Err(e) => {
+                    tracing::warn!("track_interface {name}: {e}; taken as down");
+                    false
+                }
+            };
+            self.links_up.insert(name.clone(), up);
+        }
+        tasks
+    }
+
+    /// Whether a reloaded instance can carry on from the running one.
+    fn compatible(old: &Instance, new: &Instance) -> bool {
+        let (a, b) = (&old.cfg, &new.cfg);
+        a.interface == b.interface
+            && a.virtual_router_id == b.virtual_router_id
+            && a.version == b.version
+            && old.ipv6 == new.ipv6
+            && old.is_unicast() == new.is_unicast()
+            && a.use_vmac == b.use_vmac
+    }
+
+    /// SIGHUP: builds the new instances, carries state over for those that
+    /// are still there, stops the removed ones and starts the new ones. A
+    /// master advertises right before and right after, so a short
+    /// advert_int never sees a gap. On error the running set is untouched.
+    async fn reload(
+        &mut self,
+        config: Config,
+        tx: &mpsc::Sender<Event>,
+    ) -> Result<Vec<JoinHandle<()>>, Error> {
+        let masters: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].vrrp.state == State::Master)
+            .collect();
+        for &i in &masters {
+            self.send_advert(i, self.instances[i].vrrp.priority);
+        }
+        let mut new = Driver::new(&config, self.options.clone()).await?;
+        new.start = self.start;
+        new.generation = self.generation + 1;
+        new.links_up = std::mem::take(&mut self.links_up);
+        new.garp_senders = std::mem::take(&mut self.garp_senders);
+        new.pacers = std::mem::take(&mut self.pacers);
+        for (k, def) in config.vrrp_scripts.iter().enumerate() {
+            if let Some(j) = self.config.vrrp_scripts.iter().position(|d| d == def) {
+                new.scripts[k] = self.scripts[j].clone();
+            }
+        }
+        let now = self.now();
+        let mut from_old: Vec<Option<usize>> = vec![None; new.instances.len()];
+        let mut kept = vec![false; self.instances.len()];
+        for (ni, inst) in new.instances.iter_mut().enumerate() {
+            let Some(oi) = (0..self.instances.len()).find(|&oi| {
+                !kept[oi]
+                    && self.instances[oi].name() == inst.name()
+                    && Self::compatible(&self.instances[oi], inst)
+            }) else {
+                continue;
+            };
+            kept[oi] = true;
+            from_old[ni] = Some(oi);
+            let old = &self.instances[oi];
+            inst.vrrp.carry_over(&old.vrrp);
+            inst.own_fault = old.own_fault;
+            inst.drops = old.drops.clone();
+            inst.adverts_received = old.adverts_received;
+            inst.adverts_sent = old.adverts_sent;
+            inst.late_adverts = old.late_adverts;
+            let params = *new.garps[ni].params();
+            new.garps[ni] = self.garps[oi].clone();
+            new.garps[ni].set_params(now, params);
+        }
+        new.group_states = new
+            .group_names
+            .iter()
+            .map(|g| {
+                self.group_names
+                    .iter()
+                    .position(|o| o == g)
+                    .map_or(State::Init, |o| self.group_states[o])
+            })
+            .collect();
+        new.pending = self
+            .pending
+            .iter()
+            .filter_map(|(oi, p)| {
+                from_old
+                    .iter()
+                    .position(|f| *f == Some(*oi))
+                    .map(|ni| (ni, *p))
+            })
+            .collect();
+        // Removed (or incompatible) instances leave as at a stop.
+        for oi in (0..self.instances.len()).filter(|&oi| !kept[oi]) {
+            tracing::info!(
+                "VRRP_Instance({}) removed by the reload",
+                self.instances[oi].name()
+            );
+            self.feed(oi, now, Input::Shutdown).await;
+        }
+        let old = std::mem::replace(self, new);
+        // Kept masters: VIPs and routes that the reload added or removed.
+        for (ni, oi) in from_old.iter().enumerate() {
+            let Some(oi) = *oi else { continue };
+            if self.instances[ni].vrrp.state == State::Master {
+                self.update_vips(ni, &old.instances[oi].cfg).await;
+            }
+        }
+        drop(old);
+        let tasks = self.spawn_tasks(tx).await;
+        self.retrack().await;
+        for (ni, oi) in from_old.iter().enumerate() {
+            match oi {
+                None => self.feed(ni, now, Input::Start).await,
+                Some(_) if self.instances[ni].vrrp.state == State::Master => {
+                    let p = self.instances[ni].vrrp.priority;
+                    self.send_advert(ni, p);
+                }
+                Some(_) => {}
+            }
+        }
+        self.status_dirty = true;
+        tracing::info!(
+            "VRRP: reloaded: {} instance(s) kept, {} started, {} removed",
+            from_old.iter().filter(|f| f.is_some()).count(),
+            from_old.iter().filter(|f| f.is_none()).count(),
+            kept.iter().filter(|k| !**k).count()
+        );
+        Ok(tasks)
+    }
+
+    /// A kept master's VIP and route changes from `old` to its current config.
+    async fn update_vips(&mut self, i: usize, old: &VrrpInstance) {
+        let name = self.instances[i].name().to_string();
+        let cfg = self.instances[i].cfg.clone();
+        for v in old
+            .virtual_ipaddress
+            .iter()
+            .filter(|v| !cfg.virtual_ipaddress.contains(v))
+        {
+            let index = self.vip_ifindex(i, v.dev.as_deref()).await;
+            tracing::info!("VRRP_Instance({name}) removing VIP {} (reload)", v.addr);
+            if let Err(e) = self.rtnl.del_vip(index, v).await {
+                tracing::error!("VRRP_Instance({name}) cannot remove VIP {}: {e}", v.addr);
+            }
+        }
+        let mut added = Vec::new();
+        for v in cfg
+            .virtual_ipaddress
+            .iter()
+            .filter(|v| !old.virtual_ipaddress.contains(v))
+        {
+            let index = self.vip_ifindex(i, v.dev.as_deref()).await;
+            tracing::info!("VRRP_Instance({name}) adding VIP {} (reload)", v.addr);
+            match self.rtnl.add_vip(index, v).await {
+                Ok(_) => added.push(v.addr),
+                Err(e) => tracing::error!("VRRP_Instance({name}) cannot add VIP {}: {e}", v.addr),
+            }
+        }
+        for r in old
+            .virtual_routes
+            .iter()
+            .filter(|r| !cfg.virtual_routes.contains(r))
+        {
+            let index = self.vip_ifindex(i, r.dev.as_deref()).await;
+            if let Err(e) = self.rtnl.del_route(index, r).await {
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot remove route {}/{}: {e}",
+                    r.dest,
+                    r.prefix_len
+                );
+            }
+        }
+        for r in cfg
+            .virtual_routes
+            .iter()
+            .filter(|r| !old.virtual_routes.contains(r))
+        {
+            let index = self.vip_ifindex(i, r.dev.as_deref()).await;
+            if let Err(e) = self.rtnl.add_route(index, r).await {
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot add route {}/{}: {e}",
+                    r.dest,
+                    r.prefix_len
+                );
+            }
+        }
+        if !added.is_empty() {
+            let now = self.now();
+            let repeat = cfg.garp_master_repeat;
+            let (gi, ni) = (self.garp_interval, self.gna_interval);
+            let pacer = self
+                .pacers
+                .entry(self.ifaces[i].index)
+                .or_insert_with(|| Pacer::new(gi, ni));
+            self.pending
+                .extend(pacer.plan(now, repeat, &added).into_iter().map(|p| (i, p)));
+            self.pending.sort_by_key(|(_, p)| p.at);
+        }
+    }
+}
+
+/// Runs the configured VRRP instances until told to stop (or the control
+/// channel closes).
 pub async fn run(
     config: Config,
     options: Options,
-    shutdown: impl Future<Output = ()>,
+    mut control: mpsc::Receiver<Control>,
 ) -> Result<(), Error> {
-    if config.vrrp_instances.is_empty() {
-        shutdown.await;
-        return Ok(());
-    }
-    let (mut d, sockets) = Driver::new(&config, options).await?;
+    let mut d = Driver::new(&config, options).await?;
     d.remove_stale_vips().await;
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let mut tasks = spawn_receivers(&sockets, &tx);
-    let used: Vec<usize> = (0..config.vrrp_scripts.len())
-        .filter(|&s| {
-            d.instances
-                .iter()
-                .any(|i| i.trackers.iter().any(|t| t.kind == TrackerKind::Script(s)))
-        })
-        .collect();
-    tasks.extend(spawn_scripts(&config, &used, &tx));
-    let tracked: Vec<String> = d
-        .instances
-        .iter()
-        .flat_map(|i| i.trackers.iter())
-        .filter_map(|t| match &t.kind {
-            TrackerKind::Interface(n) => Some(n.clone()),
-            TrackerKind::Script(_) => None,
-        })
-        .collect();
-    // Watch first, then read: a change in between is not missed.
-    if !tracked.is_empty() {
-        let tx = tx.clone();
-        let mut watch = rtnl::LinkWatch::open()?;
-        tasks.push(tokio::spawn(async move {
-            while let Some(ev) = watch.next().await {
-                if tx
-                    .send(Event::Link {
-                        name: ev.name,
-                        up: ev.up,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }));
-    }
-    for name in &tracked {
-        match d.rtnl.link_by_name(name).await {
-            Ok(l) => {
-                d.links_up.insert(name.clone(), l.up);
-            }
-            Err(e) => {
-                tracing::warn!("track_interface {name}: {e}; taken as down");
-                d.links_up.insert(name.clone(), false);
-            }
-        }
-    }
-    drop(tx);
+    let mut tasks = Tasks(d.spawn_tasks(&tx).await);
     d.retrack().await;
     let now = d.now();
     for i in 0..d.instances.len() {
         d.feed(i, now, Input::Start).await;
     }
     d.write_status();
-    tokio::pin!(shutdown);
     loop {
         let next = d.next_deadline();
         let sleep = async {
@@ -985,11 +1196,19 @@ pub async fn run(
         };
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            c = control.recv() => match c {
+                Some(Control::Reload(config)) => match d.reload(*config, &tx).await {
+                    Ok(new_tasks) => tasks = Tasks(new_tasks),
+                    Err(e) => tracing::error!("VRRP: reload failed, the running instances are unchanged: {e}"),
+                },
+                Some(Control::Stop) | None => break,
+            },
             _ = sleep => d.on_timers().await,
             Some(ev) = rx.recv() => match ev {
-                Event::Packet { socket, bytes, info } => {
-                    if let Some((i, input)) = d.on_packet(socket, &bytes, info) {
+                Event::Packet { generation, socket, bytes, info } => {
+                    if generation == d.generation
+                        && let Some((i, input)) = d.on_packet(socket, &bytes, info)
+                    {
                         let now = d.now();
                         d.feed(i, now, input).await;
                     }
@@ -1002,11 +1221,20 @@ pub async fn run(
     }
     d.handoff(&mut rx).await;
     d.shutdown().await;
-    for t in tasks {
-        t.abort();
-    }
+    drop(tasks);
     if let Some(path) = &d.options.status_file {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// Tasks aborted when dropped (a reload replaces them).
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }

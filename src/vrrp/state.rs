@@ -123,6 +123,24 @@ impl Vrrp {
         self.deadline
     }
 
+    /// Takes over a running machine's state (a reload that kept the
+    /// instance): state, timers, the master followed and the effective
+    /// priority carry on; the new parameters apply from the next event.
+    pub fn carry_over(&mut self, old: &Vrrp) {
+        self.state = old.state;
+        self.priority = old.priority;
+        self.deadline = old.deadline;
+        self.last_advert = old.last_advert;
+        self.delay_owed = old.delay_owed;
+        self.master_ip = match old.state {
+            State::Master => Some(self.params.primary_ip),
+            _ => old.master_ip,
+        };
+        if self.params.version == 3 && old.params.version == 3 && old.state == State::Backup {
+            self.master_adver_interval = old.master_adver_interval;
+        }
+    }
+
     /// RFC 5798: ((256 - Priority) * Master_Adver_Interval) / 256; RFC 3768
     /// (v2): (256 - Priority) / 256 seconds, which is the same with a 1 s interval.
     pub fn skew_time(&self) -> Duration {
