@@ -188,6 +188,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     };
     let vrrp_opts = ipvsdir::vrrp::driver::Options {
         release_vips: !cli.dont_release_vrrp,
+        transitions: None,
         status_file: Some(cli.vrrp_state.clone()),
     };
     let opts = ipvsdir::daemon::run::Options {

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::{names, status};
-use crate::check::engine::{self, Clock, ProbeUpdate};
+use crate::check::engine::{self, Board, Clock, ProbeUpdate};
 use crate::check::health::{HealthTable, ProbePlan, RsKey};
 use crate::check::probe::ProbeContext;
 use crate::config::model::{Config, Script};
@@ -40,21 +40,6 @@ pub enum Error {
     Signals(std::io::Error),
 }
 
-/// Health of every real server, for transition detection.
-fn snapshot(config: &Config, table: &HealthTable) -> Vec<(RsKey, bool)> {
-    config
-        .virtual_servers
-        .iter()
-        .flat_map(|vs| {
-            vs.real_servers.iter().map(move |rs| {
-                let key = RsKey::of(vs, rs);
-                let alive = table.rs_health(&key).alive;
-                (key, alive)
-            })
-        })
-        .collect()
-}
-
 fn run_script(ctx: &Arc<ProbeContext>, script: &Script, what: String) {
     let ctx = ctx.clone();
     let script = script.clone();
@@ -66,9 +51,18 @@ fn run_script(ctx: &Arc<ProbeContext>, script: &Script, what: String) {
     });
 }
 
+/// The longest a table update waits while changes keep coming: applies are
+/// at least twice their own duration apart (at most a third of the time in
+/// building and diffing the table), up to this.
+const MAX_APPLY_HOLD: Duration = Duration::from_millis(100);
+
 struct Driver {
     config: Config,
+    /// The probes' states as of the last update acted on.
     table: HealthTable,
+    /// Each real server's health (plan.servers order) as last acted on.
+    alive: Vec<bool>,
+    board: Arc<Board>,
     quorum: QuorumMemory,
     reconciler: Reconciler,
     ctx: Arc<ProbeContext>,
@@ -76,33 +70,37 @@ struct Driver {
     started: std::time::SystemTime,
     /// The owned set as last written to the state file.
     saved_owned: Option<BTreeSet<ipvs_sys::ServiceKey>>,
+    /// A table update is due (health changed since the last apply).
+    pending: bool,
+    /// No apply before this: coalesces a storm of changes.
+    hold_until: Instant,
 }
 
 impl Driver {
-    /// Logs and notifies real servers whose health changed, then applies the new table.
-    fn on_change(&mut self, before: &[(RsKey, bool)]) {
-        let after = snapshot(&self.config, &self.table);
-        for ((key, was), (_, now)) in before.iter().zip(after.iter()) {
-            if was == now {
+    /// Takes a batch of updates: copies the changed probes' states, logs and
+    /// notifies the real servers whose health changed, marks the table due.
+    fn on_updates(&mut self, updates: &[ProbeUpdate]) {
+        let plan = self.table.plan.clone();
+        let mut touched = Vec::new();
+        for u in updates {
+            self.table.states[u.id] = self.board.state(u.id);
+            touched.extend_from_slice(&plan.servers_of[u.id]);
+            self.pending |= u.weight_changed;
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for i in touched {
+            let (key, v, r) = &plan.servers[i];
+            let now = self.table.rs_health(key).alive;
+            if now == self.alive[i] {
                 continue;
             }
-            let Some(vs) = self
-                .config
-                .virtual_servers
-                .iter()
-                .find(|v| v.key == key.vs && v.protocol == key.protocol)
-            else {
-                continue;
-            };
-            let Some(rs) = vs
-                .real_servers
-                .iter()
-                .find(|r| r.addr == key.addr && r.port == key.port)
-            else {
-                continue;
-            };
+            self.alive[i] = now;
+            self.pending = true;
+            let vs = &self.config.virtual_servers[*v];
+            let rs = &vs.real_servers[*r];
             let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
-            if *now {
+            if now {
                 tracing::info!("Adding service {rsn} to VS {vsn}");
                 if let Some(s) = &rs.notify_up {
                     run_script(&self.ctx, s, format!("notify_up for {rsn}"));
@@ -119,11 +117,19 @@ impl Driver {
                 }
             }
         }
-        self.apply();
+    }
+
+    /// Applies a due table update unless it is held back.
+    fn apply_if_due(&mut self) {
+        if self.pending && Instant::now() >= self.hold_until {
+            self.apply();
+        }
     }
 
     /// Recomputes the desired table (quorum transitions run their scripts) and reconciles.
     fn apply(&mut self) {
+        let start = Instant::now();
+        self.pending = false;
         let before = self.quorum.clone();
         let want = desired(&self.config, &self.table, &mut self.quorum);
         for vs in &self.config.virtual_servers {
@@ -156,10 +162,17 @@ impl Driver {
                 }
             }
         }
+        let end = Instant::now();
+        self.hold_until = end + (end - start).saturating_mul(2).min(MAX_APPLY_HOLD);
     }
 
+    /// Writes the report from the probes' latest states.
     fn write_status(&self) {
-        let r = status::report(&self.config, &self.table, self.started);
+        let view = HealthTable {
+            plan: self.table.plan.clone(),
+            states: self.board.snapshot(),
+        };
+        let r = status::report(&self.config, &view, self.started);
         if let Err(e) = status::write(&self.options.health_state, &r) {
             tracing::warn!("cannot write {}: {e}", self.options.health_state.display());
         }
@@ -195,7 +208,7 @@ impl Driver {
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     let clock = Clock(Instant::now());
-    let plan = ProbePlan::new(&config);
+    let plan = Arc::new(ProbePlan::new(&config));
     let deduped = plan.users.iter().sum::<usize>() - plan.probes.len();
     tracing::info!(
         "Starting healthcheckers: {} virtual servers, {} probes ({} identical checkers share a probe)",
@@ -206,66 +219,45 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     let ctx = Arc::new(ProbeContext::from_config(&config));
     let ipvs = Ipvs::open()?;
     let owned: BTreeSet<_> = owned::load(&options.owned_state).unwrap_or_default();
+    let table = HealthTable::new(plan.clone(), clock.now());
+    let alive = plan
+        .servers
+        .iter()
+        .map(|(key, _, _)| table.rs_health(key).alive)
+        .collect();
+    let board = Board::new(&plan, clock.now());
     let mut driver = Driver {
-        table: HealthTable::new(plan, clock.now()),
+        table,
+        alive,
+        board: board.clone(),
         quorum: QuorumMemory::default(),
         reconciler: Reconciler::new(ipvs, owned),
         ctx: ctx.clone(),
         options: options.clone(),
         started: std::time::SystemTime::now(),
         saved_owned: None,
+        pending: false,
+        hold_until: Instant::now(),
         config,
     };
     driver.apply();
     driver.write_status();
+    let term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
 
-    let (tx, mut rx) = mpsc::channel::<ProbeUpdate>(4096);
-    let tasks = engine::spawn(&driver.table.plan, ctx, clock, tx);
-    let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
-    let mut drift = tokio::time::interval(options.drift_interval);
-    drift.tick().await;
-    // The report is rewritten at most once a second when results came in.
-    let mut report = tokio::time::interval(Duration::from_secs(1));
-    let mut report_due = false;
-    loop {
-        tokio::select! {
-            Some(first) = rx.recv() => {
-                // Take everything already queued, then act once. The health
-                // before is only needed (and taken) when something changed.
-                let mut before = None;
-                let mut next = Some(first);
-                while let Some(u) = next {
-                    if u.changed.is_some() && before.is_none() {
-                        before = Some(snapshot(&driver.config, &driver.table));
-                    }
-                    driver.table.states[u.id] = u.state;
-                    next = rx.try_recv().ok();
-                }
-                if let Some(before) = before {
-                    driver.on_change(&before);
-                }
-                // The report is rewritten at most once a second, changes or not.
-                report_due = true;
-            }
-            _ = report.tick(), if report_due => {
-                report_due = false;
-                driver.write_status();
-            }
-            _ = drift.tick() => {
-                let want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
-                if let Err(e) = driver.reconciler.tick(&want) {
-                    tracing::error!("IPVS: {e}");
-                }
-            }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
-    }
-    tracing::info!("Stopping healthcheckers");
+    let (tx, rx) = mpsc::channel::<ProbeUpdate>(4096);
+    let tasks = engine::spawn(&plan, ctx, clock, board, tx);
+    // The loop runs as a task of its own, on the runtime's workers with the
+    // probes (not on the thread that waits for it): an update then rarely
+    // needs a thread woken.
+    let stopped = tokio::spawn(main_loop(driver, rx, term, int)).await;
     for t in &tasks {
         t.abort();
     }
+    let mut driver = match stopped {
+        Ok(d) => d,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     driver.omega();
     if options.release_on_stop {
         let empty = crate::lvs::table::Table::default();
@@ -277,4 +269,53 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     }
     let _ = std::fs::remove_file(&options.health_state);
     Ok(())
+}
+
+async fn main_loop(
+    mut driver: Driver,
+    mut rx: mpsc::Receiver<ProbeUpdate>,
+    mut term: Signal,
+    mut int: Signal,
+) -> Driver {
+    let mut drift = tokio::time::interval(driver.options.drift_interval);
+    drift.tick().await;
+    // The report is rewritten at most once a second, when something it
+    // shows (a state, a reason) changed.
+    let mut report = tokio::time::interval(Duration::from_secs(1));
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::new();
+    loop {
+        let hold = tokio::time::Instant::from_std(driver.hold_until);
+        tokio::select! {
+            Some(first) = rx.recv() => {
+                // Take everything already queued, then act once.
+                batch.clear();
+                batch.push(first);
+                while let Ok(u) = rx.try_recv() {
+                    batch.push(u);
+                }
+                driver.on_updates(&batch);
+                driver.apply_if_due();
+            }
+            _ = tokio::time::sleep_until(hold), if driver.pending => driver.apply(),
+            _ = report.tick() => {
+                if driver.board.take_news() {
+                    driver.write_status();
+                }
+            }
+            _ = drift.tick() => {
+                if driver.pending {
+                    driver.apply();
+                }
+                let want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
+                if let Err(e) = driver.reconciler.tick(&want) {
+                    tracing::error!("IPVS: {e}");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("Stopping healthcheckers");
+    driver
 }

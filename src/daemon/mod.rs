@@ -6,4 +6,4 @@ pub mod checks;
 pub mod names;
 pub mod run;
 pub mod status;
-
+pub mod sync_daemon;

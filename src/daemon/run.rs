@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::config::{self, LoadOptions, model::Config};
 use crate::vrrp::driver::{self, Control};
 
-use super::checks;
+use super::{checks, sync_daemon};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -56,8 +56,19 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         .clone()
         .filter(|_| !config.virtual_servers.is_empty())
         .map(|c| tokio::spawn(checks::run(config.clone(), c)));
+    let mut vrrp_opts = opts.vrrp.clone();
+    let sync = if config.global.lvs.sync_daemon.is_some() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        vrrp_opts.transitions = Some(tx);
+        let cfg = config.clone();
+        Some(tokio::spawn(
+            async move { sync_daemon::follow(&cfg, rx).await },
+        ))
+    } else {
+        None
+    };
     let (vrrp_tx, vrrp_rx) = mpsc::channel(4);
-    let mut vrrp = tokio::spawn(driver::run(config, opts.vrrp.clone(), vrrp_rx));
+    let mut vrrp = tokio::spawn(driver::run(config, vrrp_opts, vrrp_rx));
     let result = loop {
         tokio::select! {
             r = &mut vrrp => break r,
@@ -71,6 +82,10 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             }
         }
     };
+    // The driver is gone, and with it the transitions' sender: the sync daemon stops.
+    if let Some(s) = sync {
+        let _ = s.await;
+    }
     if let Some(c) = checks {
         match c.await {
             Ok(Err(e)) => tracing::error!("{e}"),

@@ -79,7 +79,7 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
                         up: s.up,
                         since: at(s.since),
                         last_ok: s.last.as_ref().map(|l| l.ok),
-                        last_reason: s.last.as_ref().map(|l| l.reason.clone()),
+                        last_reason: s.last.as_ref().map(|l| l.reason.to_string()),
                     }
                 })
                 .collect();

@@ -44,10 +44,19 @@ pub const HANDOFF_WAIT: Duration = Duration::from_millis(1500);
 const HANDOFF_RESEND: Duration = Duration::from_millis(250);
 const HANDOFF_GARP_GRACE: Duration = Duration::from_millis(50);
 
+/// A state change, for those that follow the instances (lvs_sync_daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub instance: String,
+    pub state: State,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Remove the VIPs at stop (keepalived's default; --dont-release-vrrp keeps them).
     pub release_vips: bool,
+    /// Told of every transition.
+    pub transitions: Option<mpsc::UnboundedSender<Transition>>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
 }
@@ -56,6 +65,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             release_vips: true,
+            transitions: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
         }
     }
@@ -498,6 +508,12 @@ impl Driver {
                 self.plan_garps(i, now, burst.repeat);
             }
             self.send_due_garps(now);
+        }
+        if let Some(tx) = &self.options.transitions {
+            let _ = tx.send(Transition {
+                instance: name.clone(),
+                state: to,
+            });
         }
         let inst = &self.instances[i];
         let job = Job {
