@@ -82,6 +82,10 @@ struct Cli {
     #[arg(short = 'P', long = "vrrp")]
     vrrp: bool,
 
+    /// Write the daemon's pid to this file (removed at exit).
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+
     /// Leave the VIPs in place at stop.
     #[arg(long)]
     dont_release_vrrp: bool,
@@ -198,6 +202,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         },
         vrrp: vrrp_opts,
         checks: (!cli.vrrp).then(|| check_options(cli)),
+        pid_file: cli.pid_file.clone(),
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
     match result {

@@ -442,3 +442,62 @@ fn sighup_reload_keeps_state_and_applies_changes() {
     assert_eq!(transitions(&lab, "d1"), t1);
     assert_eq!(transitions(&lab, "d2"), t2);
 }
+
+/// systemd's Type=notify protocol, the pid file and the SIGUSR1/SIGUSR2 dumps.
+#[test]
+fn daemon_signals_readiness_pid_and_dumps() {
+    let Some(mut lab) = Lab::up("sdnot", 1, &[]) else {
+        return;
+    };
+    let sock_path = lab.path("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let pid = lab.path("ipvsdir.pid");
+    let pid_arg = pid.display().to_string();
+    let sock_env = sock_path.display().to_string();
+    lab.start_ipvsdir_with(
+        "d1",
+        &simple(150, ""),
+        &["-p", &pid_arg],
+        &[("NOTIFY_SOCKET", &sock_env)],
+    );
+    let mut recv = || {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notify message");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert!(recv().contains("READY=1"));
+    let written: u32 = std::fs::read_to_string(&pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{written}")).exists());
+
+    lab.signal("d1", libc::SIGHUP);
+    let m = recv();
+    assert!(
+        m.contains("RELOADING=1") && m.contains("MONOTONIC_USEC="),
+        "{m}"
+    );
+    assert!(recv().contains("READY=1"));
+
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    std::thread::sleep(Duration::from_millis(1200));
+    lab.signal("d1", libc::SIGUSR1);
+    lab.signal("d1", libc::SIGUSR2);
+    lab.wait_for("the dumps", LONG, |_| {
+        std::fs::read_to_string("/tmp/ipvsdir.data").is_ok_and(|d| d.contains("State = MASTER"))
+            && std::fs::read_to_string("/tmp/ipvsdir.stats")
+                .is_ok_and(|d| d.contains("VRRP Instance: VI_1"))
+    });
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("/tmp/ipvsdir.data.json").unwrap()).unwrap();
+    assert_eq!(j["vrrp"]["instances"][0]["state"], "MASTER");
+
+    lab.signal("d1", libc::SIGTERM);
+    assert!(recv().contains("STOPPING=1"));
+    lab.wait_exit("d1", Duration::from_secs(3));
+    assert!(!pid.exists(), "pid file removed at exit");
+}

@@ -3,6 +3,7 @@
 //! signals and logging. VRRP joins here with its issue.
 
 pub mod checks;
+pub mod dump;
 pub mod names;
 pub mod run;
 pub mod status;

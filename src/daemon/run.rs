@@ -11,7 +11,44 @@ use tokio::sync::mpsc;
 use crate::config::{self, LoadOptions, model::Config};
 use crate::vrrp::driver::{self, Control};
 
-use super::{checks, sync_daemon};
+use sd_notify::NotifyState;
+
+use super::{checks, dump, sync_daemon};
+
+/// Tells systemd (Type=notify) about our state; a no-op without NOTIFY_SOCKET.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+fn monotonic() -> NotifyState<'static> {
+    NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Reloading)
+}
+
+/// The `-p` pid file, removed when dropped.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &std::path::Path) -> Option<PidFile> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match std::fs::write(path, format!("{}\n", std::process::id())) {
+            Ok(()) => Some(PidFile(path.to_path_buf())),
+            Err(e) => {
+                tracing::error!("cannot write the pid file {}: {e}", path.display());
+                None
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -20,6 +57,8 @@ pub struct Options {
     pub vrrp: driver::Options,
     /// None: VRRP only (-P).
     pub checks: Option<checks::Options>,
+    /// `-p`: where to write our pid.
+    pub pid_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +90,10 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(Error::Signals)?;
+    let mut usr2 = signal(SignalKind::user_defined2()).map_err(Error::Signals)?;
+    let _pid = opts.pid_file.as_deref().and_then(PidFile::create);
+    let health_file = opts.checks.as_ref().map(|c| c.health_state.clone());
     let checks = opts
         .checks
         .clone()
@@ -68,20 +111,43 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         None
     };
     let (vrrp_tx, vrrp_rx) = mpsc::channel(4);
-    let mut vrrp = tokio::spawn(driver::run(config, vrrp_opts, vrrp_rx));
+    let (ready_tx, mut ready_rx) = tokio::sync::oneshot::channel();
+    let mut vrrp = tokio::spawn(driver::run(config, vrrp_opts, vrrp_rx, Some(ready_tx)));
+    let mut ready_pending = true;
     let result = loop {
         tokio::select! {
             r = &mut vrrp => break r,
+            // A oneshot must not be polled again once it has completed.
+            r = &mut ready_rx, if ready_pending => {
+                ready_pending = false;
+                if r.is_err() {
+                    continue;
+                }
+                tracing::info!("ipvsdir ready");
+                notify(&[NotifyState::Ready]);
+            }
             _ = term.recv() => break stop(&vrrp_tx, &mut vrrp).await,
             _ = int.recv() => break stop(&vrrp_tx, &mut vrrp).await,
             _ = hup.recv() => {
                 tracing::info!("Reloading {}", opts.config_path.display());
+                notify(&[NotifyState::Reloading, monotonic()]);
                 if let Some(new) = reload_config(&opts) {
                     let _ = vrrp_tx.send(Control::Reload(Box::new(new))).await;
                 }
+                notify(&[NotifyState::Ready]);
+            }
+            _ = usr1.recv() => {
+                let v = opts.vrrp.status_file.as_deref().and_then(crate::vrrp::status::read);
+                let h = health_file.as_deref().and_then(super::status::read);
+                dump::write_data(v.as_ref(), h.as_ref());
+            }
+            _ = usr2.recv() => {
+                let v = opts.vrrp.status_file.as_deref().and_then(crate::vrrp::status::read);
+                dump::write_stats(v.as_ref());
             }
         }
     };
+    notify(&[NotifyState::Stopping]);
     // The driver is gone, and with it the transitions' sender: the sync daemon stops.
     if let Some(s) = sync {
         let _ = s.await;

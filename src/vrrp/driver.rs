@@ -1191,6 +1191,7 @@ pub async fn run(
     config: Config,
     options: Options,
     mut control: mpsc::Receiver<Control>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), Error> {
     let mut d = Driver::new(&config, options).await?;
     d.remove_stale_vips().await;
@@ -1202,6 +1203,9 @@ pub async fn run(
         d.feed(i, now, Input::Start).await;
     }
     d.write_status();
+    if let Some(r) = ready {
+        let _ = r.send(());
+    }
     loop {
         let next = d.next_deadline();
         let sleep = async {

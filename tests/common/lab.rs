@@ -108,6 +108,17 @@ impl Lab {
 
     /// Starts `ipvsdir -P` in `node` with this configuration text.
     pub fn start_ipvsdir(&mut self, node: &str, config: &str) {
+        self.start_ipvsdir_with(node, config, &[], &[]);
+    }
+
+    /// [`Lab::start_ipvsdir`] with extra arguments and environment.
+    pub fn start_ipvsdir_with(
+        &mut self,
+        node: &str,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) {
         let conf = self.path(&format!("{node}.conf"));
         std::fs::write(&conf, config).expect("write config");
         let log = std::fs::OpenOptions::new()
@@ -121,6 +132,8 @@ impl Lab {
             .arg(&conf)
             .arg("--vrrp-state")
             .arg(self.state_file(node))
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,100 @@
+//! SIGUSR1 / SIGUSR2 state dumps (keepalived writes /tmp/keepalived.data
+//! and /tmp/keepalived.stats): the VRRP instances and the real servers'
+//! health as text, and the same as JSON next to it.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::daemon::status::HealthReport;
+use crate::vrrp::status::VrrpReport;
+
+pub const DATA_FILE: &str = "/tmp/ipvsdir.data";
+pub const STATS_FILE: &str = "/tmp/ipvsdir.stats";
+
+/// The SIGUSR1 dump: VRRP topology and real-server health.
+pub fn data_text(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) -> String {
+    let mut out = String::from("------< VRRP Topology >------\n");
+    for i in vrrp.map(|v| v.instances.as_slice()).unwrap_or_default() {
+        let _ = writeln!(
+            out,
+            " VRRP Instance = {}\n   State = {}\n   Interface = {}\n   Virtual Router ID = {}\n   Version = {}\n   Priority = {} (effective {})\n   Master = {}\n   Master down interval = {:.3} s\n   Virtual IP = {}",
+            i.name,
+            i.state,
+            i.interface,
+            i.vrid,
+            i.version,
+            i.priority,
+            i.effective_priority,
+            i.master.as_deref().unwrap_or("-"),
+            i.master_down_interval,
+            i.vips.join(" ")
+        );
+    }
+    out += "------< Real servers >------\n";
+    for s in health.map(|h| h.servers.as_slice()).unwrap_or_default() {
+        let _ = writeln!(
+            out,
+            " {} in {}: {}",
+            s.real_server,
+            s.services.join(", "),
+            if s.up { "up" } else { "down" }
+        );
+        for c in &s.checks {
+            let _ = writeln!(
+                out,
+                "   {}: {}{}",
+                c.kind,
+                if c.up { "up" } else { "down" },
+                c.last_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+/// The SIGUSR2 dump: VRRP counters per instance.
+pub fn stats_text(vrrp: Option<&VrrpReport>) -> String {
+    let mut out = String::new();
+    for i in vrrp.map(|v| v.instances.as_slice()).unwrap_or_default() {
+        let _ = writeln!(
+            out,
+            "VRRP Instance: {}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Late adverts: {}\n  Dropped:",
+            i.name, i.adverts_received, i.adverts_sent, i.late_adverts
+        );
+        for (reason, n) in &i.dropped {
+            let _ = writeln!(out, "    {reason}: {n}");
+        }
+    }
+    out
+}
+
+fn write_pair(path: &str, text: &str, value: serde_json::Value) {
+    let json_path = format!("{path}.json");
+    let body = serde_json::to_vec_pretty(&value).unwrap_or_default();
+    for (p, bytes) in [
+        (path, text.as_bytes()),
+        (json_path.as_str(), body.as_slice()),
+    ] {
+        match std::fs::write(Path::new(p), bytes) {
+            Ok(()) => tracing::info!("Wrote {p}"),
+            Err(e) => tracing::error!("cannot write {p}: {e}"),
+        }
+    }
+}
+
+pub fn write_data(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) {
+    write_pair(
+        DATA_FILE,
+        &data_text(vrrp, health),
+        json!({ "vrrp": vrrp, "health": health }),
+    );
+}
+
+pub fn write_stats(vrrp: Option<&VrrpReport>) {
+    write_pair(STATS_FILE, &stats_text(vrrp), json!({ "vrrp": vrrp }));
+}
