@@ -462,7 +462,7 @@ fn daemon_signals_readiness_pid_and_dumps() {
         &["-p", &pid_arg],
         &[("NOTIFY_SOCKET", &sock_env)],
     );
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 512];
         let n = sock.recv(&mut buf).expect("a notify message");
         String::from_utf8_lossy(&buf[..n]).to_string()
