@@ -82,6 +82,10 @@ struct Cli {
     #[arg(short = 'P', long = "vrrp")]
     vrrp: bool,
 
+    /// The daemon's status socket (read by --dump).
+    #[arg(long, value_name = "PATH", default_value = ipvsdir::daemon::control::CONTROL_SOCKET)]
+    control_socket: PathBuf,
+
     /// Write the daemon's pid to this file (removed at exit).
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pid_file: Option<PathBuf>,
@@ -192,8 +196,8 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     };
     let vrrp_opts = ipvsdir::vrrp::driver::Options {
         release_vips: !cli.dont_release_vrrp,
-        transitions: None,
         status_file: Some(cli.vrrp_state.clone()),
+        ..Default::default()
     };
     let opts = ipvsdir::daemon::run::Options {
         config_path: cli.file.clone(),
@@ -203,6 +207,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         vrrp: vrrp_opts,
         checks: (!cli.vrrp).then(|| check_options(cli)),
         pid_file: cli.pid_file.clone(),
+        control_socket: cli.control_socket.clone(),
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
     match result {
@@ -235,6 +240,38 @@ fn dump(cli: &Cli) -> ExitCode {
     } else {
         Some(format::View::Plain)
     };
+    // A running daemon answers on its socket: annotate with its live view.
+    let live = ipvsdir::daemon::control::query(&cli.control_socket).ok();
+    if let Some(status) = &live {
+        let vrrp = status.vrrp.as_ref();
+        let ipvs = commands::dump(view, status.health.as_ref());
+        if cli.json {
+            let table = ipvs
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            let all = serde_json::json!({ "ipvs": table, "vrrp": vrrp, "pid": status.pid });
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        if let Some(v) = vrrp {
+            print!("{}", ipvsdir::daemon::control::vrrp_text(v));
+        }
+        return match ipvs {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            // No IPVS here (a VRRP-only director): the VRRP view is the answer.
+            Err(e) if vrrp.is_some() => {
+                println!("IPVS: {e}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ipvsdir: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let health = if cli.health {
         let report = ipvsdir::daemon::status::read(&cli.health_state);
         if report.is_none() {

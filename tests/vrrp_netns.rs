@@ -496,6 +496,36 @@ fn daemon_signals_readiness_pid_and_dumps() {
         serde_json::from_str(&std::fs::read_to_string("/tmp/ipvsdir.data.json").unwrap()).unwrap();
     assert_eq!(j["vrrp"]["instances"][0]["state"], "MASTER");
 
+    // The status socket: root only, and `--dump` shows the live VRRP view.
+    let sock = lab.path("d1.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let dump = lab.sh(
+        "d1",
+        &format!(
+            "{} --dump --control-socket {}",
+            common::ipvsdir_bin(),
+            sock.display()
+        ),
+    );
+    assert!(
+        dump.contains(
+            "VI_1 (vrid 51 on eth0): MASTER, priority 150 (effective 150), master 10.99.0.11"
+        ),
+        "{dump}"
+    );
+    let json = lab.sh(
+        "d1",
+        &format!(
+            "{} --dump --json --control-socket {}",
+            common::ipvsdir_bin(),
+            sock.display()
+        ),
+    );
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["vrrp"]["instances"][0]["state"], "MASTER");
+
     lab.signal("d1", libc::SIGTERM);
     assert!(recv().contains("STOPPING=1"));
     lab.wait_exit("d1", Duration::from_secs(3));

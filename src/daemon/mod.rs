@@ -3,6 +3,7 @@
 //! signals and logging. VRRP joins here with its issue.
 
 pub mod checks;
+pub mod control;
 pub mod dump;
 pub mod names;
 pub mod run;

@@ -13,7 +13,18 @@ use crate::vrrp::driver::{self, Control};
 
 use sd_notify::NotifyState;
 
-use super::{checks, dump, sync_daemon};
+use std::sync::Arc;
+
+use super::{checks, control, dump, sync_daemon};
+
+/// A task aborted when dropped.
+struct Tasks(tokio::task::JoinHandle<()>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Tells systemd (Type=notify) about our state; a no-op without NOTIFY_SOCKET.
 fn notify(states: &[NotifyState]) {
@@ -59,6 +70,8 @@ pub struct Options {
     pub checks: Option<checks::Options>,
     /// `-p`: where to write our pid.
     pub pid_file: Option<PathBuf>,
+    /// The status socket.
+    pub control_socket: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +112,19 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         .clone()
         .filter(|_| !config.virtual_servers.is_empty())
         .map(|c| tokio::spawn(checks::run(config.clone(), c)));
+    let board = Arc::new(control::Board {
+        vrrp: Default::default(),
+        health_file: health_file.clone(),
+    });
+    let _control = match control::bind(&opts.control_socket) {
+        Ok(l) => Some(Tasks(tokio::spawn(control::serve(l, board.clone())))),
+        Err(e) => {
+            tracing::error!("status socket {}: {e}", opts.control_socket.display());
+            None
+        }
+    };
     let mut vrrp_opts = opts.vrrp.clone();
+    vrrp_opts.board = Some(board);
     let sync = if config.global.lvs.sync_daemon.is_some() {
         let (tx, rx) = mpsc::unbounded_channel();
         vrrp_opts.transitions = Some(tx);
@@ -148,6 +173,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         }
     };
     notify(&[NotifyState::Stopping]);
+    let _ = std::fs::remove_file(&opts.control_socket);
     // The driver is gone, and with it the transitions' sender: the sync daemon stops.
     if let Some(s) = sync {
         let _ = s.await;

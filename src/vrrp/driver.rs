@@ -57,6 +57,8 @@ pub struct Options {
     pub release_vips: bool,
     /// Told of every transition.
     pub transitions: Option<mpsc::UnboundedSender<Transition>>,
+    /// Where the live report is published for the status socket.
+    pub board: Option<std::sync::Arc<crate::daemon::control::Board>>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
 }
@@ -66,6 +68,7 @@ impl Default for Options {
         Options {
             release_vips: true,
             transitions: None,
+            board: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
         }
     }
@@ -767,10 +770,16 @@ impl Driver {
         }
         self.status_dirty = false;
         self.status_written = Some(Instant::now());
+        let report = status::report(&self.instances);
         if let Some(path) = &self.options.status_file
-            && let Err(e) = status::write(path, &status::report(&self.instances))
+            && let Err(e) = status::write(path, &report)
         {
             tracing::warn!("cannot write {}: {e}", path.display());
+        }
+        if let Some(board) = &self.options.board
+            && let Ok(mut v) = board.vrrp.lock()
+        {
+            *v = Some(report);
         }
     }
 

@@ -132,6 +132,8 @@ impl Lab {
             .arg(&conf)
             .arg("--vrrp-state")
             .arg(self.state_file(node))
+            .arg("--control-socket")
+            .arg(self.path(&format!("{node}.sock")))
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")

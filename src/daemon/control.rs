@@ -1,0 +1,112 @@
+//! The status socket: a Unix socket (root only, mode 0600) where the
+//! running daemon answers `status` with the live VRRP instances and the
+//! real servers' health as JSON. `ipvsdir --dump` reads it to annotate the
+//! kernel table.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+use super::status::{self, HealthReport};
+use crate::vrrp::status::VrrpReport;
+
+/// Where the daemon listens by default.
+pub const CONTROL_SOCKET: &str = "/run/ipvsdir/ipvsdir.sock";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub vrrp: Option<VrrpReport>,
+    pub health: Option<HealthReport>,
+}
+
+/// What the daemon's parts publish for the socket.
+#[derive(Debug, Default)]
+pub struct Board {
+    pub vrrp: Mutex<Option<VrrpReport>>,
+    /// The checkers' report file (they rewrite it at most once a second).
+    pub health_file: Option<PathBuf>,
+}
+
+impl Board {
+    pub fn status(&self) -> Status {
+        Status {
+            pid: std::process::id(),
+            vrrp: self.vrrp.lock().map(|v| v.clone()).unwrap_or_default(),
+            health: self.health_file.as_deref().and_then(status::read),
+        }
+    }
+}
+
+/// Listens on `path` until the task is dropped. A stale socket file from a
+/// crashed run is replaced; a live daemon's is not.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("another ipvsdir answers on {}", path.display()),
+        ));
+    }
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, board: Arc<Board>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let board = board.clone();
+        tokio::spawn(async move {
+            let mut req = [0u8; 64];
+            let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut req)).await;
+            let Ok(Ok(n)) = read else { return };
+            let answer = match std::str::from_utf8(&req[..n]).map(str::trim) {
+                Ok("status") => serde_json::to_vec(&board.status()).unwrap_or_default(),
+                _ => b"{\"error\":\"unknown request: send `status`\"}".to_vec(),
+            };
+            let _ = stream.write_all(&answer).await;
+        });
+    }
+}
+
+/// Asks a running daemon for its status.
+pub fn query(path: &Path) -> std::io::Result<Status> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    s.write_all(b"status\n")?;
+    let mut body = Vec::new();
+    s.take(64 << 20).read_to_end(&mut body)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// The VRRP part of `--dump`: one line per instance.
+pub fn vrrp_text(r: &VrrpReport) -> String {
+    let mut out = String::from("VRRP instances:\n");
+    for i in &r.instances {
+        out += &format!(
+            "  {} (vrid {} on {}): {}, priority {} (effective {}), master {}, VIPs {}\n",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.state,
+            i.priority,
+            i.effective_priority,
+            i.master.as_deref().unwrap_or("-"),
+            i.vips.join(" ")
+        );
+    }
+    out
+}
