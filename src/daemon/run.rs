@@ -80,8 +80,10 @@ pub enum Error {
     Signals(std::io::Error),
     #[error("{0}")]
     Vrrp(#[from] driver::Error),
-    #[error("VRRP task: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("the VRRP thread ended without a result")]
+    VrrpThread(#[from] tokio::sync::oneshot::error::RecvError),
+    #[error("cannot start the VRRP thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Loads and validates the file again; None (after logging why) when it cannot run.
@@ -137,7 +139,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     };
     let (vrrp_tx, vrrp_rx) = mpsc::channel(4);
     let (ready_tx, mut ready_rx) = tokio::sync::oneshot::channel();
-    let mut vrrp = tokio::spawn(driver::run(config, vrrp_opts, vrrp_rx, Some(ready_tx)));
+    let mut vrrp = spawn_vrrp(config, vrrp_opts, vrrp_rx, ready_tx)?;
     let mut ready_pending = true;
     let result = loop {
         tokio::select! {
@@ -188,10 +190,37 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     result?.map_err(Error::from)
 }
 
+type VrrpResult = tokio::sync::oneshot::Receiver<Result<(), driver::Error>>;
+
+/// VRRP runs on a thread of its own with a single-threaded runtime: no
+/// amount of checker work can delay an advert or a takeover.
+fn spawn_vrrp(
+    config: Config,
+    opts: driver::Options,
+    control: mpsc::Receiver<Control>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<VrrpResult, Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("vrrp".into())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(driver::run(config, opts, control, Some(ready))),
+                Err(e) => Err(driver::Error::Io(e)),
+            };
+            let _ = tx.send(result);
+        })
+        .map_err(Error::Thread)?;
+    Ok(rx)
+}
+
 async fn stop(
     tx: &mpsc::Sender<Control>,
-    vrrp: &mut tokio::task::JoinHandle<Result<(), driver::Error>>,
-) -> Result<Result<(), driver::Error>, tokio::task::JoinError> {
+    vrrp: &mut VrrpResult,
+) -> Result<Result<(), driver::Error>, tokio::sync::oneshot::error::RecvError> {
     let _ = tx.send(Control::Stop).await;
     vrrp.await
 }
