@@ -210,6 +210,10 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         control_socket: cli.control_socket.clone(),
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
+    // Dropping the runtime cancels what still runs; scripts in their grace
+    // period must not outlive us.
+    drop(rt);
+    ipvsdir::script::kill_cancelled();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -329,7 +333,10 @@ fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::from(2);
     };
-    match rt.block_on(ipvsdir::daemon::checks::run(cfg, check_options(cli))) {
+    let result = rt.block_on(ipvsdir::daemon::checks::run(cfg, check_options(cli)));
+    drop(rt);
+    ipvsdir::script::kill_cancelled();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipvsdir: {e}");

@@ -294,6 +294,23 @@ fn spawn(
     }
 }
 
+/// Cancelled scripts whose grace period is still running (their group ids).
+static CANCELLING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills at once every cancelled script still in its grace period. A daemon
+/// calls this last before exiting: the background threads that would send
+/// SIGKILL later die with the process.
+pub fn kill_cancelled() {
+    let pids = CANCELLING
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default();
+    for pid in pids {
+        signal_group(pid, libc::SIGKILL);
+        reap(pid);
+    }
+}
+
 /// Stops a script whose run was cancelled: SIGTERM to its group, SIGKILL 2 s
 /// later, then reaps it, on a background thread (Drop cannot wait).
 struct CancelGuard {
@@ -306,6 +323,9 @@ impl Drop for CancelGuard {
             return;
         };
         signal_group(pid, libc::SIGTERM);
+        if let Ok(mut c) = CANCELLING.lock() {
+            c.push(pid);
+        }
         let stop = move || {
             let until = std::time::Instant::now() + KILL_GRACE;
             while std::time::Instant::now() < until {
@@ -317,6 +337,9 @@ impl Drop for CancelGuard {
             // The leader is unreaped here, so the group id is still its own.
             signal_group(pid, libc::SIGKILL);
             reap(pid);
+            if let Ok(mut c) = CANCELLING.lock() {
+                c.retain(|&p| p != pid);
+            }
         };
         if std::thread::Builder::new()
             .name("script-cancel".into())

@@ -122,7 +122,7 @@ use std::time::Duration;
 
 use crate::config::model::{Script, ScriptUser};
 
-pub use child::KILL_GRACE;
+pub use child::{KILL_GRACE, kill_cancelled};
 pub use security::check_security;
 pub use split::split_command;
 pub use user::{DEFAULT_SCRIPT_USER, RunAs};

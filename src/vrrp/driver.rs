@@ -43,6 +43,8 @@ pub enum Error {
 pub const HANDOFF_WAIT: Duration = Duration::from_millis(1500);
 const HANDOFF_RESEND: Duration = Duration::from_millis(250);
 const HANDOFF_GARP_GRACE: Duration = Duration::from_millis(50);
+/// How long the stop waits for notify_stop scripts.
+const NOTIFY_STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// A state change, for those that follow the instances (lvs_sync_daemon).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +125,8 @@ struct Driver {
     gna_interval: Duration,
     notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
     group_notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
+    /// The notify workers (awaited at stop so notify_stop runs).
+    notify_tasks: Vec<JoinHandle<()>>,
     group_names: Vec<String>,
     group_states: Vec<State>,
     options: Options,
@@ -163,6 +167,14 @@ impl RateLimit {
                 Some(0)
             }
         }
+    }
+}
+
+/// Writes net.ipv4.conf.DEV.KEY (of our network namespace).
+fn set_ipv4_conf(dev: &str, key: &str, value: &str) {
+    let path = format!("/proc/sys/net/ipv4/conf/{dev}/{key}");
+    if let Err(e) = std::fs::write(&path, value) {
+        tracing::warn!("cannot set {path} to {value}: {e}");
     }
 }
 
@@ -228,6 +240,18 @@ impl Driver {
                     vi.name,
                     link.name
                 );
+                // As keepalived: only the VMAC answers ARP for the VIPs; and
+                // (arp_announce 2) the base interface's own ARP requests do not
+                // carry a VIP as sender, which would teach hosts its real MAC.
+                for (dev, key, value) in [
+                    (link.name.as_str(), "arp_ignore", "1"),
+                    (link.name.as_str(), "arp_filter", "1"),
+                    (link.name.as_str(), "arp_announce", "2"),
+                    (vmac.as_str(), "arp_ignore", "1"),
+                    (vmac.as_str(), "accept_local", "1"),
+                ] {
+                    set_ipv4_conf(dev, key, value);
+                }
                 iface = Iface {
                     name: vmac.clone(),
                     index,
@@ -237,26 +261,34 @@ impl Driver {
             ifaces.push(iface);
             instances.push(Instance::new(config, i, src));
         }
-        // One socket per (sending interface, family), joined to the group when any instance multicasts.
+        // Where each instance sends and receives: the VMAC unless
+        // vmac_xmit_base, else its interface.
+        let mut via = Vec::new();
+        for (inst, iface) in instances.iter().zip(&ifaces) {
+            if inst.cfg.use_vmac.is_some() && !inst.cfg.vmac_xmit_base {
+                via.push((iface.index, iface.name.clone()));
+            } else {
+                let base = rtnl.link_by_name(&inst.cfg.interface).await?;
+                via.push((base.index, base.name));
+            }
+        }
+        // One socket per (interface, family), joined to the group when any
+        // instance using it multicasts.
         let mut sockets: Vec<Arc<VrrpSocket>> = Vec::new();
         let mut keys: Vec<(u32, bool)> = Vec::new();
         let mut inst_socket = Vec::new();
-        for (inst, iface) in instances.iter().zip(&ifaces) {
-            let (index, name) = if inst.cfg.vmac_xmit_base || inst.cfg.use_vmac.is_none() {
-                let base = &config.vrrp_instances[inst_socket.len()].interface;
-                (rtnl.link_by_name(base).await?.index, base.clone())
-            } else {
-                (iface.index, iface.name.clone())
-            };
-            let key = (index, inst.ipv6);
+        for (n, inst) in instances.iter().enumerate() {
+            let (index, name) = &via[n];
+            let key = (*index, inst.ipv6);
             let pos = match keys.iter().position(|k| *k == key) {
                 Some(p) => p,
                 None => {
-                    let multicast = instances.iter().zip(&config.vrrp_instances).any(|(o, vi)| {
-                        !o.is_unicast() && o.ipv6 == inst.ipv6 && vi.interface == name
-                    });
+                    let multicast = instances
+                        .iter()
+                        .zip(&via)
+                        .any(|(o, v)| !o.is_unicast() && o.ipv6 == inst.ipv6 && v.0 == *index);
                     let group = multicast.then_some(inst.group);
-                    let s = VrrpSocket::open(&name, index, inst.ipv6, group)?;
+                    let s = VrrpSocket::open(name, *index, inst.ipv6, group)?;
                     sockets.push(Arc::new(s));
                     keys.push(key);
                     sockets.len() - 1
@@ -265,14 +297,18 @@ impl Driver {
             inst_socket.push(pos);
         }
         let run_opts = RunOptions::from_globals(&config.global);
-        let notifiers = instances
-            .iter()
-            .map(|i| notify::spawn_worker(i.cfg.notify.clone(), run_opts.clone()).map(|(tx, _)| tx))
-            .collect();
+        let mut notify_tasks = Vec::new();
+        let mut worker = |n: &crate::config::model::Notify| {
+            notify::spawn_worker(n.clone(), run_opts.clone()).map(|(tx, h)| {
+                notify_tasks.push(h);
+                tx
+            })
+        };
+        let notifiers = instances.iter().map(|i| worker(&i.cfg.notify)).collect();
         let group_notifiers = config
             .vrrp_sync_groups
             .iter()
-            .map(|g| notify::spawn_worker(g.notify.clone(), run_opts.clone()).map(|(tx, _)| tx))
+            .map(|g| worker(&g.notify))
             .collect();
         let driver = Driver {
             config: config.clone(),
@@ -309,6 +345,7 @@ impl Driver {
             gna_interval: config.global.vrrp.gna_interval.0,
             notifiers,
             group_notifiers,
+            notify_tasks,
             group_names: config
                 .vrrp_sync_groups
                 .iter()
@@ -371,7 +408,10 @@ impl Driver {
     }
 
     async fn vip_ifindex(&self, i: usize, dev: Option<&str>) -> u32 {
+        // With use_vmac, addresses written on the base interface go on the VMAC (keepalived).
+        let on_vmac = self.instances[i].cfg.use_vmac.is_some();
         match dev {
+            Some(d) if on_vmac && d == self.instances[i].cfg.interface => self.ifaces[i].index,
             Some(d) if d != self.ifaces[i].name => match self.rtnl.link_by_name(d).await {
                 Ok(l) => l.index,
                 Err(e) => {
@@ -1250,6 +1290,16 @@ pub async fn run(
     }
     d.handoff(&mut rx).await;
     d.shutdown().await;
+    // Let the notify workers run what is queued (notify_stop), bounded.
+    d.notifiers.clear();
+    d.group_notifiers.clear();
+    let deadline = tokio::time::Instant::now() + NOTIFY_STOP_WAIT;
+    for h in std::mem::take(&mut d.notify_tasks) {
+        if tokio::time::timeout_at(deadline, h).await.is_err() {
+            tracing::warn!("notify scripts still running at exit: stopped");
+            break;
+        }
+    }
     drop(tasks);
     if let Some(path) = &d.options.status_file {
         let _ = std::fs::remove_file(path);
