@@ -6,13 +6,14 @@
 //!
 //! `check` runs ipvsdir's real engine (ProbePlan + engine::spawn, no IPVS)
 //! against the listeners and prints checks per second, how late checks
-//! start relative to their schedule, the engine's CPU use and peak RSS.
+//! start relative to their schedule (the engine's own histogram, 12%
+//! resolution), the engine's CPU use and peak RSS.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipvsdir::check::engine::{self, Clock};
+use ipvsdir::check::engine::{self, Board, Clock};
 use ipvsdir::check::health::ProbePlan;
 use ipvsdir::check::probe::ProbeContext;
 use ipvsdir::config::{LoadOptions, load_str};
@@ -128,50 +129,44 @@ async fn check(count: usize, http: bool, delay_loop: f64, secs: u64) {
         std::process::exit(1);
     };
     let plan = ProbePlan::new(&cfg);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(65536);
+    let clock = Clock(Instant::now());
+    let board = Board::new(&plan, clock.now());
+    // The daemon's arrangement: every result goes to the board, only
+    // changes come over the channel (drained here, as the daemon does).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     let tasks = engine::spawn(
         &plan,
         Arc::new(ProbeContext::default()),
-        Clock(Instant::now()),
+        clock,
+        board.clone(),
         tx,
     );
+    let changes = tokio::spawn(async move {
+        let mut n = 0u64;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    });
     // Warmup spreads the first checks over one delay_loop; measure after two.
-    let settle = Duration::from_secs_f64(delay_loop * 2.0);
-    let start = Instant::now();
-    let mut lateness = Vec::new();
-    let (mut ok, mut failed) = (0u64, 0u64);
-    let mut cpu0 = None;
-    let end = start + settle + Duration::from_secs(secs);
-    while let Ok(Some(u)) = tokio::time::timeout_at(end.into(), rx.recv()).await {
-        if start.elapsed() < settle {
-            continue;
-        }
-        let t0 = *cpu0.get_or_insert_with(|| (Instant::now(), cpu_seconds()));
-        let _ = t0;
-        lateness.push(u.lateness.as_secs_f64());
-        if u.state.last.as_ref().is_some_and(|l| l.ok) {
-            ok += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    let (t0, c0) = cpu0.unwrap_or((Instant::now(), cpu_seconds()));
-    let wall = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(delay_loop * 2.0)).await;
+    let (t0, c0, s0) = (Instant::now(), cpu_seconds(), board.stats.snapshot());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let w = board.stats.snapshot().since(&s0);
     let cpu = cpu_seconds() - c0;
+    let wall = t0.elapsed().as_secs_f64();
     for t in tasks {
         t.abort();
     }
-    lateness.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        lateness
-            .get(((lateness.len() as f64 - 1.0) * p) as usize)
-            .map_or(0.0, |l| l / delay_loop * 100.0)
-    };
+    let changes = changes.await.unwrap_or(0);
+    let pct = |q: f64| w.lateness(q).as_secs_f64() / delay_loop * 100.0;
     println!(
-        "{} x{count} delay_loop {delay_loop}s: {:.0} checks/s (expected {:.0}), {ok} ok {failed} failed; start lateness p50 {:.1}% p99 {:.1}% max {:.1}% of delay_loop; CPU {:.1}% of one core; peak RSS {:.1} MB; {} probes",
+        "{} x{count} delay_loop {delay_loop}s: {:.0} checks/s (expected {:.0}), {} ok {} failed, {changes} state changes; start lateness p50 {:.1}% p99 {:.1}% max {:.1}% of delay_loop; CPU {:.1}% of one core; peak RSS {:.1} MB; {} probes",
         if http { "HTTP_GET" } else { "TCP_CHECK" },
-        (ok + failed) as f64 / wall,
+        w.probes as f64 / wall,
         count as f64 / delay_loop,
+        w.probes - w.failed,
+        w.failed,
         pct(0.5),
         pct(0.99),
         pct(1.0),
@@ -186,11 +181,17 @@ fn main() {
     let count: usize = arg(&args, "--count", "10000").parse().unwrap_or(10000);
     let http = arg(&args, "--kind", "tcp") == "http";
     let threads: usize = arg(&args, "--threads", "2").parse().unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // --threads 0: a current-thread runtime (everything on this thread).
+    let rt = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    }
+    .enable_all()
+    .build()
+    .expect("tokio runtime");
     match args.get(1).map(String::as_str) {
         Some("serve") => rt.block_on(serve(count, http)),
         Some("check") => {

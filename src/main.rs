@@ -102,6 +102,10 @@ struct Cli {
     #[arg(long)]
     dont_release_ipvs: bool,
 
+    /// Seconds a real server removed by a reload keeps weight 0 (draining) before it is deleted.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    drain_grace: u64,
+
     /// With --check: seconds between re-reads of the kernel table to repair drift.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     drift_interval: u64,
@@ -229,6 +233,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         owned_state: cli.owned_state.clone(),
         drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
         health_state: cli.health_state.clone(),
+        drain_grace: std::time::Duration::from_secs(cli.drain_grace),
     }
 }
 
@@ -333,7 +338,30 @@ fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::from(2);
     };
-    let result = rt.block_on(ipvsdir::daemon::checks::run(cfg, check_options(cli)));
+    let path = cli.file.clone();
+    let load = LoadOptions {
+        config_id: cli.config_id.clone(),
+    };
+    let result = rt.block_on(async move {
+        // -C alone: SIGHUP reloads the checkers and the table.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("Reloading {}", path.display());
+                if let Some(new) = ipvsdir::daemon::run::load_valid(&path, &load)
+                    && tx.send(new).await.is_err()
+                {
+                    return;
+                }
+            }
+        });
+        ipvsdir::daemon::checks::run(cfg, check_options(cli), rx).await
+    });
     drop(rt);
     ipvsdir::script::kill_cancelled();
     match result {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ipvsdir::check::engine::{self, Clock, ProbeUpdate};
+use ipvsdir::check::engine::{self, Board, Clock, ProbeUpdate};
 use ipvsdir::check::health::ProbePlan;
 use ipvsdir::check::probe::ProbeContext;
 use ipvsdir::config::{LoadOptions, load_str};
@@ -36,8 +36,17 @@ fn serve(l: TcpListener, count: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()>
 async fn next(rx: &mut mpsc::Receiver<ProbeUpdate>) -> ProbeUpdate {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
-        .expect("a probe result within 10 s")
+        .expect("a probe update within 10 s")
         .expect("engine running")
+}
+
+/// Waits (up to 10 s) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,51 +67,62 @@ async fn shared_probe_retries_then_down_then_up_again() {
 
     let (tx, mut rx) = mpsc::channel(64);
     let clock = Clock(Instant::now());
-    let tasks = engine::spawn(&plan, Arc::new(ProbeContext::default()), clock, tx);
-    for _ in 0..5 {
-        let u = next(&mut rx).await;
-        assert!(u.state.up && u.changed.is_none(), "{u:?}");
-    }
-    // Five results, five connections (the accept may trail the connect a
+    let board = Board::new(&plan, clock.now());
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        clock,
+        board.clone(),
+        tx,
+    );
+    until("2 probes", || board.stats.snapshot().probes >= 2).await;
+    assert!(board.take_news(), "the first result is news");
+    until("5 probes", || board.stats.snapshot().probes >= 5).await;
+    // Healthy results that say the same thing: no update, no news.
+    assert!(rx.try_recv().is_err(), "no update while nothing changes");
+    assert!(!board.take_news(), "the same result again is not news");
+    let s = board.state(0);
+    assert!(s.up && s.last.as_ref().unwrap().ok, "{s:?}");
+    assert_eq!(s.last.as_ref().unwrap().reason, "connected");
+    // As many connections as probes (the accept may trail the connect a
     // little): one probe served all three virtual servers, not three.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while count.load(Ordering::SeqCst) < 5 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let probes = board.stats.snapshot().probes as usize;
+    until("the accepts", || count.load(Ordering::SeqCst) >= probes).await;
     let n = count.load(Ordering::SeqCst);
-    assert!((5..=6).contains(&n), "{n} connections for 5 results");
+    assert!(
+        (probes..=probes + 1).contains(&n),
+        "{n} connections for {probes} probes"
+    );
+    assert_eq!(board.stats.snapshot().failed, 0);
 
     // Close the listener: the attempt and both retries fail, then it is down.
     server.abort();
     let _ = server.await;
-    let mut failures = 0;
-    loop {
-        let u = next(&mut rx).await;
-        if u.state.last.as_ref().is_some_and(|l| l.ok) {
-            continue; // a probe that was already in flight
+    let u = next(&mut rx).await;
+    assert_eq!(
+        u,
+        ProbeUpdate {
+            id: 0,
+            changed: Some(false),
+            weight_changed: false
         }
-        failures += 1;
-        if u.changed == Some(false) {
-            assert!(
-                u.state.last.as_ref().unwrap().reason.contains("refused"),
-                "{u:?}"
-            );
-            break;
-        }
-        assert!(u.state.up, "down too early after {failures} failures");
-    }
-    assert_eq!(failures, 3, "down after the attempt and 2 retries");
+    );
+    let s = board.state(0);
+    assert!(!s.up, "{s:?}");
+    assert!(s.last.as_ref().unwrap().reason.contains("refused"), "{s:?}");
+    assert_eq!(
+        board.stats.snapshot().failed,
+        3,
+        "down after the attempt and 2 retries"
+    );
+    assert!(board.take_news());
 
     // A listener again on the same address: up on the first success.
     let l = TcpListener::bind(addr).await.unwrap();
     let _server = serve(l, count.clone());
-    loop {
-        let u = next(&mut rx).await;
-        if u.changed == Some(true) {
-            break;
-        }
-        assert!(!u.state.up);
-    }
+    let u = next(&mut rx).await;
+    assert_eq!(u.changed, Some(true), "{u:?}");
+    assert!(board.state(0).up);
     for t in tasks {
         t.abort();
     }
@@ -126,33 +146,31 @@ async fn misc_check_exit_codes_and_dynamic_weight() {
     ));
     let plan = ProbePlan::new(&cfg);
     let (tx, mut rx) = mpsc::channel(64);
+    let clock = Clock(Instant::now());
+    let board = Board::new(&plan, clock.now());
     let tasks = engine::spawn(
         &plan,
         Arc::new(ProbeContext::default()),
-        Clock(Instant::now()),
+        clock,
+        board.clone(),
         tx,
     );
-    let u = next(&mut rx).await;
-    assert!(u.state.up && u.state.last.as_ref().unwrap().ok, "{u:?}");
+    until("a probe", || board.stats.snapshot().probes >= 1).await;
+    let s = board.state(0);
+    assert!(s.up && s.last.as_ref().unwrap().ok, "{s:?}");
 
-    // misc_dynamic: exit 7 is up with weight 5.
+    // misc_dynamic: exit 7 is up with weight 5, an update without a state change.
     std::fs::write(&state, "7").unwrap();
-    loop {
-        let u = next(&mut rx).await;
-        if u.state.dynamic_weight == Some(5) {
-            assert!(u.state.up);
-            break;
-        }
-    }
+    let u = next(&mut rx).await;
+    assert_eq!((u.changed, u.weight_changed), (None, true), "{u:?}");
+    let s = board.state(0);
+    assert!(s.up && s.dynamic_weight == Some(5), "{s:?}");
+
     // exit 1: down at once (MISC_CHECK retry defaults to 0), with the reason.
     std::fs::write(&state, "1").unwrap();
-    loop {
-        let u = next(&mut rx).await;
-        if u.changed == Some(false) {
-            assert_eq!(u.state.last.as_ref().unwrap().reason, "failed (exit 1)");
-            break;
-        }
-    }
+    let u = next(&mut rx).await;
+    assert_eq!((u.changed, u.weight_changed), (Some(false), false), "{u:?}");
+    assert_eq!(board.state(0).last.unwrap().reason, "failed (exit 1)");
     for t in tasks {
         t.abort();
     }

@@ -4,6 +4,7 @@
 //! source and listen addresses are available without root.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,51 @@ impl Body for Chunks {
     }
 }
 
+/// A body sent in parts `gap` apart (the first after a gap too), then
+/// ended, or held open forever with `stall`.
+struct Trickle {
+    parts: VecDeque<Bytes>,
+    gap: Duration,
+    stall: bool,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Body for Trickle {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.parts.is_empty() {
+            return if self.stall {
+                Poll::Pending
+            } else {
+                Poll::Ready(None)
+            };
+        }
+        let gap = self.gap;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer = None;
+        Poll::Ready(self.parts.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// The parts of the trickled bodies: 8 parts, 100 ms apart.
+fn trickle_parts() -> Vec<Bytes> {
+    (0..8)
+        .map(|i| Bytes::from(format!("part {i} of a slow body\n")))
+        .collect()
+}
+
+const TRICKLE_GAP: Duration = Duration::from_millis(100);
+
 type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 fn full(status: u16, body: impl Into<Bytes>) -> Response<BoxBody> {
@@ -86,6 +132,19 @@ fn route(path: &str) -> Response<BoxBody> {
             let frames = chunk_parts().into_iter().map(Bytes::from_static).collect();
             Response::new(Chunks(frames).boxed_unsync())
         }
+        "/trickle" | "/trickle-stall" => Response::new(
+            Trickle {
+                parts: if path == "/trickle" {
+                    trickle_parts().into()
+                } else {
+                    trickle_parts().into_iter().take(3).collect()
+                },
+                gap: TRICKLE_GAP,
+                stall: path == "/trickle-stall",
+                timer: None,
+            }
+            .boxed_unsync(),
+        ),
         "/large" => full(200, large_body(3 << 20)),
         "/huge" => full(200, large_body(DEFAULT_MAX_BODY as usize + 1)),
         p if p.starts_with("/status/") => {
@@ -233,6 +292,13 @@ enum Raw {
     Reset,
     /// Read the request head, write these bytes, then hold the connection.
     Stall(Vec<u8>),
+    /// Read the request head, then write each part after a pause of `gap`
+    /// (the first one too); then close, or hold the connection with `stall`.
+    Trickle {
+        parts: Vec<Vec<u8>>,
+        gap: Duration,
+        stall: bool,
+    },
 }
 
 struct RawServer {
@@ -282,6 +348,24 @@ async fn raw_server(ip: &str, behaviour: Raw) -> RawServer {
                     reqs.lock().unwrap().push(head);
                     let _ = stream.write_all(bytes).await;
                     held.push(stream);
+                }
+                Raw::Trickle { parts, gap, stall } => {
+                    let (parts, gap, stall) = (parts.clone(), *gap, *stall);
+                    let reqs = reqs.clone();
+                    tokio::spawn(async move {
+                        let head = read_head(&mut stream).await;
+                        reqs.lock().unwrap().push(head);
+                        for p in parts {
+                            tokio::time::sleep(gap).await;
+                            if stream.write_all(&p).await.is_err() {
+                                return;
+                            }
+                        }
+                        if stall {
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = stream.shutdown().await;
+                    });
                 }
                 Raw::Reset => {
                     let head = read_head(&mut stream).await;
@@ -644,7 +728,167 @@ async fn stalled_body_times_out() {
     };
     let r = check_url(&t, &url("/")).await;
     assert!(!r.up);
-    assert_eq!(r.reason, "timed out after 0.4 s reading the body");
+    assert_eq!(
+        r.reason,
+        "timed out after 0.4 s without data reading the body"
+    );
+}
+
+/// A raw server's response in 8 parts, TRICKLE_GAP apart: the head line
+/// first, then headers, then the body in pieces.
+fn trickled_response(stall: bool) -> (Raw, Vec<u8>) {
+    let body: Vec<u8> = trickle_parts().concat();
+    let mut parts = vec![
+        b"HTTP/1.1 200 OK\r\n".to_vec(),
+        format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes(),
+    ];
+    parts.extend(body.chunks(body.len() / 6 + 1).map(<[u8]>::to_vec));
+    if stall {
+        // The head and half the body, then nothing.
+        parts.truncate(parts.len() / 2 + 1);
+    }
+    let raw = Raw::Trickle {
+        parts,
+        gap: TRICKLE_GAP,
+        stall,
+    };
+    (raw, body)
+}
+
+#[tokio::test]
+async fn slow_but_steady_response_is_up() {
+    // keepalived's timing: connect_timeout restarts at every read, so a
+    // response that takes longer than connect_timeout in all is fine as
+    // long as no pause is that long.
+    let (raw, body) = trickled_response(false);
+    let s = raw_server("127.0.0.1", raw).await;
+    let t = HttpTarget {
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url_digest("/", &md5sum(&body))).await;
+    let took = start.elapsed();
+    assert_up(&r);
+    assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
+    assert!(took >= Duration::from_millis(700), "took {took:?}");
+    eprintln!("trickled response (connect_timeout 0.5 s) took {took:?}");
+
+    // The same over TLS, from a hyper server that sends its body slowly.
+    let s = https_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(
+        &t,
+        &url_digest("/trickle", &md5sum(&trickle_parts().concat())),
+    )
+    .await;
+    assert_up(&r);
+    assert!(start.elapsed() >= Duration::from_millis(700));
+}
+
+#[tokio::test]
+async fn stall_mid_body_longer_than_connect_timeout_is_down() {
+    let (raw, _) = trickled_response(true);
+    let s = raw_server("127.0.0.1", raw).await;
+    let t = HttpTarget {
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url("/")).await;
+    let took = start.elapsed();
+    assert_down(&r, "timed out after 0.5 s without data reading the body");
+    assert_eq!(r.status, None);
+    // Parts kept coming for 0.5 s (the timer restarted with each), then
+    // the 0.5 s silence: about a second in all.
+    assert!(took >= Duration::from_millis(950), "took {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    eprintln!("stalled trickle (connect_timeout 0.5 s) failed after {took:?}");
+
+    // Over TLS: the hyper server sends 3 parts, then holds the body open.
+    let s = https_server("127.0.0.1").await;
+    let t = HttpTarget {
+        tls: true,
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check_url(&t, &url("/trickle-stall")).await;
+    assert_down(&r, "timed out after 0.5 s without data reading the body");
+    assert!(start.elapsed() >= Duration::from_millis(750));
+}
+
+#[tokio::test]
+async fn slow_first_byte_within_connect_timeout_is_up() {
+    // The connect, the request and the wait for the response each get their
+    // own connect_timeout: a reply 0.3 s after the request is in time.
+    let raw = Raw::Trickle {
+        parts: vec![b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n".to_vec()],
+        gap: Duration::from_millis(300),
+        stall: false,
+    };
+    let s = raw_server("127.0.0.1", raw).await;
+    let t = HttpTarget {
+        timeout: Duration::from_millis(500),
+        ..target(s.addr)
+    };
+    assert_up(&check_url(&t, &url("/")).await);
+}
+
+#[tokio::test]
+async fn prepared_checker_probes_like_check_urls() {
+    use ipvsdir::check::probe::{Prepared, ProbeContext};
+    let s = http_server("127.0.0.1").await;
+    let conf = |urls: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n real_server {} {} {{\n  HTTP_GET {{\n{urls}   connect_timeout 2\n  }}\n }}\n}}\n",
+            s.addr.ip(),
+            s.addr.port()
+        )
+    };
+    let probe = |text: String| async move {
+        let l = ipvsdir::config::load_str("t.conf", &text, &Default::default());
+        let cfg = l.config.unwrap_or_else(|| panic!("{}", l.diagnostics));
+        let checker = &cfg.virtual_servers[0].real_servers[0].checkers[0];
+        let prepared = Prepared::new(checker);
+        // Prepared once, probed twice: the same request both times.
+        let first = prepared.run(&ProbeContext::default()).await;
+        let again = prepared.run(&ProbeContext::default()).await;
+        assert_eq!(first, again);
+        first
+    };
+    let r = probe(conf("   url {\n    path /ok\n   }\n")).await;
+    assert!(r.ok && r.reason == "ok (HTTP 200)", "{r:?}");
+    let r = probe(conf(&format!(
+        "   url {{\n    path /ok\n    digest {}\n   }}\n",
+        md5sum(HELLO)
+    )))
+    .await;
+    assert!(r.ok && r.reason == "ok (HTTP 200, digest matches)", "{r:?}");
+    let r = probe(conf(
+        "   url {\n    path /ok\n   }\n   url {\n    path /busy\n   }\n",
+    ))
+    .await;
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(r.reason, "url /busy: HTTP status 503 not in 200-299");
+    let r = probe(conf(
+        "   url {\n    path /ok\n   }\n   url {\n    path /chunked\n   }\n",
+    ))
+    .await;
+    assert!(r.ok && r.reason == "ok (2 urls)", "{r:?}");
+    let requests: Vec<_> = s.log.all().iter().map(|x| x.path.clone()).collect();
+    assert_eq!(
+        requests,
+        [
+            "/ok", "/ok", "/ok", "/ok", "/ok", "/busy", "/ok", "/busy", "/ok", "/chunked", "/ok",
+            "/chunked"
+        ]
+    );
 }
 
 #[test]

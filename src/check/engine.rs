@@ -1,27 +1,36 @@
 //! The async driver of the checkers: one lightweight task per unique probe
-//! (no thread or process per check, except MISC_CHECK's child), each owning
-//! its pure [`CheckerState`] and reporting every result to the caller.
+//! (no thread or process per check, except MISC_CHECK's child), each running
+//! its pure [`CheckerState`] machine.
+//!
+//! What a probe costs besides its I/O is kept small: the task publishes its
+//! state in its slot of a shared [`Board`] (an uncontended lock) and tells
+//! the caller over the channel only when the checker went up or down or its
+//! dynamic weight changed, not after every probe; whoever wants the latest
+//! reasons reads the board (and [`Board::take_news`] says whether anything a
+//! report shows has changed). The schedule uses one timer per task, reset
+//! for each probe.
 
-use std::sync::Arc;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::health::{ProbeId, ProbePlan};
-use super::probe::{ProbeContext, run_probe};
+use super::probe::{Prepared, ProbeContext};
 use super::state::{CheckerState, Millis};
-use crate::config::model::Checker;
+use crate::config::model::CheckCommon;
 
-/// What a probe task reports after each probe.
-#[derive(Debug, Clone)]
+/// What a probe task reports: a change that matters to the IPVS table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeUpdate {
     pub id: ProbeId,
-    pub state: CheckerState,
     /// Some(up) when this result changed the checker's state.
     pub changed: Option<bool>,
-    /// How late the probe started compared with its schedule.
-    pub lateness: Duration,
+    /// The misc_dynamic weight changed (with or without a state change).
+    pub weight_changed: bool,
 }
 
 /// The engine's clock: milliseconds since it started.
@@ -31,6 +40,181 @@ pub struct Clock(pub Instant);
 impl Clock {
     pub fn now(&self) -> Millis {
         self.0.elapsed().as_millis() as Millis
+    }
+
+    fn at(&self, t: Instant) -> Millis {
+        t.saturating_duration_since(self.0).as_millis() as Millis
+    }
+}
+
+/// Every probe's current state, written by its task after each probe.
+#[derive(Debug)]
+pub struct Board {
+    slots: Box<[Mutex<CheckerState>]>,
+    /// Something a report shows changed since the last `take_news`.
+    news: AtomicBool,
+    pub stats: Stats,
+}
+
+impl Board {
+    /// Every probe of `plan` in its initial state (up, or down with alpha).
+    pub fn new(plan: &ProbePlan, now: Millis) -> Arc<Board> {
+        Arc::new(Board {
+            slots: plan
+                .probes
+                .iter()
+                .map(|c| Mutex::new(CheckerState::new(&c.common, now)))
+                .collect(),
+            news: AtomicBool::new(false),
+            stats: Stats::default(),
+        })
+    }
+
+    /// A board that carries on from these states (a reload keeping probes).
+    pub fn from_states(states: Vec<CheckerState>) -> Arc<Board> {
+        Arc::new(Board {
+            slots: states.into_iter().map(Mutex::new).collect(),
+            news: AtomicBool::new(true),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn slot(&self, id: ProbeId) -> MutexGuard<'_, CheckerState> {
+        // A task that panicked mid-update leaves a whole state behind.
+        self.slots[id].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state of probe `id` now.
+    pub fn state(&self, id: ProbeId) -> CheckerState {
+        self.slot(id).clone()
+    }
+
+    /// Every probe's state now.
+    pub fn snapshot(&self) -> Vec<CheckerState> {
+        (0..self.slots.len()).map(|id| self.state(id)).collect()
+    }
+
+    /// Whether a state, weight or last reason changed since the last call
+    /// (or since the board was made: a first result is news).
+    pub fn take_news(&self) -> bool {
+        self.news.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// Sub-buckets per power of two in the lateness histogram (12% wide).
+const SUB_BITS: u32 = 3;
+const SUB: u64 = 1 << SUB_BITS;
+const BUCKETS: usize = 40 * SUB as usize;
+
+fn bucket(us: u64) -> usize {
+    if us < SUB {
+        return us as usize;
+    }
+    let exp = 63 - us.leading_zeros();
+    let sub = (us >> (exp - SUB_BITS)) & (SUB - 1);
+    (((exp - SUB_BITS + 1) as u64 * SUB + sub) as usize).min(BUCKETS - 1)
+}
+
+/// The largest value (microseconds) that falls in bucket `i`.
+fn bucket_high(i: usize) -> u64 {
+    let i = i as u64;
+    if i < SUB {
+        return i;
+    }
+    let exp = (i / SUB) as u32 + SUB_BITS - 1;
+    let sub = i % SUB;
+    ((SUB + sub + 1) << (exp - SUB_BITS)) - 1
+}
+
+/// Counters of every probe made: how many, how many failed, and how late
+/// each started compared with its schedule (a histogram, microseconds).
+#[derive(Debug)]
+pub struct Stats {
+    probes: AtomicU64,
+    failed: AtomicU64,
+    lateness: Box<[AtomicU64]>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            probes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            lateness: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Stats {
+    fn record(&self, ok: bool, lateness: Duration) {
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = lateness.as_micros().min(u64::MAX as u128) as u64;
+        self.lateness[bucket(us)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            probes: self.probes.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            lateness: self
+                .lateness
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+}
+
+/// The counters at one moment; subtract two to get a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub probes: u64,
+    pub failed: u64,
+    lateness: Vec<u64>,
+}
+
+impl StatsSnapshot {
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            probes: self.probes - earlier.probes,
+            failed: self.failed - earlier.failed,
+            lateness: self
+                .lateness
+                .iter()
+                .zip(&earlier.lateness)
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+
+    /// The lateness below which a fraction `q` of the probes started (to
+    /// the histogram's 12% resolution; `q` 1.0 is the largest).
+    pub fn lateness(&self, q: f64) -> Duration {
+        let total: u64 = self.lateness.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((total as f64 * q).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, n) in self.lateness.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_micros(bucket_high(i));
+            }
+        }
+        Duration::ZERO
     }
 }
 
@@ -45,30 +229,48 @@ fn warmup_delay(id: ProbeId, warmup: Duration) -> Duration {
     Duration::from_millis(spread % (ms + 1))
 }
 
-async fn probe_loop(
+struct Task {
     id: ProbeId,
-    checker: Checker,
+    probe: Prepared,
+    common: CheckCommon,
     ctx: Arc<ProbeContext>,
     clock: Clock,
+    board: Arc<Board>,
     tx: mpsc::Sender<ProbeUpdate>,
-) {
-    let common = &checker.common;
-    let mut state = CheckerState::new(common, clock.now());
-    let mut due = Instant::now() + warmup_delay(id, common.warmup.0);
+}
+
+async fn probe_loop(t: Task) {
+    let common = &t.common;
+    let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
+    let mut timer = pin!(tokio::time::sleep_until(due.into()));
     loop {
-        tokio::time::sleep_until(due.into()).await;
+        timer.as_mut().await;
         let started = Instant::now();
-        // Boxed: an idle task then holds only its state, not the largest
-        // probe future (HTTP + TLS), which keeps 10,000 tasks small.
-        let result = Box::pin(run_probe(&checker, &ctx)).await;
-        let step = state.on_result(common, result.ok, result.reason, result.weight, clock.now());
-        let update = ProbeUpdate {
-            id,
-            state: state.clone(),
-            changed: step.changed,
-            lateness: started.saturating_duration_since(due),
-        };
-        if tx.send(update).await.is_err() {
+        let result = t.probe.run(&t.ctx).await;
+        let end = Instant::now();
+        let step = t.board.slot(t.id).on_result(
+            common,
+            result.ok,
+            result.reason,
+            result.weight,
+            t.clock.at(end),
+        );
+        t.board
+            .stats
+            .record(result.ok, started.saturating_duration_since(due));
+        if step.news {
+            t.board.news.store(true, Ordering::Relaxed);
+        }
+        if step.changed.is_some() || step.weight_changed {
+            let update = ProbeUpdate {
+                id: t.id,
+                changed: step.changed,
+                weight_changed: step.weight_changed,
+            };
+            if t.tx.send(update).await.is_err() {
+                return;
+            }
+        } else if t.tx.is_closed() {
             return;
         }
         // The next probe is due `step.next` after this one started, so a
@@ -76,24 +278,73 @@ async fn probe_loop(
         // past (the machine is overloaded), wait a full interval from now, as
         // keepalived does, instead of piling probes onto a busy machine.
         due += step.next;
-        let now = Instant::now();
-        if due < now {
-            due = now + step.next;
+        if due < end {
+            due = end + step.next;
         }
+        timer.as_mut().reset(due.into());
     }
 }
 
-/// Starts one task per probe of the plan. Dropping the receiver stops them
-/// at their next report; abort the handles to stop them at once.
+/// Starts one task per probe of the plan; each keeps its state in `board`
+/// and sends an update when its checker changes. Dropping the receiver
+/// stops them after their next probe; abort the handles to stop them at once.
 pub fn spawn(
     plan: &ProbePlan,
     ctx: Arc<ProbeContext>,
     clock: Clock,
+    board: Arc<Board>,
     tx: mpsc::Sender<ProbeUpdate>,
 ) -> Vec<JoinHandle<()>> {
+    assert_eq!(board.len(), plan.probes.len(), "a board for this plan");
     plan.probes
         .iter()
         .enumerate()
-        .map(|(id, c)| tokio::spawn(probe_loop(id, c.clone(), ctx.clone(), clock, tx.clone())))
+        .map(|(id, c)| {
+            tokio::spawn(probe_loop(Task {
+                id,
+                probe: Prepared::new(c),
+                common: c.common.clone(),
+                ctx: ctx.clone(),
+                clock,
+                board: board.clone(),
+                tx: tx.clone(),
+            }))
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_buckets_are_ordered_and_tight() {
+        let mut last = 0;
+        for us in (0..100_000u64).chain([1 << 20, 1 << 30, 1 << 38]) {
+            let b = bucket(us);
+            assert!(b >= last, "{us}");
+            last = b;
+            assert!(bucket_high(b) >= us, "{us} -> {b} -> {}", bucket_high(b));
+            assert!(
+                bucket_high(b) as f64 <= us as f64 * 1.125 + 1.0,
+                "{us} -> {}",
+                bucket_high(b)
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_of_a_window() {
+        let s = Stats::default();
+        let before = s.snapshot();
+        for ms in 1..=100 {
+            s.record(ms != 100, Duration::from_millis(ms));
+        }
+        let w = s.snapshot().since(&before);
+        assert_eq!((w.probes, w.failed), (100, 1));
+        let p50 = w.lateness(0.5).as_secs_f64();
+        assert!((0.050..0.057).contains(&p50), "{p50}");
+        let max = w.lateness(1.0).as_secs_f64();
+        assert!((0.100..0.113).contains(&max), "{max}");
+    }
 }

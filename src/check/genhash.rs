@@ -42,7 +42,8 @@ pub struct GenhashArgs {
     /// HTTP protocol: 1.0, 1.1 or 1.0c (1.0 with "Connection: close").
     #[arg(short = 'P', long, value_name = "VERSION", default_value = "1.0", value_parser = parse_protocol)]
     pub protocol: HttpVersion,
-    /// Seconds allowed for the whole fetch.
+    /// Seconds allowed for the connect, and for each wait for the server
+    /// after it (the checker's connect_timeout).
     #[arg(short = 't', long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub timeout: Duration,
     /// Also print the request, the response head and body, the digest bytes.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::config::model::{
     Checker, Config, Protocol, RealServer, VirtualServer, VirtualServerKey,
@@ -45,14 +46,20 @@ pub struct ProbePlan {
     pub of_rs: HashMap<RsKey, Vec<ProbeId>>,
     /// How many checkers (before deduplication) each probe stands for.
     pub users: Vec<usize>,
+    /// Every real server of every virtual server, in configuration order:
+    /// its key and its position (virtual server index, real server index).
+    pub servers: Vec<(RsKey, usize, usize)>,
+    /// For each probe, the indices in `servers` of the real servers it
+    /// judges: what to look at when that probe changes.
+    pub servers_of: Vec<Vec<usize>>,
 }
 
 impl ProbePlan {
     pub fn new(config: &Config) -> Self {
         let mut plan = ProbePlan::default();
         let mut index: HashMap<&Checker, ProbeId> = HashMap::new();
-        for vs in &config.virtual_servers {
-            for rs in &vs.real_servers {
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
                 let ids = rs
                     .checkers
                     .iter()
@@ -60,14 +67,21 @@ impl ProbePlan {
                         *index.entry(c).or_insert_with(|| {
                             plan.probes.push(c.clone());
                             plan.users.push(0);
+                            plan.servers_of.push(Vec::new());
                             plan.probes.len() - 1
                         })
                     })
                     .collect::<Vec<_>>();
+                let server = plan.servers.len();
                 for &id in &ids {
                     plan.users[id] += 1;
+                    if plan.servers_of[id].last() != Some(&server) {
+                        plan.servers_of[id].push(server);
+                    }
                 }
-                plan.of_rs.insert(RsKey::of(vs, rs), ids);
+                let key = RsKey::of(vs, rs);
+                plan.servers.push((key.clone(), v, r));
+                plan.of_rs.insert(key, ids);
             }
         }
         plan
@@ -77,12 +91,13 @@ impl ProbePlan {
 /// The state of every probe, read as real-server health.
 #[derive(Debug, Clone)]
 pub struct HealthTable {
-    pub plan: ProbePlan,
+    pub plan: Arc<ProbePlan>,
     pub states: Vec<CheckerState>,
 }
 
 impl HealthTable {
-    pub fn new(plan: ProbePlan, now: u64) -> Self {
+    pub fn new(plan: impl Into<Arc<ProbePlan>>, now: u64) -> Self {
+        let plan = plan.into();
         let states = plan
             .probes
             .iter()
@@ -108,7 +123,7 @@ impl HealthTable {
             .map(|&i| {
                 self.states[i].last.as_ref().map_or_else(
                     || "not checked yet (alpha)".to_string(),
-                    |l| l.reason.clone(),
+                    |l| l.reason.to_string(),
                 )
             })
             .collect()
@@ -141,6 +156,10 @@ mod tests {
         assert_eq!(plan.probes.len(), 2);
         assert_eq!(plan.users, vec![3, 3]);
         assert_eq!(plan.of_rs.len(), 6);
+        assert_eq!(plan.servers.len(), 6);
+        // Real servers 0, 2, 4 (10.1.0.1 in each virtual server) use probe 0.
+        assert_eq!(plan.servers_of, vec![vec![0, 2, 4], vec![1, 3, 5]]);
+        assert_eq!((plan.servers[3].1, plan.servers[3].2), (1, 1));
     }
 
     #[test]

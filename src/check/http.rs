@@ -14,30 +14,40 @@
 //! Plain `1.0` sends no `Connection` header, as keepalived does: an HTTP/1.0
 //! request without `keep-alive` already asks the server to close.
 //!
+//! Time, as keepalived has it: `connect_timeout` bounds the TCP connect
+//! (and the TLS handshake with it: both together), then every wait after
+//! that: the request write, and each read of the response, the timer
+//! restarting whenever bytes arrive. A slow response that keeps coming is
+//! fine; a silence longer than `connect_timeout` fails the probe. (A server
+//! that trickles forever keeps the probe busy, as with keepalived; the body
+//! cap below ends that eventually.)
+//!
 //! Where this probe differs from keepalived, on purpose:
 //! - the body is decoded (chunked transfer coding removed) before hashing, so
 //!   the digest is the MD5 of the body itself, stable across chunk boundaries;
 //!   keepalived hashes the raw bytes after the header, chunk-size lines and all;
 //! - the response must be well-formed HTTP/1.x (hyper parses it); keepalived
 //!   only looks for a status code and the blank line;
-//! - `connect_timeout` bounds the whole probe (connect, TLS handshake, request,
-//!   response, body) with one deadline, so a probe never outlives it;
-//!   keepalived restarts the timeout at every read;
 //! - the body is read up to [`DEFAULT_MAX_BODY`] bytes; keepalived has no cap;
 //! - TLS is rustls: TLS 1.2 and 1.3 only, no certificate verification (like
 //!   keepalived), but the handshake signature is still checked.
 //!
 //! Like keepalived, a body that ends early (connection closed before its
 //! Content-Length) fails the check only when a digest is wanted.
+//!
+//! Cost: a checker's requests are rendered once ([`PreparedHttp`]); a probe
+//! then drives one hyper HTTP/1 connection in its own task (no extra task,
+//! no pool), with one timer, and allocates no reason text when healthy.
 
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -50,11 +60,11 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::timeout_at;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::model::{CheckCommon, HttpCheck, HttpVersion, Url};
 
-use super::tcp::ProbeResult;
+use super::tcp::{self, ProbeResult, Reason};
 
 /// The User-Agent keepalived sends; some server configurations match on it.
 pub const USER_AGENT_VALUE: &str = "KeepAliveClient";
@@ -78,7 +88,8 @@ pub struct HttpTarget {
     pub enable_sni: bool,
     /// http_protocol.
     pub version: HttpVersion,
-    /// connect_timeout: bounds the whole probe, connect to last body byte.
+    /// connect_timeout: for the connect (and TLS handshake), then the
+    /// longest the connection may stay silent (restarted by every read).
     pub timeout: Duration,
     /// Body bytes read at most; more fails a digest check.
     pub max_body: u64,
@@ -155,7 +166,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Where the deadline caught the probe.
+/// What the probe was waiting for when the connection went silent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Phase {
@@ -165,20 +176,9 @@ pub enum Phase {
     ReadingBody,
 }
 
-/// The phase an exchange is in, readable after its future was dropped.
-struct PhaseCell(AtomicU8);
-
-impl PhaseCell {
-    fn new(p: Phase) -> Self {
-        PhaseCell(AtomicU8::new(p as u8))
-    }
-
-    fn set(&self, p: Phase) {
-        self.0.store(p as u8, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Phase {
-        match self.0.load(Ordering::Relaxed) {
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
             0 => Phase::Connecting,
             1 => Phase::TlsHandshake,
             2 => Phase::WaitingForResponse,
@@ -204,7 +204,8 @@ pub enum FetchError {
     /// Socket, bind or connect failure, or the connect timeout (worded by `tcp`).
     #[error("{0}")]
     Connect(String),
-    #[error("timed out after {} {phase}", secs(*after))]
+    /// The connection stayed silent for `after` (connect_timeout) in `phase`.
+    #[error("{}", timeout_text(*phase, *after))]
     Timeout { phase: Phase, after: Duration },
     #[error("TLS handshake failed: {0}")]
     Tls(String),
@@ -217,6 +218,16 @@ pub enum FetchError {
     BadResponse(String),
     #[error("connection error: {0}")]
     Io(String),
+}
+
+fn timeout_text(phase: Phase, after: Duration) -> String {
+    match phase {
+        Phase::Connecting | Phase::TlsHandshake | Phase::WaitingForResponse => {
+            format!("timed out after {} {phase}", secs(after))
+        }
+        // The timer restarts with every read: say it was a silence.
+        Phase::ReadingBody => format!("timed out after {} without data {phase}", secs(after)),
+    }
 }
 
 /// One fetched response: what the checker and genhash need.
@@ -279,114 +290,338 @@ pub struct FetchSpec<'a> {
     pub keep_body: bool,
 }
 
-/// Connects, sends one GET and reads the whole response, within
-/// `target.timeout`. Shared by the checker and genhash.
-pub async fn fetch(target: &HttpTarget, spec: FetchSpec<'_>) -> Result<Fetched, FetchError> {
-    let start = Instant::now();
-    let deadline = tokio::time::Instant::from_std(start) + target.timeout;
-    let (request, request_text) = build_request(target, spec)?;
+/// One GET, rendered once and sent by every probe of a checker.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    path: String,
+    uri: hyper::Uri,
+    version: Version,
+    headers: HeaderMap,
+    /// TLS server name: the SNI name, else the connect address.
+    server_name: ServerName<'static>,
+}
 
-    let tcp = super::tcp::connect(target.connect, target.bind, target.timeout)
-        .await
-        .map_err(FetchError::Connect)?;
-    let _ = tcp.set_nodelay(true);
-
-    let phase = PhaseCell::new(Phase::WaitingForResponse);
-    let result = if target.tls {
+impl PreparedRequest {
+    pub fn new(target: &HttpTarget, spec: FetchSpec<'_>) -> Result<Self, FetchError> {
+        let host = host_header(target.connect, spec.virtualhost);
+        let host_value = HeaderValue::from_str(&host).map_err(|_| {
+            FetchError::Request(format!("virtualhost {host:?} is not a valid header value"))
+        })?;
+        let uri: hyper::Uri = spec
+            .path
+            .parse()
+            .map_err(|e| FetchError::Request(format!("url path {:?}: {e}", spec.path)))?;
+        let version = match target.version {
+            HttpVersion::Http10 | HttpVersion::Http10Close => Version::HTTP_10,
+            HttpVersion::Http11 => Version::HTTP_11,
+        };
+        // Insertion order is the order on the wire.
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if !matches!(target.version, HttpVersion::Http10) {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        headers.insert(HOST, host_value);
         let server_name = match sni_name(target.enable_sni, spec.virtualhost) {
             Some(name) => ServerName::try_from(name).map_err(|e| FetchError::Tls(e.to_string()))?,
             None => ServerName::IpAddress(target.connect.ip().into()),
         };
-        let connector = tokio_rustls::TlsConnector::from(tls_config());
-        let tls = match timeout_at(deadline, connector.connect(server_name, tcp)).await {
-            Err(_) => {
-                return Err(FetchError::Timeout {
-                    phase: Phase::TlsHandshake,
-                    after: target.timeout,
-                });
-            }
-            Ok(Err(e)) => return Err(FetchError::Tls(tls_error_text(&e))),
-            Ok(Ok(s)) => s,
+        Ok(PreparedRequest {
+            path: spec.path.to_string(),
+            uri,
+            version,
+            headers,
+            server_name,
+        })
+    }
+
+    fn request(&self) -> Request<Empty<Bytes>> {
+        let mut req = Request::new(Empty::<Bytes>::new());
+        *req.method_mut() = Method::GET;
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+
+    /// The request head as it goes on the wire (hyper title-cases the names).
+    pub fn text(&self) -> String {
+        let v = if self.version == Version::HTTP_10 {
+            "1.0"
+        } else {
+            "1.1"
         };
-        let io = EofTolerant(tls);
-        timeout_at(
-            deadline,
-            exchange(io, request, target.max_body, spec.keep_body, &phase),
-        )
-        .await
-    } else {
-        timeout_at(
-            deadline,
-            exchange(tcp, request, target.max_body, spec.keep_body, &phase),
-        )
-        .await
-    };
-    match result {
-        Err(_) => Err(FetchError::Timeout {
-            phase: phase.get(),
-            after: target.timeout,
-        }),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(mut fetched)) => {
-            fetched.request = request_text;
-            fetched.elapsed = start.elapsed();
-            Ok(fetched)
+        let mut text = format!("GET {} HTTP/{v}\r\n", self.path);
+        for (name, value) in &self.headers {
+            text.push_str(&title_case(name.as_str()));
+            text.push_str(": ");
+            text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            text.push_str("\r\n");
         }
+        text.push_str("\r\n");
+        text
     }
 }
 
-fn build_request(
-    target: &HttpTarget,
-    spec: FetchSpec<'_>,
-) -> Result<(Request<Empty<Bytes>>, String), FetchError> {
-    let host = host_header(target.connect, spec.virtualhost);
-    let host_value = HeaderValue::from_str(&host).map_err(|_| {
-        FetchError::Request(format!("virtualhost {host:?} is not a valid header value"))
-    })?;
-    let uri: hyper::Uri = spec
-        .path
-        .parse()
-        .map_err(|e| FetchError::Request(format!("url path {:?}: {e}", spec.path)))?;
-    let (version, vtext) = match target.version {
-        HttpVersion::Http10 | HttpVersion::Http10Close => (Version::HTTP_10, "1.0"),
-        HttpVersion::Http11 => (Version::HTTP_11, "1.1"),
-    };
-    let close = !matches!(target.version, HttpVersion::Http10);
-    let mut req = Request::new(Empty::<Bytes>::new());
-    *req.method_mut() = Method::GET;
-    *req.uri_mut() = uri;
-    *req.version_mut() = version;
-    let headers = req.headers_mut();
-    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    if close {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    headers.insert(HOST, host_value);
+/// What to do with the body.
+#[derive(Debug, Clone, Copy)]
+struct BodyUse {
+    max: u64,
+    hash: bool,
+    keep: bool,
+}
 
-    let mut text = format!(
-        "GET {} HTTP/{vtext}\r\nUser-Agent: {USER_AGENT_VALUE}\r\n",
-        spec.path
-    );
-    if close {
-        text.push_str("Connection: close\r\n");
+/// A response as the exchange returns it.
+struct Response {
+    parts: hyper::http::response::Parts,
+    body_len: u64,
+    md5: Option<[u8; 16]>,
+    body_problem: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+/// Connects, sends one GET and reads the whole response, with
+/// `target.timeout` as the connect timeout and the longest silence.
+/// Shared by the checker and genhash.
+pub async fn fetch(target: &HttpTarget, spec: FetchSpec<'_>) -> Result<Fetched, FetchError> {
+    let start = std::time::Instant::now();
+    let prepared = PreparedRequest::new(target, spec)?;
+    let use_body = BodyUse {
+        max: target.max_body,
+        hash: true,
+        keep: spec.keep_body,
+    };
+    let r = exchange(target, &prepared, use_body).await?;
+    let reason = r
+        .parts
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or_else(|| r.parts.status.canonical_reason().map(str::to_string))
+        .unwrap_or_default();
+    Ok(Fetched {
+        request: prepared.text(),
+        version: r.parts.version,
+        status: r.parts.status.as_u16(),
+        reason,
+        headers: r.parts.headers,
+        body_len: r.body_len,
+        md5: r.md5,
+        body_problem: r.body_problem,
+        body: r.body,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// The idle timer of one exchange: the instant the connection has been
+/// silent too long, pushed back whenever bytes move (by [`Progress`]), and
+/// the phase it is in, for the reason.
+struct IdleClock {
+    base: Instant,
+    timeout: Duration,
+    /// Nanoseconds after `base`.
+    deadline: AtomicU64,
+    phase: AtomicU8,
+}
+
+impl IdleClock {
+    fn new(timeout: Duration) -> Self {
+        IdleClock {
+            base: Instant::now(),
+            timeout,
+            deadline: AtomicU64::new(timeout.as_nanos() as u64),
+            phase: AtomicU8::new(Phase::Connecting as u8),
+        }
     }
-    text.push_str(&format!("Host: {host}\r\n\r\n"));
-    Ok((req, text))
+
+    /// Bytes moved: the connection has `timeout` again from now, except in
+    /// the TLS handshake, which has what the connect left of it.
+    fn progress(&self) {
+        if self.phase() == Phase::TlsHandshake {
+            return;
+        }
+        let at = Instant::now().saturating_duration_since(self.base) + self.timeout;
+        self.deadline.store(at.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn deadline(&self) -> Instant {
+        self.base + Duration::from_nanos(self.deadline.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+
+    fn timed_out(&self) -> FetchError {
+        FetchError::Timeout {
+            phase: self.phase(),
+            after: self.timeout,
+        }
+    }
+
+    /// Ready when the connection has been silent past its deadline. The
+    /// timer is moved only when it fires early, not at every byte.
+    fn poll_expired(&self, timer: &mut Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            let deadline = self.deadline();
+            if timer.deadline() >= deadline {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(deadline);
+        }
+    }
+
+    /// Runs `fut` until it finishes or the connection is silent too long.
+    async fn run<F: Future>(&self, timer: &mut Pin<&mut Sleep>, fut: F) -> Option<F::Output> {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            self.poll_expired(timer, cx).map(|()| None)
+        })
+        .await
+    }
+}
+
+/// A connection that tells its [`IdleClock`] whenever bytes move.
+struct Progress<'a, S> {
+    io: S,
+    clock: &'a IdleClock,
+    /// Pass shutdowns on (under TLS: its close_notify is sent regardless).
+    shutdown: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Progress<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if r.is_ready() {
+            self.clock.progress();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Progress<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.progress();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.progress();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.shutdown {
+            // The socket is closed (FIN) as soon as the exchange ends: a
+            // shutdown first would only cost a system call more.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Connect, TLS handshake, request and response with keepalived's timing.
+async fn exchange(
+    target: &HttpTarget,
+    prepared: &PreparedRequest,
+    body: BodyUse,
+) -> Result<Response, FetchError> {
+    let clock = IdleClock::new(target.timeout);
+    let mut timer = pin!(tokio::time::sleep_until(clock.deadline()));
+    let sock = tcp::socket(target.connect, target.bind).map_err(FetchError::Connect)?;
+    let tcp = match clock.run(&mut timer, sock.connect(target.connect)).await {
+        None => {
+            return Err(FetchError::Connect(tcp::connect_timeout_text(
+                target.timeout,
+            )));
+        }
+        Some(Err(e)) => return Err(FetchError::Connect(tcp::connect_error(&e))),
+        Some(Ok(s)) => s,
+    };
+    if !target.tls {
+        clock.progress();
+        // One write carries the whole request: Nagle never delays it.
+        let io = Progress {
+            io: tcp,
+            clock: &clock,
+            shutdown: false,
+        };
+        return http1(io, prepared.request(), body, &clock, &mut timer).await;
+    }
+    let _ = tcp.set_nodelay(true);
+    // As keepalived: connect and handshake together within connect_timeout.
+    clock.set(Phase::TlsHandshake);
+    let io = Progress {
+        io: tcp,
+        clock: &clock,
+        shutdown: true,
+    };
+    let connector = tokio_rustls::TlsConnector::from(tls_config());
+    let handshake = connector.connect(prepared.server_name.clone(), io);
+    let tls = match clock.run(&mut timer, handshake).await {
+        None => return Err(clock.timed_out()),
+        Some(Err(e)) => return Err(FetchError::Tls(tls_error_text(&e))),
+        Some(Ok(s)) => s,
+    };
+    clock.set(Phase::WaitingForResponse);
+    clock.progress();
+    http1(
+        EofTolerant(tls),
+        prepared.request(),
+        body,
+        &clock,
+        &mut timer,
+    )
+    .await
 }
 
 /// Sends the request over `io` and reads the response, driving hyper's
-/// connection in the same task (dropped with it on timeout).
-async fn exchange<I>(
+/// connection in this task (dropped with it on a timeout).
+async fn http1<I>(
     io: I,
     request: Request<Empty<Bytes>>,
-    max_body: u64,
-    keep_body: bool,
-    phase: &PhaseCell,
-) -> Result<Fetched, FetchError>
+    use_body: BodyUse,
+    clock: &IdleClock,
+    timer: &mut Pin<&mut Sleep>,
+) -> Result<Response, FetchError>
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    phase.set(Phase::WaitingForResponse);
+    clock.set(Phase::WaitingForResponse);
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         .title_case_headers(true)
         .max_header_size(MAX_HEADER_BYTES)
@@ -394,25 +629,17 @@ where
         .handshake::<_, Empty<Bytes>>(TokioIo::new(io))
         .await
         .map_err(|e| hyper_error(&e, false))?;
-    let mut conn = std::pin::pin!(conn);
 
     let work = async {
         let response = sender
             .send_request(request)
             .await
             .map_err(|e| hyper_error(&e, false))?;
-        phase.set(Phase::ReadingBody);
+        clock.set(Phase::ReadingBody);
         let (parts, mut body) = response.into_parts();
-        let reason = parts
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-            .or_else(|| parts.status.canonical_reason().map(str::to_string))
-            .unwrap_or_default();
-
-        let mut hasher = Md5::new();
+        let mut hasher = use_body.hash.then(Md5::new);
         let mut body_len: u64 = 0;
-        let mut kept = keep_body.then(Vec::new);
+        let mut kept = use_body.keep.then(Vec::new);
         let mut problem = None;
         while let Some(frame) = body.frame().await {
             match frame {
@@ -420,12 +647,14 @@ where
                     let Some(data) = frame.data_ref() else {
                         continue;
                     };
-                    if body_len + data.len() as u64 > max_body {
-                        problem = Some(format!("body larger than {max_body} bytes"));
+                    if body_len + data.len() as u64 > use_body.max {
+                        problem = Some(format!("body larger than {} bytes", use_body.max));
                         break;
                     }
                     body_len += data.len() as u64;
-                    hasher.update(data);
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(data);
+                    }
                     if let Some(k) = kept.as_mut() {
                         k.extend_from_slice(data);
                     }
@@ -439,29 +668,37 @@ where
                 }
             }
         }
-        let md5 = problem.is_none().then(|| hasher.finalize().into());
-        Ok(Fetched {
-            request: String::new(),
-            version: parts.version,
-            status: parts.status.as_u16(),
-            reason,
-            headers: parts.headers,
+        let md5 = match (hasher, &problem) {
+            (Some(h), None) => Some(h.finalize().into()),
+            _ => None,
+        };
+        Ok(Response {
+            parts,
             body_len,
             md5,
             body_problem: problem,
             body: kept,
-            elapsed: Duration::ZERO,
         })
     };
-    let mut work = std::pin::pin!(work);
+    let mut work = pin!(work);
+    let mut conn = pin!(conn);
     let mut conn_done = false;
-    loop {
-        tokio::select! {
-            r = &mut work => return r,
-            // Errors also reach `work` through hyper's channels; the
-            // connection is polled only to move bytes.
-            _ = &mut conn, if !conn_done => conn_done = true,
+    let out = poll_fn(|cx| {
+        // The connection first: what it reads reaches `work` in this poll.
+        // Its errors also reach `work` through hyper's channels; it is
+        // polled only to move bytes.
+        if !conn_done && conn.as_mut().poll(cx).is_ready() {
+            conn_done = true;
         }
+        if let Poll::Ready(r) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        clock.poll_expired(timer, cx).map(|()| None)
+    })
+    .await;
+    match out {
+        Some(r) => r,
+        None => Err(clock.timed_out()),
     }
 }
 
@@ -648,31 +885,38 @@ pub struct UrlResult {
 
 /// Checks one url: status code in `url.status_codes`, then the digest if set.
 pub async fn check_url(target: &HttpTarget, url: &Url) -> UrlResult {
-    let start = Instant::now();
+    let start = std::time::Instant::now();
     let spec = FetchSpec {
         path: &url.path,
         virtualhost: url.virtualhost.as_deref(),
         keep_body: false,
     };
-    let fetched = match fetch(target, spec).await {
-        Ok(f) => f,
-        Err(e) => {
-            return UrlResult {
-                path: url.path.clone(),
-                up: false,
-                status: None,
-                digest: None,
-                reason: e.to_string(),
-                elapsed: start.elapsed(),
-            };
+    let use_body = BodyUse {
+        max: target.max_body,
+        hash: true,
+        keep: false,
+    };
+    let fetched = match PreparedRequest::new(target, spec) {
+        Ok(prepared) => exchange(target, &prepared, use_body).await,
+        Err(e) => Err(e),
+    };
+    let (up, status, digest, reason) = match fetched {
+        Err(e) => (false, None, None, e.to_string()),
+        Ok(r) => {
+            let (up, reason) = verdict(r.parts.status.as_u16(), &r.md5, &r.body_problem, url);
+            (
+                up,
+                Some(r.parts.status.as_u16()),
+                r.md5.map(|d| hex(&d)),
+                reason.into_owned(),
+            )
         }
     };
-    let (up, reason) = judge(&fetched, url);
     UrlResult {
         path: url.path.clone(),
         up,
-        status: Some(fetched.status),
-        digest: fetched.md5.map(|d| hex(&d)),
+        status,
+        digest,
         reason,
         elapsed: start.elapsed(),
     }
@@ -680,32 +924,52 @@ pub async fn check_url(target: &HttpTarget, url: &Url) -> UrlResult {
 
 /// The pure verdict on a response, in keepalived's order: status, then digest.
 pub fn judge(fetched: &Fetched, url: &Url) -> (bool, String) {
-    if !url.status_codes.contains(fetched.status) {
+    let (up, reason) = verdict(fetched.status, &fetched.md5, &fetched.body_problem, url);
+    (up, reason.into_owned())
+}
+
+/// The reason of a healthy url: static text for the usual status codes.
+fn ok_reason(status: u16, digest: bool) -> Reason {
+    match (status, digest) {
+        (200, false) => "ok (HTTP 200)".into(),
+        (200, true) => "ok (HTTP 200, digest matches)".into(),
+        (_, false) => format!("ok (HTTP {status})").into(),
+        (_, true) => format!("ok (HTTP {status}, digest matches)").into(),
+    }
+}
+
+fn verdict(
+    status: u16,
+    md5: &Option<[u8; 16]>,
+    body_problem: &Option<String>,
+    url: &Url,
+) -> (bool, Reason) {
+    if !url.status_codes.contains(status) {
         return (
             false,
-            format!("HTTP status {} not in {}", fetched.status, url.status_codes),
+            format!("HTTP status {status} not in {}", url.status_codes).into(),
         );
     }
     if let Some(want) = &url.digest {
-        return match (&fetched.md5, &fetched.body_problem) {
+        return match (md5, body_problem) {
             (Some(got), _) => {
                 let got = hex(got);
                 if got.eq_ignore_ascii_case(want) {
-                    (
-                        true,
-                        format!("ok (HTTP {}, digest matches)", fetched.status),
-                    )
+                    (true, ok_reason(status, true))
                 } else {
-                    (false, format!("digest mismatch: got {got}, want {want}"))
+                    (
+                        false,
+                        format!("digest mismatch: got {got}, want {want}").into(),
+                    )
                 }
             }
-            (None, Some(problem)) => (false, format!("no digest: {problem}")),
+            (None, Some(problem)) => (false, format!("no digest: {problem}").into()),
             (None, None) => (false, "no digest: body not read".into()),
         };
     }
-    match &fetched.body_problem {
-        None => (true, format!("ok (HTTP {})", fetched.status)),
-        Some(p) => (true, format!("ok (HTTP {}; {p})", fetched.status)),
+    match body_problem {
+        None => (true, ok_reason(status, false)),
+        Some(p) => (true, format!("ok (HTTP {status}; {p})").into()),
     }
 }
 
@@ -755,9 +1019,75 @@ pub async fn check_urls(target: &HttpTarget, urls: &[Url]) -> HttpCheckResult {
     }
 }
 
+/// A configured HTTP_GET / SSL_GET checker, ready to probe: its target and
+/// requests are built once, not at every probe.
+#[derive(Debug, Clone)]
+pub struct PreparedHttp {
+    target: HttpTarget,
+    urls: Vec<PreparedUrl>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedUrl {
+    url: Url,
+    request: Result<PreparedRequest, FetchError>,
+}
+
+impl PreparedHttp {
+    pub fn new(common: &CheckCommon, http: &HttpCheck) -> Self {
+        let target = HttpTarget::from_checker(common, http);
+        let urls = http
+            .urls
+            .iter()
+            .map(|url| PreparedUrl {
+                request: PreparedRequest::new(
+                    &target,
+                    FetchSpec {
+                        path: &url.path,
+                        virtualhost: url.virtualhost.as_deref(),
+                        keep_body: false,
+                    },
+                ),
+                url: url.clone(),
+            })
+            .collect();
+        PreparedHttp { target, urls }
+    }
+
+    /// One probe: the urls in order, as [`check_urls`] judges them, without
+    /// the per-url details.
+    pub async fn probe(&self) -> ProbeResult {
+        let mut last = None;
+        for u in &self.urls {
+            let (up, reason) = match &u.request {
+                Err(e) => (false, Reason::from(e.to_string())),
+                Ok(request) => {
+                    let use_body = BodyUse {
+                        max: self.target.max_body,
+                        hash: u.url.digest.is_some(),
+                        keep: false,
+                    };
+                    match exchange(&self.target, request, use_body).await {
+                        Err(e) => (false, e.to_string().into()),
+                        Ok(r) => verdict(r.parts.status.as_u16(), &r.md5, &r.body_problem, &u.url),
+                    }
+                }
+            };
+            if !up {
+                return ProbeResult::down(format!("url {}: {reason}", u.url.path));
+            }
+            last = Some(reason);
+        }
+        match (last, self.urls.len()) {
+            (Some(reason), 1) => ProbeResult::up(reason),
+            (_, n) => ProbeResult::up(format!("ok ({n} urls)")),
+        }
+    }
+}
+
 /// Checks a configured HTTP_GET / SSL_GET checker.
-pub async fn probe(common: &CheckCommon, http: &HttpCheck) -> HttpCheckResult {
-    check_urls(&HttpTarget::from_checker(common, http), &http.urls).await
+pub async fn probe(common: &CheckCommon, http: &HttpCheck) -> ProbeResult {
+    PreparedHttp::new(common, http).probe().await
 }
 
 #[cfg(test)]

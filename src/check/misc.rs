@@ -13,7 +13,7 @@ pub fn judge(outcome: &Outcome, dynamic: bool) -> ProbeResult {
         Outcome::Exited(0) => ProbeResult::up("exit 0"),
         Outcome::Exited(code @ 2..=255) if dynamic => ProbeResult {
             ok: true,
-            reason: format!("exit {code}: weight {}", code - 2),
+            reason: format!("exit {code}: weight {}", code - 2).into(),
             weight: Some((*code - 2) as u32),
         },
         other => ProbeResult::down(other.describe()),

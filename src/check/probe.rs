@@ -1,10 +1,12 @@
 //! One probe of any checker kind, and what probes share (script settings).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use super::http::PreparedHttp;
+use super::misc;
 use super::tcp::{self, ProbeResult};
-use super::{http, misc};
-use crate::config::model::{CheckKind, Checker, Config, Script};
+use crate::config::model::{CheckKind, Checker, Config, MiscCheck, Script};
 use crate::script::{self, Outcome, RunOptions};
 
 /// Settings every probe and hook script shares (from global_defs).
@@ -30,21 +32,51 @@ impl ProbeContext {
     }
 }
 
-pub async fn run_probe(checker: &Checker, ctx: &ProbeContext) -> ProbeResult {
-    let c = &checker.common;
-    match &checker.kind {
-        CheckKind::Tcp => {
-            let bind = c
-                .bindto
-                .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0)));
-            tcp::probe(
-                SocketAddr::new(c.connect_ip, c.connect_port),
-                bind,
-                c.connect_timeout.0,
-            )
-            .await
+/// A checker ready to probe again and again: addresses resolved and HTTP
+/// requests rendered once.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Tcp {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        timeout: Duration,
+    },
+    Http(Box<PreparedHttp>),
+    Misc(Box<MiscCheck>),
+}
+
+impl Prepared {
+    pub fn new(checker: &Checker) -> Self {
+        let c = &checker.common;
+        match &checker.kind {
+            CheckKind::Tcp => Prepared::Tcp {
+                addr: SocketAddr::new(c.connect_ip, c.connect_port),
+                bind: c
+                    .bindto
+                    .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
+                timeout: c.connect_timeout.0,
+            },
+            CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
+            CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
         }
-        CheckKind::Http(h) => (&http::probe(c, h).await).into(),
-        CheckKind::Misc(m) => misc::probe(m, ctx).await,
     }
+
+    /// One probe. The TCP connect runs in place; the larger HTTP/TLS and
+    /// script futures are boxed, so that an idle probe task stays small.
+    pub async fn run(&self, ctx: &ProbeContext) -> ProbeResult {
+        match self {
+            Prepared::Tcp {
+                addr,
+                bind,
+                timeout,
+            } => tcp::probe(*addr, *bind, *timeout).await,
+            Prepared::Http(h) => Box::pin(h.probe()).await,
+            Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+        }
+    }
+}
+
+/// One probe of a configured checker (prepares it first: for a single use).
+pub async fn run_probe(checker: &Checker, ctx: &ProbeContext) -> ProbeResult {
+    Prepared::new(checker).run(ctx).await
 }

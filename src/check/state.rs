@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use super::tcp::Reason;
 use crate::config::model::CheckCommon;
 
 /// Milliseconds on the caller's clock (virtual in tests, monotonic in the daemon).
@@ -20,7 +21,7 @@ pub type Millis = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastResult {
     pub ok: bool,
-    pub reason: String,
+    pub reason: Reason,
     pub at: Millis,
 }
 
@@ -41,6 +42,12 @@ pub struct CheckerState {
 pub struct Step {
     /// Some(new state) when the checker went up or down.
     pub changed: Option<bool>,
+    /// The misc_dynamic weight changed: the IPVS table needs it even when
+    /// the checker stayed up.
+    pub weight_changed: bool,
+    /// Something a report shows changed: the state, the weight, or the last
+    /// result's verdict or reason (not merely its time).
+    pub news: bool,
     /// Delay until the next probe starts.
     pub next: Duration,
 }
@@ -61,18 +68,29 @@ impl CheckerState {
         &mut self,
         common: &CheckCommon,
         ok: bool,
-        reason: String,
+        reason: Reason,
         dynamic_weight: Option<u32>,
         now: Millis,
     ) -> Step {
-        self.last = Some(LastResult {
-            ok,
-            reason,
-            at: now,
-        });
+        // The same verdict for the same reason keeps the text it had.
+        let news = match &mut self.last {
+            Some(l) if l.ok == ok && l.reason == reason => {
+                l.at = now;
+                false
+            }
+            _ => {
+                self.last = Some(LastResult {
+                    ok,
+                    reason,
+                    at: now,
+                });
+                true
+            }
+        };
         if ok {
             self.failures = 0;
-            if dynamic_weight.is_some() {
+            let weight_changed = dynamic_weight.is_some() && dynamic_weight != self.dynamic_weight;
+            if weight_changed {
                 self.dynamic_weight = dynamic_weight;
             }
             let changed = (!self.up).then(|| {
@@ -82,12 +100,16 @@ impl CheckerState {
             });
             return Step {
                 changed,
+                weight_changed,
+                news: news || weight_changed || changed.is_some(),
                 next: common.delay_loop.0,
             };
         }
         if !self.up {
             return Step {
                 changed: None,
+                weight_changed: false,
+                news,
                 next: common.delay_loop.0,
             };
         }
@@ -95,6 +117,8 @@ impl CheckerState {
         if self.failures <= common.retry {
             return Step {
                 changed: None,
+                weight_changed: false,
+                news,
                 next: common.delay_before_retry.0,
             };
         }
@@ -103,6 +127,8 @@ impl CheckerState {
         self.since = now;
         Step {
             changed: Some(false),
+            weight_changed: false,
+            news: true,
             next: common.delay_loop.0,
         }
     }
@@ -138,7 +164,7 @@ mod tests {
         let mut s = CheckerState::new(c, now);
         let mut changes = Vec::new();
         for &ok in results {
-            let step = s.on_result(c, ok, String::new(), None, now);
+            let step = s.on_result(c, ok, "".into(), None, now);
             if let Some(up) = step.changed {
                 changes.push((now, up));
             }
@@ -186,12 +212,35 @@ mod tests {
     }
 
     #[test]
+    fn news_is_a_change_of_state_verdict_reason_or_weight() {
+        let c = common(1, false);
+        let mut s = CheckerState::new(&c, 0);
+        let step = s.on_result(&c, true, "connected".into(), None, 0);
+        assert!(step.news && step.changed.is_none(), "the first result");
+        let step = s.on_result(&c, true, "connected".into(), None, 1);
+        assert!(!step.news, "the same again");
+        assert_eq!(s.last.as_ref().unwrap().at, 1, "its time still moves");
+        let step = s.on_result(&c, false, "refused".into(), None, 2);
+        assert!(step.news && step.changed.is_none(), "a failure, retried");
+        let step = s.on_result(&c, false, "refused".into(), None, 3);
+        assert!(step.news && step.changed == Some(false), "down");
+        let step = s.on_result(&c, false, "refused".into(), None, 4);
+        assert!(!step.news, "still down, same reason");
+        let step = s.on_result(&c, false, "timed out".into(), None, 5);
+        assert!(step.news && step.changed.is_none(), "another reason");
+        let step = s.on_result(&c, true, "exit 2: weight 0".into(), Some(0), 6);
+        assert!(step.news && step.changed == Some(true) && step.weight_changed);
+        let step = s.on_result(&c, true, "exit 2: weight 0".into(), Some(0), 7);
+        assert!(!step.news && !step.weight_changed);
+    }
+
+    #[test]
     fn dynamic_weight_is_kept_from_successes() {
         let c = common(0, false);
         let mut s = CheckerState::new(&c, 0);
-        s.on_result(&c, true, String::new(), Some(7), 0);
+        s.on_result(&c, true, "".into(), Some(7), 0);
         assert_eq!(s.dynamic_weight, Some(7));
-        s.on_result(&c, true, String::new(), None, 1);
+        s.on_result(&c, true, "".into(), None, 1);
         assert_eq!(s.dynamic_weight, Some(7));
     }
 }

@@ -2,7 +2,7 @@
 //! probe results -> real-server health -> desired table -> kernel, with the
 //! notify and quorum scripts, drift repair, and a clean stop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ use crate::lvs::desired::{QuorumMemory, desired};
 use crate::lvs::kernel::{Ipvs, KernelError};
 use crate::lvs::owned;
 use crate::lvs::reconciler::Reconciler;
+use crate::lvs::table::{DestKey, Table};
+use ipvs_sys::{Dest, ServiceKey};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -30,6 +32,9 @@ pub struct Options {
     pub drift_interval: Duration,
     /// Where the checkers' report for `--dump --health` is written.
     pub health_state: PathBuf,
+    /// A real server removed by a reload stays with weight 0 this long
+    /// (its connections drain) before it is deleted.
+    pub drain_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +56,23 @@ fn run_script(ctx: &Arc<ProbeContext>, script: &Script, what: String) {
     });
 }
 
-/// The longest a table update waits while changes keep coming: applies are
-/// at least twice their own duration apart (at most a third of the time in
-/// building and diffing the table), up to this.
-const MAX_APPLY_HOLD: Duration = Duration::from_millis(100);
+/// While changes keep coming (a start with `alpha`, a switch or a rack going
+/// down), table updates are spaced: each recomputes and diffs the whole
+/// table, so one per change would cost O(servers) per change. An update
+/// after a quiet spell goes out at once; the next waits at least
+/// MIN_APPLY_GAP, or four times the last update's own duration (at most a
+/// fifth of the time spent there), but never more than MAX_APPLY_GAP. The
+/// logs and notify scripts of each change are not held back.
+const MIN_APPLY_GAP: Duration = Duration::from_millis(50);
+const MAX_APPLY_GAP: Duration = Duration::from_millis(500);
 
 struct Driver {
     config: Config,
+    clock: Clock,
+    /// The probe tasks of the current plan.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Real servers a reload removed, kept at weight 0 until the deadline.
+    draining: HashMap<(ServiceKey, DestKey), (Dest, Instant)>,
     /// The probes' states as of the last update acted on.
     table: HealthTable,
     /// Each real server's health (plan.servers order) as last acted on.
@@ -131,7 +146,8 @@ impl Driver {
         let start = Instant::now();
         self.pending = false;
         let before = self.quorum.clone();
-        let want = desired(&self.config, &self.table, &mut self.quorum);
+        let mut want = desired(&self.config, &self.table, &mut self.quorum);
+        self.add_draining(&mut want);
         for vs in &self.config.virtual_servers {
             let (was, now) = (before.held(vs), self.quorum.held(vs));
             if was == now || now.is_none() {
@@ -163,7 +179,10 @@ impl Driver {
             }
         }
         let end = Instant::now();
-        self.hold_until = end + (end - start).saturating_mul(2).min(MAX_APPLY_HOLD);
+        let gap = (end - start)
+            .saturating_mul(4)
+            .clamp(MIN_APPLY_GAP, MAX_APPLY_GAP);
+        self.hold_until = end + gap;
     }
 
     /// Writes the report from the probes' latest states.
@@ -176,6 +195,101 @@ impl Driver {
         if let Err(e) = status::write(&self.options.health_state, &r) {
             tracing::warn!("cannot write {}: {e}", self.options.health_state.display());
         }
+    }
+
+    /// Drained real servers (still in their grace period) stand in the
+    /// table with weight 0; expired ones are left out, so they are deleted.
+    fn add_draining(&mut self, want: &mut Table) {
+        let now = Instant::now();
+        self.draining.retain(|_, (_, until)| *until > now);
+        for ((svc, key), (dest, _)) in &self.draining {
+            if let Some(s) = want.services.get_mut(svc) {
+                s.dests
+                    .entry(*key)
+                    .or_insert_with(|| Dest { weight: 0, ..*dest });
+            }
+        }
+    }
+
+    fn next_drain_deadline(&self) -> Option<Instant> {
+        self.draining.values().map(|(_, until)| *until).min()
+    }
+
+    /// SIGHUP: probes identical to running ones keep their state (no
+    /// health change, no IPVS change for their servers); new probes start
+    /// fresh; the table changes only where the configuration did (one SET
+    /// for a weight); removed real servers drain. Returns the new probes'
+    /// update channel.
+    fn reload(&mut self, config: Config) -> mpsc::Receiver<ProbeUpdate> {
+        let mut old_want = desired(&self.config, &self.table, &mut self.quorum.clone());
+        self.add_draining(&mut old_want);
+        let plan = Arc::new(ProbePlan::new(&config));
+        let old_states = self.board.snapshot();
+        let index: HashMap<&crate::config::model::Checker, usize> = self
+            .table
+            .plan
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        let now = self.clock.now();
+        let mut kept = 0;
+        let states: Vec<_> = plan
+            .probes
+            .iter()
+            .map(|c| match index.get(c) {
+                Some(&j) => {
+                    kept += 1;
+                    old_states[j].clone()
+                }
+                None => crate::check::state::CheckerState::new(&c.common, now),
+            })
+            .collect();
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let board = Board::from_states(states.clone());
+        self.table = HealthTable {
+            plan: plan.clone(),
+            states,
+        };
+        self.alive = plan
+            .servers
+            .iter()
+            .map(|(key, _, _)| self.table.rs_health(key).alive)
+            .collect();
+        self.ctx = Arc::new(ProbeContext::from_config(&config));
+        let started = plan.probes.len() - kept;
+        let removed = old_states.len() - kept;
+        self.config = config;
+        let new_want = desired(&self.config, &self.table, &mut self.quorum.clone());
+        let until = Instant::now() + self.options.drain_grace;
+        for (svc, s) in &old_want.services {
+            let Some(n) = new_want.services.get(svc) else {
+                continue;
+            };
+            for (key, dest) in &s.dests {
+                if !n.dests.contains_key(key) && !self.draining.contains_key(&(*svc, *key)) {
+                    tracing::info!(
+                        "Draining [{}]:{} of {svc} (removed by the reload): weight 0, deleted in {} s",
+                        key.0,
+                        key.1,
+                        self.options.drain_grace.as_secs()
+                    );
+                    self.draining.insert((*svc, *key), (*dest, until));
+                }
+            }
+        }
+        self.board = board.clone();
+        let (tx, rx) = mpsc::channel::<ProbeUpdate>(4096);
+        self.tasks = engine::spawn(&plan, self.ctx.clone(), self.clock, board, tx);
+        tracing::info!(
+            "Reloaded healthcheckers: {kept} probes kept, {started} new, {removed} removed"
+        );
+        self.apply();
+        self.write_status();
+        rx
     }
 
     /// omega: at shutdown, run the down notifiers of servers that are up.
@@ -205,8 +319,13 @@ impl Driver {
     }
 }
 
-/// Runs until SIGTERM or SIGINT.
-pub async fn run(config: Config, options: Options) -> Result<(), Error> {
+/// Runs until SIGTERM or SIGINT; each configuration received on `reloads`
+/// (already validated) replaces the running one.
+pub async fn run(
+    config: Config,
+    options: Options,
+    reloads: mpsc::Receiver<Config>,
+) -> Result<(), Error> {
     let clock = Clock(Instant::now());
     let plan = Arc::new(ProbePlan::new(&config));
     let deduped = plan.users.iter().sum::<usize>() - plan.probes.len();
@@ -227,6 +346,9 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
         .collect();
     let board = Board::new(&plan, clock.now());
     let mut driver = Driver {
+        clock,
+        tasks: Vec::new(),
+        draining: HashMap::new(),
         table,
         alive,
         board: board.clone(),
@@ -246,18 +368,18 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
     let int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
 
     let (tx, rx) = mpsc::channel::<ProbeUpdate>(4096);
-    let tasks = engine::spawn(&plan, ctx, clock, board, tx);
+    driver.tasks = engine::spawn(&plan, ctx, clock, board, tx);
     // The loop runs as a task of its own, on the runtime's workers with the
     // probes (not on the thread that waits for it): an update then rarely
     // needs a thread woken.
-    let stopped = tokio::spawn(main_loop(driver, rx, term, int)).await;
-    for t in &tasks {
-        t.abort();
-    }
+    let stopped = tokio::spawn(main_loop(driver, rx, reloads, term, int)).await;
     let mut driver = match stopped {
         Ok(d) => d,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
+    for t in driver.tasks.drain(..) {
+        t.abort();
+    }
     driver.omega();
     if options.release_on_stop {
         let empty = crate::lvs::table::Table::default();
@@ -274,6 +396,7 @@ pub async fn run(config: Config, options: Options) -> Result<(), Error> {
 async fn main_loop(
     mut driver: Driver,
     mut rx: mpsc::Receiver<ProbeUpdate>,
+    mut reloads: mpsc::Receiver<Config>,
     mut term: Signal,
     mut int: Signal,
 ) -> Driver {
@@ -298,6 +421,8 @@ async fn main_loop(
                 driver.apply_if_due();
             }
             _ = tokio::time::sleep_until(hold), if driver.pending => driver.apply(),
+            Some(config) = reloads.recv() => rx = driver.reload(config),
+            _ = sleep_until_opt(driver.next_drain_deadline()) => driver.apply(),
             _ = report.tick() => {
                 if driver.board.take_news() {
                     driver.write_status();
@@ -307,7 +432,8 @@ async fn main_loop(
                 if driver.pending {
                     driver.apply();
                 }
-                let want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
+                let mut want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
+                driver.add_draining(&mut want);
                 if let Err(e) = driver.reconciler.tick(&want) {
                     tracing::error!("IPVS: {e}");
                 }
@@ -318,4 +444,11 @@ async fn main_loop(
     }
     tracing::info!("Stopping healthcheckers");
     driver
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }

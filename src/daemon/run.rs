@@ -88,14 +88,19 @@ pub enum Error {
 
 /// Loads and validates the file again; None (after logging why) when it cannot run.
 fn reload_config(opts: &Options) -> Option<Config> {
-    let loaded = config::load(&opts.config_path, &opts.load);
+    load_valid(&opts.config_path, &opts.load)
+}
+
+/// The file's configuration if it can run; its diagnostics are logged.
+pub fn load_valid(path: &std::path::Path, load: &LoadOptions) -> Option<Config> {
+    let loaded = config::load(path, load);
     for d in loaded.diagnostics.to_string().lines() {
         tracing::warn!("reload: {d}");
     }
     if loaded.config.is_none() {
         tracing::error!(
             "reload: {} has errors; keeping the running configuration",
-            opts.config_path.display()
+            path.display()
         );
     }
     loaded.config
@@ -109,11 +114,12 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut usr2 = signal(SignalKind::user_defined2()).map_err(Error::Signals)?;
     let _pid = opts.pid_file.as_deref().and_then(PidFile::create);
     let health_file = opts.checks.as_ref().map(|c| c.health_state.clone());
+    let (checks_tx, checks_rx) = mpsc::channel(4);
     let checks = opts
         .checks
         .clone()
         .filter(|_| !config.virtual_servers.is_empty())
-        .map(|c| tokio::spawn(checks::run(config.clone(), c)));
+        .map(|c| tokio::spawn(checks::run(config.clone(), c, checks_rx)));
     let board = Arc::new(control::Board {
         vrrp: Default::default(),
         health_file: health_file.clone(),
@@ -159,6 +165,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 tracing::info!("Reloading {}", opts.config_path.display());
                 notify(&[NotifyState::Reloading, monotonic()]);
                 if let Some(new) = reload_config(&opts) {
+                    if checks.is_some() {
+                        let _ = checks_tx.send(new.clone()).await;
+                    }
                     let _ = vrrp_tx.send(Control::Reload(Box::new(new))).await;
                 }
                 notify(&[NotifyState::Ready]);

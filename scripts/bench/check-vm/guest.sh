@@ -57,7 +57,7 @@ tcpstat() {
     local -a f
     ao='' af=''
     while read -r -a f; do
-        [ "${f[0]}" = Tcp: ] && [[ ${f[1]} =~ ^[0-9]+$ ]] && { ao=${f[5]} af=${f[7]}; }
+        [ "${f[0]:-}" = Tcp: ] && [[ ${f[1]:-} =~ ^[0-9]+$ ]] && { ao=${f[5]} af=${f[7]}; }
     done </proc/net/snmp
 }
 
