@@ -200,7 +200,7 @@ fn main() {
             rt.block_on(check(count, http, delay_loop, secs));
         }
         _ => eprintln!(
-            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T]"
+            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T] [--threads N (0: current-thread)]"
         ),
     }
 }

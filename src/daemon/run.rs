@@ -213,6 +213,7 @@ fn spawn_vrrp(
     std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || {
+            raise_priority();
             let result = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -224,6 +225,24 @@ fn spawn_vrrp(
         })
         .map_err(Error::Thread)?;
     Ok(rx)
+}
+
+/// The nice value of the VRRP thread: adverts keep their pace on a busy
+/// host (keepalived offers `vrrp_priority` / `vrrp_rt_priority` for this).
+const VRRP_NICE: i32 = -10;
+
+fn raise_priority() {
+    // SAFETY: gettid and setpriority on this thread only.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, VRRP_NICE)
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "cannot raise the VRRP thread's priority (nice {VRRP_NICE}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 async fn stop(

@@ -53,6 +53,8 @@ impl ChildSetup {
         // SAFETY: only async-signal-safe system calls on data prepared
         // before the fork; no allocation.
         unsafe {
+            // The VRRP thread runs at a raised priority; its scripts must not.
+            libc::setpriority(libc::PRIO_PROCESS, 0, 0);
             if self.set_groups && libc::setgroups(self.groups.len(), self.groups.as_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
             }
