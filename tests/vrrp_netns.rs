@@ -245,6 +245,16 @@ fn blocked_vrrp_splits_the_brain_and_healing_leaves_one_master() {
     assert!(lab.has_addr("d1", VIP) && lab.has_addr("d2", VIP));
     lab.sh("d2", "nft delete table inet t");
     lab.wait_state("d2", "VI_1", "BACKUP", LONG);
+    // d2 announced the VIP while split: d1 announces it again when it hears d2.
+    assert!(
+        lab.log("d1")
+            .contains("heard a lower-priority master: re-announcing the VIPs"),
+        "{}",
+        lab.log("d1")
+    );
+    lab.wait_for("the client's ARP entry back on d1", LONG, |l| {
+        l.client_neigh(VIP).is_none_or(|m| m == l.mac("d1"))
+    });
     std::thread::sleep(mdi(100));
     assert_eq!(lab.state("d1", "VI_1").as_deref(), Some("MASTER"));
     assert_eq!(lab.state("d2", "VI_1").as_deref(), Some("BACKUP"));

@@ -727,6 +727,28 @@ impl Driver {
         self.send_due_garps(now);
     }
 
+    /// A master heard a lower-priority master (a backup that lost us for a
+    /// moment): it may have announced the VIPs, so announce them again
+    /// (keepalived's garp_lower_prio_repeat/delay) and advertise at once so
+    /// it steps back now.
+    fn lower_priority_advert(&mut self, i: usize, now: Micros) {
+        let g = &self.config.global.vrrp;
+        let repeat = g
+            .garp_lower_prio_repeat
+            .unwrap_or(self.instances[i].cfg.garp_master_repeat);
+        let delay = g.garp_lower_prio_delay.map(|t| t.0);
+        let p = self.instances[i].vrrp.priority;
+        self.send_advert(i, p);
+        if let Some(burst) = self.garps[i].lower_priority_advert(now, repeat, delay) {
+            tracing::info!(
+                "VRRP_Instance({}) heard a lower-priority master: re-announcing the VIPs",
+                self.instances[i].name()
+            );
+            self.plan_garps(i, now, burst.repeat);
+            self.send_due_garps(now);
+        }
+    }
+
     fn plan_garps(&mut self, i: usize, now: Micros, repeat: u32) {
         let (gi, ni) = (self.garp_interval, self.gna_interval);
         let pacer = self
@@ -1279,7 +1301,12 @@ pub async fn run(
                         && let Some((i, input)) = d.on_packet(socket, &bytes, info)
                     {
                         let now = d.now();
+                        let from_other = matches!(input, Input::Advert { priority, .. } if priority > 0);
+                        let was_master = d.instances[i].vrrp.state == State::Master;
                         d.feed(i, now, input).await;
+                        if from_other && was_master && d.instances[i].vrrp.state == State::Master {
+                            d.lower_priority_advert(i, now);
+                        }
                     }
                 }
                 Event::Script { index, outcome } => d.on_script(index, outcome).await,
