@@ -59,12 +59,16 @@ fn run_script(ctx: &Arc<ProbeContext>, script: &Script, what: String) {
 /// While changes keep coming (a start with `alpha`, a switch or a rack going
 /// down), table updates are spaced: each recomputes and diffs the whole
 /// table, so one per change would cost O(servers) per change. An update
-/// after a quiet spell goes out at once; the next waits at least
-/// MIN_APPLY_GAP, or four times the last update's own duration (at most a
-/// fifth of the time spent there), but never more than MAX_APPLY_GAP. The
-/// logs and notify scripts of each change are not held back.
+/// after a quiet spell goes out at once; the next waits MIN_APPLY_GAP, or
+/// longer when the whole-table work is slow (APPLY_GAP_FACTOR times the
+/// computation of the desired table, which with the diff and the copy the
+/// reconciler keeps is about half that work: at most a fifth of the time
+/// goes there), never more than MAX_APPLY_GAP. The kernel operations
+/// themselves are not counted: they are one per change, as keepalived's.
+/// The logs and notify scripts of each change are not held back.
 const MIN_APPLY_GAP: Duration = Duration::from_millis(50);
 const MAX_APPLY_GAP: Duration = Duration::from_millis(500);
+const APPLY_GAP_FACTOR: u32 = 8;
 
 struct Driver {
     config: Config,
@@ -147,6 +151,7 @@ impl Driver {
         self.pending = false;
         let before = self.quorum.clone();
         let mut want = desired(&self.config, &self.table, &mut self.quorum);
+        let computed = start.elapsed();
         self.add_draining(&mut want);
         for vs in &self.config.virtual_servers {
             let (was, now) = (before.held(vs), self.quorum.held(vs));
@@ -178,11 +183,10 @@ impl Driver {
                 }
             }
         }
-        let end = Instant::now();
-        let gap = (end - start)
-            .saturating_mul(4)
+        let gap = computed
+            .saturating_mul(APPLY_GAP_FACTOR)
             .clamp(MIN_APPLY_GAP, MAX_APPLY_GAP);
-        self.hold_until = end + gap;
+        self.hold_until = Instant::now() + gap;
     }
 
     /// Writes the report from the probes' latest states.

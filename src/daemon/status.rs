@@ -98,12 +98,15 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
     }
 }
 
+/// Writes the report atomically, as compact JSON: it holds every server and
+/// is rewritten up to once a second while results change (`ipvsdir --dump
+/// --health --json` shows it readable).
 pub fn write(path: &Path, report: &HealthReport) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(report).unwrap_or_default())?;
+    std::fs::write(&tmp, serde_json::to_vec(report).unwrap_or_default())?;
     std::fs::rename(tmp, path)
 }
 
