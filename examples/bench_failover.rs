@@ -606,6 +606,37 @@ impl Log {
             .map(|e| e.t)
     }
 
+    /// The MACs of the reply at `t` and of the one after it.
+    fn replies_around(&self, t: i64) -> (Option<Mac>, Option<Mac>) {
+        let i = self.replies.partition_point(|e| e.t < t);
+        (
+            self.replies.get(i).map(|e| e.mac),
+            self.replies.get(i + 1).map(|e| e.mac),
+        )
+    }
+
+    fn last_advert_before(&self, mac: Mac, t: i64) -> Option<i64> {
+        let end = self.adverts.partition_point(|e| e.t <= t);
+        self.adverts
+            .range(..end)
+            .rev()
+            .find(|e| e.mac == mac)
+            .map(|e| e.t)
+    }
+
+    fn first_advert_prio(&self, mac: Mac, after: i64, prio: u8) -> Option<i64> {
+        Self::since(&self.adverts, after)
+            .find(|e| e.mac == mac && e.kind == Kind::Advert { prio })
+            .map(|e| e.t)
+    }
+
+    fn arp_requests_from(&self, mac: Mac, after: i64, before: i64) -> usize {
+        Self::since(&self.arps, after)
+            .take_while(|e| e.t <= before)
+            .filter(|e| e.mac == mac && e.kind == Kind::ArpRequest)
+            .count()
+    }
+
     fn adverts_from(&self, mac: Mac, after: i64) -> usize {
         Self::since(&self.adverts, after)
             .filter(|e| e.mac == mac)
@@ -741,6 +772,10 @@ impl Scen {
         (self.advert * NS as f64) as i64
     }
 
+    fn skew(&self, prio: u8) -> i64 {
+        self.advert_ns() * (256 - i64::from(prio)) / 256
+    }
+
     /// Master_Down_Interval of a backup at `prio`.
     fn mdi(&self, prio: u8) -> i64 {
         3 * self.advert_ns() + self.advert_ns() * (256 - i64::from(prio)) / 256
@@ -767,16 +802,24 @@ impl Scen {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Sample {
     takeover: Option<f64>,
     outage: f64,
     /// When the longest gap began, from the action.
     outage_at: f64,
+    /// The takeover's first gratuitous ARP after the earliest moment the
+    /// protocol allows it, seen on the wire. Crash: the master's last advert
+    /// plus the backup's Master_Down_Interval; sigterm: the priority-0
+    /// advert plus Skew_Time; return: the start plus Master_Down_Interval,
+    /// so start-up included. Free of the random phase, unlike `takeover`.
+    excess: Option<f64>,
     /// Longest gap between echo replies in the second before the action:
     /// the floor under `outage` (ping interval plus scheduling jitter).
     floor: f64,
     recovered: bool,
+    /// Who answered before and after the longest gap, ARPs seen.
+    detail: String,
 }
 
 struct Bench {
@@ -787,6 +830,12 @@ struct Bench {
     d: [Director; 2],
     rng: Rng,
     results: BTreeMap<(String, &'static str, Impl), Vec<Sample>>,
+}
+
+/// How long after `bound` the sample's first gratuitous ARP came, in seconds.
+fn excess(t0: i64, s: &Sample, bound: Option<i64>) -> Option<f64> {
+    let garp = t0 + (s.takeover? * NS as f64) as i64;
+    Some(secs(garp - bound?))
 }
 
 fn sh(cmd: &mut Command) -> Result<String, String> {
@@ -1054,18 +1103,46 @@ impl Bench {
 
     /// After an action at t0: the first GARP from director `new`, and the
     /// longest gap in echo replies until they flow again.
-    fn measure(&mut self, t0: i64, new: usize, limit: i64) -> Sample {
+    /// After an action at t0: the first GARP from director `new`, and the
+    /// longest gap in echo replies until they flow again. With
+    /// `from_new_advert` (preemption) gaps count from 50 ms before `new`'s
+    /// first advert, not from t0: while the returning daemon starts and waits
+    /// out Master_Down_Interval nothing changes on the wire for the client.
+    fn measure(&mut self, t0: i64, new: usize, limit: i64, from_new_advert: bool) -> Sample {
         let garp = self.wait_garp(new, t0, limit);
         let base = garp.unwrap_or_else(now_ns);
         let recovered = self.wait(10 * NS, |l, now| now >= base + 300 * MS && l.flowing(now));
         let end = now_ns();
-        let (gap, at) = self.log.max_gap(t0, end, recovered);
+        let start = if from_new_advert {
+            self.log
+                .first_advert(self.d[new].mac, t0)
+                .map_or(t0, |t| (t - 50 * MS).max(t0))
+        } else {
+            t0
+        };
+        let (gap, at) = self.log.max_gap(start, end, recovered);
+        let name = |m: Option<Mac>| match m {
+            Some(m) if m == self.d[0].mac => "d1",
+            Some(m) if m == self.d[1].mac => "d2",
+            Some(_) => "?",
+            None => "-",
+        };
+        let (before, after) = self.log.replies_around(at);
+        let vip_arps = [0, 1].map(|i| self.log.arp_requests_from(self.d[i].mac, t0, end));
         Sample {
             takeover: garp.map(|g| secs(g - t0)),
             outage: secs(gap),
             outage_at: secs(at - t0),
+            excess: None,
             floor: secs(self.log.max_gap_within(t0 - NS, t0)),
             recovered,
+            detail: format!(
+                "gap {}->{}, ARP requests from the VIP d1 {} d2 {}",
+                name(before),
+                name(after),
+                vip_arps[0],
+                vip_arps[1]
+            ),
         }
     }
 
@@ -1079,14 +1156,16 @@ impl Bench {
         note: String,
     ) {
         eprintln!(
-            "  {:<10} {:<8} phase {:.3}  takeover {}  outage {:.4} from {:+.3} (floor {:.4}){}{}",
+            "  {:<10} {:<8} phase {:.3}  takeover {} (over bound {})  outage {:.4} from {:+.3} (floor {:.4}; {}){}{}",
             imp.name(),
             action,
             phase,
             s.takeover.map_or("none".to_string(), |t| format!("{t:.4}")),
+            s.excess.map_or("-".to_string(), |t| format!("{t:+.4}")),
             s.outage,
             s.outage_at,
             s.floor,
+            s.detail,
             if s.recovered {
                 ""
             } else {
@@ -1134,8 +1213,10 @@ impl Bench {
                 takeover: g.map(|g| secs(g - t0)),
                 outage: secs(gap),
                 outage_at: secs(at - t0),
+                excess: None,
                 floor: secs(self.log.max_gap_within(t0 - NS, t0)),
                 recovered,
+                detail: String::new(),
             };
             let d2_replies = self.log.replies_from(self.d[1].mac, t1, end);
             self.record(
@@ -1157,8 +1238,10 @@ impl Bench {
                 // SAFETY: kill(2) on the daemons of d1's namespace.
                 unsafe { libc::kill(*p, libc::SIGKILL) };
             }
-            let s = self.measure(t0, 1, limit);
-            self.record(sc, "crash", imp, s, phase, String::new());
+            let mut s = self.measure(t0, 1, limit, false);
+            let last = self.log.last_advert_before(self.d[0].mac, t0);
+            s.excess = excess(t0, &s, last.map(|t| t + sc.mdi(self.d[1].prio)));
+            self.record(sc, "crash", imp, s.clone(), phase, String::new());
             self.kill_all(0);
             // d1 reboots: a dead machine keeps no address.
             self.del_vip(0);
@@ -1170,9 +1253,10 @@ impl Bench {
             let phase = self.random_phase(1, sc)?;
             let t0 = now_ns();
             self.start(0, imp, sc)?;
-            let s = self.measure(t0, 0, 3 * sc.mdi(self.d[0].prio) + 10 * NS);
+            let mut s = self.measure(t0, 0, 3 * sc.mdi(self.d[0].prio) + 10 * NS, true);
+            s.excess = excess(t0, &s, Some(t0 + sc.mdi(self.d[0].prio)));
             if self.want("return") {
-                self.record(sc, "return", imp, s, phase, String::new());
+                self.record(sc, "return", imp, s.clone(), phase, String::new());
             }
             let t_take = s
                 .takeover
@@ -1185,15 +1269,17 @@ impl Bench {
             let t0 = now_ns();
             // SAFETY: kill(2) on a child we started.
             unsafe { libc::kill(pid, libc::SIGTERM) };
-            let s = self.measure(t0, 1, limit);
+            let mut s = self.measure(t0, 1, limit, false);
+            let zero = self.log.first_advert_prio(self.d[0].mac, t0, 0);
+            s.excess = excess(t0, &s, zero.map(|t| t + sc.skew(self.d[1].prio)));
             let exited = self.wait_exit(0, Duration::from_secs(10));
-            let old = self.log.replies_from(
-                self.d[0].mac,
-                t0,
-                s.takeover.map_or(i64::MAX, |t| t0 + (t * NS as f64) as i64),
-            );
+            let garp = s.takeover.map_or(i64::MAX, |t| t0 + (t * NS as f64) as i64);
+            let mac = self.d[0].mac;
+            let old = self.log.replies_from(mac, t0, garp);
+            let later = self.log.replies_from(mac, garp, now_ns());
+            let arps = self.log.arp_requests_from(mac, garp, now_ns());
             let note = format!(
-                "  (replies from d1 after SIGTERM: {old}{})",
+                "  (replies from d1 after SIGTERM: {old} before the GARP, {later} after; ARP requests from the VIP by d1 after it: {arps}{})",
                 if exited {
                     ""
                 } else {
@@ -1281,13 +1367,14 @@ impl Bench {
         };
         println!();
         println!(
-            "{:<20} {:<8} {:<11} {:>4}  {:>26}  {:>26}",
+            "{:<20} {:<8} {:<11} {:>4}  {:>26}  {:>26}  {:>26}",
             "scenario",
             "action",
             "impl",
             "n",
             "takeover s: min  median  max",
-            "outage s: min  median  max"
+            "outage s: min  median  max",
+            "over bound s: min median max"
         );
         for sc in scens {
             for action in ["blip", "crash", "return", "sigterm"] {
@@ -1300,21 +1387,23 @@ impl Bench {
                     any = true;
                     let mut take: Vec<f64> = v.iter().filter_map(|s| s.takeover).collect();
                     let mut out: Vec<f64> = v.iter().map(|s| s.outage).collect();
-                    let (ts, os) = (stats(&mut take), stats(&mut out));
-                    medians.insert(imp, (ts.map(|s| s.1), os.map(|s| s.1)));
+                    let mut over: Vec<f64> = v.iter().filter_map(|s| s.excess).collect();
+                    let (ts, os, xs) = (stats(&mut take), stats(&mut out), stats(&mut over));
+                    medians.insert(imp, (ts.map(|s| s.1), os.map(|s| s.1), xs.map(|s| s.1)));
                     let n = if take.len() == v.len() {
                         format!("{}", v.len())
                     } else {
                         format!("{}/{}", take.len(), v.len())
                     };
                     println!(
-                        "{:<20} {:<8} {:<11} {:>4}  {}  {}",
+                        "{:<20} {:<8} {:<11} {:>4}  {}  {}  {}",
                         sc.name(),
                         action,
                         imp.name(),
                         n,
                         fmt(ts),
-                        fmt(os)
+                        fmt(os),
+                        fmt(xs)
                     );
                 }
                 if !any {
@@ -1327,14 +1416,19 @@ impl Bench {
                         (Some(x), Some(y)) if y > 0.0 => format!("{:.2}x", x / y),
                         _ => "-".to_string(),
                     };
+                    let diff = match (a.2, b.2) {
+                        (Some(x), Some(y)) => format!("i-k {:+.1} ms", (x - y) * 1000.0),
+                        _ => "-".to_string(),
+                    };
                     println!(
-                        "{:<20} {:<8} {:<11} {:>4}  {:>26}  {:>26}",
+                        "{:<20} {:<8} {:<11} {:>4}  {:>26}  {:>26}  {:>26}",
                         sc.name(),
                         action,
                         "ratio i/k",
                         "",
                         format!("median {}", ratio(a.0, b.0)),
-                        format!("median {}", ratio(a.1, b.1))
+                        format!("median {}", ratio(a.1, b.1)),
+                        diff
                     );
                 }
             }
@@ -1342,7 +1436,7 @@ impl Bench {
         let mut floors: Vec<f64> = self.results.values().flatten().map(|s| s.floor).collect();
         floors.sort_by(f64::total_cmp);
         println!(
-            "(takeover: action -> first gratuitous ARP from the new master; outage: longest gap between echo replies, pinged every {} ms; the same gap in the second before each action, the floor: median {:.4} s, max {:.4} s)",
+            "(takeover: action -> first gratuitous ARP from the new master; outage: longest gap between echo replies, pinged every {} ms; the same gap in the second before each action, the floor: median {:.4} s, max {:.4} s; over bound: that GARP after the earliest time the protocol allows, on the wire: crash = master's last advert + backup's Master_Down_Interval, sigterm = priority-0 advert + Skew_Time, return = start + Master_Down_Interval, start-up included)",
             self.args.ping_ms,
             floors.get(floors.len() / 2).copied().unwrap_or(0.0),
             floors.last().copied().unwrap_or(0.0),
