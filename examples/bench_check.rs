@@ -180,17 +180,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = arg(&args, "--count", "10000").parse().unwrap_or(10000);
     let http = arg(&args, "--kind", "tcp") == "http";
-    let threads: usize = arg(&args, "--threads", "2").parse().unwrap_or(2);
-    // --threads 0: a current-thread runtime (everything on this thread).
+    // --threads 0 (the default): the daemon's own runtime; N: N workers.
+    let threads: usize = arg(&args, "--threads", "0").parse().unwrap_or(0);
     let rt = if threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
+        ipvsdir::daemon::run::runtime()
     } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
     }
-    .enable_all()
-    .build()
     .expect("tokio runtime");
     match args.get(1).map(String::as_str) {
         Some("serve") => rt.block_on(serve(count, http)),
@@ -200,7 +199,7 @@ fn main() {
             rt.block_on(check(count, http, delay_loop, secs));
         }
         _ => eprintln!(
-            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T] [--threads N (0: current-thread)]"
+            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T] [--threads N (0: the daemon's runtime)]"
         ),
     }
 }

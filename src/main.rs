@@ -195,8 +195,12 @@ fn main() -> ExitCode {
 
 /// VRRP (and, unless -P, the checkers with the IPVS table) until SIGTERM/SIGINT.
 fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
-    let Some(rt) = runtime() else {
-        return ExitCode::from(2);
+    let rt = match ipvsdir::daemon::run::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ipvsdir: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
     };
     let vrrp_opts = ipvsdir::vrrp::driver::Options {
         release_vips: !cli.dont_release_vrrp,
