@@ -102,6 +102,13 @@ struct Cli {
     #[arg(long)]
     dont_release_ipvs: bool,
 
+    /// With --check: run the checkers and report health (logs, notify
+    /// scripts, --dump --health, the status socket) without reading or
+    /// writing the kernel's IPVS table: beside the director that owns it, or
+    /// on a host without IPVS.
+    #[arg(long)]
+    no_ipvs: bool,
+
     /// Seconds a real server removed by a reload keeps weight 0 (draining) before it is deleted.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     drain_grace: u64,
@@ -238,6 +245,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         drift_interval: std::time::Duration::from_secs(cli.drift_interval.max(1)),
         health_state: cli.health_state.clone(),
         drain_grace: std::time::Duration::from_secs(cli.drain_grace),
+        write_table: !cli.no_ipvs,
     }
 }
 

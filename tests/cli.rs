@@ -60,3 +60,73 @@ fn without_ipvs_the_message_says_what_to_do() {
         );
     }
 }
+
+/// `-C --no-ipvs` runs the checkers without the kernel table (this host may
+/// have no IPVS at all): a listening real server is reported up, a closed
+/// port down, and SIGTERM ends it cleanly.
+#[test]
+fn no_ipvs_checks_and_reports_without_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let open = listener.local_addr().expect("addr").port();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        l.local_addr().expect("addr").port()
+    };
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server 127.0.0.1 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+             real_server 127.0.0.1 {open} {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n\
+             real_server 127.0.0.1 {closed} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n"
+        ),
+    )
+    .expect("write config");
+    let health = dir.path().join("health.json");
+    let sock = dir.path().join("ipvsdir.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_ipvsdir"))
+        .arg("-f")
+        .arg(&conf)
+        .args(["-C", "--no-ipvs", "-n", "-l", "--health-state"])
+        .arg(&health)
+        .arg("--control-socket")
+        .arg(&sock)
+        .arg("--owned-state")
+        .arg(dir.path().join("owned"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ipvsdir");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        let r = ipvsdir::daemon::status::read(&health);
+        let settled = r.as_ref().is_some_and(|r| {
+            r.servers.len() == 2
+                && r.servers
+                    .iter()
+                    .all(|s| s.checks.iter().all(|c| c.last_ok.is_some()))
+        });
+        if settled || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    assert!(stderr.contains("--no-ipvs"), "{stderr}");
+    let report = report.unwrap_or_else(|| panic!("no health report\n{stderr}"));
+    let up = |port: u16| {
+        report
+            .servers
+            .iter()
+            .find(|s| s.real_server == format!("127.0.0.1:{port}"))
+            .map(|s| s.up)
+    };
+    assert_eq!(up(open), Some(true), "{report:?}");
+    assert_eq!(up(closed), Some(false), "{report:?}");
+    drop(listener);
+}

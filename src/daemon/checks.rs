@@ -35,6 +35,10 @@ pub struct Options {
     /// A real server removed by a reload stays with weight 0 this long
     /// (its connections drain) before it is deleted.
     pub drain_grace: Duration,
+    /// Keep the kernel's IPVS table in line with health (off with
+    /// --no-ipvs: the checkers only report, beside a director that owns the
+    /// table or on a host without IPVS).
+    pub write_table: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +87,8 @@ struct Driver {
     alive: Vec<bool>,
     board: Arc<Board>,
     quorum: QuorumMemory,
-    reconciler: Reconciler,
+    /// None with --no-ipvs: the kernel table is neither read nor written.
+    reconciler: Option<Reconciler>,
     ctx: Arc<ProbeContext>,
     options: Options,
     started: std::time::SystemTime,
@@ -171,15 +176,16 @@ impl Driver {
                 }
             }
         }
-        match self.reconciler.apply(&want) {
-            Ok(_) => {}
-            Err(e) => tracing::error!("IPVS: {e}"),
-        }
-        if self.saved_owned.as_ref() != Some(self.reconciler.owned()) {
-            match owned::save(&self.options.owned_state, self.reconciler.owned()) {
-                Ok(()) => self.saved_owned = Some(self.reconciler.owned().clone()),
-                Err(e) => {
-                    tracing::warn!("cannot write {}: {e}", self.options.owned_state.display())
+        if let Some(reconciler) = &mut self.reconciler {
+            if let Err(e) = reconciler.apply(&want) {
+                tracing::error!("IPVS: {e}");
+            }
+            if self.saved_owned.as_ref() != Some(reconciler.owned()) {
+                match owned::save(&self.options.owned_state, reconciler.owned()) {
+                    Ok(()) => self.saved_owned = Some(reconciler.owned().clone()),
+                    Err(e) => {
+                        tracing::warn!("cannot write {}: {e}", self.options.owned_state.display())
+                    }
                 }
             }
         }
@@ -340,8 +346,13 @@ pub async fn run(
         deduped
     );
     let ctx = Arc::new(ProbeContext::from_config(&config));
-    let ipvs = Ipvs::open()?;
-    let owned: BTreeSet<_> = owned::load(&options.owned_state).unwrap_or_default();
+    let reconciler = if options.write_table {
+        let owned: BTreeSet<_> = owned::load(&options.owned_state).unwrap_or_default();
+        Some(Reconciler::new(Ipvs::open()?, owned))
+    } else {
+        tracing::info!("--no-ipvs: health is reported only, the IPVS table is left alone");
+        None
+    };
     let table = HealthTable::new(plan.clone(), clock.now());
     let alive = plan
         .servers
@@ -357,7 +368,7 @@ pub async fn run(
         alive,
         board: board.clone(),
         quorum: QuorumMemory::default(),
-        reconciler: Reconciler::new(ipvs, owned),
+        reconciler,
         ctx: ctx.clone(),
         options: options.clone(),
         started: std::time::SystemTime::now(),
@@ -385,9 +396,11 @@ pub async fn run(
         t.abort();
     }
     driver.omega();
-    if options.release_on_stop {
+    if options.release_on_stop
+        && let Some(reconciler) = &mut driver.reconciler
+    {
         let empty = crate::lvs::table::Table::default();
-        match driver.reconciler.tick(&empty) {
+        match reconciler.tick(&empty) {
             Ok(o) => tracing::info!("Removed {} IPVS services of ours", o.applied.len()),
             Err(e) => tracing::error!("IPVS: {e}"),
         }
@@ -432,13 +445,15 @@ async fn main_loop(
                     driver.write_status();
                 }
             }
-            _ = drift.tick() => {
+            _ = drift.tick(), if driver.reconciler.is_some() => {
                 if driver.pending {
                     driver.apply();
                 }
                 let mut want = desired(&driver.config, &driver.table, &mut driver.quorum.clone());
                 driver.add_draining(&mut want);
-                if let Err(e) = driver.reconciler.tick(&want) {
+                if let Some(reconciler) = &mut driver.reconciler
+                    && let Err(e) = reconciler.tick(&want)
+                {
                     tracing::error!("IPVS: {e}");
                 }
             }

@@ -143,7 +143,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     };
     let mut vrrp_opts = opts.vrrp.clone();
     vrrp_opts.board = Some(board);
-    let sync = if config.global.lvs.sync_daemon.is_some() {
+    // --no-ipvs leaves everything of IPVS alone, the sync daemon included.
+    let no_ipvs = opts.checks.as_ref().is_some_and(|c| !c.write_table);
+    let sync = if config.global.lvs.sync_daemon.is_some() && !no_ipvs {
         let (tx, rx) = mpsc::unbounded_channel();
         vrrp_opts.transitions = Some(tx);
         let cfg = config.clone();
@@ -223,7 +225,7 @@ fn spawn_vrrp(
     std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || {
-            raise_priority();
+            raise_priority(&config.global.vrrp);
             let result = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -237,21 +239,38 @@ fn spawn_vrrp(
     Ok(rx)
 }
 
-/// The nice value of the VRRP thread: adverts keep their pace on a busy
-/// host (keepalived offers `vrrp_priority` / `vrrp_rt_priority` for this).
+/// The nice value of the VRRP thread unless `vrrp_priority` says
+/// otherwise: adverts keep their pace on a busy host.
 const VRRP_NICE: i32 = -10;
 
-fn raise_priority() {
+/// Raises this (the VRRP) thread's priority: `vrrp_priority` (nice) and,
+/// with `vrrp_rt_priority`, SCHED_RR. Scripts reset both when they start.
+fn raise_priority(v: &crate::config::model::VrrpGlobals) {
+    let nice = v.nice.unwrap_or(VRRP_NICE);
     // SAFETY: gettid and setpriority on this thread only.
     let rc = unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, VRRP_NICE)
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
     };
     if rc != 0 {
         tracing::warn!(
-            "cannot raise the VRRP thread's priority (nice {VRRP_NICE}): {}",
+            "cannot set the VRRP thread's priority (nice {nice}): {}",
             std::io::Error::last_os_error()
         );
+    }
+    if let Some(prio) = v.rt_priority {
+        let param = libc::sched_param {
+            sched_priority: prio,
+        };
+        // SAFETY: 0 is this thread; param is a valid sched_param.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } != 0 {
+            tracing::warn!(
+                "vrrp_rt_priority {prio}: cannot run the VRRP thread SCHED_RR: {} (needs CAP_SYS_NICE and an RT budget)",
+                std::io::Error::last_os_error()
+            );
+        } else {
+            tracing::info!("VRRP thread runs SCHED_RR at priority {prio}");
+        }
     }
 }
 
