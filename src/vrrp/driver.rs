@@ -43,8 +43,12 @@ pub enum Error {
 pub const HANDOFF_WAIT: Duration = Duration::from_millis(1500);
 const HANDOFF_RESEND: Duration = Duration::from_millis(250);
 const HANDOFF_GARP_GRACE: Duration = Duration::from_millis(50);
-/// How long the stop waits for notify_stop scripts.
+/// How long the stop waits for notify_stop scripts, at most.
 const NOTIFY_STOP_WAIT: Duration = Duration::from_secs(1);
+/// The whole stop (handoff, VIPs removed, notify_stop) ends this soon after
+/// the signal, so the daemon exits within 2 s: what the handoff used is
+/// taken from notify_stop's wait.
+const STOP_BUDGET: Duration = Duration::from_millis(1800);
 
 /// A state change, for those that follow the instances (lvs_sync_daemon).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1315,12 +1319,13 @@ pub async fn run(
         }
         d.write_status();
     }
+    let stopping = tokio::time::Instant::now();
     d.handoff(&mut rx).await;
     d.shutdown().await;
     // Let the notify workers run what is queued (notify_stop), bounded.
     d.notifiers.clear();
     d.group_notifiers.clear();
-    let deadline = tokio::time::Instant::now() + NOTIFY_STOP_WAIT;
+    let deadline = (tokio::time::Instant::now() + NOTIFY_STOP_WAIT).min(stopping + STOP_BUDGET);
     for h in std::mem::take(&mut d.notify_tasks) {
         if tokio::time::timeout_at(deadline, h).await.is_err() {
             tracing::warn!("notify scripts still running at exit: stopped");
