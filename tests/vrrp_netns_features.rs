@@ -1262,3 +1262,86 @@ fn vrrpv3_interop_with_keepalived_both_ways_on_the_wire() {
     );
     assert!(!text.contains("bad"), "{text}");
 }
+
+/// The worst case of a stop: a lone master (no successor to hand over to,
+/// so the handoff waits its full 1.5 s) whose notify_stop hangs. The daemon
+/// still exits within 2 s of SIGTERM, the VIP removed.
+#[test]
+fn lone_master_with_a_hanging_notify_stop_exits_within_2s() {
+    let Some(mut lab) = Lab::up("lonest", 1, &[]) else {
+        return;
+    };
+    let hang = script(&lab, "hang.sh", "sleep 30");
+    let conf = instance(
+        "VI_1",
+        51,
+        150,
+        &format!("notify_stop {}", hang.display()),
+        VIP,
+    );
+    lab.start_ipvsdir("d1", &conf);
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    lab.signal("d1", libc::SIGTERM);
+    let exit = lab.wait_exit("d1", Duration::from_secs(2));
+    println!(
+        "lone master with a hanging notify_stop: exit in {:.3} s",
+        exit.as_secs_f64()
+    );
+    assert!(!lab.has_addr("d1", VIP), "VIP removed at exit");
+    let left = Command::new("pgrep")
+        .args(["-f", &hang.display().to_string()])
+        .output()
+        .expect("pgrep");
+    assert!(left.stdout.is_empty(), "notify_stop script left running");
+}
+
+/// `vrrp_rt_priority`: the VRRP thread runs SCHED_RR at that priority; the
+/// scripts it starts run SCHED_OTHER at nice 0 (they must not inherit it).
+#[test]
+fn vrrp_rt_priority_makes_the_vrrp_thread_sched_rr_and_not_its_scripts() {
+    let Some(mut lab) = Lab::up("rtprio", 1, &["chrt"]) else {
+        return;
+    };
+    let seen = lab.path("policy");
+    let chk = script(
+        &lab,
+        "policy.sh",
+        &format!(
+            "{{ chrt -p $$; nice; }} > {}.tmp && mv {0}.tmp {0}",
+            seen.display()
+        ),
+    );
+    let conf = format!(
+        "global_defs {{\n  vrrp_rt_priority 10\n}}\nvrrp_script chk {{\n  script \"{}\"\n  interval 1\n}}\n{}",
+        chk.display(),
+        instance("VI_1", 51, 150, "track_script {\n    chk\n  }", VIP)
+    );
+    lab.start_ipvsdir("d1", &conf);
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    lab.wait_for("the script to run", LONG, |_| seen.exists());
+    let pid = lab.pid("d1").expect("d1 runs");
+    let vrrp_tid = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|e| e.ok())
+        .find(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "vrrp"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("a thread named vrrp");
+    let out = Command::new("chrt")
+        .args(["-p", &vrrp_tid])
+        .output()
+        .expect("chrt");
+    let thread = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        thread.contains("SCHED_RR") && thread.contains("priority: 10"),
+        "{thread}"
+    );
+    let script_policy = std::fs::read_to_string(&seen).expect("policy file");
+    assert!(
+        script_policy.contains("SCHED_OTHER") && script_policy.trim_end().ends_with("\n0"),
+        "{script_policy}"
+    );
+    assert!(
+        lab.log("d1")
+            .contains("VRRP thread runs SCHED_RR at priority 10")
+    );
+}

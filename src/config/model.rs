@@ -122,6 +122,12 @@ pub struct VrrpGlobals {
     pub higher_prio_send_advert: bool,
     /// Send VRRPv3 checksums computed as v2 does (interop with old peers).
     pub v3_checksum_as_v2: bool,
+    /// `vrrp_priority`: the nice value of the VRRP thread (ours is -10 when
+    /// unset; keepalived's is 0). Read at start only.
+    pub nice: Option<i32>,
+    /// `vrrp_rt_priority`: run the VRRP thread SCHED_RR at this priority
+    /// (1-99), so adverts keep time on a saturated host. Read at start only.
+    pub rt_priority: Option<i32>,
 }
 
 impl Default for VrrpGlobals {
@@ -144,6 +150,8 @@ impl Default for VrrpGlobals {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             v3_checksum_as_v2: false,
+            nice: None,
+            rt_priority: None,
         }
     }
 }

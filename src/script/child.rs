@@ -53,8 +53,11 @@ impl ChildSetup {
         // SAFETY: only async-signal-safe system calls on data prepared
         // before the fork; no allocation.
         unsafe {
-            // The VRRP thread runs at a raised priority; its scripts must not.
+            // The VRRP thread runs at a raised priority (nice, or SCHED_RR
+            // with vrrp_rt_priority); its scripts must not.
             libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+            let normal = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal);
             if self.set_groups && libc::setgroups(self.groups.len(), self.groups.as_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
             }

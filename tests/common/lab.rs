@@ -190,6 +190,14 @@ impl Lab {
         }
     }
 
+    /// The pid of the daemon started on `node`.
+    pub fn pid(&self, node: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, c)| c.id())
+    }
+
     /// Waits for the processes of `node` to exit; returns how long it took.
     pub fn wait_exit(&mut self, node: &str, limit: Duration) -> Duration {
         let start = Instant::now();

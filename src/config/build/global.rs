@@ -74,6 +74,8 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             "vrrp_lower_prio_no_advert" => set_val(&mut v.lower_prio_no_advert, cx.flag(n)),
             "vrrp_higher_prio_send_advert" => set_val(&mut v.higher_prio_send_advert, cx.flag(n)),
             "v3_checksum_as_v2" => set_val(&mut v.v3_checksum_as_v2, cx.flag(n)),
+            "vrrp_priority" => set(&mut v.nice, cx.int(n, -20..=19)),
+            "vrrp_rt_priority" => set(&mut v.rt_priority, cx.int(n, 1..=99)),
             "lvs_flush" => set_val(&mut g.lvs.flush, cx.flag(n)),
             "lvs_flush_on_stop" => {
                 cx.no_block(n);
