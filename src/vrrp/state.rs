@@ -229,7 +229,16 @@ impl Vrrp {
                 out.push(Action::SendAdvert {
                     priority: self.priority,
                 });
-                self.deadline = Some(now + us(self.params.advert_int));
+                // Keep the cadence: the next advert is due one interval after
+                // this one was due, not after it was sent (timers fire a
+                // little late; "now + interval" would drift ~1% slow at
+                // advert_int 0.1). A master that fell a whole interval
+                // behind starts afresh from now.
+                let step = us(self.params.advert_int);
+                self.deadline = Some(match self.deadline {
+                    Some(due) if due <= now && now - due < step => due + step,
+                    _ => now + step,
+                });
             }
             (
                 State::Backup,
@@ -348,6 +357,21 @@ mod tests {
         let a = v.handle(3_609_375, Input::Timer);
         assert_eq!(a[0], Action::SendAdvert { priority: 100 });
         assert_eq!(v.state, State::Master);
+    }
+
+    #[test]
+    fn master_adverts_keep_their_cadence_when_the_timer_fires_late() {
+        let mut v = Vrrp::new(params(100, 3, 100));
+        v.handle(0, Input::Start);
+        v.handle(321_875, Input::Timer);
+        assert_eq!(v.state, State::Master);
+        assert_eq!(v.deadline(), Some(421_875));
+        // Fired 1.5 ms late: the next is still due one interval after 421.875 ms.
+        v.handle(423_375, Input::Timer);
+        assert_eq!(v.deadline(), Some(521_875));
+        // More than an interval behind (a stalled host): start afresh.
+        v.handle(700_000, Input::Timer);
+        assert_eq!(v.deadline(), Some(800_000));
     }
 
     #[test]
