@@ -193,13 +193,19 @@ fn main() {
     .expect("tokio runtime");
     match args.get(1).map(String::as_str) {
         Some("serve") => rt.block_on(serve(count, http)),
+        // The virtual_server blocks `check` runs, for a daemon's config
+        // (scripts/bench-vrrp-load).
+        Some("config") => {
+            let delay_loop: f64 = arg(&args, "--delay-loop", "1").parse().unwrap_or(1.0);
+            print!("{}", config(count, http, delay_loop));
+        }
         Some("check") => {
             let delay_loop: f64 = arg(&args, "--delay-loop", "1").parse().unwrap_or(1.0);
             let secs: u64 = arg(&args, "--secs", "30").parse().unwrap_or(30);
             rt.block_on(check(count, http, delay_loop, secs));
         }
         _ => eprintln!(
-            "usage: bench_check serve|check --count N --kind tcp|http [--delay-loop S --secs T] [--threads N (0: the daemon's runtime)]"
+            "usage: bench_check serve|check|config --count N --kind tcp|http [--delay-loop S --secs T] [--threads N (0: the daemon's runtime)]"
         ),
     }
 }
