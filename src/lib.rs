@@ -6,5 +6,6 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod lvs;
+pub mod report_file;
 pub mod script;
 pub mod vrrp;

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
 use super::status::{self, HealthReport};
-use crate::vrrp::status::VrrpReport;
+use crate::vrrp::status::{LiveReport, VrrpReport};
 
 /// Where the daemon listens by default.
 pub const CONTROL_SOCKET: &str = "/run/ipvsdir/ipvsdir.sock";
@@ -29,7 +29,7 @@ pub struct Status {
 /// What the daemon's parts publish for the socket.
 #[derive(Debug, Default)]
 pub struct Board {
-    pub vrrp: Mutex<Option<VrrpReport>>,
+    pub vrrp: LiveReport,
     /// The checkers' report file (they rewrite it at most once a second).
     pub health_file: Option<PathBuf>,
 }

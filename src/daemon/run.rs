@@ -142,7 +142,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         }
     };
     let mut vrrp_opts = opts.vrrp.clone();
-    vrrp_opts.board = Some(board);
+    vrrp_opts.live = Some(board.vrrp.clone());
     // --no-ipvs leaves everything of IPVS alone, the sync daemon included.
     let no_ipvs = opts.checks.as_ref().is_some_and(|c| !c.write_table);
     let sync = if config.global.lvs.sync_daemon.is_some() && !no_ipvs {

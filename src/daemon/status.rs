@@ -102,18 +102,18 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
 /// is rewritten up to once a second while results change (`ipvsdir --dump
 /// --health --json` shows it readable).
 pub fn write(path: &Path, report: &HealthReport) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    crate::report_file::write(path, report)
+}
+
+impl crate::report_file::Report for HealthReport {
+    fn pid(&self) -> u32 {
+        self.pid
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(report).unwrap_or_default())?;
-    std::fs::rename(tmp, path)
 }
 
 /// The report, if a checker process wrote one and is still running.
 pub fn read(path: &Path) -> Option<HealthReport> {
-    let r: HealthReport = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Path::new(&format!("/proc/{}", r.pid)).exists().then_some(r)
+    crate::report_file::read(path)
 }
 
 /// (`TCP 10.0.0.1:80`, `10.0.0.11:80`) -> the server's report.

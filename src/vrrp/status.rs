@@ -78,16 +78,20 @@ pub fn report(instances: &[Instance]) -> VrrpReport {
 }
 
 pub fn write(path: &Path, report: &VrrpReport) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(report).unwrap_or_default())?;
-    std::fs::rename(tmp, path)
+    crate::report_file::write(path, report)
 }
+
+impl crate::report_file::Report for VrrpReport {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Where the VRRP driver publishes its live report (the status socket
+/// reads it).
+pub type LiveReport = std::sync::Arc<std::sync::Mutex<Option<VrrpReport>>>;
 
 /// The report, if a daemon wrote one and is still running.
 pub fn read(path: &Path) -> Option<VrrpReport> {
-    let r: VrrpReport = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Path::new(&format!("/proc/{}", r.pid)).exists().then_some(r)
+    crate::report_file::read(path)
 }
