@@ -64,7 +64,7 @@ pub struct Options {
     /// Told of every transition.
     pub transitions: Option<mpsc::UnboundedSender<Transition>>,
     /// Where the live report is published for the status socket.
-    pub board: Option<std::sync::Arc<crate::daemon::control::Board>>,
+    pub live: Option<status::LiveReport>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
 }
@@ -74,7 +74,7 @@ impl Default for Options {
         Options {
             release_vips: true,
             transitions: None,
-            board: None,
+            live: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
         }
     }
@@ -842,8 +842,8 @@ impl Driver {
         {
             tracing::warn!("cannot write {}: {e}", path.display());
         }
-        if let Some(board) = &self.options.board
-            && let Ok(mut v) = board.vrrp.lock()
+        if let Some(live) = &self.options.live
+            && let Ok(mut v) = live.lock()
         {
             *v = Some(report);
         }
@@ -1260,6 +1260,35 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// A packet, a script's result or a link change.
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Packet {
+                generation,
+                socket,
+                bytes,
+                info,
+            } => {
+                if generation == self.generation
+                    && let Some((i, input)) = self.on_packet(socket, &bytes, info)
+                {
+                    let now = self.now();
+                    let from_other =
+                        matches!(input, Input::Advert { priority, .. } if priority > 0);
+                    let was_master = self.instances[i].vrrp.state == State::Master;
+                    self.feed(i, now, input).await;
+                    if from_other && was_master && self.instances[i].vrrp.state == State::Master {
+                        self.lower_priority_advert(i, now);
+                    }
+                }
+            }
+            Event::Script { index, outcome } => self.on_script(index, outcome).await,
+            Event::Link { name, up } => self.on_link(name, up).await,
+        }
+    }
+}
+
 /// Runs the configured VRRP instances until told to stop (or the control
 /// channel closes).
 pub async fn run(
@@ -1298,24 +1327,21 @@ pub async fn run(
                 },
                 Some(Control::Stop) | None => break,
             },
-            _ = sleep => d.on_timers().await,
-            Some(ev) = rx.recv() => match ev {
-                Event::Packet { generation, socket, bytes, info } => {
-                    if generation == d.generation
-                        && let Some((i, input)) = d.on_packet(socket, &bytes, info)
-                    {
-                        let now = d.now();
-                        let from_other = matches!(input, Input::Advert { priority, .. } if priority > 0);
-                        let was_master = d.instances[i].vrrp.state == State::Master;
-                        d.feed(i, now, input).await;
-                        if from_other && was_master && d.instances[i].vrrp.state == State::Master {
-                            d.lower_priority_advert(i, now);
-                        }
+            _ = sleep => {
+                // A late wake-up (a busy host) can find a timer due with
+                // adverts already received behind it: hear those first, or
+                // a backup takes over from a master that was not silent.
+                // (yield: the socket readers queue what has arrived.)
+                tokio::task::yield_now().await;
+                for _ in 0..rx.len() {
+                    match rx.try_recv() {
+                        Ok(ev) => d.on_event(ev).await,
+                        Err(_) => break,
                     }
                 }
-                Event::Script { index, outcome } => d.on_script(index, outcome).await,
-                Event::Link { name, up } => d.on_link(name, up).await,
-            },
+                d.on_timers().await
+            }
+            Some(ev) = rx.recv() => d.on_event(ev).await,
         }
         d.write_status();
     }
