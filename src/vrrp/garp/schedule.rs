@@ -81,9 +81,17 @@ pub enum BurstReason {
     Refresh,
     /// A lower-priority advert was heard while MASTER.
     LowerPriority,
+    /// [`LOWER_PRIO_FOLLOW_UP`] after that.
+    LowerPriorityFollowUp,
     /// `garp_lower_prio_delay` after that.
     LowerPriorityDelay,
 }
+
+/// The other router's gratuitous ARPs follow its advert (it adds the VIPs
+/// first), so ours, sent the moment we hear the advert, can arrive before
+/// them and lose: clients would stay on a router that is about to drop the
+/// VIPs. A second burst this much later comes after them.
+pub const LOWER_PRIO_FOLLOW_UP: Duration = Duration::from_millis(100);
 
 /// A burst: `repeat` rounds over all the instance's VIPs, due at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,8 +183,9 @@ impl GarpSchedule {
 
     /// A lower-priority advert was heard while MASTER
     /// (`garp_lower_prio_repeat` = `repeat`, `garp_lower_prio_delay` =
-    /// `delay`): the burst to send now, and one `delay` later unless one is
-    /// already waiting. Ignored when not MASTER or `repeat` is 0.
+    /// `delay`): the burst to send now, one [`LOWER_PRIO_FOLLOW_UP`] later
+    /// and one `delay` later, unless those are already waiting. Ignored when
+    /// not MASTER or `repeat` is 0.
     pub fn lower_priority_advert(
         &mut self,
         now: Micros,
@@ -186,6 +195,11 @@ impl GarpSchedule {
         if !self.master || repeat == 0 {
             return None;
         }
+        self.push_delayed(Burst {
+            at: now.saturating_add(us(LOWER_PRIO_FOLLOW_UP)),
+            repeat,
+            reason: BurstReason::LowerPriorityFollowUp,
+        });
         if let Some(d) = delay.filter(|d| !d.is_zero()) {
             self.push_delayed(Burst {
                 at: now.saturating_add(us(d)),
@@ -460,15 +474,22 @@ mod tests {
         }
         assert_eq!(
             run(&mut s, 100 * S),
-            vec![Burst {
-                at: 6 * S,
-                repeat: 2,
-                reason: BurstReason::LowerPriorityDelay
-            }]
+            vec![
+                Burst {
+                    at: S + 100_000,
+                    repeat: 2,
+                    reason: BurstReason::LowerPriorityFollowUp
+                },
+                Burst {
+                    at: 6 * S,
+                    repeat: 2,
+                    reason: BurstReason::LowerPriorityDelay
+                }
+            ]
         );
-        // After it fired, a new one may be armed.
+        // After they fired, new ones may be armed.
         s.lower_priority_advert(20 * S, 2, d);
-        assert_eq!(s.next_deadline(), Some(25 * S));
+        assert_eq!(s.next_deadline(), Some(20 * S + 100_000));
     }
 
     #[test]
