@@ -13,16 +13,27 @@ pub trait Report {
     fn pid(&self) -> u32;
 }
 
-/// Writes `report` as compact JSON to `path`, atomically.
-pub fn write<T: Serialize>(path: &Path, report: &T) -> std::io::Result<()> {
+/// How a report file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One field a line: small reports that people and scripts read as text.
+    Pretty,
+    /// One line: large reports (every real server), read by `--dump`.
+    Compact,
+}
+
+/// Writes `report` as JSON to `path`, atomically.
+pub fn write<T: Serialize>(path: &Path, report: &T, layout: Layout) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(report).map_err(std::io::Error::other)?,
-    )?;
+    let bytes = match layout {
+        Layout::Pretty => serde_json::to_vec_pretty(report),
+        Layout::Compact => serde_json::to_vec(report),
+    }
+    .map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
 }
 

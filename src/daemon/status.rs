@@ -102,7 +102,7 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
 /// is rewritten up to once a second while results change (`ipvsdir --dump
 /// --health --json` shows it readable).
 pub fn write(path: &Path, report: &HealthReport) -> std::io::Result<()> {
-    crate::report_file::write(path, report)
+    crate::report_file::write(path, report, crate::report_file::Layout::Compact)
 }
 
 impl crate::report_file::Report for HealthReport {

@@ -1258,9 +1258,7 @@ impl Driver {
             self.pending.sort_by_key(|(_, p)| p.at);
         }
     }
-}
 
-impl Driver {
     /// A packet, a script's result or a link change.
     async fn on_event(&mut self, ev: Event) {
         match ev {

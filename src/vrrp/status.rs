@@ -78,7 +78,7 @@ pub fn report(instances: &[Instance]) -> VrrpReport {
 }
 
 pub fn write(path: &Path, report: &VrrpReport) -> std::io::Result<()> {
-    crate::report_file::write(path, report)
+    crate::report_file::write(path, report, crate::report_file::Layout::Pretty)
 }
 
 impl crate::report_file::Report for VrrpReport {

@@ -20,6 +20,12 @@ now() {
 say() { echo "[$(now) $(date +%T)] $*" >&2; }
 die() {
     say "FAILED: $*"
+    # The daemons' and clients' logs, for whoever reads the failure.
+    for _f in /tmp/*.log; do
+        [ -f "$_f" ] || continue
+        echo "--- $_f (last 40 lines)" >&2
+        tail -n 40 "$_f" >&2
+    done
     exit 1
 }
 # Seconds between two uptimes, as text with two decimals.
