@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use super::{checks, control, dump, sync_daemon};
 
-/// The daemon's runtime: one thread for the checkers, the IPVS table and
-/// the status socket (VRRP has a thread of its own). Probes are I/O bound;
-/// on one thread they cost about 30% less CPU than spread over two workers
-/// (no cross-thread wakeups or work stealing: `scripts/bench-check`).
+/// The daemon's runtimes, one per thread: the main thread's (checkers, IPVS
+/// table, status socket) and the VRRP thread's. Probes are I/O bound; on
+/// one thread they cost about 30% less CPU than spread over two workers (no
+/// cross-thread wakeups or work stealing: `scripts/bench-check`).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -226,10 +226,7 @@ fn spawn_vrrp(
         .name("vrrp".into())
         .spawn(move || {
             raise_priority(&config.global.vrrp);
-            let result = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let result = match runtime() {
                 Ok(rt) => rt.block_on(driver::run(config, opts, control, Some(ready))),
                 Err(e) => Err(driver::Error::Io(e)),
             };
