@@ -1108,6 +1108,27 @@ impl Bench {
     /// `from_new_advert` (preemption) gaps count from 50 ms before `new`'s
     /// first advert, not from t0: while the returning daemon starts and waits
     /// out Master_Down_Interval nothing changes on the wire for the client.
+    /// A sample of an action at `t0`: the first GARP of the takeover, the
+    /// longest reply gap and when it began.
+    fn sample(
+        &self,
+        t0: i64,
+        garp: Option<i64>,
+        (gap, at): (i64, i64),
+        recovered: bool,
+        detail: String,
+    ) -> Sample {
+        Sample {
+            takeover: garp.map(|g| secs(g - t0)),
+            outage: secs(gap),
+            outage_at: secs(at - t0),
+            excess: None,
+            floor: secs(self.log.max_gap_within(t0 - NS, t0)),
+            recovered,
+            detail,
+        }
+    }
+
     fn measure(&mut self, t0: i64, new: usize, limit: i64, from_new_advert: bool) -> Sample {
         let garp = self.wait_garp(new, t0, limit);
         let base = garp.unwrap_or_else(now_ns);
@@ -1129,21 +1150,19 @@ impl Bench {
         };
         let (before, after) = self.log.replies_around(at);
         let vip_arps = [0, 1].map(|i| self.log.arp_requests_from(self.d[i].mac, t0, end));
-        Sample {
-            takeover: garp.map(|g| secs(g - t0)),
-            outage: secs(gap),
-            outage_at: secs(at - t0),
-            excess: None,
-            floor: secs(self.log.max_gap_within(t0 - NS, t0)),
+        self.sample(
+            t0,
+            garp,
+            (gap, at),
             recovered,
-            detail: format!(
+            format!(
                 "gap {}->{}, ARP requests from the VIP d1 {} d2 {}",
                 name(before),
                 name(after),
                 vip_arps[0],
                 vip_arps[1]
             ),
-        }
+        )
     }
 
     fn record(
@@ -1209,15 +1228,7 @@ impl Bench {
             let recovered = self.wait(15 * NS, |l, now| now >= t1 + NS && l.flowing(now));
             let end = now_ns();
             let (gap, at) = self.log.max_gap(t0, end, recovered);
-            let s = Sample {
-                takeover: g.map(|g| secs(g - t0)),
-                outage: secs(gap),
-                outage_at: secs(at - t0),
-                excess: None,
-                floor: secs(self.log.max_gap_within(t0 - NS, t0)),
-                recovered,
-                detail: String::new(),
-            };
+            let s = self.sample(t0, g, (gap, at), recovered, String::new());
             let d2_replies = self.log.replies_from(self.d[1].mac, t1, end);
             self.record(
                 sc,
