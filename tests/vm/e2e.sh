@@ -69,6 +69,9 @@ mkbr() {
 }
 # plug NS IF BRIDGE ADDR/LEN: a veth from NS (named IF there) onto BRIDGE.
 plug() {
+    # A previous lab's namespace is torn down asynchronously: its host-side
+    # veth of the same name can outlive it for a moment ("File exists").
+    ip link del "$1-$2" 2>/dev/null || true
     ip link add "$1-$2" type veth peer name "$2" netns "$1" || die "veth $1-$2"
     ip link set "$1-$2" master "$3" up
     ip -n "$1" addr add "$4" dev "$2"
