@@ -1,75 +1,68 @@
 //! The daemon's incremental IPVS path, timed against the real kernel (run in
-//! the kernel VM by scripts/bench-ipvs): a full load through
-//! `Reconciler::tick`, then one changed weight and one added service through
-//! `Reconciler::apply`, which diffs against what it last wrote instead of
-//! re-reading the kernel (what `ipvsdir -C` does on every health change).
+//! the kernel VM by scripts/bench-reconcile): the director core's full load
+//! at start, then a reload that changes one weight and one that adds a
+//! service, each diffed against what the core last wrote (no kernel
+//! re-read, no recomputation of the virtual servers the file did not change).
 //!
 //!   bench_reconcile FILE
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use ipvsdir::config::{LoadOptions, load};
-use ipvsdir::lvs::desired::{AllAlive, QuorumMemory, desired};
+use ipvsdir::config::{LoadOptions, load_str};
+use ipvsdir::lvs::commands::drive;
+use ipvsdir::lvs::director::{Director, Event, Options};
 use ipvsdir::lvs::kernel::Ipvs;
-use ipvsdir::lvs::reconciler::Reconciler;
+use ipvsdir::lvs::worker;
+
+fn parse(name: &str, text: &str) -> ipvsdir::config::model::Config {
+    let l = load_str(name, text, &LoadOptions::default());
+    l.config.unwrap_or_else(|| {
+        eprintln!("{}", l.diagnostics);
+        std::process::exit(1)
+    })
+}
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: bench_reconcile FILE");
         std::process::exit(2);
     };
-    let l = load(path.as_ref(), &LoadOptions::default());
-    let Some(cfg) = l.config else {
-        eprintln!("{}", l.diagnostics);
-        std::process::exit(1);
-    };
-    let want = desired(&cfg, &AllAlive, &mut QuorumMemory::default());
-    let ipvs = Ipvs::open().unwrap_or_else(|e| {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("{path}: {e}");
+        std::process::exit(2)
+    });
+    // The same file with the first weight changed, and with a service added.
+    let weight = text.replacen("weight ", "weight 1", 1);
+    let added = format!(
+        "{text}\nvirtual_server 10.255.255.1 65000 {{\n real_server 172.31.255.1 80 {{\n }}\n}}\n"
+    );
+    let mut ipvs = Ipvs::open().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)
     });
-    let mut r = Reconciler::new(ipvs, Default::default());
-    let t = Instant::now();
-    let full = r.tick(&want).expect("full load");
-    let t_full = t.elapsed().as_secs_f64();
-
-    let mut one = want.clone();
-    let first = one.services.values_mut().next().expect("a service");
-    let d = first.dests.values_mut().next().expect("a dest");
-    d.weight += 1;
-    let t = Instant::now();
-    let weight = r.apply(&one).expect("weight change");
-    let t_weight = t.elapsed().as_secs_f64();
-
-    let mut added = one.clone();
-    let (key, vs) = added
-        .services
-        .iter()
-        .next()
-        .map(|(k, v)| (*k, v.clone()))
-        .expect("a service");
-    let mut vs = vs;
-    let ipvs_sys::ServiceKey::Addr { protocol, addr, .. } = key else {
-        panic!("address service expected")
+    let opts = Options {
+        write_table: true,
+        release_on_stop: false,
+        drain_grace: Duration::ZERO,
+        drift_interval: Duration::from_secs(3600),
+        vrrp_in_process: false,
+        origin: Instant::now(),
+        assume: Some(true),
     };
-    vs.service.key = ipvs_sys::ServiceKey::Addr {
-        protocol,
-        addr,
-        port: 65000,
+    let mut core = Director::new(parse("bench", &text), opts, Default::default());
+    let mut step = |core: &mut Director, event: Event| {
+        let t = Instant::now();
+        core.handle(Instant::now(), event);
+        drive(core, None, |r| worker::execute(&mut ipvs, r));
+        (t.elapsed().as_secs_f64(), core.take_outcome().applied.len())
     };
-    added.services.insert(vs.service.key, vs);
-    let t = Instant::now();
-    let add = r.apply(&added).expect("service add");
-    let t_add = t.elapsed().as_secs_f64();
-
+    let (t_full, n_full) = step(&mut core, Event::Start);
+    let w = parse("weight", &weight);
+    let a = parse("added", &added);
+    let (t_weight, n_weight) = step(&mut core, Event::Reload(Box::new(w)));
+    let (t_add, n_add) = step(&mut core, Event::Reload(Box::new(a)));
     println!(
-        "reconciler full load {:.4}s ({} ops); one weight {:.6}s ({} ops); one service {:.6}s ({} ops); full/weight {:.0}x; full/service {:.0}x",
-        t_full,
-        full.applied.len(),
-        t_weight,
-        weight.applied.len(),
-        t_add,
-        add.applied.len(),
+        "director full load {t_full:.4}s ({n_full} ops); one weight {t_weight:.6}s ({n_weight} ops); one service {t_add:.6}s ({n_add} ops); full/weight {:.0}x; full/service {:.0}x",
         t_full / t_weight,
         t_full / t_add
     );

@@ -86,7 +86,9 @@ struct Cli {
     #[arg(long, value_name = "PATH", default_value = ipvsdir::daemon::control::CONTROL_SOCKET)]
     control_socket: PathBuf,
 
-    /// Write the daemon's pid to this file (removed at exit).
+    /// The daemon's pid file, locked while it runs (a second daemon with the
+    /// same file refuses to start) and removed at exit. Default: the status
+    /// socket's path with the extension `pid` (/run/ipvsdir/ipvsdir.pid).
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pid_file: Option<PathBuf>,
 
@@ -150,13 +152,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // As a container's PID 1, an init process stays in front of the daemon
+    // to reap orphans. This forks, so it comes before any thread exists.
+    if let Some(code) = ipvsdir::daemon::pid1::init_if_pid1() {
+        return code;
+    }
     let cli = Cli::parse();
     init_logging(&cli);
-    if cli.dump || matches!(cli.command, Some(Command::Dump)) {
-        return dump(&cli);
-    }
     if let Some(Command::Genhash(args)) = &cli.command {
         return genhash(args);
+    }
+    // -t tests the file and nothing else, whatever else is asked (-C, -P, --dump, ...).
+    if !cli.config_test && (cli.dump || matches!(cli.command, Some(Command::Dump))) {
+        return dump(&cli);
     }
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
@@ -172,6 +180,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     };
+    let summary = summary(&cfg);
+    if cli.config_test {
+        let warnings = loaded.diagnostics.warnings().count();
+        eprintln!(
+            "{}: configuration OK ({warnings} warning{}): {summary}",
+            cli.file.display(),
+            if warnings == 1 { "" } else { "s" }
+        );
+        return ExitCode::SUCCESS;
+    }
     if cli.dump_config {
         if cli.json {
             println!("{}", normalized::to_json(&cfg));
@@ -182,19 +200,6 @@ fn main() -> ExitCode {
     }
     if cli.plan || cli.apply_once || cli.release {
         return lvs_once(&cli, &cfg);
-    }
-    if cli.check && !cli.vrrp {
-        return check_mode(&cli, cfg);
-    }
-    let warnings = loaded.diagnostics.warnings().count();
-    let summary = summary(&cfg);
-    if cli.config_test {
-        eprintln!(
-            "{}: configuration OK ({warnings} warning{}): {summary}",
-            cli.file.display(),
-            if warnings == 1 { "" } else { "s" }
-        );
-        return ExitCode::SUCCESS;
     }
     tracing::info!("Starting ipvsdir: {summary}");
     daemon(&cli, cfg)
@@ -219,9 +224,10 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         load: LoadOptions {
             config_id: cli.config_id.clone(),
         },
-        vrrp: vrrp_opts,
-        checks: (!cli.vrrp).then(|| check_options(cli)),
-        pid_file: cli.pid_file.clone(),
+        // -C: checkers only; -P: VRRP only; neither: both.
+        vrrp: (cli.vrrp || !cli.check).then_some(vrrp_opts),
+        checks: (cli.check || !cli.vrrp).then(|| check_options(cli)),
+        pid_file: Some(pid_file(cli)),
         control_socket: cli.control_socket.clone(),
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
@@ -236,6 +242,13 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `-p`, else the pid file beside the status socket (the director's identity).
+fn pid_file(cli: &Cli) -> PathBuf {
+    cli.pid_file
+        .clone()
+        .unwrap_or_else(|| ipvsdir::daemon::lock::default_path(&cli.control_socket))
 }
 
 fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
@@ -346,53 +359,17 @@ fn genhash(args: &ipvsdir::check::genhash::GenhashArgs) -> ExitCode {
     }
 }
 
-fn check_mode(cli: &Cli, cfg: config::model::Config) -> ExitCode {
-    let Some(rt) = runtime() else {
-        return ExitCode::from(2);
-    };
-    let path = cli.file.clone();
-    let load = LoadOptions {
-        config_id: cli.config_id.clone(),
-    };
-    let result = rt.block_on(async move {
-        // -C alone: SIGHUP reloads the checkers and the table.
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("Reloading {}", path.display());
-                if let Some(new) = ipvsdir::daemon::run::load_valid(&path, &load)
-                    && tx.send(new).await.is_err()
-                {
-                    return;
-                }
-            }
-        });
-        ipvsdir::daemon::checks::run(cfg, check_options(cli), rx).await
-    });
-    drop(rt);
-    ipvsdir::script::kill_cancelled();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ipvsdir: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 fn lvs_once(cli: &Cli, cfg: &config::model::Config) -> ExitCode {
     if cli.plan {
         return match commands::plan(cfg, cli.alpha, &cli.owned_state) {
-            Ok(ops) => {
-                for op in &ops {
-                    println!("{}", format::op_rule(op));
+            Ok(rules) => {
+                for rule in &rules {
+                    println!("{rule}");
                 }
-                eprintln!("ipvsdir: {} operation(s) planned, none applied", ops.len());
+                eprintln!(
+                    "ipvsdir: {} operation(s) planned, none applied",
+                    rules.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -411,12 +388,15 @@ fn lvs_once(cli: &Cli, cfg: &config::model::Config) -> ExitCode {
             for (op, e) in &outcome.failed {
                 eprintln!("ipvsdir: failed: {} — {e}", format::op_rule(op));
             }
+            for e in &outcome.errors {
+                eprintln!("ipvsdir: {e}");
+            }
             eprintln!(
                 "ipvsdir: {} operation(s) applied, {} failed",
                 outcome.applied.len(),
                 outcome.failed.len()
             );
-            if outcome.failed.is_empty() {
+            if outcome.failed.is_empty() && outcome.errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

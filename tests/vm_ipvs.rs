@@ -253,12 +253,14 @@ impl std::io::Write for LogBuf {
     }
 }
 
-/// Runs inside the VM: the long-running reconciler repairs hand-made drift
-/// on its next tick and logs the same repair only once.
+/// Runs inside the VM: the daemon's director core repairs hand-made drift
+/// on its next drift tick and logs the same repair only once.
 #[test]
 #[ignore = "runs inside the kernel VM; started by ipvs_against_the_kernel"]
 fn inner_drift_repair() {
-    use ipvsdir::lvs::desired::{AllAlive, QuorumMemory, desired};
+    use ipvsdir::lvs::commands::drive;
+    use ipvsdir::lvs::director::{Director, Event, Options};
+    use ipvsdir::lvs::worker;
     let logs = LogBuf::default();
     let sink = logs.clone();
     tracing_subscriber::fmt()
@@ -272,11 +274,28 @@ fn inner_drift_repair() {
     )
     .config
     .unwrap();
-    let want = desired(&cfg, &AllAlive, &mut QuorumMemory::default());
-    let ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();
-    let mut r = ipvsdir::lvs::reconciler::Reconciler::new(ipvs, Default::default());
-    assert_eq!(r.tick(&want).unwrap().applied.len(), 3);
-    assert!(r.tick(&want).unwrap().applied.is_empty());
+    // The daemon's director core, its drift tick on virtual time.
+    let t0 = std::time::Instant::now();
+    let every = std::time::Duration::from_secs(10);
+    let opts = Options {
+        write_table: true,
+        release_on_stop: false,
+        drain_grace: std::time::Duration::ZERO,
+        drift_interval: every,
+        vrrp_in_process: false,
+        origin: t0,
+        assume: Some(true),
+    };
+    let mut core = Director::new(cfg, opts, Default::default());
+    let mut ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();
+    let mut pass = |core: &mut Director| {
+        drive(core, None, |r| worker::execute(&mut ipvs, r));
+        core.take_outcome()
+    };
+    core.handle(t0, Event::Start);
+    assert_eq!(pass(&mut core).applied.len(), 3);
+    core.handle_timeout(t0 + every);
+    assert!(pass(&mut core).applied.is_empty());
     let ipvsadm = |args: &str| {
         let ok = std::process::Command::new("ipvsadm")
             .args(args.split(' '))
@@ -285,9 +304,10 @@ fn inner_drift_repair() {
             .success();
         assert!(ok, "ipvsadm {args}");
     };
-    for _ in 0..2 {
+    for i in 2..4 {
         ipvsadm("-d -t 10.7.0.1:80 -r 10.7.1.2:80");
-        let o = r.tick(&want).unwrap();
+        core.handle_timeout(t0 + every * i);
+        let o = pass(&mut core);
         assert_eq!(o.applied.len(), 1, "{:?}", o.applied);
     }
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

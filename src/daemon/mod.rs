@@ -5,7 +5,8 @@
 pub mod checks;
 pub mod control;
 pub mod dump;
-pub mod names;
+pub mod lock;
+pub mod pid1;
 pub mod run;
 pub mod status;
 pub mod sync_daemon;

@@ -4,6 +4,7 @@
 //! one carries on).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -75,8 +76,9 @@ impl Drop for PidFile {
 pub struct Options {
     pub config_path: PathBuf,
     pub load: LoadOptions,
-    pub vrrp: driver::Options,
-    /// None: VRRP only (-P).
+    /// None: no VRRP in this process (`-C`).
+    pub vrrp: Option<driver::Options>,
+    /// None: VRRP only (`-P`).
     pub checks: Option<checks::Options>,
     /// `-p`: where to write our pid.
     pub pid_file: Option<PathBuf>,
@@ -94,6 +96,10 @@ pub enum Error {
     VrrpThread(#[from] tokio::sync::oneshot::error::RecvError),
     #[error("cannot start the VRRP thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Checks(#[from] checks::Error),
+    #[error("the checkers' task failed: {0}")]
+    ChecksTask(#[from] tokio::task::JoinError),
 }
 
 /// Loads and validates the file again; None (after logging why) when it cannot run.
@@ -116,6 +122,17 @@ pub fn load_valid(path: &std::path::Path, load: &LoadOptions) -> Option<Config> 
     loaded.config
 }
 
+/// How long a reload waits for the table before VRRP gets the new file
+/// anyway (a new VIP should find its virtual service in place).
+const RELOAD_TABLE_WAIT: Duration = Duration::from_secs(5);
+
+/// The one daemon entry (full, `-P`, `-C`). Order of effects:
+/// - start: the director brings the IPVS table in line first; VRRP (whose
+///   VIPs attract traffic to it) starts when the table is ready;
+/// - reload: the director gets the new file first, VRRP once the table
+///   reflects it (at most [`RELOAD_TABLE_WAIT`] later);
+/// - stop: VRRP hands over and removes its VIPs, then the director
+///   releases the table.
 pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
@@ -124,12 +141,23 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut usr2 = signal(SignalKind::user_defined2()).map_err(Error::Signals)?;
     let _pid = opts.pid_file.as_deref().and_then(PidFile::create);
     let health_file = opts.checks.as_ref().map(|c| c.health_state.clone());
-    let (checks_tx, checks_rx) = mpsc::channel(4);
-    let checks = opts
+    let vrrp_file = opts.vrrp.as_ref().and_then(|v| v.status_file.clone());
+    let (dir_tx, dir_rx) = mpsc::channel(16);
+    let (ready_tx, mut table_ready) = mpsc::unbounded_channel();
+    let vrrp_in_process = opts.vrrp.is_some() && !config.vrrp_instances.is_empty();
+    let mut director = opts
         .checks
         .clone()
         .filter(|_| !config.virtual_servers.is_empty())
-        .map(|c| tokio::spawn(checks::run(config.clone(), c, checks_rx)));
+        .map(|c| {
+            tokio::spawn(checks::run(
+                config.clone(),
+                c,
+                vrrp_in_process,
+                dir_rx,
+                ready_tx,
+            ))
+        });
     let board = Arc::new(control::Board {
         vrrp: Default::default(),
         health_file: health_file.clone(),
@@ -141,74 +169,159 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             None
         }
     };
-    let mut vrrp_opts = opts.vrrp.clone();
-    vrrp_opts.live = Some(board.vrrp.clone());
     // --no-ipvs leaves everything of IPVS alone, the sync daemon included.
     let no_ipvs = opts.checks.as_ref().is_some_and(|c| !c.write_table);
-    let sync = if config.global.lvs.sync_daemon.is_some() && !no_ipvs {
-        let (tx, rx) = mpsc::unbounded_channel();
-        vrrp_opts.transitions = Some(tx);
-        let cfg = config.clone();
-        Some(tokio::spawn(
-            async move { sync_daemon::follow(&cfg, rx).await },
-        ))
-    } else {
-        None
-    };
-    let (vrrp_tx, vrrp_rx) = mpsc::channel(4);
-    let (ready_tx, mut ready_rx) = tokio::sync::oneshot::channel();
-    let mut vrrp = spawn_vrrp(config, vrrp_opts, vrrp_rx, ready_tx)?;
-    let mut ready_pending = true;
-    let result = loop {
+    let mut sync = None;
+    let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
+        v.live = Some(board.vrrp.clone());
+        if config.global.lvs.sync_daemon.is_some() && !no_ipvs {
+            let (tx, rx) = mpsc::unbounded_channel();
+            v.transitions = Some(tx);
+            let cfg = config.clone();
+            sync = Some(tokio::spawn(
+                async move { sync_daemon::follow(&cfg, rx).await },
+            ));
+        }
+        v
+    });
+    // The VRRP side: its thread's result, readiness and control channel.
+    let mut vrrp: Option<VrrpResult> = None;
+    let mut vrrp_ready: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut vrrp_control: Option<mpsc::Sender<Control>> = None;
+    let mut start_config = Some(config);
+    // Waiting for the table: before VRRP starts, or before it reloads.
+    let mut table_pending = director.is_some();
+    let mut reload_for_vrrp: Option<(Config, tokio::time::Instant)> = None;
+    let mut announced = false;
+    let mut result: Result<(), Error> = Ok(());
+    loop {
+        if !table_pending
+            && let Some(cfg) = start_config.take()
+            && let Some(v) = vrrp_opts.take()
+        {
+            let (result, ready, control) = spawn_vrrp(cfg, v)?;
+            (vrrp, vrrp_ready, vrrp_control) = (Some(result), Some(ready), Some(control));
+        }
+        if !announced && start_config.is_none() && vrrp_ready.is_none() {
+            announced = true;
+            tracing::info!("ipvsdir ready");
+            notify(&[NotifyState::Ready]);
+        }
+        let reload_deadline = reload_for_vrrp.as_ref().map(|(_, t)| *t);
         tokio::select! {
-            r = &mut vrrp => break r,
-            // A oneshot must not be polled again once it has completed.
-            r = &mut ready_rx, if ready_pending => {
-                ready_pending = false;
-                if r.is_err() {
-                    continue;
-                }
-                tracing::info!("ipvsdir ready");
-                notify(&[NotifyState::Ready]);
+            r = async { vrrp.as_mut()?.await.ok() }, if vrrp.is_some() => {
+                // The VRRP thread ended on its own: an error.
+                vrrp = None;
+                result = match r {
+                    Some(Err(e)) => Err(e.into()),
+                    _ => Ok(()),
+                };
+                break;
             }
-            _ = term.recv() => break stop(&vrrp_tx, &mut vrrp).await,
-            _ = int.recv() => break stop(&vrrp_tx, &mut vrrp).await,
+            r = async { director.as_mut()?.await.ok() }, if director.is_some() => {
+                director = None;
+                if let Some(Err(e)) = r {
+                    tracing::error!("{e}");
+                    if vrrp_opts.is_none() && vrrp.is_none() && opts.vrrp.is_none() {
+                        // -C: the checkers were the whole daemon.
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+                table_pending = false;
+            }
+            _ = async { vrrp_ready.as_mut()?.await.ok() }, if vrrp_ready.is_some() => {
+                vrrp_ready = None;
+            }
+            Some(()) = table_ready.recv() => {
+                table_pending = false;
+                if let Some((cfg, _)) = reload_for_vrrp.take() {
+                    reload_vrrp(&vrrp_control, cfg).await;
+                }
+            }
+            _ = sleep_until_opt(reload_deadline) => {
+                if let Some((cfg, _)) = reload_for_vrrp.take() {
+                    tracing::warn!(
+                        "reload: the IPVS table is not updated after {} s; VRRP takes the new file anyway",
+                        RELOAD_TABLE_WAIT.as_secs()
+                    );
+                    reload_vrrp(&vrrp_control, cfg).await;
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
             _ = hup.recv() => {
                 tracing::info!("Reloading {}", opts.config_path.display());
                 notify(&[NotifyState::Reloading, monotonic()]);
                 if let Some(new) = reload_config(&opts) {
-                    if checks.is_some() {
-                        let _ = checks_tx.send(new.clone()).await;
+                    match &director {
+                        Some(_) => {
+                            let _ = dir_tx.send(checks::Command::Reload(Box::new(new.clone()))).await;
+                            if let Some((cfg, _)) = reload_for_vrrp.take() {
+                                reload_vrrp(&vrrp_control, cfg).await;
+                            }
+                            reload_for_vrrp =
+                                Some((new, tokio::time::Instant::now() + RELOAD_TABLE_WAIT));
+                        }
+                        None => reload_vrrp(&vrrp_control, new).await,
                     }
-                    let _ = vrrp_tx.send(Control::Reload(Box::new(new))).await;
                 }
                 notify(&[NotifyState::Ready]);
             }
             _ = usr1.recv() => {
-                let v = opts.vrrp.status_file.as_deref().and_then(crate::vrrp::status::read);
+                let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
                 let h = health_file.as_deref().and_then(super::status::read);
                 dump::write_data(v.as_ref(), h.as_ref());
             }
             _ = usr2.recv() => {
-                let v = opts.vrrp.status_file.as_deref().and_then(crate::vrrp::status::read);
+                let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
                 dump::write_stats(v.as_ref());
             }
         }
-    };
+    }
     notify(&[NotifyState::Stopping]);
+    // Stop order: the director holds the table while VRRP hands over.
+    let _ = dir_tx.send(checks::Command::Stop).await;
+    if let Some(v) = vrrp.take() {
+        if let Some(c) = &vrrp_control {
+            let _ = c.send(Control::Stop).await;
+        }
+        match v.await {
+            Ok(Err(e)) => result = result.and(Err(e.into())),
+            Err(e) => result = result.and(Err(e.into())),
+            Ok(Ok(())) => {}
+        }
+    }
+    let _ = dir_tx.send(checks::Command::VrrpStopped).await;
     let _ = std::fs::remove_file(&opts.control_socket);
-    // The driver is gone, and with it the transitions' sender: the sync daemon stops.
+    // The VRRP driver is gone, and with it the transitions' sender: the sync daemon stops.
     if let Some(s) = sync {
         let _ = s.await;
     }
-    if let Some(c) = checks {
-        match c.await {
-            Ok(Err(e)) => tracing::error!("{e}"),
+    if let Some(d) = director {
+        match d.await {
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                result = result.and(Err(e.into()));
+            }
             Err(e) => tracing::error!("checkers: {e}"),
             Ok(Ok(())) => {}
         }
     }
-    result?.map_err(Error::from)
+    result
+}
+
+async fn reload_vrrp(vrrp: &Option<mpsc::Sender<Control>>, config: Config) {
+    if let Some(v) = vrrp {
+        let _ = v.send(Control::Reload(Box::new(config))).await;
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 type VrrpResult = tokio::sync::oneshot::Receiver<Result<(), driver::Error>>;
@@ -218,22 +331,29 @@ type VrrpResult = tokio::sync::oneshot::Receiver<Result<(), driver::Error>>;
 fn spawn_vrrp(
     config: Config,
     opts: driver::Options,
-    control: mpsc::Receiver<Control>,
-    ready: tokio::sync::oneshot::Sender<()>,
-) -> Result<VrrpResult, Error> {
+) -> Result<
+    (
+        VrrpResult,
+        tokio::sync::oneshot::Receiver<()>,
+        mpsc::Sender<Control>,
+    ),
+    Error,
+> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (control_tx, control_rx) = mpsc::channel(4);
     std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || {
             raise_priority(&config.global.vrrp);
             let result = match runtime() {
-                Ok(rt) => rt.block_on(driver::run(config, opts, control, Some(ready))),
+                Ok(rt) => rt.block_on(driver::run(config, opts, control_rx, Some(ready_tx))),
                 Err(e) => Err(driver::Error::Io(e)),
             };
             let _ = tx.send(result);
         })
         .map_err(Error::Thread)?;
-    Ok(rx)
+    Ok((rx, ready_rx, control_tx))
 }
 
 /// The nice value of the VRRP thread unless `vrrp_priority` says
@@ -269,12 +389,4 @@ fn raise_priority(v: &crate::config::model::VrrpGlobals) {
             tracing::info!("VRRP thread runs SCHED_RR at priority {prio}");
         }
     }
-}
-
-async fn stop(
-    tx: &mpsc::Sender<Control>,
-    vrrp: &mut VrrpResult,
-) -> Result<Result<(), driver::Error>, tokio::sync::oneshot::error::RecvError> {
-    let _ = tx.send(Control::Stop).await;
-    vrrp.await
 }

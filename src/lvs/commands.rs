@@ -3,14 +3,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ipvs_sys::IpvsMessage;
+use std::time::{Duration, Instant};
 
-use super::desired::{AllAlive, AllDown, Health, QuorumMemory, desired};
-use super::diff::{Op, diff};
+use super::director::{Director, Effect, Event, KernelReply, KernelRequest, Options, Outcome};
 use super::format::{self, View};
 use super::kernel::{Ipvs, KernelError};
-use super::owned;
-use super::reconcile::{Outcome, reconcile};
+use super::{owned, worker};
 use crate::config::model::Config;
 use crate::daemon::status::{self, HealthReport};
 
@@ -53,66 +51,104 @@ pub fn dump(view: Option<View>, health: Option<&HealthReport>) -> Result<String,
     })
 }
 
-fn health(alpha: bool) -> &'static dyn Health {
-    if alpha { &AllDown } else { &AllAlive }
-}
+/// Where one-shot runs remember the services they created.
+pub const OWNED_STATE: &str = "/run/ipvsdir/owned-services";
 
-/// The services of the config: the ones ipvsdir owns in the kernel.
-fn owned(desired: &super::table::Table) -> BTreeSet<ipvs_sys::ServiceKey> {
-    desired.services.keys().copied().collect()
-}
-
-/// What applying `config` would do to the live table (real servers taken as
-/// healthy, or all down with `alpha`), without doing it.
-pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<Op>, KernelError> {
-    let want = desired(config, health(alpha), &mut QuorumMemory::default());
-    let mut ipvs = Ipvs::open()?;
-    let actual = ipvs.read()?.to_table();
-    Ok(diff(&want, &actual, &ours(&want, state)))
-}
-
-/// This config's services plus those an earlier `--apply-once` recorded.
-fn ours(want: &super::table::Table, state: &Path) -> BTreeSet<ipvs_sys::ServiceKey> {
-    let mut ours = owned::load(state).unwrap_or_else(|e| {
+/// The services an earlier run recorded as ours (none, with a warning,
+/// when the record cannot be read).
+fn load_owned(state: &Path) -> BTreeSet<ipvs_sys::ServiceKey> {
+    owned::load(state).unwrap_or_else(|e| {
         tracing::warn!(
             "cannot read {}: {e}; services removed from the config stay in the kernel",
             state.display()
         );
         BTreeSet::new()
-    });
-    ours.extend(owned(want));
-    ours
+    })
 }
 
-/// Where one-shot runs remember the services they created.
-pub const OWNED_STATE: &str = "/run/ipvsdir/owned-services";
+/// The director core as the one-shot commands run it: real servers judged
+/// alive (or all down with `alpha`), no probes, no drains.
+fn one_shot(config: &Config, alpha: bool, state: &Path, release: bool) -> Director {
+    let opts = Options {
+        write_table: true,
+        release_on_stop: release,
+        drain_grace: Duration::ZERO,
+        drift_interval: Duration::from_secs(365 * 24 * 3600),
+        vrrp_in_process: false,
+        origin: Instant::now(),
+        assume: Some(!alpha),
+    };
+    Director::new(config.clone(), opts, load_owned(state))
+}
 
-/// Applies `config` once (honouring `lvs_flush`) and returns what happened.
-/// Services recorded in `state` by an earlier run and no longer configured
-/// are deleted; the record is then replaced by this config's services.
-pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome, KernelError> {
-    let want = desired(config, health(alpha), &mut QuorumMemory::default());
+/// Carries out the core's effects with `kernel` answering its requests
+/// (synchronously), until it says the table is ready or it stopped; the
+/// owned set goes to `state`. Hook scripts and probes are not run.
+pub fn drive(
+    core: &mut Director,
+    state: Option<&Path>,
+    mut kernel: impl FnMut(KernelRequest) -> KernelReply,
+) {
+    loop {
+        let Some(effect) = core.poll_effect() else {
+            return;
+        };
+        match effect {
+            Effect::Kernel(request) => {
+                let reply = kernel(request);
+                core.handle(Instant::now(), Event::Kernel(reply));
+            }
+            Effect::SaveOwned(set) => {
+                if let Some(state) = state
+                    && let Err(e) = owned::save(state, &set)
+                {
+                    tracing::warn!("cannot write {}: {e}", state.display());
+                }
+            }
+            Effect::TableReady | Effect::Stopped => return,
+            // No probes and no hook scripts in a one-shot run.
+            Effect::RunScript { .. } | Effect::StartProbes { .. } | Effect::StopProbes => {}
+        }
+    }
+}
+
+/// What applying `config` would do to the live table (real servers taken as
+/// healthy, or all down with `alpha`), as ipvsadm rules, without doing it:
+/// the same core as `--apply-once`, with the kernel only read.
+pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<String>, KernelError> {
     let mut ipvs = Ipvs::open()?;
-    if config.global.lvs.flush {
-        ipvs.request(IpvsMessage::Flush, false)?;
-    }
-    let t = config.global.lvs.timeouts;
-    if t.tcp.is_some() || t.tcpfin.is_some() || t.udp.is_some() {
-        // `lvs_timeouts`, as `ipvsadm --set` does.
-        ipvs.request(
-            IpvsMessage::SetConfig(ipvs_sys::Timeouts {
-                tcp: t.tcp,
-                tcp_fin: t.tcpfin,
-                udp: t.udp,
-            }),
-            false,
-        )?;
-    }
-    let outcome = reconcile(&mut ipvs, &want, &ours(&want, state))?;
-    if let Err(e) = owned::save(state, &owned(&want)) {
-        tracing::warn!("cannot write {}: {e}", state.display());
-    }
-    Ok(outcome)
+    let mut core = one_shot(config, alpha, state, false);
+    core.handle(Instant::now(), Event::Start);
+    let mut rules = Vec::new();
+    drive(&mut core, None, |request| match request {
+        KernelRequest::Read => worker::execute(&mut ipvs, KernelRequest::Read),
+        KernelRequest::Flush => {
+            rules.push("-C".to_string());
+            KernelReply::Done(Ok(()))
+        }
+        KernelRequest::SetTimeouts(t) => {
+            let s = |v: Option<u32>| v.unwrap_or(0);
+            rules.push(format!("--set {} {} {}", s(t.tcp), s(t.tcp_fin), s(t.udp)));
+            KernelReply::Done(Ok(()))
+        }
+        KernelRequest::Execute(ops) => {
+            rules.extend(ops.iter().map(format::op_rule));
+            KernelReply::Executed(Ok(ops.iter().map(|_| Ok(())).collect()))
+        }
+    });
+    Ok(rules)
+}
+
+/// Applies `config` once (honouring `lvs_flush` and `lvs_timeouts`) and
+/// returns what happened. Services recorded in `state` by an earlier run
+/// and no longer configured are deleted; the record is then replaced by
+/// this config's services.
+pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome, KernelError> {
+    let mut ipvs = Ipvs::open()?;
+    let mut core = one_shot(config, alpha, state, false);
+    core.handle(Instant::now(), Event::Start);
+    drive(&mut core, Some(state), |r| worker::execute(&mut ipvs, r));
+    Ok(core.take_outcome())
 }
 
 /// Removes ipvsdir's services (those of `config` and those recorded in
@@ -120,20 +156,9 @@ pub fn apply_once(config: &Config, alpha: bool, state: &Path) -> Result<Outcome,
 /// `lvs_flush_on_stop` (no argument) the whole table is flushed instead.
 /// Foreign services are left alone otherwise.
 pub fn release(config: &Config, state: &Path) -> Result<Outcome, KernelError> {
-    let want = desired(config, &AllAlive, &mut QuorumMemory::default());
     let mut ipvs = Ipvs::open()?;
-    if config.global.lvs.flush_on_stop == Some(crate::config::model::FlushOnStop::All) {
-        ipvs.request(IpvsMessage::Flush, false)?;
-        let _ = owned::save(state, &BTreeSet::new());
-        return Ok(Outcome::default());
-    }
-    let outcome = reconcile(
-        &mut ipvs,
-        &super::table::Table::default(),
-        &ours(&want, state),
-    )?;
-    if let Err(e) = owned::save(state, &BTreeSet::new()) {
-        tracing::warn!("cannot write {}: {e}", state.display());
-    }
-    Ok(outcome)
+    let mut core = one_shot(config, false, state, true);
+    core.handle(Instant::now(), Event::Stop);
+    drive(&mut core, Some(state), |r| worker::execute(&mut ipvs, r));
+    Ok(core.take_outcome())
 }

@@ -78,16 +78,32 @@ pub fn quorum_held(vs: &VirtualServer, live_weight: u64, previously: Option<bool
 pub fn desired(config: &Config, health: &dyn Health, quorum: &mut QuorumMemory) -> Table {
     let mut table = Table::default();
     for vs in &config.virtual_servers {
-        let dests = dests_of(vs, health, quorum);
-        for key in service_keys(config, vs) {
+        table
+            .services
+            .extend(vs_services(config, vs, health, quorum));
+    }
+    table
+}
+
+/// The IPVS services of one virtual_server (a group gives several), with
+/// their destinations: the part of [`desired`] one virtual server decides.
+pub fn vs_services(
+    config: &Config,
+    vs: &VirtualServer,
+    health: &dyn Health,
+    quorum: &mut QuorumMemory,
+) -> Vec<(ServiceKey, VirtualService)> {
+    let dests = dests_of(vs, health, quorum);
+    service_keys(config, vs)
+        .into_iter()
+        .map(|key| {
             let mut svc = VirtualService::new(service(vs, key));
             for d in &dests {
                 svc.dests.insert((d.addr, d.port), *d);
             }
-            table.services.insert(key, svc);
-        }
-    }
-    table
+            (key, svc)
+        })
+        .collect()
 }
 
 /// The IPVS services a virtual_server stands for (a group expands to many).

@@ -15,42 +15,17 @@ use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
 
 use super::diff::Op;
-use super::format::addr_port;
+pub use super::kernel_error::{KernelError, describe, is_conflict};
+use super::kernel_error::{errno_message, op_error_message};
 use super::table::{Table, VirtualService};
+
+/// How long any netlink send or receive may block: a kernel that does not
+/// answer becomes an error the caller retries, never a frozen thread.
+pub const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Requests per `send`: large enough to amortise the syscall, small enough
 /// that the ACKs fit the receive buffer.
 const BATCH: usize = 512;
-
-#[derive(Debug, thiserror::Error)]
-pub enum KernelError {
-    #[error(
-        "the kernel has no IPVS: load the ip_vs module (`modprobe ip_vs`); on a machine without it, use scripts/kernel-vm"
-    )]
-    NoIpvs,
-    #[error("{what}: permission denied: ipvsdir needs CAP_NET_ADMIN (run it as root)")]
-    Permission { what: String },
-    #[error("{what}: {message}")]
-    Refused {
-        what: String,
-        errno: i32,
-        message: String,
-    },
-    #[error("netlink socket: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("cannot decode the kernel's reply: {0}")]
-    Decode(String),
-}
-
-impl KernelError {
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            KernelError::Refused { errno, .. } => Some(*errno),
-            KernelError::Permission { .. } => Some(libc::EPERM),
-            _ => None,
-        }
-    }
-}
 
 /// A service as the kernel reports it, with its destinations and counters.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,63 +69,6 @@ pub struct Ipvs {
     seq: u32,
 }
 
-fn errno_message(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
-}
-
-/// What an op is, for error messages an operator can act on.
-pub fn describe(op: &Op) -> String {
-    match op {
-        Op::AddService(s) => format!("add service {}", s.key),
-        Op::EditService(s) => format!("edit service {}", s.key),
-        Op::DelService(k) => format!("delete service {k}"),
-        Op::AddDest(k, d) => format!("add real server {} to {k}", addr_port(d.addr, d.port)),
-        Op::EditDest(k, d) => format!("edit real server {} of {k}", addr_port(d.addr, d.port)),
-        Op::DelDest(k, (a, p)) => format!("delete real server {} from {k}", addr_port(*a, *p)),
-    }
-}
-
-/// The kernel's errno for an op, in words (as ipvsadm's table has them, plus what to do).
-fn op_error_message(op: &Op, errno: i32) -> String {
-    match (op, errno) {
-        (Op::AddService(s) | Op::EditService(s), libc::ENOENT) => format!(
-            "scheduler '{}'{} is not available in this kernel (no ip_vs_{} module; twos needs Linux 6.2+)",
-            s.sched_name,
-            s.pe_name
-                .as_ref()
-                .map(|p| format!(" or persistence engine '{p}'"))
-                .unwrap_or_default(),
-            s.sched_name
-        ),
-        (Op::AddService(_), libc::EEXIST) => "service already exists".into(),
-        (Op::AddDest(..), libc::EEXIST) => "real server already exists".into(),
-        (_, libc::ESRCH) => "no such service".into(),
-        (Op::EditDest(..) | Op::DelDest(..), libc::ENOENT) => "no such real server".into(),
-        (_, libc::EINVAL) => {
-            "invalid request (address not unicast, bad weight or a kernel without this feature)"
-                .into()
-        }
-        (_, libc::EAFNOSUPPORT) => "address family not supported for this service".into(),
-        _ => errno_message(errno),
-    }
-}
-
-/// Whether an op's failure means the table changed under us (worth a re-read).
-pub fn is_conflict(op: &Op, errno: i32) -> bool {
-    matches!(
-        (op, errno),
-        (Op::AddService(_) | Op::AddDest(..), libc::EEXIST)
-            | (
-                Op::EditService(_) | Op::DelService(_) | Op::AddDest(..),
-                libc::ESRCH
-            )
-            | (
-                Op::EditDest(..) | Op::DelDest(..),
-                libc::ENOENT | libc::ESRCH
-            )
-    )
-}
-
 pub fn message_of(op: &Op) -> IpvsMessage {
     match op {
         Op::AddService(s) => IpvsMessage::NewService(s.clone()),
@@ -170,6 +88,50 @@ pub fn message_of(op: &Op) -> IpvsMessage {
             port: *port,
         },
     }
+}
+
+fn set_timeouts(sock: &Socket, t: std::time::Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    };
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: a valid socket and a timeval of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn send(sock: &Socket, buf: &[u8]) -> Result<(), KernelError> {
+    sock.send(buf, 0).map(|_| ()).map_err(timeout_or_io)
+}
+
+fn timeout_or_io(e: std::io::Error) -> KernelError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            KernelError::Timeout(IO_TIMEOUT.as_secs())
+        }
+        _ => KernelError::Io(e),
+    }
+}
+
+/// One datagram, or Timeout when the kernel stays silent for IO_TIMEOUT.
+fn recv(sock: &Socket) -> Result<Vec<u8>, KernelError> {
+    sock.recv_from_full()
+        .map(|(data, _)| data)
+        .map_err(timeout_or_io)
 }
 
 /// Walks the netlink messages packed in one datagram.
@@ -199,6 +161,7 @@ impl Ipvs {
         let _ = sock.set_cap_ack(true);
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_rx_buf_sz(8 * 1024 * 1024);
+        set_timeouts(&sock, IO_TIMEOUT)?;
         let mut ipvs = Ipvs {
             sock,
             family: 0,
@@ -228,10 +191,10 @@ impl Ipvs {
         msg.finalize();
         let mut buf = vec![0; msg.buffer_len()];
         msg.serialize(&mut buf);
-        self.sock.send(&buf, 0)?;
+        send(&self.sock, &buf)?;
         let mut family = None;
         loop {
-            let (data, _) = self.sock.recv_from_full()?;
+            let data = recv(&self.sock)?;
             for raw in messages(&data) {
                 let reply = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(raw)
                     .map_err(|e| KernelError::Decode(e.to_string()))?;
@@ -286,12 +249,12 @@ impl Ipvs {
                 seqs.insert(seq, i);
                 wire.extend_from_slice(&bytes);
             }
-            self.sock.send(&wire, 0)?;
+            send(&self.sock, &wire)?;
             let mut outcome: Vec<Option<Result<(), KernelError>>> =
                 (0..chunk.len()).map(|_| None).collect();
             let mut pending = chunk.len();
             while pending > 0 {
-                let (data, _) = self.sock.recv_from_full()?;
+                let data = recv(&self.sock)?;
                 for raw in messages(&data) {
                     let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
                         .map_err(|e| KernelError::Decode(e.to_string()))?;
@@ -345,10 +308,10 @@ impl Ipvs {
         };
         let what = format!("{m:?}");
         let (seq, bytes) = self.encode(m, flags);
-        self.sock.send(&bytes, 0)?;
+        send(&self.sock, &bytes)?;
         let mut out = Vec::new();
         loop {
-            let (data, _) = self.sock.recv_from_full()?;
+            let data = recv(&self.sock)?;
             for raw in messages(&data) {
                 let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
                     .map_err(|e| KernelError::Decode(e.to_string()))?;

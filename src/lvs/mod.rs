@@ -5,12 +5,14 @@
 pub mod commands;
 pub mod desired;
 pub mod diff;
+pub mod director;
 pub mod format;
 pub mod kernel;
+pub mod kernel_error;
+pub mod names;
 pub mod owned;
-pub mod reconcile;
-pub mod reconciler;
 pub mod table;
+pub mod worker;
 
 pub use diff::{Op, diff};
 pub use table::{DestKey, Table, VirtualService};

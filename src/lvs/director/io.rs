@@ -1,0 +1,94 @@
+//! What goes in and out of the director core: events, effects, and the
+//! kernel requests it asks its driver to carry out.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ipvs_sys::{ServiceKey, Timeouts};
+
+use crate::check::health::{ProbeId, ProbePlan, RsKey};
+use crate::check::state::CheckerState;
+use crate::config::model::{Config, Script};
+use crate::lvs::diff::Op;
+use crate::lvs::kernel_error::KernelError;
+use crate::lvs::table::Table;
+
+/// An operator's override of one real server (the status socket's drain and
+/// enable commands send these). It survives reloads while the real server
+/// stays in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// Weight 0: established connections carry on, no new ones.
+    Drain,
+    /// Out of the table, whatever its checkers say.
+    Disable,
+    /// Back to what its checkers say.
+    Clear,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// Begin: start the probes and bring the kernel table in line.
+    Start,
+    /// Probes whose checker changed (state or dynamic weight), with their
+    /// new state.
+    Probes(Vec<(ProbeId, CheckerState)>),
+    /// A new, already validated configuration (SIGHUP).
+    Reload(Box<Config>),
+    /// The answer to the kernel request in flight.
+    Kernel(KernelReply),
+    /// An operator's override.
+    Override(RsKey, Override),
+    /// Stop: the table is released once nothing attracts traffic to it.
+    Stop,
+    /// The VRRP side of this process has finished its stop: the handoff is
+    /// over and our VIPs are gone (or kept, with --dont-release-vrrp).
+    VrrpStopped,
+}
+
+/// A request for the kernel's IPVS table. One is in flight at a time; its
+/// answer comes back as [`Event::Kernel`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum KernelRequest {
+    /// `lvs_flush` / `lvs_flush_on_stop`: empty the whole table (`ipvsadm -C`).
+    Flush,
+    /// `lvs_timeouts` (`ipvsadm --set`).
+    SetTimeouts(Timeouts),
+    /// Read the whole table back.
+    Read,
+    /// Carry out these operations, in order.
+    Execute(Vec<Op>),
+}
+
+#[derive(Debug)]
+pub enum KernelReply {
+    /// Flush or SetTimeouts.
+    Done(Result<(), KernelError>),
+    Table(Result<Table, KernelError>),
+    /// One result per op; the outer error when the exchange itself failed.
+    Executed(Result<Vec<Result<(), KernelError>>, KernelError>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Ask the kernel (the driver answers with [`Event::Kernel`]).
+    Kernel(KernelRequest),
+    /// Run a hook script (notify_up/down, quorum_up/down, omega's).
+    RunScript { script: Script, what: String },
+    /// (Re)start the probes of this plan from these states, replacing any
+    /// running ones; the configuration gives their context.
+    StartProbes {
+        config: Arc<Config>,
+        plan: Arc<ProbePlan>,
+        states: Vec<CheckerState>,
+    },
+    /// Stop every probe.
+    StopProbes,
+    /// Remember the services that are ours (for the next start).
+    SaveOwned(BTreeSet<ServiceKey>),
+    /// The table reflects the last start or reload: what attracts traffic to
+    /// it (VRRP's VIPs) may follow now.
+    TableReady,
+    /// The stop is complete.
+    Stopped,
+}

@@ -1,0 +1,945 @@
+//! The director core: every decision about the IPVS side of this director,
+//! sans-IO, on the caller's clock. Health changes, reloads, drain deadlines,
+//! drift ticks, operator overrides, start and stop go in
+//! ([`Director::handle`], [`Director::handle_timeout`]); kernel requests,
+//! hook scripts, probe (re)starts and the owned set come out
+//! ([`Director::poll_effect`], [`Director::poll_timeout`]).
+//!
+//! The daemon (`daemon::checks`), `--apply-once`, `--release` and `--plan`
+//! all run this core; only the way they carry out its effects differs.
+//!
+//! Order of effects, decided here:
+//! - start: `lvs_flush`, `lvs_timeouts`, then the table; [`Effect::TableReady`]
+//!   tells the caller that VIPs may now attract traffic to it;
+//! - reload: only what the file changed is recomputed and written; real
+//!   servers and virtual servers the file removed drain (weight 0) for
+//!   `drain_grace` before they are deleted;
+//! - stop: the table stays while VRRP hands over ([`Event::VrrpStopped`]),
+//!   then omega's scripts run and our services are released (or the table
+//!   flushed with `lvs_flush_on_stop`), unless `--dont-release-ipvs`.
+
+mod io;
+mod table;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipvs_sys::ServiceKey;
+
+pub use io::{Effect, Event, KernelReply, KernelRequest, Override};
+use table::DesiredState;
+
+use crate::check::health::{HealthTable, ProbePlan, RsKey};
+use crate::check::state::{CheckerState, Millis};
+use crate::config::model::{Config, FlushOnStop, RealServer, VirtualServer};
+use crate::lvs::desired::{Health, QuorumMemory, RsHealth};
+use crate::lvs::diff::{Op, apply_to, diff};
+use crate::lvs::format::op_rule;
+use crate::lvs::kernel_error::{KernelError, is_conflict};
+use crate::lvs::names;
+use crate::lvs::table::Table;
+
+/// After a kernel exchange failed as a whole (no answer, socket error), the
+/// table is re-read and repaired this much later.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Passes with more operations than this log a summary (each op at debug).
+const LOG_EACH_UP_TO: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Read and write the kernel's table (off with --no-ipvs: health is
+    /// judged and reported only).
+    pub write_table: bool,
+    /// Remove our services at stop (off with --dont-release-ipvs).
+    pub release_on_stop: bool,
+    /// How long a removed real server or virtual server drains at weight 0.
+    pub drain_grace: Duration,
+    /// How often the kernel table is re-read to repair drift.
+    pub drift_interval: Duration,
+    /// VRRP runs in this process: at stop, the table is released only after
+    /// [`Event::VrrpStopped`].
+    pub vrrp_in_process: bool,
+    /// The probes' clock starts here ([`CheckerState`] times are
+    /// milliseconds since it).
+    pub origin: Instant,
+    /// Judge every real server alive (`Some(true)`) or down (`Some(false)`,
+    /// alpha before the first check) instead of by its checkers: the
+    /// one-shot commands.
+    pub assume: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Idle,
+    Running,
+    /// Stop received; waiting for VRRP to finish its handoff.
+    AwaitingVrrp,
+    Releasing,
+    Stopped,
+}
+
+/// The kernel request in flight and what its answer is for.
+#[derive(Debug)]
+enum InFlight {
+    Flush,
+    SetTimeouts,
+    /// A full pass: read, then repair everything.
+    Read {
+        attempt: u8,
+        drift: bool,
+    },
+    Sync {
+        attempt: u8,
+        drift: bool,
+        actual: Table,
+        ops: Vec<Op>,
+    },
+    /// Only the services that changed, against what was last written.
+    Incremental {
+        ops: Vec<Op>,
+    },
+    /// The stop's release.
+    Release {
+        ops: Vec<Op>,
+    },
+    ReleaseRead,
+}
+
+/// What the one-shot commands report: every op the kernel accepted or refused.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub applied: Vec<Op>,
+    pub failed: Vec<(Op, KernelError)>,
+    /// Requests other than ops (flush, timeouts) that failed.
+    pub errors: Vec<KernelError>,
+}
+
+pub struct Director {
+    opts: Options,
+    config: Arc<Config>,
+    health: HealthTable,
+    /// Each real server's health (plan.servers order) as last acted on.
+    alive: Vec<bool>,
+    overrides: HashMap<RsKey, Override>,
+    quorum: QuorumMemory,
+    table: DesiredState,
+    /// Services ipvsdir created and may delete.
+    owned: BTreeSet<ServiceKey>,
+    saved_owned: Option<BTreeSet<ServiceKey>>,
+    /// Our view of the kernel table as last read and written; None when it
+    /// must be read again.
+    written: Option<Table>,
+    busy: Option<InFlight>,
+    /// Requests to send before the table (flush, timeouts).
+    queued: VecDeque<KernelRequest>,
+    next_drift: Option<Instant>,
+    retry_at: Option<Instant>,
+    /// Drift repairs and failures already logged (a fight with another tool
+    /// logs once).
+    logged: BTreeSet<String>,
+    stage: Stage,
+    vrrp_stopped: bool,
+    /// Emit TableReady once the pending work is done.
+    ready_pending: bool,
+    effects: VecDeque<Effect>,
+    outcome: Outcome,
+}
+
+/// The health view `desired` reads: the checkers' verdicts, the operator's
+/// overrides, or what a one-shot command assumes.
+struct View<'a> {
+    health: &'a HealthTable,
+    overrides: &'a HashMap<RsKey, Override>,
+    assume: Option<bool>,
+}
+
+impl Health for View<'_> {
+    fn real_server(&self, vs: &VirtualServer, rs: &RealServer) -> RsHealth {
+        let mut h = match self.assume {
+            Some(alive) => RsHealth {
+                alive,
+                weight: None,
+            },
+            None => self.health.real_server(vs, rs),
+        };
+        if !self.overrides.is_empty() {
+            match self.overrides.get(&RsKey::of(vs, rs)) {
+                Some(Override::Drain) if h.alive => h.weight = Some(0),
+                Some(Override::Disable) => h.alive = false,
+                _ => {}
+            }
+        }
+        h
+    }
+}
+
+impl Director {
+    /// `owned`: the services an earlier run recorded as ours.
+    pub fn new(config: Config, opts: Options, owned: BTreeSet<ServiceKey>) -> Self {
+        let config = Arc::new(config);
+        let plan = Arc::new(ProbePlan::new(&config));
+        let health = HealthTable::new(plan.clone(), 0);
+        let table = DesiredState::new(config.virtual_servers.len());
+        let mut d = Director {
+            alive: Vec::new(),
+            health,
+            overrides: HashMap::new(),
+            quorum: QuorumMemory::default(),
+            table,
+            owned,
+            saved_owned: None,
+            written: None,
+            busy: None,
+            queued: VecDeque::new(),
+            next_drift: None,
+            retry_at: None,
+            logged: BTreeSet::new(),
+            stage: Stage::Idle,
+            vrrp_stopped: false,
+            ready_pending: false,
+            effects: VecDeque::new(),
+            outcome: Outcome::default(),
+            config,
+            opts,
+        };
+        d.alive = d.alive_now();
+        d.table.mark_all_dirty();
+        d
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The probes' states as last acted on.
+    pub fn health(&self) -> &HealthTable {
+        &self.health
+    }
+
+    /// The table as the configuration, health, overrides and drains want it.
+    pub fn desired(&mut self) -> &Table {
+        self.refresh();
+        self.table.desired()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stage == Stage::Stopped
+    }
+
+    /// What the kernel accepted and refused since the start (one-shot commands).
+    pub fn take_outcome(&mut self) -> Outcome {
+        std::mem::take(&mut self.outcome)
+    }
+
+    fn millis(&self, now: Instant) -> Millis {
+        now.saturating_duration_since(self.opts.origin).as_millis() as Millis
+    }
+
+    fn alive_now(&self) -> Vec<bool> {
+        let view = self.view();
+        self.health
+            .plan
+            .servers
+            .iter()
+            .map(|&(_, v, r)| {
+                let vs = &self.config.virtual_servers[v];
+                view.real_server(vs, &vs.real_servers[r]).alive
+            })
+            .collect()
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            health: &self.health,
+            overrides: &self.overrides,
+            assume: self.opts.assume,
+        }
+    }
+
+    pub fn handle(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Start => self.start(now),
+            Event::Probes(updates) => self.on_probes(&updates),
+            Event::Reload(config) => self.reload(now, *config),
+            Event::Kernel(reply) => self.on_kernel(now, reply),
+            Event::Override(rs, o) => self.on_override(rs, o),
+            Event::Stop => self.on_stop(),
+            Event::VrrpStopped => {
+                self.vrrp_stopped = true;
+                if self.stage == Stage::AwaitingVrrp {
+                    tracing::info!("VRRP has handed over: releasing the IPVS table");
+                    self.begin_release();
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Drain deadlines, drift ticks and retries that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.table.expire_drains(now);
+        self.pump(now);
+    }
+
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// The next moment [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut at = self.table.next_drain_deadline();
+        if self.stage == Stage::Running && self.opts.write_table && self.busy.is_none() {
+            for t in [self.next_drift, self.retry_at].into_iter().flatten() {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        }
+        at
+    }
+
+    fn start(&mut self, now: Instant) {
+        if self.stage != Stage::Idle {
+            return;
+        }
+        self.stage = Stage::Running;
+        let config = &self.config;
+        tracing::info!(
+            "Starting healthcheckers: {} virtual servers, {} probes ({} identical checkers share a probe)",
+            config.virtual_servers.len(),
+            self.health.plan.probes.len(),
+            self.health.plan.users.iter().sum::<usize>() - self.health.plan.probes.len()
+        );
+        let at = self.millis(now);
+        self.health = HealthTable::new(self.health.plan.clone(), at);
+        self.alive = self.alive_now();
+        if self.opts.assume.is_none() {
+            self.effects.push_back(Effect::StartProbes {
+                config: self.config.clone(),
+                plan: self.health.plan.clone(),
+                states: self.health.states.clone(),
+            });
+        }
+        if self.opts.write_table {
+            if config.global.lvs.flush {
+                self.queued.push_back(KernelRequest::Flush);
+            }
+            self.queue_timeouts();
+            self.next_drift = Some(now + self.opts.drift_interval);
+        } else {
+            tracing::info!("--no-ipvs: health is reported only, the IPVS table is left alone");
+        }
+        self.ready_pending = true;
+    }
+
+    fn queue_timeouts(&mut self) {
+        let t = self.config.global.lvs.timeouts;
+        if t.tcp.is_some() || t.tcpfin.is_some() || t.udp.is_some() {
+            self.queued
+                .push_back(KernelRequest::SetTimeouts(ipvs_sys::Timeouts {
+                    tcp: t.tcp,
+                    tcp_fin: t.tcpfin,
+                    udp: t.udp,
+                }));
+        }
+    }
+
+    fn run_script(&mut self, script: &Option<crate::config::model::Script>, what: String) {
+        if let Some(script) = script {
+            self.effects.push_back(Effect::RunScript {
+                script: script.clone(),
+                what,
+            });
+        }
+    }
+
+    /// Copies the changed probes' states; logs and notifies the real
+    /// servers whose health changed; marks their virtual servers for
+    /// recomputation.
+    fn on_probes(&mut self, updates: &[(usize, CheckerState)]) {
+        let plan = self.health.plan.clone();
+        let mut touched = Vec::new();
+        for (id, state) in updates {
+            let Some(slot) = self.health.states.get_mut(*id) else {
+                continue;
+            };
+            let weight_changed = slot.dynamic_weight != state.dynamic_weight;
+            *slot = state.clone();
+            for &i in &plan.servers_of[*id] {
+                touched.push(i);
+                if weight_changed {
+                    self.table.mark_dirty(plan.servers[i].1);
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        let alive = self.alive_now();
+        for i in touched {
+            let now = alive[i];
+            if now == self.alive[i] {
+                continue;
+            }
+            self.alive[i] = now;
+            let (key, v, r) = &plan.servers[i];
+            self.table.mark_dirty(*v);
+            let vs = &self.config.virtual_servers[*v];
+            let rs = &vs.real_servers[*r];
+            let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
+            let (up, down) = (rs.notify_up.clone(), rs.notify_down.clone());
+            if now {
+                tracing::info!("Adding service {rsn} to VS {vsn}");
+                self.run_script(&up, format!("notify_up for {rsn}"));
+            } else {
+                let why = self.health.down_reasons(key).join("; ");
+                if rs.inhibit_on_failure {
+                    tracing::warn!("Disabling service {rsn} of VS {vsn} (weight 0): {why}");
+                } else {
+                    tracing::warn!("Removing service {rsn} from VS {vsn}: {why}");
+                }
+                self.run_script(&down, format!("notify_down for {rsn}"));
+            }
+        }
+    }
+
+    fn on_override(&mut self, rs: RsKey, o: Override) {
+        let Some(&(_, v, r)) = self.health.plan.servers.iter().find(|(k, _, _)| *k == rs) else {
+            tracing::warn!(
+                "override for {}: no such real server in the configuration",
+                names::endpoint(rs.addr, rs.protocol, rs.port)
+            );
+            return;
+        };
+        let vs = &self.config.virtual_servers[v];
+        let (rsn, vsn) = (
+            names::real_server(vs, &vs.real_servers[r]),
+            names::virtual_server(vs),
+        );
+        match o {
+            Override::Clear => {
+                if self.overrides.remove(&rs).is_some() {
+                    tracing::info!("Operator: {rsn} of VS {vsn} back to its checkers' verdict");
+                }
+            }
+            Override::Drain => {
+                tracing::info!("Operator: draining {rsn} of VS {vsn} (weight 0)");
+                self.overrides.insert(rs, o);
+            }
+            Override::Disable => {
+                tracing::info!("Operator: disabling {rsn} of VS {vsn} (out of the table)");
+                self.overrides.insert(rs, o);
+            }
+        }
+        self.alive = self.alive_now();
+        self.table.mark_dirty(v);
+    }
+
+    /// SIGHUP: probes identical to running ones keep their state, new ones
+    /// start fresh; virtual servers the file did not change keep their part
+    /// of the table untouched; removed real servers and virtual servers drain.
+    fn reload(&mut self, now: Instant, config: Config) {
+        if matches!(self.stage, Stage::Releasing | Stage::Stopped) {
+            return;
+        }
+        self.refresh();
+        let config = Arc::new(config);
+        let plan = Arc::new(ProbePlan::new(&config));
+        let index: HashMap<&crate::config::model::Checker, usize> = self
+            .health
+            .plan
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        let at = self.millis(now);
+        let mut kept = 0;
+        let states: Vec<CheckerState> = plan
+            .probes
+            .iter()
+            .map(|c| match index.get(c) {
+                Some(&j) => {
+                    kept += 1;
+                    self.health.states[j].clone()
+                }
+                None => CheckerState::new(&c.common, at),
+            })
+            .collect();
+        let removed = self.health.states.len() - kept;
+        let started = states.len() - kept;
+        self.overrides.retain(|k, _| plan.of_rs.contains_key(k));
+        // Which old virtual server (by position) each new one continues.
+        let old = &self.config;
+        let mut old_pos: HashMap<_, usize> = old
+            .virtual_servers
+            .iter()
+            .enumerate()
+            .map(|(i, vs)| ((vs.key.clone(), vs.protocol), i))
+            .collect();
+        let mut same = Vec::with_capacity(config.virtual_servers.len());
+        for vs in &config.virtual_servers {
+            let o = old_pos.remove(&(vs.key.clone(), vs.protocol));
+            let unchanged = o.is_some_and(|i| {
+                old.virtual_servers[i] == *vs && group_of(old, vs) == group_of(&config, vs)
+            });
+            same.push(if unchanged { o } else { None });
+        }
+        let old_entries = self.table.begin_reload(config.virtual_servers.len(), &same);
+        if config.global.lvs.timeouts != self.config.global.lvs.timeouts && self.opts.write_table {
+            self.config = config.clone();
+            self.queue_timeouts();
+        }
+        self.config = config;
+        self.health = HealthTable { plan, states };
+        self.alive = self.alive_now();
+        self.refresh();
+        let grace = (!self.opts.drain_grace.is_zero()).then(|| now + self.opts.drain_grace);
+        let secs = self.opts.drain_grace.as_secs();
+        self.table.drain_removed(old_entries, grace, &|what| {
+            tracing::info!("Draining {what} (removed by the reload): weight 0, deleted in {secs} s")
+        });
+        if self.opts.assume.is_none() {
+            self.effects.push_back(Effect::StartProbes {
+                config: self.config.clone(),
+                plan: self.health.plan.clone(),
+                states: self.health.states.clone(),
+            });
+        }
+        tracing::info!(
+            "Reloaded healthcheckers: {kept} probes kept, {started} new, {removed} removed"
+        );
+        self.ready_pending = true;
+    }
+
+    fn on_stop(&mut self) {
+        match self.stage {
+            Stage::Running if self.opts.vrrp_in_process && !self.vrrp_stopped => {
+                tracing::info!(
+                    "Stopping: the IPVS table stays until VRRP has handed over the VIPs"
+                );
+                self.stage = Stage::AwaitingVrrp;
+            }
+            Stage::Idle | Stage::Running => self.begin_release(),
+            _ => {}
+        }
+    }
+
+    /// Nothing attracts traffic to our services any more: omega's scripts,
+    /// probes stopped, then the table released.
+    fn begin_release(&mut self) {
+        let was_running = self.stage != Stage::Idle;
+        self.stage = Stage::Releasing;
+        self.refresh();
+        if was_running {
+            self.omega();
+            if self.opts.assume.is_none() {
+                self.effects.push_back(Effect::StopProbes);
+            }
+        }
+        self.owned
+            .extend(self.table.desired().services.keys().copied());
+        if !self.opts.write_table || !self.opts.release_on_stop {
+            self.finish_stop();
+        }
+    }
+
+    /// omega: at shutdown, the down notifiers of servers that are up.
+    fn omega(&mut self) {
+        let config = self.config.clone();
+        for vs in config.virtual_servers.iter().filter(|v| v.omega) {
+            for rs in &vs.real_servers {
+                if self.health.rs_health(&RsKey::of(vs, rs)).alive {
+                    let what = format!("notify_down (omega) for {}", names::real_server(vs, rs));
+                    self.run_script(&rs.notify_down, what);
+                }
+            }
+            if self.quorum.held(vs) == Some(true) {
+                let what = format!("quorum_down (omega) for VS {}", names::virtual_server(vs));
+                self.run_script(&vs.quorum_down, what);
+            }
+        }
+    }
+
+    fn finish_stop(&mut self) {
+        if self.opts.write_table && self.opts.release_on_stop {
+            self.owned.clear();
+            self.save_owned();
+        }
+        self.stage = Stage::Stopped;
+        self.effects.push_back(Effect::Stopped);
+    }
+
+    /// Recomputes the virtual servers marked dirty (their quorum
+    /// transitions run their scripts).
+    fn refresh(&mut self) {
+        let dirty = self.table.take_dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        let config = self.config.clone();
+        for v in dirty {
+            let vs = &config.virtual_servers[v];
+            let before = self.quorum.held(vs);
+            let view = View {
+                health: &self.health,
+                overrides: &self.overrides,
+                assume: self.opts.assume,
+            };
+            let services = crate::lvs::desired::vs_services(&config, vs, &view, &mut self.quorum);
+            self.table.set_vs(v, services);
+            let now = self.quorum.held(vs);
+            if before == now || now.is_none() {
+                continue;
+            }
+            let vsn = names::virtual_server(vs);
+            if now == Some(true) {
+                tracing::info!("Gained quorum {} for VS {vsn}", vs.quorum);
+                self.run_script(&vs.quorum_up, format!("quorum_up for VS {vsn}"));
+            } else {
+                tracing::warn!("Lost quorum {} for VS {vsn}", vs.quorum);
+                self.run_script(&vs.quorum_down, format!("quorum_down for VS {vsn}"));
+            }
+        }
+    }
+
+    fn send(&mut self, request: KernelRequest, busy: InFlight) {
+        self.busy = Some(busy);
+        self.effects.push_back(Effect::Kernel(request));
+    }
+
+    /// Decides the next kernel request, if any is due and none is in flight.
+    fn pump(&mut self, now: Instant) {
+        self.refresh();
+        if !self.opts.write_table {
+            self.table.take_changed();
+            if self.ready_pending && self.stage == Stage::Running {
+                self.ready_pending = false;
+                self.effects.push_back(Effect::TableReady);
+            }
+            return;
+        }
+        if self.busy.is_some() || matches!(self.stage, Stage::Idle | Stage::Stopped) {
+            return;
+        }
+        if let Some(r) = self.queued.pop_front() {
+            let busy = match r {
+                KernelRequest::Flush => InFlight::Flush,
+                _ => InFlight::SetTimeouts,
+            };
+            return self.send(r, busy);
+        }
+        if self.stage == Stage::Releasing {
+            return self.release_step();
+        }
+        if self.retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        let drift_due = self.next_drift.is_some_and(|t| now >= t);
+        if self.written.is_none() || drift_due || self.retry_at.is_some() {
+            let drift = self.written.is_some() && self.table.changed_is_empty();
+            self.retry_at = None;
+            self.next_drift = Some(now + self.opts.drift_interval);
+            return self.send(KernelRequest::Read, InFlight::Read { attempt: 0, drift });
+        }
+        let changed = self.table.take_changed();
+        if !changed.is_empty() {
+            let desired = self.table.desired();
+            self.owned.extend(desired.services.keys().copied());
+            let written = self
+                .written
+                .as_ref()
+                .map_or_else(Table::default, Clone::clone);
+            let ops = diff_keys(desired, &written, &self.owned, &changed);
+            if !ops.is_empty() {
+                return self.send(
+                    KernelRequest::Execute(ops.clone()),
+                    InFlight::Incremental { ops },
+                );
+            }
+        }
+        if self.ready_pending {
+            self.ready_pending = false;
+            self.effects.push_back(Effect::TableReady);
+        }
+    }
+
+    /// At stop: flush (lvs_flush_on_stop) or delete our services.
+    fn release_step(&mut self) {
+        if self.config.global.lvs.flush_on_stop == Some(FlushOnStop::All) {
+            return self.send(KernelRequest::Flush, InFlight::Flush);
+        }
+        let Some(written) = &self.written else {
+            return self.send(KernelRequest::Read, InFlight::ReleaseRead);
+        };
+        let ops = diff(&Table::default(), written, &self.owned);
+        if ops.is_empty() {
+            return self.finish_stop();
+        }
+        self.send(
+            KernelRequest::Execute(ops.clone()),
+            InFlight::Release { ops },
+        );
+    }
+
+    fn on_kernel(&mut self, now: Instant, reply: KernelReply) {
+        let Some(busy) = self.busy.take() else {
+            tracing::warn!("IPVS: an answer nothing asked for, ignored");
+            return;
+        };
+        match (busy, reply) {
+            (InFlight::Flush, KernelReply::Done(r)) => match r {
+                Ok(()) => {
+                    tracing::info!("IPVS: table flushed (ipvsadm -C)");
+                    self.written = Some(Table::default());
+                    if self.stage == Stage::Releasing {
+                        self.finish_stop();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("IPVS: cannot flush the table: {e}");
+                    self.outcome.errors.push(e);
+                    if self.stage == Stage::Releasing {
+                        self.finish_stop();
+                    }
+                }
+            },
+            (InFlight::SetTimeouts, KernelReply::Done(r)) => {
+                if let Err(e) = r {
+                    tracing::error!("IPVS: cannot set lvs_timeouts: {e}");
+                    self.outcome.errors.push(e);
+                }
+            }
+            (InFlight::Read { attempt, drift }, KernelReply::Table(r)) => match r {
+                Ok(actual) => {
+                    self.table.take_changed();
+                    let desired = self.table.desired();
+                    self.owned.extend(desired.services.keys().copied());
+                    let ops = diff(desired, &actual, &self.owned);
+                    if ops.is_empty() {
+                        self.written = Some(actual);
+                        self.settle(&[], &[]);
+                    } else {
+                        let busy = InFlight::Sync {
+                            attempt,
+                            drift,
+                            actual,
+                            ops: ops.clone(),
+                        };
+                        self.send(KernelRequest::Execute(ops), busy);
+                    }
+                }
+                Err(e) => self.exchange_failed(now, e),
+            },
+            (
+                InFlight::Sync {
+                    attempt,
+                    drift,
+                    mut actual,
+                    ops,
+                },
+                KernelReply::Executed(r),
+            ) => match r {
+                Ok(results) => {
+                    let (applied, failed, conflicts) = split(ops, results);
+                    self.log_pass(&applied, &failed, drift);
+                    apply_to(&mut actual, &applied);
+                    self.written = Some(actual);
+                    self.settle(&applied, &failed);
+                    self.record(applied, failed);
+                    if conflicts && attempt == 0 {
+                        tracing::info!("IPVS table changed under us: re-reading and retrying once");
+                        self.send(
+                            KernelRequest::Read,
+                            InFlight::Read {
+                                attempt: 1,
+                                drift: false,
+                            },
+                        );
+                    }
+                }
+                Err(e) => self.exchange_failed(now, e),
+            },
+            (InFlight::Incremental { ops }, KernelReply::Executed(r)) => match r {
+                Ok(results) => {
+                    let (applied, failed, conflicts) = split(ops, results);
+                    self.log_pass(&applied, &failed, false);
+                    if let Some(w) = &mut self.written {
+                        apply_to(w, &applied);
+                    }
+                    self.settle(&applied, &failed);
+                    if conflicts || !failed.is_empty() {
+                        // Someone changed the table under us, or the kernel
+                        // refused: read it back before the next change.
+                        self.written = None;
+                    }
+                    self.record(applied, failed);
+                }
+                Err(e) => self.exchange_failed(now, e),
+            },
+            (InFlight::ReleaseRead, KernelReply::Table(r)) => match r {
+                Ok(actual) => self.written = Some(actual),
+                Err(e) => {
+                    tracing::error!("IPVS: cannot read the table to release it: {e}");
+                    self.outcome.errors.push(e);
+                    self.finish_stop();
+                }
+            },
+            (InFlight::Release { ops }, KernelReply::Executed(r)) => {
+                match r {
+                    Ok(results) => {
+                        let (applied, failed, _) = split(ops, results);
+                        let n = applied
+                            .iter()
+                            .filter(|o| matches!(o, Op::DelService(_)))
+                            .count();
+                        tracing::info!("Removed {n} IPVS services of ours");
+                        for (op, e) in &failed {
+                            tracing::error!("IPVS: ipvsadm {} failed: {e}", op_rule(op));
+                        }
+                        self.record(applied, failed);
+                    }
+                    Err(e) => {
+                        tracing::error!("IPVS: cannot release our services: {e}");
+                        self.outcome.errors.push(e);
+                    }
+                }
+                self.finish_stop();
+            }
+            (busy, reply) => {
+                tracing::error!("IPVS: answer {reply:?} does not match the request {busy:?}");
+                self.written = None;
+            }
+        }
+    }
+
+    /// The whole exchange failed (timeout, socket): read everything back
+    /// after a pause. The changes since stay marked.
+    fn exchange_failed(&mut self, now: Instant, e: KernelError) {
+        tracing::error!(
+            "IPVS: {e}; re-reading the table in {} s",
+            RETRY_AFTER.as_secs()
+        );
+        self.outcome.errors.push(e);
+        self.written = None;
+        self.retry_at = Some(now + RETRY_AFTER);
+    }
+
+    fn record(&mut self, applied: Vec<Op>, failed: Vec<(Op, KernelError)>) {
+        self.outcome.applied.extend(applied);
+        self.outcome.failed.extend(failed);
+    }
+
+    /// After a pass: services no longer desired and gone are no longer ours.
+    fn settle(&mut self, applied: &[Op], failed: &[(Op, KernelError)]) {
+        let _ = applied;
+        let desired = self.table.desired();
+        let failed: BTreeSet<ServiceKey> = failed.iter().map(|(op, _)| *op.service_key()).collect();
+        self.owned
+            .retain(|k| desired.services.contains_key(k) || failed.contains(k));
+        self.save_owned();
+    }
+
+    fn save_owned(&mut self) {
+        if self.saved_owned.as_ref() != Some(&self.owned) {
+            self.saved_owned = Some(self.owned.clone());
+            self.effects
+                .push_back(Effect::SaveOwned(self.owned.clone()));
+        }
+    }
+
+    fn log_pass(&mut self, applied: &[Op], failed: &[(Op, KernelError)], drift: bool) {
+        if drift {
+            for op in applied {
+                let rule = op_rule(op);
+                if self.logged.insert(rule.clone()) {
+                    tracing::warn!(
+                        "IPVS table drifted from the configuration, repaired: ipvsadm {rule}"
+                    );
+                }
+            }
+        } else {
+            self.logged.clear();
+            if applied.len() <= LOG_EACH_UP_TO {
+                for op in applied {
+                    tracing::info!("IPVS: ipvsadm {}", op_rule(op));
+                }
+            } else {
+                let services = applied
+                    .iter()
+                    .filter(|o| matches!(o, Op::AddService(_)))
+                    .count();
+                tracing::info!(
+                    "IPVS: {} operations applied ({services} services added)",
+                    applied.len()
+                );
+                for op in applied {
+                    tracing::debug!("IPVS: ipvsadm {}", op_rule(op));
+                }
+            }
+        }
+        for (op, e) in failed {
+            let line = format!("{} failed: {e}", op_rule(op));
+            if self.logged.insert(line.clone()) {
+                tracing::error!("IPVS: ipvsadm {line}");
+            }
+        }
+    }
+}
+
+/// The group a virtual_server names, if any (a reload that changes the
+/// group changes the virtual server).
+fn group_of<'a>(
+    config: &'a Config,
+    vs: &VirtualServer,
+) -> Option<&'a crate::config::model::VirtualServerGroup> {
+    match &vs.key {
+        crate::config::model::VirtualServerKey::Group { name } => config
+            .virtual_server_groups
+            .iter()
+            .find(|g| &g.name == name),
+        _ => None,
+    }
+}
+
+/// Ops and their results, split into accepted and refused; whether a
+/// refusal means the table changed under us.
+fn split(
+    ops: Vec<Op>,
+    results: Vec<Result<(), KernelError>>,
+) -> (Vec<Op>, Vec<(Op, KernelError)>, bool) {
+    let mut applied = Vec::new();
+    let mut failed = Vec::new();
+    let mut conflicts = false;
+    let mut refused = BTreeSet::new();
+    let mut results = results.into_iter();
+    for op in ops {
+        match results.next().unwrap_or(Ok(())) {
+            Ok(()) => applied.push(op),
+            // A refused service takes its destinations with it: report the cause once.
+            Err(_) if refused.contains(op.service_key()) => {}
+            Err(e) => {
+                if let Op::AddService(s) = &op {
+                    refused.insert(s.key);
+                }
+                conflicts |= e.errno().is_some_and(|n| is_conflict(&op, n));
+                failed.push((op, e));
+            }
+        }
+    }
+    (applied, failed, conflicts)
+}
+
+/// The diff restricted to some services: O(what changed), not O(table).
+fn diff_keys(
+    desired: &Table,
+    written: &Table,
+    owned: &BTreeSet<ServiceKey>,
+    keys: &BTreeSet<ServiceKey>,
+) -> Vec<Op> {
+    let pick = |t: &Table| Table {
+        services: keys
+            .iter()
+            .filter_map(|k| t.services.get(k).map(|s| (*k, s.clone())))
+            .collect(),
+    };
+    diff(&pick(desired), &pick(written), owned)
+}

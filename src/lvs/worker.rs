@@ -1,0 +1,57 @@
+//! Carries out the director core's kernel requests: synchronously (the
+//! one-shot commands) or on a thread of its own (the daemon), so a slow or
+//! silent kernel never blocks the async side. Every netlink wait is bounded
+//! ([`kernel::IO_TIMEOUT`](super::kernel::IO_TIMEOUT)).
+
+use std::sync::mpsc as std_mpsc;
+
+use ipvs_sys::IpvsMessage;
+use tokio::sync::mpsc;
+
+use super::director::{KernelReply, KernelRequest};
+use super::kernel::{Ipvs, KernelError};
+
+/// One request against the kernel.
+pub fn execute(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
+    match request {
+        KernelRequest::Flush => {
+            KernelReply::Done(ipvs.request(IpvsMessage::Flush, false).map(|_| ()))
+        }
+        KernelRequest::SetTimeouts(t) => {
+            KernelReply::Done(ipvs.request(IpvsMessage::SetConfig(t), false).map(|_| ()))
+        }
+        KernelRequest::Read => KernelReply::Table(ipvs.read().map(|t| t.to_table())),
+        KernelRequest::Execute(ops) => KernelReply::Executed(ipvs.execute(&ops)),
+    }
+}
+
+/// The kernel worker thread's handle: requests in; answers come back on
+/// the channel given to [`spawn`]. The thread ends when this is dropped.
+pub struct Worker {
+    requests: std_mpsc::Sender<KernelRequest>,
+}
+
+impl Worker {
+    /// Hands a request to the thread (false when it is gone).
+    pub fn send(&self, request: KernelRequest) -> bool {
+        self.requests.send(request).is_ok()
+    }
+}
+
+/// Opens the IPVS socket here (so "no IPVS" or "permission denied" is
+/// known at once) and starts the thread that owns it.
+pub fn spawn(replies: mpsc::UnboundedSender<KernelReply>) -> Result<Worker, KernelError> {
+    let mut ipvs = Ipvs::open()?;
+    let (tx, rx) = std_mpsc::channel::<KernelRequest>();
+    std::thread::Builder::new()
+        .name("ipvs".into())
+        .spawn(move || {
+            while let Ok(request) = rx.recv() {
+                if replies.send(execute(&mut ipvs, request)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(KernelError::Io)?;
+    Ok(Worker { requests: tx })
+}
