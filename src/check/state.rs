@@ -12,8 +12,10 @@
 
 use std::time::Duration;
 
-use super::tcp::Reason;
 use crate::config::model::CheckCommon;
+
+/// Why a probe said what it said (static text in the common cases).
+pub type Reason = std::borrow::Cow<'static, str>;
 
 /// Milliseconds on the caller's clock (virtual in tests, monotonic in the daemon).
 pub type Millis = u64;

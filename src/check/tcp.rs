@@ -1,6 +1,5 @@
 //! TCP_CHECK: up when a TCP connection is established within connect_timeout.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use tokio::net::{TcpSocket, TcpStream};
 /// Why a probe came out the way it did, in words an operator reads. The
 /// usual outcomes ("connected", "ok (HTTP 200)") are static text, so a
 /// healthy probe allocates nothing for its reason.
-pub type Reason = Cow<'static, str>;
+pub use super::state::Reason;
 
 /// Result of one probe: up or down, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,30 +48,6 @@ fn monotonic() -> NotifyState<'static> {
     NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Reloading)
 }
 
-/// The `-p` pid file, removed when dropped.
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn create(path: &std::path::Path) -> Option<PidFile> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match std::fs::write(path, format!("{}\n", std::process::id())) {
-            Ok(()) => Some(PidFile(path.to_path_buf())),
-            Err(e) => {
-                tracing::error!("cannot write the pid file {}: {e}", path.display());
-                None
-            }
-        }
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config_path: PathBuf,
@@ -80,7 +56,7 @@ pub struct Options {
     pub vrrp: Option<driver::Options>,
     /// None: VRRP only (`-P`).
     pub checks: Option<checks::Options>,
-    /// `-p`: where to write our pid.
+    /// `-p`: the pid file, locked while we run (default: beside the status socket).
     pub pid_file: Option<PathBuf>,
     /// The status socket.
     pub control_socket: PathBuf,
@@ -88,6 +64,8 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Lock(#[from] super::lock::LockError),
     #[error("cannot catch signals: {0}")]
     Signals(std::io::Error),
     #[error("{0}")]
@@ -134,12 +112,17 @@ const RELOAD_TABLE_WAIT: Duration = Duration::from_secs(5);
 /// - stop: VRRP hands over and removes its VIPs, then the director
 ///   releases the table.
 pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
+    // One director per pid file, taken before anything is touched.
+    let pid_path = match &opts.pid_file {
+        Some(p) => p.clone(),
+        None => super::lock::default_path(&opts.control_socket),
+    };
+    let _lock = super::lock::PidLock::acquire(&pid_path)?;
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(Error::Signals)?;
     let mut usr2 = signal(SignalKind::user_defined2()).map_err(Error::Signals)?;
-    let _pid = opts.pid_file.as_deref().and_then(PidFile::create);
     let health_file = opts.checks.as_ref().map(|c| c.health_state.clone());
     let vrrp_file = opts.vrrp.as_ref().and_then(|v| v.status_file.clone());
     let (dir_tx, dir_rx) = mpsc::channel(16);

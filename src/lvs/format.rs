@@ -10,7 +10,7 @@ use ipvs_sys::{
     DestEntry, Family, ForwardMethod, Info, Netmask, Protocol, ServiceFlags, ServiceKey, Stats,
 };
 
-use super::kernel::{KernelService, KernelTable};
+use super::table::{KernelService, KernelTable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ipvs_sys::{DestEntry, ForwardMethod, IpvsMessage, ServiceEntry, ServiceFlags};
+use ipvs_sys::IpvsMessage;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
@@ -17,7 +17,6 @@ use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
 use super::diff::Op;
 pub use super::kernel_error::{KernelError, describe, is_conflict};
 use super::kernel_error::{errno_message, op_error_message};
-use super::table::{Table, VirtualService};
 
 /// How long any netlink send or receive may block: a kernel that does not
 /// answer becomes an error the caller retries, never a frozen thread.
@@ -27,41 +26,7 @@ pub const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// that the ACKs fit the receive buffer.
 const BATCH: usize = 512;
 
-/// A service as the kernel reports it, with its destinations and counters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KernelService {
-    pub entry: ServiceEntry,
-    pub dests: Vec<DestEntry>,
-}
-
-/// The kernel's IPVS table with counters, in the kernel's order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KernelTable {
-    pub services: Vec<KernelService>,
-}
-
-impl KernelTable {
-    /// The table without counters, normalised for comparison with a desired one.
-    pub fn to_table(&self) -> Table {
-        let mut t = Table::default();
-        for s in &self.services {
-            let mut service = s.entry.service.clone();
-            // The kernel reports its internal "hashed" bit; it is not configuration.
-            service.flags = ServiceFlags(service.flags.0 & !ServiceFlags::HASHED.0);
-            let mut vs = VirtualService::new(service);
-            for d in &s.dests {
-                let mut dest = d.dest;
-                // Tunnel attributes are reported for every dest; they matter only for TUN.
-                if dest.fwd != ForwardMethod::Tunnel {
-                    dest.tunnel = None;
-                }
-                vs.dests.insert((dest.addr, dest.port), dest);
-            }
-            t.services.insert(s.entry.service.key, vs);
-        }
-        t
-    }
-}
+pub use super::table::{KernelService, KernelTable};
 
 pub struct Ipvs {
     sock: Socket,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use ipvs_sys::{Dest, Service, ServiceKey};
+use ipvs_sys::{Dest, DestEntry, ForwardMethod, Service, ServiceEntry, ServiceFlags, ServiceKey};
 
 /// A destination within a service: address and port.
 pub type DestKey = (IpAddr, u16);
@@ -34,5 +34,41 @@ impl Table {
     /// Number of entries (services plus destinations), e.g. for logs.
     pub fn entries(&self) -> usize {
         self.services.values().map(|s| 1 + s.dests.len()).sum()
+    }
+}
+
+/// A service as the kernel reports it, with its destinations and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelService {
+    pub entry: ServiceEntry,
+    pub dests: Vec<DestEntry>,
+}
+
+/// The kernel's IPVS table with counters, in the kernel's order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelTable {
+    pub services: Vec<KernelService>,
+}
+
+impl KernelTable {
+    /// The table without counters, normalised for comparison with a desired one.
+    pub fn to_table(&self) -> Table {
+        let mut t = Table::default();
+        for s in &self.services {
+            let mut service = s.entry.service.clone();
+            // The kernel reports its internal "hashed" bit; it is not configuration.
+            service.flags = ServiceFlags(service.flags.0 & !ServiceFlags::HASHED.0);
+            let mut vs = VirtualService::new(service);
+            for d in &s.dests {
+                let mut dest = d.dest;
+                // Tunnel attributes are reported for every dest; they matter only for TUN.
+                if dest.fwd != ForwardMethod::Tunnel {
+                    dest.tunnel = None;
+                }
+                vs.dests.insert((dest.addr, dest.port), dest);
+            }
+            t.services.insert(s.entry.service.key, vs);
+        }
+        t
     }
 }

@@ -1,0 +1,543 @@
+//! The director core on virtual time, with no root and no kernel: health
+//! flaps, quorum with hysteresis, drains after a reload, the stop order,
+//! operator overrides, start-up requests, kernel timeouts and drift. The
+//! kernel's part is played by an in-memory table that applies the core's
+//! operations as the kernel would (`diff::apply_to`); the real kernel runs
+//! the same core in the VM tests (tests/vm_ipvs.rs, tests/vm_e2e.rs).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ipvsdir::config::{LoadOptions, load_str};
+use ipvsdir::lvs::diff::apply_to;
+use ipvsdir::lvs::director::{
+    Director, Effect, Event, KernelReply, KernelRequest, Options, Override, RETRY_AFTER,
+};
+use ipvsdir::lvs::kernel_error::KernelError;
+use ipvsdir::lvs::{Op, Table};
+
+fn config(text: &str) -> ipvsdir::config::model::Config {
+    let l = load_str("t.conf", text, &LoadOptions::default());
+    l.config.unwrap_or_else(|| panic!("{}", l.diagnostics))
+}
+
+/// A director, its clock, the kernel table it writes and what it did.
+struct Sim {
+    core: Director,
+    t0: Instant,
+    now: Instant,
+    kernel: Table,
+    /// Every kernel request, in order.
+    requests: Vec<KernelRequest>,
+    /// Every other effect, in order.
+    effects: Vec<Effect>,
+    /// Answer the next requests with a timeout.
+    silent: usize,
+}
+
+fn opts(t0: Instant) -> Options {
+    Options {
+        write_table: true,
+        release_on_stop: true,
+        drain_grace: Duration::from_secs(30),
+        drift_interval: Duration::from_secs(10),
+        vrrp_in_process: false,
+        origin: t0,
+        assume: None,
+    }
+}
+
+impl Sim {
+    fn new(text: &str, edit: impl FnOnce(&mut Options)) -> Sim {
+        let t0 = Instant::now();
+        let mut o = opts(t0);
+        edit(&mut o);
+        Sim {
+            core: Director::new(config(text), o, BTreeSet::new()),
+            t0,
+            now: t0,
+            kernel: Table::default(),
+            requests: Vec::new(),
+            effects: Vec::new(),
+            silent: 0,
+        }
+    }
+
+    /// Feeds an event, then answers kernel requests until the core is quiet.
+    fn on(&mut self, event: Event) {
+        self.core.handle(self.now, event);
+        self.run();
+    }
+
+    fn run(&mut self) {
+        while let Some(e) = self.core.poll_effect() {
+            match e {
+                Effect::Kernel(r) => {
+                    self.requests.push(r.clone());
+                    let reply = self.answer(r);
+                    self.core.handle(self.now, Event::Kernel(reply));
+                }
+                other => self.effects.push(other),
+            }
+        }
+    }
+
+    fn answer(&mut self, r: KernelRequest) -> KernelReply {
+        if self.silent > 0 {
+            self.silent -= 1;
+            let e = KernelError::Timeout(10);
+            return match r {
+                KernelRequest::Read => KernelReply::Table(Err(e)),
+                KernelRequest::Execute(_) => KernelReply::Executed(Err(e)),
+                _ => KernelReply::Done(Err(e)),
+            };
+        }
+        match r {
+            KernelRequest::Flush => {
+                self.kernel = Table::default();
+                KernelReply::Done(Ok(()))
+            }
+            KernelRequest::SetTimeouts(_) => KernelReply::Done(Ok(())),
+            KernelRequest::Read => KernelReply::Table(Ok(self.kernel.clone())),
+            KernelRequest::Execute(ops) => {
+                apply_to(&mut self.kernel, &ops);
+                KernelReply::Executed(Ok(ops.iter().map(|_| Ok(())).collect()))
+            }
+        }
+    }
+
+    /// Moves the clock to `t0 + secs` and runs what is due by then.
+    fn at(&mut self, secs: f64) {
+        self.now = self.t0 + Duration::from_secs_f64(secs);
+        while let Some(t) = self.core.poll_timeout() {
+            if t > self.now {
+                break;
+            }
+            self.core.handle_timeout(self.now);
+            self.run();
+            if self.core.poll_timeout() == Some(t) {
+                break;
+            }
+        }
+    }
+
+    /// Reports probe `id` up or down.
+    fn probe(&mut self, id: usize, up: bool) {
+        let mut s = self.core.health().states[id].clone();
+        let now = self.now.duration_since(self.t0).as_millis() as u64;
+        s.up = up;
+        s.since = now;
+        s.last = Some(ipvsdir::check::state::LastResult {
+            ok: up,
+            reason: if up { "ok" } else { "connection refused" }.into(),
+            at: now,
+        });
+        self.on(Event::Probes(vec![(id, s)]));
+    }
+
+    /// The ops sent since the last call.
+    fn ops(&mut self) -> Vec<String> {
+        self.requests
+            .drain(..)
+            .flat_map(|r| match r {
+                KernelRequest::Execute(ops) => ops.iter().map(rule).collect(),
+                KernelRequest::Read => vec!["read".to_string()],
+                KernelRequest::Flush => vec!["flush".to_string()],
+                KernelRequest::SetTimeouts(_) => vec!["timeouts".to_string()],
+            })
+            .collect()
+    }
+
+    /// The effects other than kernel requests since the last call, as words.
+    fn said(&mut self) -> Vec<String> {
+        self.effects
+            .drain(..)
+            .map(|e| match e {
+                Effect::RunScript { script, .. } => format!("script {}", script.command),
+                Effect::StartProbes { states, .. } => format!("probes {}", states.len()),
+                Effect::StopProbes => "stop probes".into(),
+                Effect::SaveOwned(s) => format!("owned {}", s.len()),
+                Effect::TableReady => "ready".into(),
+                Effect::Stopped => "stopped".into(),
+                Effect::Kernel(_) => unreachable!(),
+            })
+            .collect()
+    }
+
+    fn weights(&self) -> Vec<(String, u32)> {
+        self.kernel
+            .services
+            .iter()
+            .flat_map(|(k, s)| {
+                s.dests
+                    .values()
+                    .map(move |d| (format!("{k} {}:{}", d.addr, d.port), d.weight))
+            })
+            .collect()
+    }
+}
+
+fn rule(op: &Op) -> String {
+    ipvsdir::lvs::format::op_rule(op)
+}
+
+const TWO: &str = "virtual_server 10.0.0.1 80 {
+ lb_kind NAT
+ real_server 10.0.1.1 80 {
+  weight 3
+  notify_down \"/bin/rs1-down\"
+  notify_up \"/bin/rs1-up\"
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 10.0.1.2 80 {
+  weight 2
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+}
+";
+
+#[test]
+fn start_writes_the_table_then_says_ready() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    assert_eq!(
+        s.ops(),
+        [
+            "read",
+            "-A -t 10.0.0.1:80 -s wlc",
+            "-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3",
+            "-a -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 2"
+        ]
+    );
+    assert_eq!(s.said(), ["probes 2", "owned 1", "ready"]);
+}
+
+#[test]
+fn lvs_flush_and_timeouts_come_before_the_table_and_need_no_read() {
+    let text =
+        format!("global_defs {{\n lvs_flush\n lvs_timeouts tcp 900 tcpfin 60 udp 30\n}}\n{TWO}");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    let ops = s.ops();
+    assert_eq!(ops[..3], ["flush", "timeouts", "-A -t 10.0.0.1:80 -s wlc"]);
+    assert_eq!(ops.len(), 5, "{ops:?}");
+}
+
+#[test]
+fn a_flapping_real_server_leaves_and_returns_with_its_scripts() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(1.0);
+    s.probe(0, false);
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.1:80"]);
+    assert_eq!(s.said(), ["script /bin/rs1-down"]);
+    s.at(2.0);
+    s.probe(0, true);
+    assert_eq!(s.ops(), ["-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3"]);
+    assert_eq!(s.said(), ["script /bin/rs1-up"]);
+    // The same verdict again changes nothing.
+    s.probe(0, true);
+    assert!(s.ops().is_empty());
+    assert!(s.said().is_empty());
+}
+
+#[test]
+fn quorum_with_hysteresis_and_the_sorry_server() {
+    // Weights 1+1+1; quorum 2, hysteresis 1: lost below 1, regained at 3.
+    let text = "virtual_server 10.0.0.1 80 {
+ quorum 2
+ hysteresis 1
+ quorum_up \"/bin/qup\"
+ quorum_down \"/bin/qdown\"
+ sorry_server 10.0.9.9 80
+ real_server 10.0.1.1 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 10.0.1.2 80 {
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+ real_server 10.0.1.3 80 {
+  TCP_CHECK {
+   connect_timeout 3
+  }
+ }
+}
+";
+    let mut s = Sim::new(text, |_| {});
+    s.on(Event::Start);
+    assert!(s.said().contains(&"script /bin/qup".to_string()));
+    s.ops();
+    s.probe(0, false);
+    s.probe(1, false);
+    // Live weight 1: still >= quorum - hysteresis.
+    assert!(!s.said().iter().any(|e| e.contains("qdown")));
+    s.probe(2, false);
+    assert_eq!(s.said(), ["script /bin/qdown"]);
+    assert_eq!(s.weights(), [("TCP 10.0.0.1:80 10.0.9.9:80".into(), 1)]);
+    s.probe(0, true);
+    s.probe(1, true);
+    // Live weight 2 < quorum + hysteresis: the sorry server stays.
+    assert!(s.said().is_empty());
+    assert_eq!(s.weights().len(), 1);
+    s.probe(2, true);
+    assert_eq!(s.said(), ["script /bin/qup"]);
+    assert_eq!(s.weights().len(), 3);
+}
+
+#[test]
+fn a_reload_changing_one_weight_sends_one_op_and_reads_nothing() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.on(Event::Reload(Box::new(config(
+        &TWO.replace("weight 2", "weight 5"),
+    ))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 5"]);
+    // Identical probes keep their state: both are restarted from it.
+    assert_eq!(s.said(), ["probes 2", "ready"]);
+}
+
+#[test]
+fn a_reload_that_changes_nothing_touches_nothing() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.probe(1, false);
+    s.ops();
+    s.said();
+    s.on(Event::Reload(Box::new(config(TWO))));
+    assert!(s.ops().is_empty());
+    // The probe that was down is still down: no flap.
+    assert!(!s.core.health().states[1].up);
+    assert_eq!(s.weights().len(), 1);
+}
+
+#[test]
+fn a_removed_real_server_drains_then_goes() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.at(5.0);
+    let without = TWO.replace(
+        " real_server 10.0.1.2 80 {\n  weight 2\n  TCP_CHECK {\n   connect_timeout 2\n  }\n }\n",
+        "",
+    );
+    s.on(Event::Reload(Box::new(config(&without))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 0"]);
+    s.at(34.0);
+    assert!(
+        !s.ops()
+            .iter()
+            .any(|o| o.starts_with("-d -t 10.0.0.1:80 -r 10.0.1.2"))
+    );
+    s.at(35.0);
+    assert!(
+        s.ops()
+            .contains(&"-d -t 10.0.0.1:80 -r 10.0.1.2:80".to_string())
+    );
+    assert_eq!(s.weights().len(), 1);
+}
+
+#[test]
+fn a_removed_virtual_server_drains_then_goes_while_the_others_stay() {
+    let text =
+        format!("{TWO}virtual_server 10.0.0.2 443 {{\n real_server 10.0.2.1 443 {{\n }}\n}}\n");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.at(1.0);
+    s.on(Event::Reload(Box::new(config(TWO))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.2:443 -r 10.0.2.1:443 -m -w 0"]);
+    s.at(30.5);
+    assert!(s.ops().iter().all(|o| !o.starts_with("-D")));
+    s.at(31.0);
+    assert_eq!(s.ops(), ["-D -t 10.0.0.2:443"]);
+    assert_eq!(s.kernel.services.len(), 1);
+}
+
+#[test]
+fn a_virtual_server_added_back_during_its_drain_stays() {
+    let text =
+        format!("{TWO}virtual_server 10.0.0.2 443 {{\n real_server 10.0.2.1 443 {{\n }}\n}}\n");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.on(Event::Reload(Box::new(config(TWO))));
+    s.at(10.0);
+    s.ops();
+    s.on(Event::Reload(Box::new(config(&text))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.2:443 -r 10.0.2.1:443 -m -w 1"]);
+    s.at(40.0);
+    assert!(s.ops().iter().all(|o| o == "read"));
+    assert_eq!(s.kernel.services.len(), 2);
+}
+
+#[test]
+fn with_vrrp_in_process_the_table_stays_until_vrrp_has_handed_over() {
+    let text = format!(
+        "{TWO}virtual_server 10.0.0.1 81 {{\n omega\n real_server 10.0.1.1 81 {{\n  notify_down \"/bin/omega-down\"\n }}\n}}\n"
+    );
+    let mut s = Sim::new(&text, |o| o.vrrp_in_process = true);
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(1.0);
+    s.on(Event::Stop);
+    assert!(
+        s.ops().is_empty(),
+        "nothing leaves the table before the handoff"
+    );
+    assert!(s.said().is_empty());
+    // Health still counts while VRRP hands over.
+    s.probe(1, false);
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.2:80"]);
+    s.at(1.6);
+    s.on(Event::VrrpStopped);
+    let ops = s.ops();
+    assert_eq!(ops, ["-D -t 10.0.0.1:80", "-D -t 10.0.0.1:81"]);
+    assert_eq!(
+        s.said(),
+        [
+            "script /bin/omega-down",
+            "stop probes",
+            "owned 0",
+            "stopped"
+        ]
+    );
+    assert!(s.kernel.services.is_empty());
+    assert!(s.core.is_stopped());
+}
+
+#[test]
+fn without_vrrp_in_process_the_stop_releases_at_once() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.on(Event::Stop);
+    assert_eq!(s.ops(), ["-D -t 10.0.0.1:80"]);
+    assert_eq!(s.said(), ["stop probes", "owned 0", "stopped"]);
+}
+
+#[test]
+fn dont_release_ipvs_keeps_the_table_and_flush_on_stop_flushes_it() {
+    let mut keep = Sim::new(TWO, |o| o.release_on_stop = false);
+    keep.on(Event::Start);
+    keep.ops();
+    keep.on(Event::Stop);
+    assert!(keep.ops().is_empty());
+    assert_eq!(keep.kernel.services.len(), 1);
+    assert!(keep.core.is_stopped());
+
+    let text = format!("global_defs {{\n lvs_flush_on_stop\n}}\n{TWO}");
+    let mut flush = Sim::new(&text, |_| {});
+    flush.on(Event::Start);
+    flush.ops();
+    flush.on(Event::Stop);
+    assert_eq!(flush.ops(), ["flush"]);
+    assert!(flush.core.is_stopped());
+}
+
+#[test]
+fn a_stop_before_the_start_releases_what_an_earlier_run_owned() {
+    // --release: the file's services and those recorded, nothing else.
+    let mut s = Sim::new(TWO, |o| o.assume = Some(true));
+    s.on(Event::Start);
+    let owned_before = s.kernel.clone();
+    let mut r = Sim::new(TWO, |o| o.assume = Some(true));
+    r.kernel = owned_before;
+    r.on(Event::Stop);
+    assert_eq!(r.ops(), ["read", "-D -t 10.0.0.1:80"]);
+    assert_eq!(r.said(), ["owned 0", "stopped"]);
+}
+
+#[test]
+fn operator_overrides_drain_disable_and_clear_and_survive_a_reload() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let rs = s.core.health().plan.servers[0].0.clone();
+    s.on(Event::Override(rs.clone(), Override::Drain));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 0"]);
+    s.on(Event::Reload(Box::new(config(
+        &TWO.replace("weight 2", "weight 4"),
+    ))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 4"]);
+    s.on(Event::Override(rs.clone(), Override::Disable));
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.1:80"]);
+    s.on(Event::Override(rs, Override::Clear));
+    assert_eq!(s.ops(), ["-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3"]);
+}
+
+#[test]
+fn a_silent_kernel_is_retried_with_a_fresh_read() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.silent = 1;
+    s.on(Event::Start);
+    assert_eq!(s.ops(), ["read"]);
+    assert!(!s.said().contains(&"ready".to_string()));
+    assert_eq!(s.core.poll_timeout(), Some(s.t0 + RETRY_AFTER));
+    s.at(1.0);
+    let ops = s.ops();
+    assert_eq!(ops[0], "read");
+    assert_eq!(ops.len(), 4, "{ops:?}");
+    assert!(s.said().contains(&"ready".to_string()));
+    // A failed change is not lost: it is retried after a re-read.
+    s.silent = 1;
+    s.probe(1, false);
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.2:80"]);
+    assert_eq!(s.weights().len(), 2);
+    s.at(2.0);
+    assert_eq!(s.ops(), ["read", "-d -t 10.0.0.1:80 -r 10.0.1.2:80"]);
+    assert_eq!(s.weights().len(), 1);
+}
+
+#[test]
+fn drift_is_repaired_on_the_next_tick() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    // Someone deletes a real server by hand.
+    let key = *s.kernel.services.keys().next().unwrap();
+    s.kernel
+        .services
+        .get_mut(&key)
+        .unwrap()
+        .dests
+        .retain(|_, d| d.weight != 2);
+    s.at(9.0);
+    assert!(s.ops().is_empty());
+    s.at(10.0);
+    assert_eq!(
+        s.ops(),
+        ["read", "-a -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 2"]
+    );
+}
+
+#[test]
+fn no_ipvs_judges_and_notifies_without_kernel_requests() {
+    let mut s = Sim::new(TWO, |o| o.write_table = false);
+    s.on(Event::Start);
+    s.probe(0, false);
+    s.on(Event::Stop);
+    assert!(s.ops().is_empty());
+    assert_eq!(
+        s.said(),
+        [
+            "probes 2",
+            "ready",
+            "script /bin/rs1-down",
+            "stop probes",
+            "stopped"
+        ]
+    );
+}
