@@ -460,11 +460,11 @@ fn stat(pid: u32) -> Option<(char, u32)> {
 }
 
 /// Zombies whose parent is `init` (the namespace's PID 1, as seen from here).
-fn zombies_of(init: u32) -> usize {
+fn zombies_of(init: u32) -> Vec<u32> {
     children_of(init)
         .into_iter()
         .filter(|&p| stat(p).is_some_and(|(s, _)| s == 'Z'))
-        .count()
+        .collect()
 }
 
 /// ipvsdir as PID 1 of a PID namespace (a container): a MISC_CHECK whose
@@ -529,19 +529,27 @@ fn as_pid_1_orphans_are_reaped() {
         "PID 1 has no child: the init did not fork the daemon\n{}",
         d.log()
     );
-    // Sample for 4 s: ~240 orphans come and go.
+    // Sample for 4 s: ~240 orphans come and go. A zombie may be seen in
+    // the moment between its death and its reaping (longer on a busy
+    // host: a round's orphans are killed together), but none may stay: an
+    // init that does not reap keeps every one, hundreds by the end.
+    let mut first_seen = std::collections::HashMap::new();
     let mut worst = 0;
+    let mut oldest = Duration::ZERO;
     let deadline = Instant::now() + Duration::from_secs(4);
     while Instant::now() < deadline {
-        worst = worst.max(zombies_of(init));
+        let now = Instant::now();
+        let zombies = zombies_of(init);
+        worst = worst.max(zombies.len());
+        for z in zombies {
+            let seen = *first_seen.entry(z).or_insert(now);
+            oldest = oldest.max(now - seen);
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let last = zombies_of(init);
-    // A zombie may be seen in the instant between its death and its reaping;
-    // an init that does not reap has hundreds by now.
     assert!(
-        worst <= 3 && last <= 3,
-        "zombies under PID 1: at most {worst} at once, {last} at the end\n{}",
+        oldest < Duration::from_secs(1) && worst <= 12,
+        "zombies under PID 1 are not reaped: one lived {oldest:?}, {worst} at once\n{}",
         d.log()
     );
     // Signals to PID 1 reach the daemon.
