@@ -100,7 +100,7 @@ fn imports(module: &[String], text: &str) -> Vec<Vec<String>> {
         }
         // Each item in braces may be a module of its own.
         let items: Vec<String> = tail
-            .split(|c| c == ',' || c == '}' || c == '{')
+            .split([',', '}', '{'])
             .map(|s| s.split("::").next().unwrap_or("").to_string())
             .filter(|s| !s.is_empty() && s != "self")
             .collect();
