@@ -1,16 +1,21 @@
 #!/bin/bash
-# Guest driver of scripts/bench-ipvs: for each repetition and tool, a fresh
-# network namespace, guest.sh inside it under a time limit, then teardown.
+# Guest driver of scripts/bench-ipvs (and bench-director): for each
+# repetition and tool, a fresh network namespace, the guest script inside it
+# under a time limit, then teardown.
 # usage: driver.sh REPS N M PHASE_LIMIT_SECS
+# environment: BENCH_GUEST (guest script, default /work/bench/guest.sh),
+#              BENCH_PHASES (default "ipvsdir ipvsadm keepalived")
 set -uo pipefail # no -e: one failed repetition must not lose the others
 
 reps=$1 n=$2 m=$3 limit=$4
+guest=${BENCH_GUEST:-/work/bench/guest.sh}
+phases=${BENCH_PHASES:-ipvsdir ipvsadm keepalived}
 # By full path: busybox timeout runs its own applet for a bare "ip".
 ip=$(command -v ip)
 echo "R env 0 0 kernel=$(uname -r) bash=${BASH_VERSION%%(*}"
 
 for i in $(seq 1 "$reps"); do
-    for phase in ipvsdir ipvsadm keepalived; do
+    for phase in $phases; do
         ns=b$i$phase
         ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns"; continue; }
         # lo up creates the local routing table; without it the kernel
@@ -18,7 +23,7 @@ for i in $(seq 1 "$reps"); do
         ip netns exec "$ns" ip link set lo up
         # SIGKILL so a hung tool cannot ignore it; whatever it left running
         # in the namespace is killed below.
-        timeout -s KILL "$limit" "$ip" netns exec "$ns" bash /work/bench/guest.sh "$phase" "$i" "$n" "$m"
+        timeout -s KILL "$limit" "$ip" netns exec "$ns" bash "$guest" "$phase" "$i" "$n" "$m"
         rc=$?
         [ "$rc" -eq 0 ] || echo "R ${phase}_phase $i fail rc=$rc"
         for p in $(ip netns pids "$ns"); do kill -9 "$p" 2>/dev/null; done
