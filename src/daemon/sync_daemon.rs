@@ -82,6 +82,17 @@ impl Sync {
 
 /// Follows the configured instance's transitions until the channel closes,
 /// then stops the sync daemon. Returns at once when nothing is configured.
+/// Runs `f` on the sync daemon's state on a blocking thread; None when
+/// that thread panicked.
+async fn blocking(mut sync: Sync, f: impl FnOnce(&mut Sync) + Send + 'static) -> Option<Sync> {
+    tokio::task::spawn_blocking(move || {
+        f(&mut sync);
+        sync
+    })
+    .await
+    .ok()
+}
+
 pub async fn follow(config: &Config, mut transitions: mpsc::UnboundedReceiver<Transition>) {
     let Some(cfg) = config.global.lvs.sync_daemon.clone() else {
         return;
@@ -106,26 +117,45 @@ pub async fn follow(config: &Config, mut transitions: mpsc::UnboundedReceiver<Tr
             return;
         }
     };
-    let mut sync = Sync {
+    let sync = Sync {
         ipvs,
         cfg,
         vrid,
         role: None,
     };
-    if let Err(e) = sync.become_(DaemonState::Backup) {
-        tracing::error!("lvs_sync_daemon: cannot start the backup sync daemon: {e}");
-    }
+    // Kernel requests run on a blocking thread, never on the daemon's
+    // async one (each is bounded by the netlink timeouts).
+    let Some(mut sync) = blocking(sync, |s| {
+        if let Err(e) = s.become_(DaemonState::Backup) {
+            tracing::error!("lvs_sync_daemon: cannot start the backup sync daemon: {e}");
+        }
+    })
+    .await
+    else {
+        return;
+    };
     while let Some(t) = transitions.recv().await {
         if Some(&t.instance) != instance.as_ref() || t.state == State::Init {
             continue;
         }
-        if let Err(e) = sync.become_(role_for(t.state)) {
-            tracing::error!("lvs_sync_daemon: {e}");
+        let role = role_for(t.state);
+        let Some(s) = blocking(sync, move |s| {
+            if let Err(e) = s.become_(role) {
+                tracing::error!("lvs_sync_daemon: {e}");
+            }
+        })
+        .await
+        else {
+            return;
+        };
+        sync = s;
+    }
+    blocking(sync, |s| {
+        for role in [DaemonState::Master, DaemonState::Backup] {
+            s.stop(role);
         }
-    }
-    for role in [DaemonState::Master, DaemonState::Backup] {
-        sync.stop(role);
-    }
+    })
+    .await;
     tracing::info!("Stopped the IPVS sync daemon");
 }
 

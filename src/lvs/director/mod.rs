@@ -237,16 +237,16 @@ impl Director {
     }
 
     fn alive_now(&self) -> Vec<bool> {
-        let view = self.view();
-        self.health
-            .plan
-            .servers
-            .iter()
-            .map(|&(_, v, r)| {
-                let vs = &self.config.virtual_servers[v];
-                view.real_server(vs, &vs.real_servers[r]).alive
-            })
+        (0..self.health.plan.servers.len())
+            .map(|i| self.alive_of(i))
             .collect()
+    }
+
+    /// Whether real server `i` (plan.servers order) is in the table now.
+    fn alive_of(&self, i: usize) -> bool {
+        let (_, v, r) = self.health.plan.servers[i];
+        let vs = &self.config.virtual_servers[v];
+        self.view().real_server(vs, &vs.real_servers[r]).alive
     }
 
     fn view(&self) -> View<'_> {
@@ -373,9 +373,8 @@ impl Director {
         }
         touched.sort_unstable();
         touched.dedup();
-        let alive = self.alive_now();
         for i in touched {
-            let now = alive[i];
+            let now = self.alive_of(i);
             if now == self.alive[i] {
                 continue;
             }
