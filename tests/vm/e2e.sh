@@ -5,6 +5,7 @@
 # each director has its own table), and real servers running Debian's nginx.
 #
 #   sh e2e.sh nat|dr|reload|seeds     sources e2e-NAME.sh, which runs it
+#   sh e2e.sh handoff [dr|nat|reload]...   (tests/vm_handoff.rs)
 #
 # Output: "=== NAME" sections that the Rust test reads; progress on stderr.
 # Times are /proc/uptime seconds. Every wait is bounded in time and count.
@@ -394,9 +395,9 @@ logs() {
 
 # shellcheck source=/dev/null
 case ${1:-} in
-nat | dr | reload | seeds) . "./e2e-$1.sh" ;;
+nat | dr | reload | seeds | handoff) . "./e2e-$1.sh" ;;
 *)
-    echo "usage: sh e2e.sh nat|dr|reload|seeds" >&2
+    echo "usage: sh e2e.sh nat|dr|reload|seeds|handoff [PART...]" >&2
     exit 2
     ;;
 esac

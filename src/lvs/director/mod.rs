@@ -820,6 +820,12 @@ impl Director {
         self.outcome.errors.push(e);
         self.written = None;
         self.retry_at = Some(now + RETRY_AFTER);
+        // VRRP is not held back by a kernel that does not answer: a backup
+        // must still be able to take over elsewhere's VIPs.
+        if self.ready_pending {
+            self.ready_pending = false;
+            self.effects.push_back(Effect::TableReady);
+        }
     }
 
     fn record(&mut self, applied: Vec<Op>, failed: Vec<(Op, KernelError)>) {
