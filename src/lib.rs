@@ -8,4 +8,5 @@ pub mod daemon;
 pub mod lvs;
 pub mod report_file;
 pub mod script;
+pub mod timer;
 pub mod vrrp;

@@ -186,7 +186,7 @@ pub async fn run(
                 };
                 core.handle(Instant::now(), event);
             }
-            _ = sleep_until_opt(timeout) => core.handle_timeout(Instant::now()),
+            _ = crate::timer::sleep_until(timeout) => core.handle_timeout(Instant::now()),
             _ = report.tick() => {
                 if probes.board.take_news() {
                     write_status(&core, &probes.board, &options, started);
@@ -211,12 +211,5 @@ fn write_status(core: &Director, board: &Board, options: &Options, started: std:
     let r = status::report(core.config(), &view, started);
     if let Err(e) = status::write(&options.health_state, &r) {
         tracing::warn!("cannot write {}: {e}", options.health_state.display());
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }

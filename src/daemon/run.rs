@@ -222,7 +222,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                     reload_vrrp(&vrrp_control, cfg).await;
                 }
             }
-            _ = sleep_until_opt(reload_deadline) => {
+            _ = crate::timer::sleep_until(reload_deadline) => {
                 if let Some((cfg, _)) = reload_for_vrrp.take() {
                     tracing::warn!(
                         "reload: the IPVS table is not updated after {} s; VRRP takes the new file anyway",
@@ -297,13 +297,6 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
 async fn reload_vrrp(vrrp: &Option<mpsc::Sender<Control>>, config: Config) {
     if let Some(v) = vrrp {
         let _ = v.send(Control::Reload(Box::new(config))).await;
-    }
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

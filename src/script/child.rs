@@ -153,7 +153,7 @@ pub async fn run_checked(checked: &Checked, opts: &RunOptions) -> Finished {
             // An exit seen together with the deadline counts as in time.
             biased;
             ended = wait_exit(pid, pidfd.as_ref()) => break ended,
-            () = sleep_until_opt(deadline) => match sent {
+            () = crate::timer::sleep_until(deadline) => match sent {
                 None => {
                     signal_group(pid, libc::SIGTERM);
                     sent = Some(libc::SIGTERM);
@@ -491,13 +491,6 @@ async fn wait_group_gone(pgid: libc::pid_t, out: &mut Output) {
             () = sleep(Duration::from_millis(5)) => {}
             () = out.read_some(), if out.open() => {}
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
