@@ -928,6 +928,9 @@ impl Bench {
                     .arg(&conf)
                     .arg("--vrrp-state")
                     .arg(self.state_path(i))
+                    // Each director its own status socket (and so its own pid file).
+                    .arg("--control-socket")
+                    .arg(dir.join(format!("{tag}.sock")))
                     .env("RUST_LOG", "info");
             }
             Impl::Keepalived => {

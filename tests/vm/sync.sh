@@ -30,9 +30,9 @@ vrrp_instance VI_1 {
 CONF
 done
 daemons() { for i in 1 2; do echo "d$i: $(ip netns exec d$i ipvsadm -L --daemon | tr '\n' ' ')"; done; }
-ip netns exec d1 ipvsdir -P -n -l -f d1.conf --vrrp-state /tmp/d1.json 2>d1.log &
+ip netns exec d1 ipvsdir -P -n -l -f d1.conf --vrrp-state /tmp/d1.json --control-socket /tmp/d1.sock 2>d1.log &
 p1=$!
-ip netns exec d2 ipvsdir -P -n -l -f d2.conf --vrrp-state /tmp/d2.json 2>d2.log &
+ip netns exec d2 ipvsdir -P -n -l -f d2.conf --vrrp-state /tmp/d2.json --control-socket /tmp/d2.sock 2>d2.log &
 p2=$!
 # Wait (bounded) for d1 to be master.
 n=0

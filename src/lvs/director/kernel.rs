@@ -234,10 +234,8 @@ impl Director {
                             .iter()
                             .filter(|o| matches!(o, Op::DelService(_)))
                             .count();
+                        self.log_pass(&applied, &failed, false);
                         tracing::info!("Removed {n} IPVS services of ours");
-                        for (op, e) in &failed {
-                            tracing::error!("IPVS: ipvsadm {} failed: {e}", op_rule(op));
-                        }
                         self.record(applied, failed);
                     }
                     Err(e) => {
