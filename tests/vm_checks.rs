@@ -55,7 +55,7 @@ fn checkers_drive_the_kernel_table() {
     assert!(h.contains("TCP_CHECK: connected"), "{h}");
     // -C answers on its status socket like the full daemon: the table under "ipvs".
     let j: serde_json::Value = serde_json::from_str(&s["all up json"]).unwrap();
-    assert_eq!(j["pid"].as_u64().is_some(), true, "{j}");
+    assert!(j["pid"].as_u64().is_some(), "{j}");
     assert_eq!(
         j["ipvs"]["services"][0]["real_servers"][0]["health"]["up"],
         serde_json::Value::Bool(true)
