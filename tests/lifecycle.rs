@@ -467,6 +467,17 @@ fn zombies_of(init: u32) -> Vec<u32> {
         .collect()
 }
 
+/// SIGKILL to a namespace's PID 1 (ending everything in it) when dropped:
+/// a failing test leaves nothing running.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // ESRCH once it has exited: nothing to do.
+        let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+    }
+}
+
 /// ipvsdir as PID 1 of a PID namespace (a container): a MISC_CHECK whose
 /// script backgrounds children orphans them at every run; they must be
 /// reaped (keepalived as PID 1 leaves none either). Signals sent to PID 1
@@ -499,7 +510,9 @@ fn as_pid_1_orphans_are_reaped() {
     std::fs::write(&conf, text).expect("write config");
     let health = dir.path().join("health.json");
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", BIN, "-f"])
+    // --kill-child: should the test fail (and kill unshare), the
+    // namespace's PID 1 gets SIGKILL, and with it everything inside.
+    cmd.args(["--pid", "--fork", "--kill-child", "--mount-proc", BIN, "-f"])
         .arg(&conf)
         .args(["-C", "--no-ipvs", "-n", "-l", "--health-state"])
         .arg(&health)
@@ -517,6 +530,7 @@ fn as_pid_1_orphans_are_reaped() {
         init.is_some()
     });
     let init = init.unwrap_or_else(|| panic!("no PID 1 under unshare\n{}", d.log()));
+    let reap = KillOnDrop(init);
     assert!(
         d.wait_for(Duration::from_secs(10), |_| health_settled(&health)),
         "the MISC_CHECKs never reported\n{}",
@@ -566,6 +580,8 @@ fn as_pid_1_orphans_are_reaped() {
         "still running 10 s after SIGTERM\n{}",
         d.log()
     );
+    // Gone and reaped: its pid must not be signalled any more.
+    std::mem::forget(reap);
     assert_eq!(
         status.and_then(|s| s.code()),
         Some(0),
