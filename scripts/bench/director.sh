@@ -11,6 +11,8 @@
 #   keepalived  the same for keepalived -n -l (its checker child does the work)
 #   apply_once  ipvsdir --apply-once of the same file, and ipvsdir's start-up
 #               and config load alone (references)
+#   ipvsdir_b, apply_once_b   the same with the binary ipvsdir-b (another
+#               build measured in the same run: bench-director --compare)
 # BENCH_MODE=check runs both daemons with -C (checker only).
 #
 # Prints one line per measurement on stdout:
@@ -45,6 +47,7 @@ expected=$((n + n * m))
 live=/tmp/live$rep.conf # the file the daemon runs (SIGHUP re-reads it)
 
 now() { t=${EPOCHREALTIME/./}; }
+exe() { [ "$1" = ipvsdir_b ] && echo ipvsdir-b || echo ipvsdir; }
 
 [ -p /tmp/bench.fifo ] || mkfifo /tmp/bench.fifo
 exec 7<>/tmp/bench.fifo
@@ -143,13 +146,15 @@ stop() {
 #      read, diff, the operations (first "IPVS: ipvsadm" line); op_log: one
 #      log line per operation (last one); after: the rest until idle
 #      (table copies, owned file, health report, probe tasks).
-#  (b) signal: SIGHUP -> "Reloading"; reload: config load, copies, probe
-#      plan, old and new desired tables, probe tasks ("Reloaded
-#      healthcheckers"); apply: desired table, diff, the operation and its
-#      log line; after: the rest until idle (copies, health report).
+#  (b) signal: SIGHUP -> "Reloading"; load_copy: config load and the copies
+#      handed to the VRRP thread and the checkers (the VRRP thread's "VRRP:
+#      reloaded"; none with -C); checkers: their reload, old and new desired
+#      tables, probe plan, probe tasks ("Reloaded healthcheckers"); apply:
+#      desired table, diff, the operation and its log line; after: the rest
+#      until idle (copies, health report).
 phases() {
     local day=86400000000
-    awk -v ta=$((ta % day)) -v tb=$((${tb:-$ta} % day)) -v da="${da:-x}" -v db="${db:-x}" -v rep="$rep" '
+    awk -v tool="$2" -v ta=$((ta % day)) -v tb=$((${tb:-$ta} % day)) -v da="${da:-x}" -v db="${db:-x}" -v rep="$rep" '
     function tod(s) { return ((substr(s, 12, 2) * 60 + substr(s, 15, 2)) * 60 + substr(s, 18, 9)) * 1000000 }
     function seg(a, b) { if (a == "" || b == "") return "na"; d = b - a; if (d < -43200e6) d += 86400e6; return int(d) }
     $1 !~ /^[0-9][0-9][0-9][0-9]-/ { next }
@@ -158,29 +163,31 @@ phases() {
     /Starting healthcheckers/ && !r { hc = tod($1) }
     /Gained quorum/ && !r { if (q1 == "") q1 = tod($1); qn = tod($1) }
     /IPVS: ipvsadm/ && !r { if (i1 == "") i1 = tod($1); iN = tod($1) }
+    /VRRP: reloaded/ && r { if (vr == "") vr = tod($1) }
     /Reloaded healthcheckers/ && r { rd = tod($1) }
     /IPVS: ipvsadm/ && r { if (o1 == "") o1 = tod($1) }
     END {
         if (parsed == "") parsed = hc # -C logs no "Starting ipvsdir"
         aend = (da ~ /^[0-9]+$/) ? ta + da : ""
         bend = (db ~ /^[0-9]+$/) ? tb + db : ""
-        printf "R ph_load_ipvsdir %s 0 start_parse=%s setup_plan=%s desired=%s quorum_log=%s kernel=%s op_log=%s after=%s\n", rep,
+        printf "R ph_load_%s %s 0 start_parse=%s setup_plan=%s desired=%s quorum_log=%s kernel=%s op_log=%s after=%s\n", tool, rep,
             seg(ta, parsed), seg(parsed, hc), seg(hc, q1), seg(q1, qn), seg(qn, i1), seg(i1, iN), seg(iN, aend)
-        printf "R ph_hup_ipvsdir %s 0 signal=%s reload=%s apply=%s after=%s\n", rep,
-            seg(tb, rl), seg(rl, rd), seg(rd, o1), seg(o1, bend)
+        cr = (vr == "") ? rl : vr # -C has no VRRP thread: all of it in checkers
+        printf "R ph_hup_%s %s 0 signal=%s load_copy=%s checkers=%s apply=%s after=%s\n", tool, rep,
+            seg(tb, rl), seg(rl, vr), seg(cr, rd), seg(rd, o1), seg(o1, bend)
     }' "$1"
 }
 
-# The daemon phase of tool $1 (ipvsdir|keepalived).
+# The daemon phase of tool $1 (ipvsdir|ipvsdir_b|keepalived).
 daemon() {
     local tool=$1 pid log=/tmp/$1$rep.log
     local -a cmd
     cp "$d/bench.$n.$m.conf" "$live"
     rm -f /tmp/own$rep.state
     case $tool in
-    ipvsdir)
+    ipvsdir | ipvsdir_b)
         # The full daemon (no vrrp_instance: VRRP idles) or -C.
-        cmd=(ipvsdir -f "$live" -n -l
+        cmd=("$(exe "$tool")" -f "$live" -n -l
             --owned-state /tmp/own$rep.state --control-socket /tmp/ctl$rep.sock
             --health-state /tmp/health$rep.json --vrrp-state /tmp/vrrp$rep.json
             -p /tmp/ipvsdir$rep.pid)
@@ -225,7 +232,7 @@ daemon() {
     fi
     sed "/^    real_server ${trip//./\\.} 80 {\$/{n;s/weight 1\$/weight 2/;}" \
         "$d/bench.$n.$m.conf" >"$live"
-    if [ "$tool" = ipvsdir ]; then
+    if [ "$tool" != keepalived ]; then
         # The drift re-read runs every --drift-interval (10 s) from the end
         # of the load: wait for one (its length is a figure of its own) and
         # send the SIGHUP right after it, so that every repetition starts
@@ -272,26 +279,29 @@ daemon() {
         [ "$removed" -eq 1 ] && [ "$added" -eq 1 ] && ok=1
     echo "R diff_$tool $rep 0 removed=$removed added=$added target=$ok"
     stop "$pid" "$tool"
-    [ "$tool" != ipvsdir ] || phases "$log"
+    [ "$tool" = keepalived ] || phases "$log" "$tool"
     grep -iE 'error|fail|warn' "$log" | grep -v 'Gained quorum' | head -n 5 |
         sed "s/^/$tool rep $rep log: /" >&2
 }
 
 case $phase in
-ipvsdir | keepalived)
+ipvsdir | ipvsdir_b | keepalived)
     daemon "$phase"
     ;;
-apply_once)
+apply_once | apply_once_b)
+    tool=ipvsdir sfx=''
+    [ "$phase" = apply_once ] || tool=ipvsdir_b sfx=_b
+    x=$(exe $tool)
     cp "$d/bench.$n.$m.conf" "$live"
     now
     t0=$t
-    ipvsdir -f "$live" --apply-once --owned-state /tmp/own$rep.state 2>/tmp/once.err
+    "$x" -f "$live" --apply-once --owned-state /tmp/own$rep.state 2>/tmp/once.err
     rc=$?
     now
     dt=$((t - t0))
     table
     [ "$rc" -eq 0 ] || { echo "apply_once rep $rep: exit $rc" >&2; tail -n 5 /tmp/once.err >&2; }
-    echo "R load_apply_once $rep $dt rc=$rc entries=$e"
+    echo "R load_apply_once$sfx $rep $dt rc=$rc entries=$e"
     # The one-shot parts, on the loaded table: process start-up alone, and
     # with the config load (what every daemon start and SIGHUP pays).
     for step in "startup --version" "parse -t -f $live"; do
@@ -300,10 +310,10 @@ apply_once)
         shift
         now
         t0=$t
-        ipvsdir "$@" >/dev/null 2>&1
+        "$x" "$@" >/dev/null 2>&1
         rc=$?
         now
-        echo "R ${name}_ipvsdir $rep $((t - t0)) rc=$rc"
+        echo "R ${name}_$tool $rep $((t - t0)) rc=$rc"
     done
     ;;
 *)

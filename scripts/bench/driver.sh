@@ -4,7 +4,9 @@
 # under a time limit, then teardown.
 # usage: driver.sh REPS N M PHASE_LIMIT_SECS
 # environment: BENCH_GUEST (guest script, default /work/bench/guest.sh),
-#              BENCH_PHASES (default "ipvsdir ipvsadm keepalived")
+#              BENCH_PHASES (default "ipvsdir ipvsadm keepalived"),
+#              BENCH_ROTATE=1: repetition i starts with the i-th phase (so
+#              that no tool always runs first or right after another)
 set -uo pipefail # no -e: one failed repetition must not lose the others
 
 reps=$1 n=$2 m=$3 limit=$4
@@ -15,7 +17,11 @@ ip=$(command -v ip)
 echo "R env 0 0 kernel=$(uname -r) bash=${BASH_VERSION%%(*}"
 
 for i in $(seq 1 "$reps"); do
-    for phase in $phases; do
+    set -- $phases
+    if [ "${BENCH_ROTATE:-0}" = 1 ]; then
+        for ((k = (i - 1) % $#; k > 0; k--)); do set -- "${@:2}" "$1"; done
+    fi
+    for phase in "$@"; do
         ns=b$i$phase
         ip netns add "$ns" || { echo "R ${phase}_phase $i fail netns"; continue; }
         # lo up creates the local routing table; without it the kernel
