@@ -236,7 +236,11 @@ fn main() {
             }
         };
         if done {
-            res = if mode == "burst" && at.is_none() { "none" } else { "ok" };
+            res = if mode == "burst" && at.is_none() {
+                "none"
+            } else {
+                "ok"
+            };
             break;
         }
     }

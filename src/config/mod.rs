@@ -60,7 +60,7 @@ fn load_with(
         &mut diags,
         opts.config_id.as_deref(),
     ));
-    let (nodes, errors) = tree::parse(&tokens);
+    let (nodes, errors) = tree::parse_owned(tokens);
     for e in errors {
         diags.push(&sources, Severity::Error, e.span, e.message);
     }

@@ -17,6 +17,12 @@ pub struct Reader<'a> {
     stack: Vec<(PathBuf, PathBuf)>,
 }
 
+/// A line's first word that the reader acts on: `include`, a condition
+/// (`@id`, `@^id`), a parameter definition (`$NAME=...`).
+fn special(first: &str) -> bool {
+    first == "include" || first.starts_with('@') || (first.starts_with('$') && first.contains('='))
+}
+
 impl<'a> Reader<'a> {
     pub fn new(
         sources: &'a mut SourceMap,
@@ -97,13 +103,30 @@ impl<'a> Reader<'a> {
         for e in errors {
             self.error(e.span, e.message);
         }
+        // Most files have no include, no `@id` line and no `$NAME=`: their
+        // tokens are the output as they are (large files: no copy).
+        if !tokens
+            .split_inclusive(|t| t.kind == TokenKind::Newline)
+            .any(|line| line.first().and_then(Token::word).is_some_and(special))
+        {
+            return tokens;
+        }
         self.stack.push((canonical, path.to_path_buf()));
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut tokens = tokens;
         let mut out = Vec::with_capacity(tokens.len());
-        for line in tokens.split_inclusive(|t| t.kind == TokenKind::Newline) {
-            let Some(line) = self.select_line(line) else {
+        let mut rest = &mut tokens[..];
+        while !rest.is_empty() {
+            let len = rest
+                .iter()
+                .position(|t| t.kind == TokenKind::Newline)
+                .map_or(rest.len(), |i| i + 1);
+            let (line, tail) = rest.split_at_mut(len);
+            rest = tail;
+            let Some(skip) = self.select_line(line) else {
                 continue;
             };
+            let line = &mut line[skip..];
             match line.first().and_then(Token::word) {
                 Some("include") => self.include(line, &dir, &mut out),
                 Some(w) if w.starts_with('$') && w.contains('=') => {
@@ -112,27 +135,29 @@ impl<'a> Reader<'a> {
                         "parameter definitions ($NAME=value) are not supported yet: write the value in place".into(),
                     );
                 }
-                _ => out.extend_from_slice(line),
+                // Moved, not cloned: the lexer's tokens are not used again.
+                _ => out.extend(line.iter_mut().map(Token::take)),
             }
         }
         self.stack.pop();
         out
     }
 
-    /// Applies a leading `@id` / `@^id` condition; None drops the line.
-    fn select_line<'t>(&self, line: &'t [Token]) -> Option<&'t [Token]> {
+    /// Applies a leading `@id` / `@^id` condition: how many tokens to drop
+    /// from the front of the line (0 or 1), or None to drop the line.
+    fn select_line(&self, line: &[Token]) -> Option<usize> {
         let Some(first) = line.first().and_then(Token::word) else {
-            return Some(line);
+            return Some(0);
         };
         let Some(cond) = first.strip_prefix('@') else {
-            return Some(line);
+            return Some(0);
         };
         let (negated, id) = match cond.strip_prefix('^') {
             Some(id) => (true, id),
             None => (false, cond),
         };
         let matches = self.config_id == Some(id);
-        (matches != negated).then(|| &line[1..])
+        (matches != negated).then_some(1)
     }
 
     fn include(&mut self, line: &[Token], dir: &Path, out: &mut Vec<Token>) {

@@ -45,7 +45,8 @@ impl Node {
 }
 
 struct Parser<'a> {
-    tokens: &'a [Token],
+    /// Words are moved out of the tokens as they are consumed.
+    tokens: &'a mut [Token],
     pos: usize,
     errors: Vec<LexError>,
 }
@@ -73,7 +74,7 @@ impl Parser<'_> {
         let mut nodes = Vec::new();
         loop {
             self.skip_newlines();
-            let Some(tok) = self.peek().cloned() else {
+            let Some(tok) = self.tokens.get_mut(self.pos).map(Token::take) else {
                 if let Some(open) = open {
                     self.error(
                         open,
@@ -112,13 +113,19 @@ impl Parser<'_> {
     }
 
     fn statement(&mut self, keyword: Word) -> Node {
-        let mut args = Vec::new();
-        while let Some(tok) = self.peek() {
-            let TokenKind::Word { text, quoted } = &tok.kind else {
+        // Sized to fit: most statements have one or two arguments, and a
+        // large file has a hundred thousand statements.
+        let n = self.tokens[self.pos..]
+            .iter()
+            .take_while(|t| matches!(t.kind, TokenKind::Word { .. }))
+            .count();
+        let mut args = Vec::with_capacity(n);
+        while let Some(tok) = self.tokens.get_mut(self.pos) {
+            let TokenKind::Word { text, quoted } = &mut tok.kind else {
                 break;
             };
             args.push(Word {
-                text: text.clone(),
+                text: std::mem::take(text),
                 span: tok.span,
                 quoted: *quoted,
             });
@@ -133,10 +140,11 @@ impl Parser<'_> {
             Some(t) if t.kind == TokenKind::Open => {
                 let open = t.span;
                 self.pos = look + 1;
-                Some(Block {
-                    open,
-                    nodes: self.statements(Some(open)),
-                })
+                let mut nodes = self.statements(Some(open));
+                // Most blocks are small (a real_server's often holds one
+                // statement): give the spare room back to the allocator.
+                nodes.shrink_to_fit();
+                Some(Block { open, nodes })
             }
             _ => None,
         };
@@ -150,8 +158,13 @@ impl Parser<'_> {
 
 /// Builds the statement tree of a token stream (includes already spliced in).
 pub fn parse(tokens: &[Token]) -> (Vec<Node>, Vec<LexError>) {
+    parse_owned(tokens.to_vec())
+}
+
+/// [`parse`], moving the words' text into the tree instead of copying it.
+pub fn parse_owned(mut tokens: Vec<Token>) -> (Vec<Node>, Vec<LexError>) {
     let mut p = Parser {
-        tokens,
+        tokens: &mut tokens,
         pos: 0,
         errors: Vec::new(),
     };

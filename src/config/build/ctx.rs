@@ -176,7 +176,12 @@ impl Ctx<'_> {
 
     /// `keyword N` with N in `range`.
     pub fn int<T: TryFrom<i64>>(&mut self, node: &Node, range: RangeInclusive<i64>) -> Option<T> {
-        let what = format!("an integer {}-{}", range.start(), range.end());
+        // The words of the "needs ..." message, made only when it is needed.
+        let what = if node.args.is_empty() {
+            format!("an integer {}-{}", range.start(), range.end())
+        } else {
+            String::new()
+        };
         let w = self.single(node, &what)?;
         let v = self.int_word(node.name(), w, range)?;
         T::try_from(v).ok()
