@@ -21,12 +21,13 @@
 //!
 //! One line per request, written when it ends (`--log`, else stdout):
 //!
-//!   req SEQ TARGET START END ok ANSWER LATENCY_MS
-//!   req SEQ TARGET START END fail REASON LATENCY_MS
+//!   req SEQ TARGET START END ok ANSWER LATENCY_MS PORT
+//!   req SEQ TARGET START END fail REASON LATENCY_MS PORT
 //!
 //! START/END are CLOCK_BOOTTIME seconds, the clock of /proc/uptime, so they
 //! line up with the times the test scripts take; ANSWER is the first line of
-//! the body; REASON says what failed and where (refused-connect,
+//! the body; PORT the connection's local port ("-" when it did not connect;
+//! IPVS's connection table names it); REASON says what failed and where (refused-connect,
 //! reset-response, timeout-connect, eof-before-status, status-503, ...). At
 //! the end, on stdout (and in the log):
 //!
@@ -215,6 +216,8 @@ struct Outcome {
     start: f64,
     end: f64,
     latency: Duration,
+    /// The connection's local port, once connected.
+    port: Option<u16>,
     /// Ok(answer) or Err(reason).
     result: Result<String, String>,
 }
@@ -250,11 +253,18 @@ fn left(deadline: Instant, phase: &str) -> Result<Duration, String> {
     }
 }
 
-/// One request: connect, GET, read to EOF, all before `deadline`; the first
-/// line of the body, or why not.
-fn request(addr: SocketAddr, path: &str, deadline: Instant) -> Result<String, String> {
+/// One request: connect, GET, read the response, all before `deadline`;
+/// the first line of the body, or why not. `port` gets the connection's
+/// local port.
+fn request(
+    addr: SocketAddr,
+    path: &str,
+    deadline: Instant,
+    port: &mut Option<u16>,
+) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(&addr, left(deadline, "connect")?)
         .map_err(|e| io_reason("connect", &e))?;
+    *port = s.local_addr().ok().map(|a| a.port());
     let req = format!(
         "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: vip_client\r\n\r\n",
         addr.ip()
@@ -384,12 +394,13 @@ fn line(o: &Outcome) -> String {
         Err(r) => ("fail", r.as_str()),
     };
     format!(
-        "req {} {} {:.3} {:.3} {word} {detail} {:.1}",
+        "req {} {} {:.3} {:.3} {word} {detail} {:.1} {}",
         o.seq,
         o.target,
         o.start,
         o.end,
-        o.latency.as_secs_f64() * 1000.0
+        o.latency.as_secs_f64() * 1000.0,
+        o.port.map_or("-".to_string(), |p| p.to_string())
     )
 }
 
@@ -482,6 +493,7 @@ fn stream(a: StreamArgs) -> i32 {
                 start,
                 end: start,
                 latency: Duration::ZERO,
+                port: None,
                 result: Err("client-busy".into()),
             };
             log.put(&line(&o));
@@ -494,7 +506,8 @@ fn stream(a: StreamArgs) -> i32 {
         let spawned = std::thread::Builder::new()
             .stack_size(STACK)
             .spawn(move || {
-                let result = request(addr, &path, t0 + timeout);
+                let mut port = None;
+                let result = request(addr, &path, t0 + timeout, &mut port);
                 let latency = t0.elapsed();
                 let end = boottime();
                 flight.fetch_sub(1, Ordering::SeqCst);
@@ -504,6 +517,7 @@ fn stream(a: StreamArgs) -> i32 {
                     start,
                     end,
                     latency,
+                    port,
                     result,
                 });
             });
@@ -515,6 +529,7 @@ fn stream(a: StreamArgs) -> i32 {
                 start,
                 end: boottime(),
                 latency: t0.elapsed(),
+                port: None,
                 result: Err(format!("client-thread-{}", e.kind()).to_lowercase()),
             };
             log.put(&line(&o));
@@ -882,20 +897,34 @@ mod tests {
             answer(s, "me");
         });
         let t0 = Instant::now();
-        let r = request(addr, "/slow/50", t0 + Duration::from_secs(5));
+        let mut port = None;
+        let r = request(addr, "/slow/50", t0 + Duration::from_secs(5), &mut port);
         assert_eq!(r, Ok("me".to_string()));
+        assert!(port.is_some_and(|p| p > 0));
         assert!(t0.elapsed() >= Duration::from_millis(50));
         t.join().unwrap();
         // The listener is gone: refused.
-        let r = request(addr, "/", Instant::now() + Duration::from_secs(5));
+        let mut port = None;
+        let r = request(
+            addr,
+            "/",
+            Instant::now() + Duration::from_secs(5),
+            &mut port,
+        );
         assert_eq!(r, Err("refused-connect".to_string()));
+        assert_eq!(port, None);
     }
 
     #[test]
     fn a_silent_server_times_out() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let r = request(addr, "/", Instant::now() + Duration::from_millis(200));
+        let r = request(
+            addr,
+            "/",
+            Instant::now() + Duration::from_millis(200),
+            &mut None,
+        );
         assert_eq!(r, Err("timeout-response".to_string()));
         drop(l);
     }

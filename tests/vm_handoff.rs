@@ -184,7 +184,7 @@ fn kv(text: &str) -> BTreeMap<String, String> {
 
 // ---- the client's lines -----------------------------------------------------
 
-/// One request: `req SEQ TARGET START END ok|fail DETAIL LATENCY_MS`.
+/// One request: `req SEQ TARGET START END ok|fail DETAIL LATENCY_MS PORT`.
 #[derive(Debug, Clone)]
 struct Req {
     target: String,
@@ -193,6 +193,8 @@ struct Req {
     ok: bool,
     detail: String,
     ms: f64,
+    /// The client's local port ("-": not connected).
+    port: String,
     line: String,
 }
 
@@ -201,7 +203,7 @@ fn reqs(text: &str) -> Vec<Req> {
         .filter(|l| l.starts_with("req "))
         .map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(w.len(), 8, "bad request line: {l}");
+            assert_eq!(w.len(), 9, "bad request line: {l}");
             let f = |i: usize| -> f64 {
                 w[i].parse()
                     .unwrap_or_else(|_| panic!("bad number in: {l}"))
@@ -213,6 +215,7 @@ fn reqs(text: &str) -> Vec<Req> {
                 ok: w[5] == "ok",
                 detail: w[6].to_string(),
                 ms: f(7),
+                port: w[8].to_string(),
                 line: l.to_string(),
             }
         })
@@ -338,6 +341,47 @@ fn state_at(w: &[Sample], t: f64) -> String {
         .unwrap_or_else(|| "(before the timeline)".into())
 }
 
+/// Which director's IPVS connection table (`ipvsadm -Lnc` of each, in
+/// "--- d1" / "--- d2" parts) had the client's connection from `port` when
+/// d2 had taken over.
+fn known_by(conns: &str, port: &str) -> String {
+    if port == "-" {
+        return "(never connected: no port to look up)".into();
+    }
+    let mut out = Vec::new();
+    let mut node = "";
+    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for l in conns.lines() {
+        if let Some(n) = l.strip_prefix("--- ") {
+            node = n.trim();
+            found.entry(node).or_default();
+            continue;
+        }
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.len() >= 6 && w[3].rsplit_once(':').is_some_and(|(_, p)| p == port) {
+            found
+                .entry(node)
+                .or_default()
+                .push(format!("{} {} -> {}", w[2], w[4], w[5]));
+        }
+    }
+    for (n, e) in found {
+        if e.is_empty() {
+            out.push(format!("{n}: no entry"));
+        } else {
+            out.push(format!("{n}: {}", e.join(", ")));
+        }
+    }
+    format!(
+        "IPVS connections for client port {port} once d2 had taken over: {}",
+        if out.is_empty() {
+            "(no tables)".to_string()
+        } else {
+            out.join("; ")
+        }
+    )
+}
+
 // ---- one handoff run -----------------------------------------------------------
 
 struct Handoff {
@@ -445,15 +489,19 @@ fn handoff(s: &Sections, imp: &str, lab: &str) -> Handoff {
         "{name}: signal at {tsig:.3}; {} request(s) failed:",
         h.failures.len()
     );
+    let conns = s
+        .get(&format!("{name} conns at takeover"))
+        .map_or("", String::as_str);
     for f in &h.failures {
         let _ = writeln!(
             d,
-            "  {}\n    started {:+.3} s after the signal, timeline then: {}\n    ended {:+.3} s, timeline then: {}",
+            "  {}\n    started {:+.3} s after the signal, timeline then: {}\n    ended {:+.3} s, timeline then: {}\n    {}",
             f.line,
             f.start - tsig,
             state_at(&w, f.start),
             f.end - tsig,
-            state_at(&w, f.end)
+            state_at(&w, f.end),
+            known_by(conns, &f.port)
         );
     }
     let (from, to) = h
@@ -828,7 +876,7 @@ fn planned_handoff_and_reload_lose_no_request_through_the_vip() {
 #[test]
 fn request_lines_and_timelines_parse() {
     let r = reqs(
-        "req 0 vs 10.000 10.250 ok rs1 250.1\nreq 1 vs 10.040 10.060 fail refused-connect 20.0\nsummary all sent 2\n",
+        "req 0 vs 10.000 10.250 ok rs1 250.1 40000\nreq 1 vs 10.040 10.060 fail refused-connect 20.0 -\nsummary all sent 2\n",
     );
     assert_eq!(r.len(), 2);
     let st = stats(r.iter());
@@ -847,4 +895,11 @@ fn request_lines_and_timelines_parse() {
     assert!((t - 0.7).abs() < 1e-9, "{t}");
     assert_eq!(first(&w, 10.0, "gw", |v| v == "d2"), None);
     assert!(Path::new(&ipvsdir_bin()).parent().is_some());
+    let conns = "--- d1\nIPVS connection entries\npro expire state       source             virtual            destination\n\
+                 TCP 00:59  ESTABLISHED 192.168.10.2:40000 192.168.10.100:80  10.0.0.11:80\n--- d2\n\
+                 IPVS connection entries\n";
+    assert_eq!(
+        known_by(conns, "40000"),
+        "IPVS connections for client port 40000 once d2 had taken over: d1: ESTABLISHED 192.168.10.100:80 -> 10.0.0.11:80; d2: no entry"
+    );
 }

@@ -249,7 +249,7 @@ handoff() {
     hstate
     gwargs=''
     [ "$lab" = nat ] && gwargs="--gw $(apid rs1):10.0.0.1"
-    rm -f /tmp/h.stop /tmp/w.stop /tmp/h.req /tmp/h.watch
+    rm -f /tmp/h.stop /tmp/w.stop /tmp/h.req /tmp/h.watch /tmp/h.conns-*
     stream_bg /tmp/h.req /tmp/h.sum --target vs="$1:80" --path '/slow/{ms}' --delay-ms 100-300 \
         --rate $RATE --secs 60 --count 1500 --timeout-ms 2000 --stop-file /tmp/h.stop
     cpid=$!
@@ -275,6 +275,9 @@ handoff() {
     [ "$lab" = nat ] && took="$took gw=d2"
     tex=never rc=none
     wait_for 20 grep -q "$took" /tmp/h.watch || say "$name: d2 did not take over"
+    # Whose connections each director knows once d2 took over (the sync
+    # daemon's work), to look up the failed requests' ports in.
+    for n in d1 d2; do ip netns exec $n ipvsadm -Lnc >/tmp/h.conns-$n 2>&1; done
     if wait_for 20 exited d1; then
         read -r rc tex </tmp/d1.exit
         tex=$(elapsed "$tsig" "$tex")
@@ -295,6 +298,11 @@ handoff() {
     cat /tmp/h.req
     sec "$name watch"
     cat /tmp/h.watch
+    sec "$name conns at takeover"
+    for n in d1 d2; do
+        echo "--- $n"
+        cat /tmp/h.conns-$n
+    done
     sec "$name after"
     hstate
     hstop d2
