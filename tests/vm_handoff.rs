@@ -341,16 +341,41 @@ fn state_at(w: &[Sample], t: f64) -> String {
         .unwrap_or_else(|| "(before the timeline)".into())
 }
 
-/// Which director's IPVS connection table (`ipvsadm -Lnc` of each, in
-/// "--- d1" / "--- d2" parts) had the client's connection from `port` when
-/// d2 had taken over.
-fn known_by(conns: &str, port: &str) -> String {
-    if port == "-" {
-        return "(never connected: no port to look up)".into();
+/// The timeline's field `key` at `t`.
+fn field_at<'a>(w: &'a [Sample], t: f64, key: &str) -> &'a str {
+    w.iter()
+        .rev()
+        .find(|s| s.t <= t)
+        .and_then(|s| s.f.get(key))
+        .map_or("?", String::as_str)
+}
+
+/// The likely cause of a failed request, from the timeline and the
+/// connection tables at the takeover (the facts are printed beside it).
+fn cause(f: &Req, w: &[Sample], conns: &str, takeover: f64) -> &'static str {
+    let at = |k| field_at(w, f.start, k);
+    if f.detail.starts_with("refused") && at("d1vip") == "1" && at("d1ipvs").starts_with("0/") {
+        return "cause: the SYN reached d1 while d1 held the VIP with its IPVS table already released";
     }
-    let mut out = Vec::new();
+    let found = connections(conns, &f.port);
+    let on = |n: &str| found.get(n).is_some_and(|e| !e.is_empty());
+    if on("d1") && !on("d2") && f.end >= takeover {
+        return "cause: opened through d1, still in flight when its packets moved to d2, which had no \
+                entry for it (the sync daemon had not yet told d2): NAT, the real server's reply \
+                reached d2 through the moved gateway VIP and could not be un-NATed (timeout); DR, \
+                the client's next segment reached d2, which reset it";
+    }
+    "cause: see the timeline and the connection tables"
+}
+
+/// Each director's (`--- d1` / `--- d2` parts of `ipvsadm -Lnc`) entries
+/// for the client's connection from `port`.
+fn connections<'a>(conns: &'a str, port: &str) -> BTreeMap<&'a str, Vec<String>> {
     let mut node = "";
     let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    if port == "-" {
+        return found;
+    }
     for l in conns.lines() {
         if let Some(n) = l.strip_prefix("--- ") {
             node = n.trim();
@@ -365,6 +390,18 @@ fn known_by(conns: &str, port: &str) -> String {
                 .push(format!("{} {} -> {}", w[2], w[4], w[5]));
         }
     }
+    found
+}
+
+/// Which director's IPVS connection table (`ipvsadm -Lnc` of each, in
+/// "--- d1" / "--- d2" parts) had the client's connection from `port` when
+/// d2 had taken over.
+fn known_by(conns: &str, port: &str) -> String {
+    if port == "-" {
+        return "(never connected: no port to look up)".into();
+    }
+    let mut out = Vec::new();
+    let found = connections(conns, port);
     for (n, e) in found {
         if e.is_empty() {
             out.push(format!("{n}: no entry"));
@@ -495,13 +532,14 @@ fn handoff(s: &Sections, imp: &str, lab: &str) -> Handoff {
     for f in &h.failures {
         let _ = writeln!(
             d,
-            "  {}\n    started {:+.3} s after the signal, timeline then: {}\n    ended {:+.3} s, timeline then: {}\n    {}",
+            "  {}\n    started {:+.3} s after the signal, timeline then: {}\n    ended {:+.3} s, timeline then: {}\n    {}\n    {}",
             f.line,
             f.start - tsig,
             state_at(&w, f.start),
             f.end - tsig,
             state_at(&w, f.end),
-            known_by(conns, &f.port)
+            known_by(conns, &f.port),
+            cause(f, &w, conns, takeover)
         );
     }
     let (from, to) = h
@@ -792,6 +830,23 @@ fn planned_handoff_and_reload_lose_no_request_through_the_vip() {
         if h.name.ends_with("nat") && h.gw_d2.is_none() {
             p.push("the real servers' gateway VIP did not move to d2".to_string());
         }
+        // Make-before-break (ARCHITECTURE.md, "stop"): d1 lets its VIPs go
+        // only once d2 holds them, and its IPVS table only after that.
+        if let (Some(gone), Some(up)) = (h.d1_vip_gone, h.d2_vip)
+            && gone < up
+        {
+            p.push(format!(
+                "d1 gave up the VIPs ({gone:+.2} s) before d2 held them ({up:+.2} s)"
+            ));
+        }
+        if let Some(empty) = h.d1_table_empty
+            && h.d2_vip.is_none_or(|up| empty < up)
+        {
+            p.push(format!(
+                "d1 emptied its IPVS table ({empty:+.2} s) before d2 held the VIPs ({})",
+                secs(h.d2_vip)
+            ));
+        }
         if h.d1_status != "0" {
             p.push(format!(
                 "d1 exit status {:?} (after {} s)",
@@ -876,7 +931,7 @@ fn planned_handoff_and_reload_lose_no_request_through_the_vip() {
 #[test]
 fn request_lines_and_timelines_parse() {
     let r = reqs(
-        "req 0 vs 10.000 10.250 ok rs1 250.1 40000\nreq 1 vs 10.040 10.060 fail refused-connect 20.0 -\nsummary all sent 2\n",
+        "req 0 vs 10.000 10.250 ok rs1 250.1 40000\nreq 1 vs 10.150 10.170 fail refused-connect 20.0 -\nsummary all sent 2\n",
     );
     assert_eq!(r.len(), 2);
     let st = stats(r.iter());
@@ -902,4 +957,8 @@ fn request_lines_and_timelines_parse() {
         known_by(conns, "40000"),
         "IPVS connections for client port 40000 once d2 had taken over: d1: ESTABLISHED 192.168.10.100:80 -> 10.0.0.11:80; d2: no entry"
     );
+    // r[0] (port 40000) ended at 10.25, after a takeover at 10.2: unsynced;
+    // r[1] was refused while d1 held the VIP with an empty table.
+    assert!(cause(&r[0], &w, conns, 10.2).contains("no entry for it"));
+    assert!(cause(&r[1], &w, conns, 10.7).contains("table already released"));
 }
