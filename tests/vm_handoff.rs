@@ -341,20 +341,22 @@ fn state_at(w: &[Sample], t: f64) -> String {
         .unwrap_or_else(|| "(before the timeline)".into())
 }
 
-/// The timeline's field `key` at `t`.
-fn field_at<'a>(w: &'a [Sample], t: f64, key: &str) -> &'a str {
-    w.iter()
-        .rev()
-        .find(|s| s.t <= t)
-        .and_then(|s| s.f.get(key))
-        .map_or("?", String::as_str)
-}
-
 /// The likely cause of a failed request, from the timeline and the
 /// connection tables at the takeover (the facts are printed beside it).
 fn cause(f: &Req, w: &[Sample], conns: &str, takeover: f64) -> &'static str {
-    let at = |k| field_at(w, f.start, k);
-    if f.detail.starts_with("refused") && at("d1vip") == "1" && at("d1ipvs").starts_with("0/") {
+    // The refusal came before the end of the request: the first sample
+    // taken after that shows the state it met (or a later one).
+    let after = |k: &str| {
+        w.iter()
+            .find(|s| s.t >= f.end)
+            .and_then(|s| s.f.get(k))
+            .map_or("?", String::as_str)
+    };
+    if f.detail.starts_with("refused")
+        && after("d1vip") == "1"
+        && after("arp") == "d1"
+        && after("d1ipvs").starts_with("0/")
+    {
         return "cause: the SYN reached d1 while d1 held the VIP with its IPVS table already released";
     }
     let found = connections(conns, &f.port);
@@ -931,7 +933,7 @@ fn planned_handoff_and_reload_lose_no_request_through_the_vip() {
 #[test]
 fn request_lines_and_timelines_parse() {
     let r = reqs(
-        "req 0 vs 10.000 10.250 ok rs1 250.1 40000\nreq 1 vs 10.150 10.170 fail refused-connect 20.0 -\nsummary all sent 2\n",
+        "req 0 vs 10.000 10.250 ok rs1 250.1 40000\nreq 1 vs 10.050 10.090 fail refused-connect 40.0 -\nsummary all sent 2\n",
     );
     assert_eq!(r.len(), 2);
     let st = stats(r.iter());
