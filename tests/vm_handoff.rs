@@ -279,6 +279,7 @@ fn secs(v: Option<f64>) -> String {
 /// sample before) and the fields.
 struct Sample {
     t: f64,
+    prev: f64,
     f: BTreeMap<String, String>,
 }
 
@@ -287,12 +288,12 @@ fn watch(text: &str) -> Vec<Sample> {
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             let t = w.next()?.parse().ok()?;
-            w.next()?.parse::<f64>().ok()?;
+            let prev = w.next()?.parse().ok()?;
             let f = w
                 .filter_map(|x| x.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            Some(Sample { t, f })
+            Some(Sample { t, prev, f })
         })
         .collect()
 }
@@ -341,8 +342,18 @@ fn state_at(w: &[Sample], t: f64) -> String {
         .unwrap_or_else(|| "(before the timeline)".into())
 }
 
+/// The earliest moment d2 can have received traffic for the VIPs: the end
+/// of the sample before the first one that saw d2 hold them.
+fn d2_earliest(w: &[Sample], t0: f64) -> Option<f64> {
+    w.iter()
+        .filter(|s| s.t >= t0)
+        .find(|s| s.f.get("d2vip").is_some_and(|v| v == "1"))
+        .map(|s| s.prev)
+}
+
 /// The likely cause of a failed request, from the timeline and the
-/// connection tables at the takeover (the facts are printed beside it).
+/// connection tables at the takeover (the facts are printed beside it);
+/// `takeover`: d2's earliest moment (d2_earliest).
 fn cause(f: &Req, w: &[Sample], conns: &str, takeover: f64) -> &'static str {
     // The refusal came before the end of the request: the first sample
     // taken after that shows the state it met (or a later one).
@@ -541,7 +552,7 @@ fn handoff(s: &Sections, imp: &str, lab: &str) -> Handoff {
             f.end - tsig,
             state_at(&w, f.end),
             known_by(conns, &f.port),
-            cause(f, &w, conns, takeover)
+            cause(f, &w, conns, d2_earliest(&w, tsig).unwrap_or(f64::MAX))
         );
     }
     let (from, to) = h
@@ -961,6 +972,8 @@ fn request_lines_and_timelines_parse() {
     );
     // r[0] (port 40000) ended at 10.25, after a takeover at 10.2: unsynced;
     // r[1] was refused while d1 held the VIP with an empty table.
+    // d2 held the VIP from the sample ending 10.700 on: earliest 10.650.
+    assert_eq!(d2_earliest(&w, 10.0), Some(10.65));
     assert!(cause(&r[0], &w, conns, 10.2).contains("no entry for it"));
     assert!(cause(&r[1], &w, conns, 10.7).contains("table already released"));
 }
