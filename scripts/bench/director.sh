@@ -111,6 +111,23 @@ watch_wait() {
     [ "$res" != fail ] || echo "bench-watch: '$line'" >&2
 }
 
+# BENCH_PERF=1 (bench-director --perf): perf records the whole guest
+# (realtime clock, to line samples up with the daemon's log) around (a) and
+# (b) into /results/TOOL.N.M.REP.{load,hup}.data.  It costs CPU: the times
+# of such a run are not comparable with others.
+perf_on() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    perf record -a -k realtime -F "${BENCH_PERF_FREQ:-997}" -o "/results/$tool.$n.$m.$rep.$1.data" \
+        8>&- >"/tmp/perf.$1.out" 2>&1 &
+    perfpid=$!
+    pause 2 # perf sets up
+}
+perf_off() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    kill -INT "$perfpid"
+    wait "$perfpid"
+}
+
 # stop PID NAME: SIGTERM, wait (at most 300 s), then SIGKILL.
 stop() {
     local pid=$1 name=$2 i rc=''
@@ -201,6 +218,7 @@ daemon() {
     esac
     [ "$mode" != check ] || cmd+=(-C)
     # (a) start -> table complete
+    perf_on load
     watch_arm load "$expected"
     now
     t0=$t
@@ -208,6 +226,7 @@ daemon() {
     pid=$!
     watch_go "$pid"
     watch_wait
+    perf_off
     ta=$t0 tb='' da='' db=''
     [ "$res" = ok ] && da=$at || at=$res
     echo "R load_$tool $rep $at entries=$entries cpu=${wcpu}ms poll_cpu=${wself}ms polls=$polls checks=$checks"
@@ -245,12 +264,14 @@ daemon() {
         echo "R drift_$tool $rep $([ "$res" = ok ] && echo "$at" || echo "$res") cpu=${wcpu}ms"
     fi
     # (b) SIGHUP -> the changed weight in the kernel
+    perf_on hup
     watch_arm weight "$thex" 2
     now
     t0=$t
     kill -HUP "$pid"
     watch_go "$pid"
     watch_wait
+    perf_off
     tb=$t0
     [ "$res" = ok ] && db=$idle || at=$res
     echo "R hup_$tool $rep $at w=$w idle_at=$idle cpu=${wcpu}ms poll_cpu=${wself}ms polls=$polls"
@@ -279,6 +300,7 @@ daemon() {
         [ "$removed" -eq 1 ] && [ "$added" -eq 1 ] && ok=1
     echo "R diff_$tool $rep 0 removed=$removed added=$added target=$ok"
     stop "$pid" "$tool"
+    [ -z "${BENCH_PERF:-}" ] || cp "$log" "/results/$tool.$n.$m.$rep.log"
     [ "$tool" = keepalived ] || phases "$log" "$tool"
     grep -iE 'error|fail|warn' "$log" | grep -v 'Gained quorum' | head -n 5 |
         sed "s/^/$tool rep $rep log: /" >&2
