@@ -6,7 +6,7 @@
 //! real server with the same checker (same target, same settings), one probe
 //! serves them all.
 
-use std::collections::HashMap;
+use crate::FastMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ impl RsKey {
 #[derive(Debug, Clone, Default)]
 pub struct ProbePlan {
     pub probes: Vec<Checker>,
-    pub of_rs: HashMap<RsKey, Vec<ProbeId>>,
+    pub of_rs: FastMap<RsKey, Vec<ProbeId>>,
     /// How many checkers (before deduplication) each probe stands for.
     pub users: Vec<usize>,
     /// Every real server of every virtual server, in configuration order:
@@ -57,7 +57,7 @@ pub struct ProbePlan {
 impl ProbePlan {
     pub fn new(config: &Config) -> Self {
         let mut plan = ProbePlan::default();
-        let mut index: HashMap<&Checker, ProbeId> = HashMap::new();
+        let mut index: FastMap<&Checker, ProbeId> = FastMap::default();
         for (v, vs) in config.virtual_servers.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let ids = rs

@@ -2,7 +2,6 @@
 //! hold given the configuration and what the checkers say. Pure: no I/O,
 //! no clock; the quorum memory (for hysteresis) is passed in and out.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipvs_sys::{
@@ -55,7 +54,7 @@ impl Health for AllDown {
 
 /// Whether each virtual server held its quorum last time (for hysteresis).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QuorumMemory(HashMap<(VirtualServerKey, model::Protocol), bool>);
+pub struct QuorumMemory(crate::FastMap<(VirtualServerKey, model::Protocol), bool>);
 
 impl QuorumMemory {
     pub fn held(&self, vs: &VirtualServer) -> Option<bool> {

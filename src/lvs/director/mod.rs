@@ -22,7 +22,7 @@ mod io;
 mod kernel;
 mod table;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ pub use io::{Effect, Event, KernelReply, KernelRequest, Override};
 use kernel::InFlight;
 use table::DesiredState;
 
+use crate::FastMap;
 use crate::check::health::{HealthTable, ProbePlan, RsKey};
 use crate::check::state::{CheckerState, Millis};
 use crate::config::model::{Config, RealServer, VirtualServer};
@@ -95,7 +96,7 @@ pub struct Director {
     health: HealthTable,
     /// Each real server's health (plan.servers order) as last acted on.
     alive: Vec<bool>,
-    overrides: HashMap<RsKey, Override>,
+    overrides: FastMap<RsKey, Override>,
     quorum: QuorumMemory,
     table: DesiredState,
     /// Services ipvsdir created and may delete.
@@ -124,7 +125,7 @@ pub struct Director {
 /// overrides, or what a one-shot command assumes.
 struct View<'a> {
     health: &'a HealthTable,
-    overrides: &'a HashMap<RsKey, Override>,
+    overrides: &'a FastMap<RsKey, Override>,
     assume: Option<bool>,
 }
 
@@ -158,7 +159,7 @@ impl Director {
         let mut d = Director {
             alive: Vec::new(),
             health,
-            overrides: HashMap::new(),
+            overrides: FastMap::default(),
             quorum: QuorumMemory::default(),
             table,
             owned,
@@ -416,7 +417,7 @@ impl Director {
         self.refresh();
         let config = Arc::new(config);
         let plan = Arc::new(ProbePlan::new(&config));
-        let index: HashMap<&crate::config::model::Checker, usize> = self
+        let index: FastMap<&crate::config::model::Checker, usize> = self
             .health
             .plan
             .probes
@@ -442,7 +443,7 @@ impl Director {
         self.overrides.retain(|k, _| plan.of_rs.contains_key(k));
         // Which old virtual server (by position) each new one continues.
         let old = &self.config;
-        let mut old_pos: HashMap<_, usize> = old
+        let mut old_pos: FastMap<_, usize> = old
             .virtual_servers
             .iter()
             .enumerate()
