@@ -128,19 +128,19 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let (dir_tx, dir_rx) = mpsc::channel(16);
     let (ready_tx, mut table_ready) = mpsc::unbounded_channel();
     let vrrp_in_process = opts.vrrp.is_some() && !config.vrrp_instances.is_empty();
-    let mut director = opts
-        .checks
-        .clone()
-        .filter(|_| !config.virtual_servers.is_empty())
-        .map(|c| {
-            tokio::spawn(checks::run(
-                config.clone(),
-                c,
-                vrrp_in_process,
-                dir_rx,
-                ready_tx,
-            ))
-        });
+    // The VRRP side and the sync daemon get the file without its virtual
+    // servers (they read none): no deep copy of a large table.
+    let vrrp_config = vrrp_part(&config);
+    let mut director = match opts.checks.clone() {
+        Some(c) if !config.virtual_servers.is_empty() => Some(tokio::spawn(checks::run(
+            config,
+            c,
+            vrrp_in_process,
+            dir_rx,
+            ready_tx,
+        ))),
+        _ => None,
+    };
     let board = Arc::new(control::Board {
         vrrp: Default::default(),
         health_file: health_file.clone(),
@@ -157,10 +157,10 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
         v.live = Some(board.vrrp.clone());
-        if config.global.lvs.sync_daemon.is_some() && !no_ipvs {
+        if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
             let (tx, rx) = mpsc::unbounded_channel();
             v.transitions = Some(tx);
-            let cfg = config.clone();
+            let cfg = vrrp_config.clone();
             sync = Some(tokio::spawn(
                 async move { sync_daemon::follow(&cfg, rx).await },
             ));
@@ -171,7 +171,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut vrrp: Option<VrrpResult> = None;
     let mut vrrp_ready: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut vrrp_control: Option<mpsc::Sender<Control>> = None;
-    let mut start_config = Some(config);
+    let mut start_config = Some(vrrp_config);
     // Waiting for the table: before VRRP starts, or before it reloads.
     let mut table_pending = director.is_some();
     let mut reload_for_vrrp: Option<(Config, tokio::time::Instant)> = None;
@@ -239,12 +239,13 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 if let Some(new) = reload_config(&opts) {
                     match &director {
                         Some(_) => {
-                            let _ = dir_tx.send(checks::Command::Reload(Box::new(new.clone()))).await;
+                            let for_vrrp = vrrp_part(&new);
+                            let _ = dir_tx.send(checks::Command::Reload(Box::new(new))).await;
                             if let Some((cfg, _)) = reload_for_vrrp.take() {
                                 reload_vrrp(&vrrp_control, cfg).await;
                             }
                             reload_for_vrrp =
-                                Some((new, tokio::time::Instant::now() + RELOAD_TABLE_WAIT));
+                                Some((for_vrrp, tokio::time::Instant::now() + RELOAD_TABLE_WAIT));
                         }
                         None => reload_vrrp(&vrrp_control, new).await,
                     }
@@ -292,6 +293,18 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         }
     }
     result
+}
+
+/// The part of the file the VRRP side reads: all but the virtual servers.
+fn vrrp_part(c: &Config) -> Config {
+    Config {
+        global: c.global.clone(),
+        vrrp_scripts: c.vrrp_scripts.clone(),
+        vrrp_sync_groups: c.vrrp_sync_groups.clone(),
+        vrrp_instances: c.vrrp_instances.clone(),
+        virtual_server_groups: Vec::new(),
+        virtual_servers: Vec::new(),
+    }
 }
 
 async fn reload_vrrp(vrrp: &Option<mpsc::Sender<Control>>, config: Config) {

@@ -565,7 +565,12 @@ impl Director {
                 continue;
             }
             let vsn = names::virtual_server(vs);
-            if now == Some(true) {
+            if now == Some(true) && before.is_none() {
+                // The first verdict, at start: one line per virtual server
+                // would be noise (and cost) on large files.
+                tracing::debug!("Quorum {} held for VS {vsn}", vs.quorum);
+                self.run_script(&vs.quorum_up, format!("quorum_up for VS {vsn}"));
+            } else if now == Some(true) {
                 tracing::info!("Gained quorum {} for VS {vsn}", vs.quorum);
                 self.run_script(&vs.quorum_up, format!("quorum_up for VS {vsn}"));
             } else {
