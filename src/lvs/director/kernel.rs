@@ -159,7 +159,7 @@ impl Director {
                     let ops = diff(desired, &actual, &self.owned);
                     if ops.is_empty() {
                         self.written = Some(actual);
-                        self.settle(&[], &[]);
+                        self.settle(&[]);
                     } else {
                         let busy = InFlight::Sync {
                             attempt,
@@ -186,7 +186,7 @@ impl Director {
                     self.log_pass(&applied, &failed, drift);
                     apply_to(&mut actual, &applied);
                     self.written = Some(actual);
-                    self.settle(&applied, &failed);
+                    self.settle(&failed);
                     self.record(applied, failed);
                     if conflicts && attempt == 0 {
                         tracing::info!("IPVS table changed under us: re-reading and retrying once");
@@ -208,7 +208,7 @@ impl Director {
                     if let Some(w) = &mut self.written {
                         apply_to(w, &applied);
                     }
-                    self.settle(&applied, &failed);
+                    self.settle(&failed);
                     if conflicts || !failed.is_empty() {
                         // Someone changed the table under us, or the kernel
                         // refused: read it back before the next change.
@@ -276,8 +276,7 @@ impl Director {
     }
 
     /// After a pass: services no longer desired and gone are no longer ours.
-    fn settle(&mut self, applied: &[Op], failed: &[(Op, KernelError)]) {
-        let _ = applied;
+    fn settle(&mut self, failed: &[(Op, KernelError)]) {
         let desired = self.table.desired();
         let failed: BTreeSet<ServiceKey> = failed.iter().map(|(op, _)| *op.service_key()).collect();
         self.owned
