@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_script};
+use common::{e2e_script_files, ipvsdir_bin, repo, sections, vm_or_skip, vm_script};
 
 /// The nginx binary scripts/kernel-vm/setup extracted from Debian's package.
 fn nginx_or_skip() -> Option<PathBuf> {
@@ -68,20 +68,7 @@ fn run(scenario: &str) -> Option<Sections> {
         "--file".into(),
         format!("{}:e2e", repo().join("tests/fixtures/e2e").display()),
     ];
-    let mut scripts: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/vm"))
-        .expect("tests/vm")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("e2e") && n.ends_with(".sh"))
-        })
-        .collect();
-    scripts.sort();
-    for s in scripts {
-        args.push("--file".into());
-        args.push(s.display().to_string());
-    }
+    args.extend(e2e_script_files());
     let start = Instant::now();
     let out = Command::new("bash")
         .arg(vm_script("run"))

@@ -94,3 +94,22 @@ pub fn sections(text: &str) -> std::collections::BTreeMap<String, String> {
     }
     out
 }
+
+/// `--file` arguments for scripts/kernel-vm/run: every tests/vm/e2e*.sh
+/// (the end-to-end scenarios and their helpers), in name order.
+pub fn e2e_script_files() -> Vec<String> {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/vm"))
+        .expect("tests/vm")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("e2e") && n.ends_with(".sh"))
+        })
+        .collect();
+    scripts.sort();
+    scripts
+        .into_iter()
+        .flat_map(|s| ["--file".to_string(), s.display().to_string()])
+        .collect()
+}
