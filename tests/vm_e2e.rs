@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{e2e_script_files, ipvsdir_bin, repo, sections, vm_or_skip, vm_script};
+use common::{e2e_script_files, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script};
 
 /// The nginx binary scripts/kernel-vm/setup extracted from Debian's package.
 fn nginx_or_skip() -> Option<PathBuf> {
@@ -92,14 +92,6 @@ fn run(scenario: &str) -> Option<Sections> {
     );
     println!("{stderr}");
     Some(sections(&stdout))
-}
-
-/// The `key: value` lines of a section.
-fn kv(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
 }
 
 /// The client's counts: "sent N ok N failed N ANSWER=N ...".

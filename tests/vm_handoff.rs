@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{e2e_script_files, ipvsdir_bin, repo, sections, vm_or_skip, vm_script};
+use common::{e2e_script_files, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script};
 
 type Sections = BTreeMap<String, String>;
 
@@ -166,14 +166,6 @@ fn boot(parts: &str) -> Option<(Sections, f64)> {
     println!("VM boot + run ({parts}): {wall:.1} s");
     println!("{stderr}");
     Some((sections(&stdout), wall))
-}
-
-/// The `key: value` lines of a section.
-fn kv(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
 }
 
 // ---- the client's lines -----------------------------------------------------

@@ -113,3 +113,11 @@ pub fn e2e_script_files() -> Vec<String> {
         .flat_map(|s| ["--file".to_string(), s.display().to_string()])
         .collect()
 }
+
+/// The `key: value` lines of a section.
+pub fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
