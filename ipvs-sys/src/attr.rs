@@ -1,102 +1,82 @@
-//! Attribute plumbing on top of netlink-packet-core: [`Attr`] is one
-//! attribute to emit (through the crate's `Nla` trait, which supplies the
-//! header and the 4-byte padding), [`Table`] is the decoded view of one
-//! attribute set, built with `NlasIterator` the way the kernel's
-//! `nla_parse` does it: last occurrence wins, unknown types are ignored.
+//! Attribute plumbing: [`Writer`] appends attributes to a message buffer,
+//! [`Table`] is the decoded view of one attribute set, built with
+//! netlink-packet-core's `NlasIterator` the way the kernel's `nla_parse` does
+//! it: last occurrence wins, unknown types are ignored.
 
-use netlink_packet_core::{Emitable, NLA_HEADER_SIZE, Nla, NlasIterator};
+use netlink_packet_core::{NLA_HEADER_SIZE, NlasIterator};
 
 use crate::Error;
 
-/// The payload of one attribute, with its wire representation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Value {
-    U8(u8),
-    /// Host byte order (`nla_put_u16`).
-    U16(u16),
-    /// Network byte order (`nla_put_be16`).
-    Be16(u16),
-    /// Host byte order (`nla_put_u32`).
-    U32(u32),
-    /// Host byte order (`nla_put_u64`).
-    U64(u64),
+/// Appends attributes in one pass, as the kernel's `nla_put` /
+/// `nla_nest_start` / `nla_nest_end` do: a nest's length is patched when it
+/// closes. (netlink-packet-core's `Nla` trait wants a tree of values and
+/// asks every nest for its length again at each level; building a full
+/// table means tens of thousands of messages, so the tree and the repeated
+/// walks were most of the encoding cost.)
+pub(crate) struct Writer<'a> {
+    buf: &'a mut Vec<u8>,
+    /// Where the message starts: padding aligns relative to it.
+    base: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// Appends to `buf`; `base` is the offset of the message being written.
+    pub(crate) fn new(buf: &'a mut Vec<u8>, base: usize) -> Self {
+        Writer { buf, base }
+    }
+
+    fn header(&mut self, kind: u16, value_len: usize) {
+        // Attribute values here are at most a few hundred bytes.
+        let len = (NLA_HEADER_SIZE + value_len) as u16;
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+    }
+
+    fn pad(&mut self) {
+        let padded = (self.buf.len() - self.base).next_multiple_of(4);
+        self.buf.resize(self.base + padded, 0);
+    }
+
     /// Raw bytes (`nla_put`).
-    Bytes(Vec<u8>),
+    pub(crate) fn bytes(&mut self, kind: u16, v: &[u8]) {
+        self.header(kind, v.len());
+        self.buf.extend_from_slice(v);
+        self.pad();
+    }
+    pub(crate) fn u8(&mut self, kind: u16, v: u8) {
+        self.bytes(kind, &[v]);
+    }
+    /// Host byte order (`nla_put_u16`).
+    pub(crate) fn u16(&mut self, kind: u16, v: u16) {
+        self.bytes(kind, &v.to_ne_bytes());
+    }
+    /// Network byte order (`nla_put_be16`).
+    pub(crate) fn be16(&mut self, kind: u16, v: u16) {
+        self.bytes(kind, &v.to_be_bytes());
+    }
+    /// Host byte order (`nla_put_u32`).
+    pub(crate) fn u32(&mut self, kind: u16, v: u32) {
+        self.bytes(kind, &v.to_ne_bytes());
+    }
+    /// Host byte order (`nla_put_u64`).
+    pub(crate) fn u64(&mut self, kind: u16, v: u64) {
+        self.bytes(kind, &v.to_ne_bytes());
+    }
     /// `nla_put_string`: the bytes plus a terminating NUL.
-    Str(String),
-    /// A nested attribute set (no `NLA_F_NESTED` flag, as the kernel's own
-    /// `nla_nest_start_noflag` and ipvsadm do).
-    Nested(Vec<Attr>),
-}
-
-/// One attribute to emit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Attr {
-    kind: u16,
-    value: Value,
-}
-
-impl Attr {
-    pub(crate) fn new(kind: u16, value: Value) -> Self {
-        Attr { kind, value }
+    pub(crate) fn string(&mut self, kind: u16, v: &str) {
+        self.header(kind, v.len() + 1);
+        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.push(0);
+        self.pad();
     }
-    pub(crate) fn u8(kind: u16, v: u8) -> Self {
-        Attr::new(kind, Value::U8(v))
-    }
-    pub(crate) fn u16(kind: u16, v: u16) -> Self {
-        Attr::new(kind, Value::U16(v))
-    }
-    pub(crate) fn be16(kind: u16, v: u16) -> Self {
-        Attr::new(kind, Value::Be16(v))
-    }
-    pub(crate) fn u32(kind: u16, v: u32) -> Self {
-        Attr::new(kind, Value::U32(v))
-    }
-    pub(crate) fn u64(kind: u16, v: u64) -> Self {
-        Attr::new(kind, Value::U64(v))
-    }
-    pub(crate) fn bytes(kind: u16, v: Vec<u8>) -> Self {
-        Attr::new(kind, Value::Bytes(v))
-    }
-    pub(crate) fn string(kind: u16, v: &str) -> Self {
-        Attr::new(kind, Value::Str(v.to_owned()))
-    }
-    pub(crate) fn nested(kind: u16, v: Vec<Attr>) -> Self {
-        Attr::new(kind, Value::Nested(v))
-    }
-}
-
-impl Nla for Attr {
-    fn value_len(&self) -> usize {
-        match &self.value {
-            Value::U8(_) => 1,
-            Value::U16(_) | Value::Be16(_) => 2,
-            Value::U32(_) => 4,
-            Value::U64(_) => 8,
-            Value::Bytes(b) => b.len(),
-            Value::Str(s) => s.len() + 1,
-            Value::Nested(attrs) => attrs.as_slice().buffer_len(),
-        }
-    }
-
-    fn kind(&self) -> u16 {
-        self.kind
-    }
-
-    fn emit_value(&self, buffer: &mut [u8]) {
-        match &self.value {
-            Value::U8(v) => buffer[0] = *v,
-            Value::U16(v) => buffer[..2].copy_from_slice(&v.to_ne_bytes()),
-            Value::Be16(v) => buffer[..2].copy_from_slice(&v.to_be_bytes()),
-            Value::U32(v) => buffer[..4].copy_from_slice(&v.to_ne_bytes()),
-            Value::U64(v) => buffer[..8].copy_from_slice(&v.to_ne_bytes()),
-            Value::Bytes(b) => buffer[..b.len()].copy_from_slice(b),
-            Value::Str(s) => {
-                buffer[..s.len()].copy_from_slice(s.as_bytes());
-                buffer[s.len()] = 0;
-            }
-            Value::Nested(attrs) => attrs.as_slice().emit(buffer),
-        }
+    /// A nested attribute set written by `body` (no `NLA_F_NESTED` flag, as
+    /// the kernel's own `nla_nest_start_noflag` and ipvsadm do).
+    pub(crate) fn nested(&mut self, kind: u16, body: impl FnOnce(&mut Writer<'_>)) {
+        let start = self.buf.len();
+        self.header(kind, 0);
+        body(&mut Writer::new(self.buf, self.base));
+        let len = (self.buf.len() - start) as u16;
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
 }
 

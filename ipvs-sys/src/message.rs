@@ -3,10 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
+use netlink_packet_core::{DecodeError, Emitable, NetlinkHeader, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
-use crate::attr::{Attr, Table};
+use crate::attr::{Table, Writer};
 use crate::consts::*;
 use crate::{
     Daemon, DaemonState, Dest, DestEntry, Error, Family, ForwardMethod, Info, Netmask, Protocol,
@@ -218,8 +218,8 @@ impl IpvsMessage {
 
     /// The encoded attributes (the payload after the genl header).
     pub fn to_payload(&self) -> Vec<u8> {
-        let mut buf = vec![0; self.buffer_len()];
-        self.emit(&mut buf);
+        let mut buf = Vec::new();
+        self.write(&mut Writer::new(&mut buf, 0));
         buf
     }
 
@@ -254,61 +254,84 @@ impl IpvsMessage {
         }
     }
 
-    fn attrs(&self) -> Vec<Attr> {
+    /// Appends the attributes (the payload after the genl header).
+    fn write(&self, w: &mut Writer<'_>) {
         match self {
             IpvsMessage::NewService(s) | IpvsMessage::SetService(s) => {
-                vec![service_attr(s, None, None)]
+                write_service(w, s, None, None)
             }
             IpvsMessage::ServiceReply(e) => {
-                vec![service_attr(
-                    &e.service,
-                    e.stats.as_ref(),
-                    e.stats64.as_ref(),
-                )]
+                write_service(w, &e.service, e.stats.as_ref(), e.stats64.as_ref())
             }
-            IpvsMessage::DelService(k) | IpvsMessage::GetDest(k) => vec![key_attr(k)],
-            IpvsMessage::GetService(k) | IpvsMessage::Zero(k) => k.iter().map(key_attr).collect(),
+            IpvsMessage::DelService(k) | IpvsMessage::GetDest(k) => write_key(w, k),
+            IpvsMessage::GetService(k) | IpvsMessage::Zero(k) => {
+                if let Some(k) = k {
+                    write_key(w, k)
+                }
+            }
             IpvsMessage::NewDest { service, dest } | IpvsMessage::SetDest { service, dest } => {
-                vec![key_attr(service), dest_attr(dest, None)]
+                write_key(w, service);
+                write_dest(w, dest, None);
             }
             IpvsMessage::DelDest {
                 service,
                 addr,
                 port,
-            } => vec![
-                key_attr(service),
-                Attr::nested(
-                    IPVS_CMD_ATTR_DEST,
-                    vec![
-                        Attr::bytes(IPVS_DEST_ATTR_ADDR, addr_bytes(addr)),
-                        Attr::be16(IPVS_DEST_ATTR_PORT, *port),
-                        Attr::u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(addr).to_raw()),
-                    ],
-                ),
-            ],
-            IpvsMessage::DestReply(e) => vec![dest_attr(&e.dest, Some(e))],
-            IpvsMessage::NewDaemon(d) | IpvsMessage::DaemonReply(d) => vec![daemon_attr(d)],
-            IpvsMessage::DelDaemon(state) => vec![Attr::nested(
-                IPVS_CMD_ATTR_DAEMON,
-                vec![Attr::u32(IPVS_DAEMON_ATTR_STATE, state.to_raw())],
-            )],
-            IpvsMessage::SetConfig(t) | IpvsMessage::ConfigReply(t) => [
-                (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
-                (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
-                (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
-            ]
-            .into_iter()
-            .filter_map(|(kind, v)| v.map(|v| Attr::u32(kind, v)))
-            .collect(),
-            IpvsMessage::InfoReply(i) => vec![
-                Attr::u32(IPVS_INFO_ATTR_VERSION, i.version),
-                Attr::u32(IPVS_INFO_ATTR_CONN_TAB_SIZE, i.conn_tab_size),
-            ],
+            } => {
+                write_key(w, service);
+                w.nested(IPVS_CMD_ATTR_DEST, |w| {
+                    w.bytes(IPVS_DEST_ATTR_ADDR, &addr_bytes(addr));
+                    w.be16(IPVS_DEST_ATTR_PORT, *port);
+                    w.u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(addr).to_raw());
+                });
+            }
+            IpvsMessage::DestReply(e) => write_dest(w, &e.dest, Some(e)),
+            IpvsMessage::NewDaemon(d) | IpvsMessage::DaemonReply(d) => write_daemon(w, d),
+            IpvsMessage::DelDaemon(state) => w.nested(IPVS_CMD_ATTR_DAEMON, |w| {
+                w.u32(IPVS_DAEMON_ATTR_STATE, state.to_raw())
+            }),
+            IpvsMessage::SetConfig(t) | IpvsMessage::ConfigReply(t) => {
+                for (kind, v) in [
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
+                    (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+                ] {
+                    if let Some(v) = v {
+                        w.u32(kind, v);
+                    }
+                }
+            }
+            IpvsMessage::InfoReply(i) => {
+                w.u32(IPVS_INFO_ATTR_VERSION, i.version);
+                w.u32(IPVS_INFO_ATTR_CONN_TAB_SIZE, i.conn_tab_size);
+            }
             IpvsMessage::GetDaemon
             | IpvsMessage::GetConfig
             | IpvsMessage::GetInfo
-            | IpvsMessage::Flush => Vec::new(),
+            | IpvsMessage::Flush => {}
         }
+    }
+
+    /// Appends this message to `out` as one whole netlink request (netlink
+    /// header, genl header, attributes), addressed to the IPVS family id
+    /// `family` (resolved through the genl controller at run time). The
+    /// same bytes as `NetlinkMessage<GenlMessage<_>>::serialize`, without
+    /// its intermediate copies: this is the path that writes whole tables.
+    pub fn encode_request(&self, family: u16, flags: u16, sequence_number: u32, out: &mut Vec<u8>) {
+        let mut header = NetlinkHeader::default();
+        let genl = GenlHeader {
+            cmd: self.command(),
+            version: IPVS_GENL_VERSION,
+        };
+        let (start, nl_len) = (out.len(), header.buffer_len());
+        out.resize(start + nl_len + genl.buffer_len(), 0);
+        genl.emit(&mut out[start + nl_len..]);
+        self.write(&mut Writer::new(out, start));
+        header.length = (out.len() - start) as u32;
+        header.message_type = family;
+        header.flags = flags;
+        header.sequence_number = sequence_number;
+        header.emit(&mut out[start..start + nl_len]);
     }
 }
 
@@ -328,11 +351,12 @@ impl GenlFamily for IpvsMessage {
 
 impl Emitable for IpvsMessage {
     fn buffer_len(&self) -> usize {
-        self.attrs().as_slice().buffer_len()
+        self.to_payload().len()
     }
 
     fn emit(&self, buffer: &mut [u8]) {
-        self.attrs().as_slice().emit(buffer)
+        let payload = self.to_payload();
+        buffer[..payload.len()].copy_from_slice(&payload);
     }
 }
 
@@ -344,8 +368,9 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
 
 // ---------------------------------------------------------------- encoding
 
-fn addr_bytes(addr: &IpAddr) -> Vec<u8> {
-    let mut bytes = vec![0; 16];
+/// An address as the kernel's `union nf_inet_addr`: 16 bytes, IPv4 first.
+fn addr_bytes(addr: &IpAddr) -> [u8; 16] {
+    let mut bytes = [0; 16];
     match addr {
         IpAddr::V4(a) => bytes[..4].copy_from_slice(&a.octets()),
         IpAddr::V6(a) => bytes.copy_from_slice(&a.octets()),
@@ -353,142 +378,128 @@ fn addr_bytes(addr: &IpAddr) -> Vec<u8> {
     bytes
 }
 
-fn key_attrs(key: &ServiceKey) -> Vec<Attr> {
+fn write_key_attrs(w: &mut Writer<'_>, key: &ServiceKey) {
     match key {
         ServiceKey::Addr {
             protocol,
             addr,
             port,
-        } => vec![
-            Attr::u16(IPVS_SVC_ATTR_AF, Family::of(addr).to_raw()),
-            Attr::u16(IPVS_SVC_ATTR_PROTOCOL, protocol.to_raw()),
-            Attr::bytes(IPVS_SVC_ATTR_ADDR, addr_bytes(addr)),
-            Attr::be16(IPVS_SVC_ATTR_PORT, *port),
-        ],
-        ServiceKey::Fwmark { family, mark } => vec![
-            Attr::u16(IPVS_SVC_ATTR_AF, family.to_raw()),
-            Attr::u32(IPVS_SVC_ATTR_FWMARK, *mark),
-        ],
+        } => {
+            w.u16(IPVS_SVC_ATTR_AF, Family::of(addr).to_raw());
+            w.u16(IPVS_SVC_ATTR_PROTOCOL, protocol.to_raw());
+            w.bytes(IPVS_SVC_ATTR_ADDR, &addr_bytes(addr));
+            w.be16(IPVS_SVC_ATTR_PORT, *port);
+        }
+        ServiceKey::Fwmark { family, mark } => {
+            w.u16(IPVS_SVC_ATTR_AF, family.to_raw());
+            w.u32(IPVS_SVC_ATTR_FWMARK, *mark);
+        }
     }
 }
 
-fn key_attr(key: &ServiceKey) -> Attr {
-    Attr::nested(IPVS_CMD_ATTR_SERVICE, key_attrs(key))
+fn write_key(w: &mut Writer<'_>, key: &ServiceKey) {
+    w.nested(IPVS_CMD_ATTR_SERVICE, |w| write_key_attrs(w, key));
 }
 
-fn service_attr(s: &Service, stats: Option<&Stats>, stats64: Option<&Stats>) -> Attr {
-    let mut attrs = key_attrs(&s.key);
-    attrs.push(Attr::string(IPVS_SVC_ATTR_SCHED_NAME, &s.sched_name));
-    if let Some(pe) = &s.pe_name {
-        attrs.push(Attr::string(IPVS_SVC_ATTR_PE_NAME, pe));
-    }
-    let mut flags = s.flags.0.to_ne_bytes().to_vec();
-    flags.extend_from_slice(&u32::MAX.to_ne_bytes());
-    attrs.push(Attr::bytes(IPVS_SVC_ATTR_FLAGS, flags));
-    attrs.push(Attr::u32(IPVS_SVC_ATTR_TIMEOUT, s.timeout));
-    attrs.push(Attr::bytes(
-        IPVS_SVC_ATTR_NETMASK,
-        s.netmask.to_wire().to_vec(),
-    ));
-    if let Some(st) = stats {
-        attrs.push(stats_attr(IPVS_SVC_ATTR_STATS, st, false));
-    }
-    if let Some(st) = stats64 {
-        attrs.push(stats_attr(IPVS_SVC_ATTR_STATS64, st, true));
-    }
-    Attr::nested(IPVS_CMD_ATTR_SERVICE, attrs)
+fn write_service(w: &mut Writer<'_>, s: &Service, stats: Option<&Stats>, stats64: Option<&Stats>) {
+    w.nested(IPVS_CMD_ATTR_SERVICE, |w| {
+        write_key_attrs(w, &s.key);
+        w.string(IPVS_SVC_ATTR_SCHED_NAME, &s.sched_name);
+        if let Some(pe) = &s.pe_name {
+            w.string(IPVS_SVC_ATTR_PE_NAME, pe);
+        }
+        // struct ip_vs_flags: the flags, then the mask of flags to set.
+        let mut flags = [0; 8];
+        flags[..4].copy_from_slice(&s.flags.0.to_ne_bytes());
+        flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+        w.bytes(IPVS_SVC_ATTR_FLAGS, &flags);
+        w.u32(IPVS_SVC_ATTR_TIMEOUT, s.timeout);
+        w.bytes(IPVS_SVC_ATTR_NETMASK, &s.netmask.to_wire());
+        if let Some(st) = stats {
+            write_stats(w, IPVS_SVC_ATTR_STATS, st, false);
+        }
+        if let Some(st) = stats64 {
+            write_stats(w, IPVS_SVC_ATTR_STATS64, st, true);
+        }
+    });
 }
 
-fn stats_attr(kind: u16, s: &Stats, wide: bool) -> Attr {
+fn write_stats(w: &mut Writer<'_>, kind: u16, s: &Stats, wide: bool) {
     // STATS truncates the non-byte counters to u32, as ip_vs_genl_fill_stats
     // does with its `(u32)` casts.
-    let counter = |k: u16, v: u64| {
+    let counter = |w: &mut Writer<'_>, k: u16, v: u64| {
         if wide {
-            Attr::u64(k, v)
+            w.u64(k, v)
         } else {
-            Attr::u32(k, v as u32)
+            w.u32(k, v as u32)
         }
     };
-    Attr::nested(
-        kind,
-        vec![
-            counter(IPVS_STATS_ATTR_CONNS, s.conns),
-            counter(IPVS_STATS_ATTR_INPKTS, s.inpkts),
-            counter(IPVS_STATS_ATTR_OUTPKTS, s.outpkts),
-            Attr::u64(IPVS_STATS_ATTR_INBYTES, s.inbytes),
-            Attr::u64(IPVS_STATS_ATTR_OUTBYTES, s.outbytes),
-            counter(IPVS_STATS_ATTR_CPS, s.cps),
-            counter(IPVS_STATS_ATTR_INPPS, s.inpps),
-            counter(IPVS_STATS_ATTR_OUTPPS, s.outpps),
-            counter(IPVS_STATS_ATTR_INBPS, s.inbps),
-            counter(IPVS_STATS_ATTR_OUTBPS, s.outbps),
-        ],
-    )
+    w.nested(kind, |w| {
+        counter(w, IPVS_STATS_ATTR_CONNS, s.conns);
+        counter(w, IPVS_STATS_ATTR_INPKTS, s.inpkts);
+        counter(w, IPVS_STATS_ATTR_OUTPKTS, s.outpkts);
+        w.u64(IPVS_STATS_ATTR_INBYTES, s.inbytes);
+        w.u64(IPVS_STATS_ATTR_OUTBYTES, s.outbytes);
+        counter(w, IPVS_STATS_ATTR_CPS, s.cps);
+        counter(w, IPVS_STATS_ATTR_INPPS, s.inpps);
+        counter(w, IPVS_STATS_ATTR_OUTPPS, s.outpps);
+        counter(w, IPVS_STATS_ATTR_INBPS, s.inbps);
+        counter(w, IPVS_STATS_ATTR_OUTBPS, s.outbps);
+    });
 }
 
 /// The DEST nest, in the kernel's `ip_vs_genl_fill_dest` order; `entry`
 /// adds the reply-only counters and stats.
-fn dest_attr(d: &Dest, entry: Option<&DestEntry>) -> Attr {
-    let mut attrs = vec![
-        Attr::bytes(IPVS_DEST_ATTR_ADDR, addr_bytes(&d.addr)),
-        Attr::be16(IPVS_DEST_ATTR_PORT, d.port),
-        Attr::u32(IPVS_DEST_ATTR_FWD_METHOD, d.fwd.to_raw()),
-        Attr::u32(IPVS_DEST_ATTR_WEIGHT, d.weight),
-    ];
-    if let Some(t) = d.tunnel {
-        attrs.push(Attr::u8(IPVS_DEST_ATTR_TUN_TYPE, t.kind.to_raw()));
-        attrs.push(Attr::be16(IPVS_DEST_ATTR_TUN_PORT, t.port));
-        attrs.push(Attr::u16(IPVS_DEST_ATTR_TUN_FLAGS, t.flags));
-    }
-    attrs.push(Attr::u32(IPVS_DEST_ATTR_U_THRESH, d.u_thresh));
-    attrs.push(Attr::u32(IPVS_DEST_ATTR_L_THRESH, d.l_thresh));
-    if let Some(e) = entry {
-        attrs.push(Attr::u32(IPVS_DEST_ATTR_ACTIVE_CONNS, e.active_conns));
-        attrs.push(Attr::u32(IPVS_DEST_ATTR_INACT_CONNS, e.inact_conns));
-        attrs.push(Attr::u32(IPVS_DEST_ATTR_PERSIST_CONNS, e.persist_conns));
-    }
-    attrs.push(Attr::u16(
-        IPVS_DEST_ATTR_ADDR_FAMILY,
-        Family::of(&d.addr).to_raw(),
-    ));
-    if let Some(e) = entry {
-        if let Some(st) = &e.stats {
-            attrs.push(stats_attr(IPVS_DEST_ATTR_STATS, st, false));
+fn write_dest(w: &mut Writer<'_>, d: &Dest, entry: Option<&DestEntry>) {
+    w.nested(IPVS_CMD_ATTR_DEST, |w| {
+        w.bytes(IPVS_DEST_ATTR_ADDR, &addr_bytes(&d.addr));
+        w.be16(IPVS_DEST_ATTR_PORT, d.port);
+        w.u32(IPVS_DEST_ATTR_FWD_METHOD, d.fwd.to_raw());
+        w.u32(IPVS_DEST_ATTR_WEIGHT, d.weight);
+        if let Some(t) = d.tunnel {
+            w.u8(IPVS_DEST_ATTR_TUN_TYPE, t.kind.to_raw());
+            w.be16(IPVS_DEST_ATTR_TUN_PORT, t.port);
+            w.u16(IPVS_DEST_ATTR_TUN_FLAGS, t.flags);
         }
-        if let Some(st) = &e.stats64 {
-            attrs.push(stats_attr(IPVS_DEST_ATTR_STATS64, st, true));
+        w.u32(IPVS_DEST_ATTR_U_THRESH, d.u_thresh);
+        w.u32(IPVS_DEST_ATTR_L_THRESH, d.l_thresh);
+        if let Some(e) = entry {
+            w.u32(IPVS_DEST_ATTR_ACTIVE_CONNS, e.active_conns);
+            w.u32(IPVS_DEST_ATTR_INACT_CONNS, e.inact_conns);
+            w.u32(IPVS_DEST_ATTR_PERSIST_CONNS, e.persist_conns);
         }
-    }
-    Attr::nested(IPVS_CMD_ATTR_DEST, attrs)
+        w.u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(&d.addr).to_raw());
+        if let Some(e) = entry {
+            if let Some(st) = &e.stats {
+                write_stats(w, IPVS_DEST_ATTR_STATS, st, false);
+            }
+            if let Some(st) = &e.stats64 {
+                write_stats(w, IPVS_DEST_ATTR_STATS64, st, true);
+            }
+        }
+    });
 }
 
-fn daemon_attr(d: &Daemon) -> Attr {
-    let mut attrs = vec![
-        Attr::u32(IPVS_DAEMON_ATTR_STATE, d.state.to_raw()),
-        Attr::string(IPVS_DAEMON_ATTR_MCAST_IFN, &d.mcast_ifn),
-        Attr::u32(IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id),
-    ];
-    if let Some(v) = d.sync_maxlen {
-        attrs.push(Attr::u16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, v));
-    }
-    if let Some(v) = d.mcast_port {
-        attrs.push(Attr::u16(IPVS_DAEMON_ATTR_MCAST_PORT, v));
-    }
-    if let Some(v) = d.mcast_ttl {
-        attrs.push(Attr::u8(IPVS_DAEMON_ATTR_MCAST_TTL, v));
-    }
-    match d.mcast_group {
-        Some(IpAddr::V4(g)) => attrs.push(Attr::bytes(
-            IPVS_DAEMON_ATTR_MCAST_GROUP,
-            g.octets().to_vec(),
-        )),
-        Some(IpAddr::V6(g)) => attrs.push(Attr::bytes(
-            IPVS_DAEMON_ATTR_MCAST_GROUP6,
-            g.octets().to_vec(),
-        )),
-        None => {}
-    }
-    Attr::nested(IPVS_CMD_ATTR_DAEMON, attrs)
+fn write_daemon(w: &mut Writer<'_>, d: &Daemon) {
+    w.nested(IPVS_CMD_ATTR_DAEMON, |w| {
+        w.u32(IPVS_DAEMON_ATTR_STATE, d.state.to_raw());
+        w.string(IPVS_DAEMON_ATTR_MCAST_IFN, &d.mcast_ifn);
+        w.u32(IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
+        if let Some(v) = d.sync_maxlen {
+            w.u16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, v);
+        }
+        if let Some(v) = d.mcast_port {
+            w.u16(IPVS_DAEMON_ATTR_MCAST_PORT, v);
+        }
+        if let Some(v) = d.mcast_ttl {
+            w.u8(IPVS_DAEMON_ATTR_MCAST_TTL, v);
+        }
+        match d.mcast_group {
+            Some(IpAddr::V4(g)) => w.bytes(IPVS_DAEMON_ATTR_MCAST_GROUP, &g.octets()),
+            Some(IpAddr::V6(g)) => w.bytes(IPVS_DAEMON_ATTR_MCAST_GROUP6, &g.octets()),
+            None => {}
+        }
+    });
 }
 
 // ---------------------------------------------------------------- decoding

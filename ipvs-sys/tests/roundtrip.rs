@@ -324,6 +324,30 @@ proptest! {
         prop_assert_eq!(payload, m);
     }
 
+    /// The one-pass request encoder writes exactly what the netlink-packet
+    /// traits serialise, appended after whatever the buffer held.
+    #[test]
+    fn encode_request_matches_serialize(
+        m in message(),
+        family_id in 16u16..,
+        flags in any::<u16>(),
+        seq in any::<u32>(),
+        before in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut genl = GenlMessage::from_payload(m.clone());
+        genl.set_resolved_family_id(family_id);
+        let mut msg = NetlinkMessage::from(genl);
+        msg.header.flags = flags;
+        msg.header.sequence_number = seq;
+        msg.finalize();
+        let mut expected = vec![0; msg.buffer_len()];
+        msg.serialize(&mut expected);
+        let mut out = before.clone();
+        m.encode_request(family_id, flags, seq, &mut out);
+        prop_assert_eq!(&out[..before.len()], &before[..]);
+        prop_assert_eq!(&out[before.len()..], &expected[..]);
+    }
+
     /// Any bytes under any command: no panic, and whatever decodes
     /// re-encodes into something that decodes to the same message.
     #[test]
