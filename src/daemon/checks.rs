@@ -122,8 +122,14 @@ pub async fn run(
     let mut core = Director::new(config, core_opts, owned);
     core.handle(Instant::now(), Event::Start);
     // The report is rewritten at most once a second, when something it
-    // shows (a state, a reason) changed.
-    let mut report = tokio::time::interval(Duration::from_secs(1));
+    // shows (a state, a reason) changed; a new probe plan (start, reload)
+    // shows at the next tick, so the table's first apply does not wait
+    // behind writing a report of every real server.
+    let mut report = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let mut report_due = false;
     report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     'run: loop {
@@ -148,7 +154,7 @@ pub async fn run(
                     probes.updates = rx;
                     probes.tasks =
                         engine::spawn(&plan, probes.ctx.clone(), clock, probes.board.clone(), tx);
-                    write_status(&core, &probes.board, &options, started);
+                    report_due = true;
                 }
                 Effect::StopProbes => probes.stop(),
                 Effect::SaveOwned(set) => {
@@ -188,7 +194,7 @@ pub async fn run(
             }
             _ = crate::timer::sleep_until(timeout) => core.handle_timeout(Instant::now()),
             _ = report.tick() => {
-                if probes.board.take_news() {
+                if probes.board.take_news() | std::mem::take(&mut report_due) {
                     write_status(&core, &probes.board, &options, started);
                 }
             }
