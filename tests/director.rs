@@ -524,6 +524,35 @@ fn drift_is_repaired_on_the_next_tick() {
 }
 
 #[test]
+fn slow_reads_space_the_drift_reads_out() {
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    // The drift read due at 10 s takes 2 s to be answered.
+    s.now = s.t0 + Duration::from_secs(10);
+    s.core.handle_timeout(s.now);
+    assert!(matches!(
+        s.core.poll_effect(),
+        Some(Effect::Kernel(KernelRequest::Read))
+    ));
+    s.now = s.t0 + Duration::from_secs(12);
+    let table = s.kernel.clone();
+    s.core
+        .handle(s.now, Event::Kernel(KernelReply::Table(Ok(table))));
+    s.run();
+    // The next one comes 50 reads' length later, not drift_interval.
+    s.at(111.0);
+    assert!(s.ops().is_empty());
+    s.at(112.0);
+    assert_eq!(s.ops(), ["read"]);
+    // Quick reads bring the interval back to drift_interval.
+    s.at(121.0);
+    assert!(s.ops().is_empty());
+    s.at(122.0);
+    assert_eq!(s.ops(), ["read"]);
+}
+
+#[test]
 fn no_ipvs_judges_and_notifies_without_kernel_requests() {
     let mut s = Sim::new(TWO, |o| o.write_table = false);
     s.on(Event::Start);

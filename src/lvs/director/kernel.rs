@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use ipvs_sys::ServiceKey;
 
-use super::{Director, Effect, KernelReply, KernelRequest, LOG_EACH_UP_TO, RETRY_AFTER, Stage};
+use super::{
+    DRIFT_READ_SPACING, Director, Effect, KernelReply, KernelRequest, LOG_EACH_UP_TO, RETRY_AFTER,
+    Stage,
+};
 use crate::config::model::FlushOnStop;
 use crate::lvs::diff::{Op, apply_to, diff};
 use crate::lvs::format::op_rule;
@@ -25,6 +28,7 @@ pub(super) enum InFlight {
     Read {
         attempt: u8,
         drift: bool,
+        sent: Instant,
     },
     Sync {
         attempt: u8,
@@ -80,8 +84,14 @@ impl Director {
         if self.written.is_none() || drift_due || self.retry_at.is_some() {
             let drift = self.written.is_some() && self.table.changed_is_empty();
             self.retry_at = None;
+            // Set again from the read's length when it is answered.
             self.next_drift = Some(now + self.opts.drift_interval);
-            return self.send(KernelRequest::Read, InFlight::Read { attempt: 0, drift });
+            let busy = InFlight::Read {
+                attempt: 0,
+                drift,
+                sent: now,
+            };
+            return self.send(KernelRequest::Read, busy);
         }
         let changed = self.table.take_changed();
         if !changed.is_empty() {
@@ -151,8 +161,23 @@ impl Director {
                     self.outcome.errors.push(e);
                 }
             }
-            (InFlight::Read { attempt, drift }, KernelReply::Table(r)) => match r {
+            (
+                InFlight::Read {
+                    attempt,
+                    drift,
+                    sent,
+                },
+                KernelReply::Table(r),
+            ) => match r {
                 Ok(actual) => {
+                    self.read_took = now.saturating_duration_since(sent);
+                    if self.next_drift.is_some() {
+                        let spacing = self
+                            .opts
+                            .drift_interval
+                            .max(self.read_took * DRIFT_READ_SPACING);
+                        self.next_drift = Some(now + spacing);
+                    }
                     self.table.take_changed();
                     let desired = self.table.desired();
                     self.owned.extend(desired.services.keys().copied());
@@ -195,6 +220,7 @@ impl Director {
                             InFlight::Read {
                                 attempt: 1,
                                 drift: false,
+                                sent: now,
                             },
                         );
                     }
