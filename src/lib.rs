@@ -5,6 +5,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod log_limit;
 pub mod lvs;
 pub mod report_file;
 pub mod script;

@@ -4,8 +4,8 @@
 //! it awaits can block the protocol: VIP changes are single netlink
 //! requests, GARPs are non-blocking sends, scripts run in their own tasks.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ use super::socket::{RxInfo, VrrpSocket};
 use super::state::{Action, Input, Micros, State};
 use super::status;
 use super::track::ScriptTracker;
+use super::validate::{DropKind, DropReason};
+use crate::log_limit::{LogLimit, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -134,45 +136,39 @@ struct Driver {
     group_names: Vec<String>,
     group_states: Vec<State>,
     options: Options,
-    limiter: RateLimit,
+    /// Repeated warnings (drops, send and announce errors), per instance
+    /// and reason: a flood logs a line per 10 s, then how many were held back.
+    limiter: LogLimit<LogKey>,
+    /// Adverts dropped before any instance could be named (malformed, or
+    /// for a VRID no instance on that socket has).
+    unmatched_drops: BTreeMap<DropKind, u64>,
     /// The stop's priority-0 advert went out already (make-before-break).
     zero_sent: Vec<bool>,
     /// A transition happened: write the status file now.
     status_dirty: bool,
     /// When the status file was last written (counters refresh once a second).
     status_written: Option<Instant>,
+    /// Something the report shows changed since it was last written.
+    status_pending: bool,
 }
 
-/// Logs a repeated condition at most once per period, with the count since.
-#[derive(Default)]
-struct RateLimit {
-    last: HashMap<String, (Instant, u64)>,
+/// What a repeated warning is about: keys are bounded by the configuration
+/// (instance indices, reasons), never by what arrives from the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LogKey {
+    /// An advert dropped by instance i (None: by no instance).
+    Drop(Option<usize>, DropKind),
+    /// Instance i could not send an advert.
+    Send(usize),
+    /// Instance i could not send a gratuitous ARP / NA.
+    Announce(usize),
 }
 
-impl RateLimit {
-    const PERIOD: Duration = Duration::from_secs(10);
+const LOG_PERIOD: Duration = Duration::from_secs(10);
 
-    /// Some(n suppressed since the last line) when this key may log now.
-    fn allow(&mut self, key: String) -> Option<u64> {
-        let now = Instant::now();
-        match self.last.get_mut(&key) {
-            Some((at, n)) if now.duration_since(*at) < Self::PERIOD => {
-                *n += 1;
-                None
-            }
-            Some((at, n)) => {
-                let suppressed = *n;
-                *at = now;
-                *n = 0;
-                Some(suppressed)
-            }
-            None => {
-                self.last.insert(key, (now, 0));
-                Some(0)
-            }
-        }
-    }
-}
+/// A learned (v3) master advert interval above this is logged as a warning:
+/// a backup then waits over three times as long before taking over.
+const LEARNED_INTERVAL_WARN: Duration = Duration::from_secs(10);
 
 /// Writes net.ipv4.conf.DEV.KEY (of our network namespace).
 fn set_ipv4_conf(dev: &str, key: &str, value: &str) {
@@ -357,9 +353,11 @@ impl Driver {
                 .collect(),
             group_states: vec![State::Init; config.vrrp_sync_groups.len()],
             options,
-            limiter: RateLimit::default(),
+            limiter: LogLimit::new(LOG_PERIOD, 1024),
+            unmatched_drops: BTreeMap::new(),
             status_dirty: true,
             status_written: None,
+            status_pending: false,
             zero_sent: vec![false; config.vrrp_instances.len()],
         };
         Ok(driver)
@@ -522,10 +520,10 @@ impl Driver {
             match r {
                 Ok(()) => self.instances[i].adverts_sent += 1,
                 Err(e) => {
-                    let name = self.instances[i].name().to_string();
-                    if let Some(n) = self.limiter.allow(format!("send {name} {dst}")) {
+                    if self.may_log(LogKey::Send(i)) {
                         tracing::warn!(
-                            "VRRP_Instance({name}) cannot send an advert to {dst}: {e} ({n} more since)"
+                            "VRRP_Instance({}) cannot send an advert to {dst}: {e}",
+                            self.instances[i].name()
                         );
                     }
                 }
@@ -652,49 +650,147 @@ impl Driver {
 }
 
 impl Driver {
+    /// The receive path, cheapest checks first: the IP header and the VRID
+    /// route the packet to an instance, which checks TTL, source and
+    /// destination before anything is decoded or checksummed. Every drop is
+    /// counted under its reason; warnings are rate-limited per instance and
+    /// reason; nothing allocated here outlives the packet.
     fn on_packet(&mut self, socket: usize, bytes: &[u8], info: RxInfo) -> Option<(usize, Input)> {
-        // Decode leniently (both v3 checksum readings); each instance then validates.
-        let opts = CodecOptions {
-            accept_v3_as_v2: true,
-            ..CodecOptions::default()
-        };
-        let decoded = match info {
-            RxInfo::V4 => packet::decode_ipv4_packet(bytes, &opts),
+        let peek = match info {
+            RxInfo::V4 => packet::peek_ipv4(bytes),
             RxInfo::V6 {
                 src,
                 dst,
                 hop_limit,
-            } => packet::decode_ipv6(bytes, src, dst, hop_limit, &opts),
+            } => packet::peek_ipv6(bytes, src, dst, hop_limit),
         };
-        let rx = match decoded {
-            Ok(rx) => rx,
+        let peek = match peek {
+            Ok(p) => p,
             Err(e) => {
-                if let Some(n) = self.limiter.allow(format!("decode {socket} {e:?}")) {
-                    tracing::warn!("VRRP: dropped a malformed advert: {e} ({n} more since)");
-                }
+                self.drop_unmatched(DropReason::Packet(e), None);
                 return None;
             }
         };
-        let i = (0..self.instances.len()).find(|&i| {
-            self.inst_socket[i] == socket
-                && self.instances[i].cfg.virtual_router_id == rx.advert.vrid
-        })?;
+        let Some(i) = (0..self.instances.len()).find(|&i| {
+            self.inst_socket[i] == socket && self.instances[i].cfg.virtual_router_id == peek.vrid
+        }) else {
+            // Another virtual router on the link: normal, counted only.
+            *self
+                .unmatched_drops
+                .entry(DropKind::NotOurVrid)
+                .or_default() += 1;
+            return None;
+        };
+        if let Err(reason) = self.instances[i].screen(&peek) {
+            self.log_drop(i, &reason, &peek);
+            return None;
+        }
+        // Decode leniently (both v3 checksum readings); the instance then
+        // validates the advert's fields.
+        let opts = CodecOptions {
+            accept_v3_as_v2: true,
+            ..CodecOptions::default()
+        };
+        let rx = match packet::decode_peeked(bytes, &peek, &opts) {
+            Ok(rx) => rx,
+            Err(e) => {
+                let reason = DropReason::Packet(e);
+                self.instances[i].count_drop(&reason);
+                self.log_drop(i, &reason, &peek);
+                return None;
+            }
+        };
         match self.instances[i].accept(&rx) {
             Ok(input) => Some((i, input)),
             Err(reason) => {
-                let name = self.instances[i].name().to_string();
-                if !reason.is_quiet()
-                    && let Some(n) = self
-                        .limiter
-                        .allow(format!("drop {name} {:?}", reason.kind()))
-                {
-                    tracing::warn!(
-                        "VRRP_Instance({name}) dropped an advert from {}: {reason} ({n} more since)",
-                        rx.meta.src
-                    );
-                }
+                self.log_drop(i, &reason, &peek);
                 None
             }
+        }
+    }
+
+    /// A v3 backup adopts its master's advert interval (RFC 5798 §6.4.2):
+    /// say so when it changes, loudly when it makes takeover slow.
+    fn log_learned_interval(&self, i: usize, before: Duration) {
+        let inst = &self.instances[i];
+        let now = inst.vrrp.master_adver_interval;
+        if now == before {
+            return;
+        }
+        let (name, master) = (inst.name(), inst.vrrp.master_ip);
+        let master = master.map(|a| a.to_string()).unwrap_or_default();
+        let down = inst.vrrp.master_down_interval().as_secs_f64();
+        if now > LEARNED_INTERVAL_WARN {
+            tracing::warn!(
+                "VRRP_Instance({name}) master {master} advertises every {:.2} s (was {:.2} s): a takeover would now wait {down:.1} s",
+                now.as_secs_f64(),
+                before.as_secs_f64()
+            );
+        } else {
+            tracing::info!(
+                "VRRP_Instance({name}) master {master} advertises every {:.2} s (was {:.2} s): master down interval {down:.2} s",
+                now.as_secs_f64(),
+                before.as_secs_f64()
+            );
+        }
+    }
+
+    fn drop_unmatched(&mut self, reason: DropReason, src: Option<IpAddr>) {
+        *self.unmatched_drops.entry(reason.kind()).or_default() += 1;
+        if self.may_log(LogKey::Drop(None, reason.kind())) {
+            let from = src.map(|a| format!(" from {a}")).unwrap_or_default();
+            tracing::warn!("VRRP: dropped a malformed advert{from}: {reason}");
+        }
+    }
+
+    fn log_drop(&mut self, i: usize, reason: &DropReason, peek: &packet::Peek) {
+        if !reason.is_quiet() && self.may_log(LogKey::Drop(Some(i), reason.kind())) {
+            tracing::warn!(
+                "VRRP_Instance({}) dropped an advert from {}: {reason}",
+                self.instances[i].name(),
+                peek.meta.src
+            );
+        }
+    }
+
+    fn may_log(&mut self, key: LogKey) -> bool {
+        let now = Instant::now().into_std();
+        matches!(self.limiter.check(now, &key), Verdict::Log { .. })
+    }
+
+    /// "N similar ... suppressed" for what the limiter held back.
+    fn report_suppressed(&mut self, all: bool) {
+        let (due, overflow) = if all {
+            self.limiter.drain()
+        } else {
+            self.limiter.flush(Instant::now().into_std())
+        };
+        for (key, n) in due {
+            let name = |i: usize| self.instances.get(i).map_or("?", |x| x.name());
+            match key {
+                LogKey::Drop(Some(i), kind) => tracing::warn!(
+                    "VRRP_Instance({}) {n} similar dropped adverts ({}) not logged in the last {} s",
+                    name(i),
+                    kind.as_str(),
+                    LOG_PERIOD.as_secs()
+                ),
+                LogKey::Drop(None, kind) => tracing::warn!(
+                    "VRRP: {n} similar dropped adverts ({}) not logged in the last {} s",
+                    kind.as_str(),
+                    LOG_PERIOD.as_secs()
+                ),
+                LogKey::Send(i) => tracing::warn!(
+                    "VRRP_Instance({}) {n} similar advert send errors not logged",
+                    name(i)
+                ),
+                LogKey::Announce(i) => tracing::warn!(
+                    "VRRP_Instance({}) {n} similar announce errors not logged",
+                    name(i)
+                ),
+            }
+        }
+        if overflow > 0 {
+            tracing::warn!("VRRP: {overflow} other warnings not logged");
         }
     }
 
@@ -712,10 +808,14 @@ impl Driver {
             .chain(self.pending.first().map(|(_, p)| p.at))
             .min()
             .map(|us| self.start + Duration::from_micros(us));
-        match (vrrp, garp) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let logs = self.limiter.next_flush().map(Instant::from_std);
+        // Counters changed since the report was last written: refresh it
+        // when the once-a-second limit allows.
+        let status = self
+            .status_pending
+            .then(|| self.status_written.map(|t| t + Duration::from_secs(1)))
+            .flatten();
+        [vrrp, garp, logs, status].into_iter().flatten().min()
     }
 
     async fn on_timers(&mut self) {
@@ -729,6 +829,7 @@ impl Driver {
             }
         }
         self.send_due_garps(now);
+        self.report_suppressed(false);
     }
 
     /// A master heard a lower-priority master (a backup that lost us for a
@@ -741,6 +842,9 @@ impl Driver {
             .garp_lower_prio_repeat
             .unwrap_or(self.instances[i].cfg.garp_master_repeat);
         let delay = g.garp_lower_prio_delay.map(|t| t.0);
+        if !self.instances[i].may_reannounce(now) {
+            return; // answered one already this advert interval
+        }
         let p = self.instances[i].vrrp.priority;
         self.send_advert(i, p);
         if let Some(burst) = self.garps[i].lower_priority_advert(now, repeat, delay) {
@@ -795,12 +899,9 @@ impl Driver {
                 IpAddr::V6(a) => sender.send_na(iface.mac, a, a),
             };
             if let Err(e) = r
-                && let Some(n) = self.limiter.allow(format!("garp {name}"))
+                && self.may_log(LogKey::Announce(i))
             {
-                tracing::warn!(
-                    "VRRP_Instance({name}) announcing {}: {e} ({n} more since)",
-                    send.vip
-                );
+                tracing::warn!("VRRP_Instance({name}) announcing {}: {e}", send.vip);
             }
         }
     }
@@ -832,11 +933,13 @@ impl Driver {
             .status_written
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
         if !self.status_dirty && !stale {
+            self.status_pending = true;
             return;
         }
         self.status_dirty = false;
+        self.status_pending = false;
         self.status_written = Some(Instant::now());
-        let report = status::report(&self.instances);
+        let report = status::report(&self.instances, &self.unmatched_drops);
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
         {
@@ -1095,6 +1198,9 @@ impl Driver {
         for &i in &masters {
             self.send_advert(i, self.instances[i].vrrp.priority);
         }
+        // Log what was held back while the instance indices still mean
+        // the same instances.
+        self.report_suppressed(true);
         let mut new = Driver::new(&config, self.options.clone()).await?;
         new.start = self.start;
         new.generation = self.generation + 1;
@@ -1275,7 +1381,9 @@ impl Driver {
                     let from_other =
                         matches!(input, Input::Advert { priority, .. } if priority > 0);
                     let was_master = self.instances[i].vrrp.state == State::Master;
+                    let learned = self.instances[i].vrrp.master_adver_interval;
                     self.feed(i, now, input).await;
+                    self.log_learned_interval(i, learned);
                     if from_other && was_master && self.instances[i].vrrp.state == State::Master {
                         self.lower_priority_advert(i, now);
                     }

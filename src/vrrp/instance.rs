@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::model::{AuthType, Config, VrrpInstance};
 
 use super::packet::{self, Advert, Auth, CodecOptions, Version};
-use super::state::{Input, Params, Vrrp};
+use super::state::{Input, Micros, Params, Vrrp};
 use super::track::{self, Effective, ScriptTracker, TrackState};
 use super::validate::{self, DropKind, DropReason, InstanceView};
 
@@ -50,6 +50,10 @@ pub struct Instance {
     pub adverts_received: u64,
     pub adverts_sent: u64,
     pub late_adverts: u64,
+    /// When this master last answered a lower-priority master (advert and
+    /// gratuitous ARPs): at most once per advert interval, so a flood of
+    /// such adverts cannot be amplified.
+    pub last_reannounce: Option<Micros>,
 }
 
 /// The instance's address family: its first VIP's, else its unicast peers'.
@@ -141,6 +145,7 @@ impl Instance {
             adverts_received: 0,
             adverts_sent: 0,
             late_adverts: 0,
+            last_reannounce: None,
             cfg,
         }
     }
@@ -226,10 +231,34 @@ impl Instance {
         }
     }
 
+    /// The checks that need no decoding, on a packet routed here by its
+    /// VRID; a drop is counted.
+    pub fn screen(&mut self, peek: &packet::Peek) -> Result<(), DropReason> {
+        validate::screen(peek, &self.view()).inspect_err(|r| self.count_drop(r))
+    }
+
+    pub fn count_drop(&mut self, reason: &DropReason) {
+        *self.drops.entry(reason.kind()).or_default() += 1;
+    }
+
+    /// Whether a master may answer a lower-priority master now (and
+    /// records that it does).
+    pub fn may_reannounce(&mut self, now: Micros) -> bool {
+        let spacing = self.cfg.advert_int.0.as_micros() as Micros;
+        if self
+            .last_reannounce
+            .is_some_and(|t| now.saturating_sub(t) < spacing)
+        {
+            return false;
+        }
+        self.last_reannounce = Some(now);
+        true
+    }
+
     /// Validates a received advert; Ok gives the state machine's input.
     pub fn accept(&mut self, rx: &packet::Received) -> Result<Input, DropReason> {
         if let Err(reason) = validate::validate(&rx.advert, &rx.meta, &self.view()) {
-            *self.drops.entry(reason.kind()).or_default() += 1;
+            self.count_drop(&reason);
             return Err(reason);
         }
         self.adverts_received += 1;

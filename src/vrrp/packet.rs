@@ -693,13 +693,25 @@ fn verify_checksum(
         .find(|&v| ok(v))
 }
 
-/// Decode a whole IPv4 packet as a raw `AF_INET` socket delivers it (IP
-/// header included, total length in network order, already reassembled).
-/// Returns the advert with the TTL, source and destination from the IP
-/// header. The IPv4 header checksum is the kernel's business and is not
-/// checked. IP protocol 51 (AH) is refused with
-/// [`PacketError::AhUnsupported`].
-pub fn decode_ipv4_packet(packet: &[u8], opts: &CodecOptions) -> Result<Received, PacketError> {
+/// What can be read of a received packet before its checksum is verified:
+/// enough to route it to an instance and to apply the cheap checks (TTL,
+/// source, destination) first, so that a flood of garbage costs little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek {
+    /// The VRRP version nibble, as received (2 and 3 are valid).
+    pub version: u8,
+    pub vrid: u8,
+    pub meta: RxMeta,
+    /// Where the VRRP message starts in the packet.
+    pub offset: usize,
+}
+
+/// The IPv4 header of a packet as a raw `AF_INET` socket delivers it (IP
+/// header included, total length in network order, already reassembled),
+/// and the first bytes of the VRRP message. The IPv4 header checksum is
+/// the kernel's business and is not checked. IP protocol 51 (AH) is
+/// refused with [`PacketError::AhUnsupported`].
+pub fn peek_ipv4(packet: &[u8]) -> Result<Peek, PacketError> {
     if packet.len() < 20 {
         return Err(PacketError::Truncated {
             len: packet.len(),
@@ -728,19 +740,70 @@ pub fn decode_ipv4_packet(packet: &[u8], opts: &CodecOptions) -> Result<Received
         IPPROTO_AH => return Err(PacketError::AhUnsupported),
         other => return Err(PacketError::NotVrrp(other)),
     }
-    let ttl = packet[8];
-    let src = IpAddr::V4(Ipv4Addr::new(
-        packet[12], packet[13], packet[14], packet[15],
-    ));
-    let dst = IpAddr::V4(Ipv4Addr::new(
-        packet[16], packet[17], packet[18], packet[19],
-    ));
-    let (advert, checksum) = decode_checked(&packet[ihl..], src, dst, opts)?;
+    let meta = RxMeta {
+        src: IpAddr::V4(Ipv4Addr::new(
+            packet[12], packet[13], packet[14], packet[15],
+        )),
+        dst: IpAddr::V4(Ipv4Addr::new(
+            packet[16], packet[17], packet[18], packet[19],
+        )),
+        ttl: packet[8],
+    };
+    peek_message(&packet[ihl..], meta, ihl)
+}
+
+/// The first bytes of a VRRP message received on a raw `AF_INET6` socket
+/// (see [`decode_ipv6`] for where `src`, `dst` and `hop_limit` come from).
+pub fn peek_ipv6(
+    payload: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+) -> Result<Peek, PacketError> {
+    let meta = RxMeta {
+        src: IpAddr::V6(src),
+        dst: IpAddr::V6(dst),
+        ttl: hop_limit,
+    };
+    peek_message(payload, meta, 0)
+}
+
+fn peek_message(msg: &[u8], meta: RxMeta, offset: usize) -> Result<Peek, PacketError> {
+    if msg.len() < HEADER_LEN {
+        return Err(PacketError::Truncated {
+            len: msg.len(),
+            min: HEADER_LEN,
+        });
+    }
+    Ok(Peek {
+        version: msg[0] >> 4,
+        vrid: msg[1],
+        meta,
+        offset,
+    })
+}
+
+/// Decodes the packet a [`Peek`] was taken of: checksum and the rest.
+pub fn decode_peeked(
+    packet: &[u8],
+    peek: &Peek,
+    opts: &CodecOptions,
+) -> Result<Received, PacketError> {
+    let msg = packet.get(peek.offset..).unwrap_or_default();
+    let (advert, checksum) = decode_checked(msg, peek.meta.src, peek.meta.dst, opts)?;
     Ok(Received {
         advert,
-        meta: RxMeta { src, dst, ttl },
+        meta: peek.meta,
         checksum,
     })
+}
+
+/// Decode a whole IPv4 packet as a raw `AF_INET` socket delivers it (see
+/// [`peek_ipv4`] for the IP header). Returns the advert with the TTL,
+/// source and destination from the IP header.
+pub fn decode_ipv4_packet(packet: &[u8], opts: &CodecOptions) -> Result<Received, PacketError> {
+    let peek = peek_ipv4(packet)?;
+    decode_peeked(packet, &peek, opts)
 }
 
 /// Decode a VRRP message received on a raw `AF_INET6` socket. Such a
@@ -756,15 +819,6 @@ pub fn decode_ipv6(
     hop_limit: u8,
     opts: &CodecOptions,
 ) -> Result<Received, PacketError> {
-    let (src, dst) = (IpAddr::V6(src), IpAddr::V6(dst));
-    let (advert, checksum) = decode_checked(payload, src, dst, opts)?;
-    Ok(Received {
-        advert,
-        meta: RxMeta {
-            src,
-            dst,
-            ttl: hop_limit,
-        },
-        checksum,
-    })
+    let peek = peek_ipv6(payload, src, dst, hop_limit)?;
+    decode_peeked(payload, &peek, opts)
 }

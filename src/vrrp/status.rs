@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::instance::Instance;
+use super::validate::DropKind;
 
 /// Where the daemon writes the report by default.
 pub const VRRP_STATE: &str = "/run/ipvsdir/vrrp.json";
@@ -38,10 +39,19 @@ pub struct VrrpReport {
     pub pid: u32,
     pub written: f64,
     pub instances: Vec<InstanceReport>,
+    /// Adverts dropped before an instance could be named, per reason:
+    /// malformed (no VRID to read), or for a VRID none of ours has on
+    /// that interface (`not_our_vrid`: other routers on the link).
+    #[serde(default)]
+    pub unmatched_drops: BTreeMap<String, u64>,
 }
 
-pub fn report(instances: &[Instance]) -> VrrpReport {
+pub fn report(instances: &[Instance], unmatched: &BTreeMap<DropKind, u64>) -> VrrpReport {
     VrrpReport {
+        unmatched_drops: unmatched
+            .iter()
+            .map(|(k, n)| (k.as_str().to_string(), *n))
+            .collect(),
         pid: std::process::id(),
         written: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -20,6 +20,8 @@
 //!    unless `skip_check_adv_addr` and the advert comes from the master
 //!    already being followed (keepalived's semantics of that option).
 //!
+//! Checks 1-4 need no decoding: [`screen`] runs them on what
+//! `packet::peek_ipv4`/`peek_ipv6` read, before the checksum is computed.
 //! Checksum, length, type, auth-type and AH errors come from
 //! [`super::packet::decode`] and convert into [`DropReason::Packet`].
 //! Priority 0 (the master is leaving) is a valid advert.
@@ -31,7 +33,7 @@ use std::time::Duration;
 use crate::config::model::UnicastPeer;
 
 use super::packet::{
-    Advert, Auth, PacketError, RxMeta, VRRP_TTL, Version, VersionFields, v2_adver_int,
+    Advert, Auth, PacketError, Peek, RxMeta, VRRP_TTL, Version, VersionFields, v2_adver_int,
 };
 
 /// What an instance expects of the adverts it receives.
@@ -257,20 +259,27 @@ fn constant_time_eq(a: &[u8; 8], b: &[u8; 8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether `advert`, received with `meta`, is to be processed by the
-/// instance described by `view`.
-pub fn validate(advert: &Advert, meta: &RxMeta, view: &InstanceView<'_>) -> Result<(), DropReason> {
-    if advert.vrid != view.vrid {
+/// The checks that need no decoding (1-4 above), on what [`peek`] read
+/// before the checksum: a packet that fails them costs no more work.
+///
+/// [`peek`]: super::packet::peek_ipv4
+pub fn screen(peek: &Peek, view: &InstanceView<'_>) -> Result<(), DropReason> {
+    let meta = &peek.meta;
+    if peek.vrid != view.vrid {
         return Err(DropReason::NotOurVrid {
-            received: advert.vrid,
+            received: peek.vrid,
             expected: view.vrid,
         });
     }
-    if advert.version() != view.version {
-        return Err(DropReason::VersionMismatch {
-            received: advert.version(),
-            expected: view.version,
-        });
+    match Version::from_number(peek.version) {
+        None => return Err(PacketError::UnknownVersion(peek.version).into()),
+        Some(v) if v != view.version => {
+            return Err(DropReason::VersionMismatch {
+                received: v,
+                expected: view.version,
+            });
+        }
+        Some(_) => {}
     }
 
     if view.unicast_peers.is_empty() {
@@ -301,6 +310,19 @@ pub fn validate(advert: &Advert, meta: &RxMeta, view: &InstanceView<'_>) -> Resu
             None => {}
         }
     }
+    Ok(())
+}
+
+/// Whether `advert`, received with `meta`, is to be processed by the
+/// instance described by `view`: [`screen`], then the advert's own fields.
+pub fn validate(advert: &Advert, meta: &RxMeta, view: &InstanceView<'_>) -> Result<(), DropReason> {
+    let peek = Peek {
+        version: advert.version().number(),
+        vrid: advert.vrid,
+        meta: *meta,
+        offset: 0,
+    };
+    screen(&peek, view)?;
 
     if let VersionFields::V2 { adver_int, auth } = advert.fields {
         if auth.type_code() != view.auth.type_code() {
