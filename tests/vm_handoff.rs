@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{e2e_script_files, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script};
+use common::{
+    e2e_script_files, example_bin, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script,
+};
 
 type Sections = BTreeMap<String, String>;
 
@@ -45,76 +47,13 @@ const IMPLS: [&str; 2] = ["ipvsdir", "keepalived"];
 /// --drain-grace of the directors in the reload part (e2e-handoff.sh GRACE).
 const GRACE: f64 = 8.0;
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Under CI=true a missing prerequisite fails the test; otherwise it is
-/// skipped with the reason.
-fn missing(why: String) -> Option<PathBuf> {
-    if ci() {
-        panic!("required under CI=true: {why}");
-    }
-    eprintln!("SKIP: {why}");
-    None
-}
-
-/// examples/vip_client, built for the profile and target directory this
-/// test was built with (`cargo nextest run --all-targets` builds examples
-/// only as test harnesses, so the program itself is built here; cargo makes
-/// that a no-op when it is up to date). The guest gets it with `--bin`,
-/// which also copies the libraries it links, as for ipvsdir.
-fn vip_client() -> Option<PathBuf> {
-    let bin = PathBuf::from(ipvsdir_bin());
-    let profile_dir = bin.parent().expect("target/PROFILE");
-    let target_dir = profile_dir.parent().expect("target");
-    let exe = profile_dir.join("examples/vip_client");
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
-    cmd.arg("build")
-        .arg("--offline")
-        .arg("--quiet")
-        .arg("--manifest-path")
-        .arg(repo().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["--example", "vip_client"]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(p) => {
-            cmd.args(["--profile", p]);
-        }
-        None => {}
-    }
-    let built = cmd.output();
-    match built {
-        Ok(out) if out.status.success() && exe.is_file() => Some(exe),
-        Ok(out) if exe.is_file() && !ci() => {
-            eprintln!(
-                "note: `cargo build --example vip_client` failed; using the {} already there:\n{}",
-                exe.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(exe)
-        }
-        Ok(out) => missing(format!(
-            "{} could not be built ({:?}):\n{}",
-            exe.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Err(e) => missing(format!("cannot run cargo to build {}: {e}", exe.display())),
-    }
-}
 
 /// Boots the VM once: `sh e2e.sh handoff PARTS`. Its sections and wall time.
 fn boot(parts: &str) -> Option<(Sections, f64)> {
     if !vm_or_skip() {
         return None;
     }
-    let client = vip_client()?;
+    let client = example_bin("vip_client")?;
     // One e2e VM at a time (the lock of tests/vm_e2e.rs, in the VM cache):
     // two emulated CPUs fighting over the host's cores would only stretch
     // every timer in both.

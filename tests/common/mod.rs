@@ -73,6 +73,66 @@ pub fn ipvsdir_bin() -> String {
     env!("CARGO_BIN_EXE_ipvsdir").to_string()
 }
 
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// examples/NAME, built for the profile and target directory this test was
+/// built with (`cargo nextest run --all-targets` builds examples only as
+/// test harnesses, so the program itself is built here; cargo makes that a
+/// no-op when it is up to date). None (after saying why) when it cannot be
+/// built outside CI; under CI=true that fails the test.
+pub fn example_bin(name: &str) -> Option<PathBuf> {
+    let missing = |why: String| {
+        if ci() {
+            panic!("required under CI=true: {why}");
+        }
+        eprintln!("SKIP: {why}");
+        None
+    };
+    let bin = PathBuf::from(ipvsdir_bin());
+    let profile_dir = bin.parent().expect("target/PROFILE");
+    let target_dir = profile_dir.parent().expect("target");
+    let exe = profile_dir.join("examples").join(name);
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
+    cmd.arg("build")
+        .arg("--offline")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(repo().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(["--example", name]);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(p) => {
+            cmd.args(["--profile", p]);
+        }
+        None => {}
+    }
+    match cmd.output() {
+        Ok(out) if out.status.success() && exe.is_file() => Some(exe),
+        Ok(out) if exe.is_file() && !ci() => {
+            eprintln!(
+                "note: `cargo build --example {name}` failed; using the {} already there:\n{}",
+                exe.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(exe)
+        }
+        Ok(out) => missing(format!(
+            "{} could not be built ({:?}):\n{}",
+            exe.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => missing(format!("cannot run cargo to build {}: {e}", exe.display())),
+    }
+}
+
 /// Splits output into `=== NAME` sections.
 pub fn sections(text: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
