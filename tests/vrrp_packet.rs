@@ -11,9 +11,10 @@ use ipvsdir::config::model::UnicastPeer;
 use ipvsdir::vrrp::packet::{
     Advert, Auth, ChecksumVariant, CodecOptions, EncodeError, MCAST_GROUP4, MCAST_GROUP6,
     PacketError, Received, RxMeta, Version, VersionFields, decode, decode_checked,
-    decode_ipv4_packet, decode_ipv6, encode, encode_ipv4_packet, v2_adver_int, v3_max_adver_int,
+    decode_ipv4_packet, decode_ipv6, decode_peeked, encode, encode_ipv4_packet, peek_ipv4,
+    v2_adver_int, v3_max_adver_int,
 };
-use ipvsdir::vrrp::validate::{DropKind, DropReason, InstanceView, validate};
+use ipvsdir::vrrp::validate::{DropKind, DropReason, InstanceView, screen, validate};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------
@@ -1153,4 +1154,84 @@ proptest! {
             prop_assert!(!e.to_string().is_empty());
         }
     }
+}
+
+// ---------------------------------------------------------------------
+// The receive path's order: cheap checks before decoding
+
+#[test]
+fn peek_then_decode_equals_decode() {
+    let bytes = hex(KA_V2_PASS);
+    let peek = peek_ipv4(&bytes).unwrap();
+    assert_eq!((peek.version, peek.vrid, peek.offset), (2, 51, 20));
+    assert_eq!(
+        decode_peeked(&bytes, &peek, &opts()),
+        decode_ipv4_packet(&bytes, &opts())
+    );
+    // Too short to name a VRID: refused by the peek itself.
+    assert!(matches!(
+        peek_ipv4(&bytes[..21]),
+        Err(PacketError::Ipv4Length { .. })
+    ));
+}
+
+#[test]
+fn screen_drops_off_link_and_foreign_packets_before_the_checksum() {
+    // An off-link copy (TTL 3) with a broken checksum: the TTL decides,
+    // without decoding.
+    let mut bytes = hex(KA_V2_PASS);
+    bytes[8] = 3;
+    bytes[26] ^= 0xff;
+    let peek = peek_ipv4(&bytes).unwrap();
+    let r = screen(&peek, &view_v2());
+    assert_eq!(r, Err(DropReason::BadTtl { ttl: 3 }));
+    assert_eq!(r.unwrap_err().kind(), DropKind::Ttl);
+    // Another VRID, and a version that does not exist.
+    let other = InstanceView {
+        vrid: 52,
+        ..view_v2()
+    };
+    assert_eq!(
+        screen(&peek, &other).unwrap_err().kind(),
+        DropKind::NotOurVrid
+    );
+    let mut v7 = hex(KA_V2_PASS);
+    v7[20] = 0x71;
+    let peek = peek_ipv4(&v7).unwrap();
+    assert_eq!(
+        screen(&peek, &view_v2()),
+        Err(DropReason::Packet(PacketError::UnknownVersion(7)))
+    );
+    assert_eq!(
+        screen(&peek, &view_v2()).unwrap_err().kind(),
+        DropKind::Version
+    );
+}
+
+#[test]
+fn only_the_known_master_may_announce_it_is_leaving() {
+    let rx0 = decode_ipv4_packet(&hex(KA_V2_PASS_PRIO0), &opts()).unwrap();
+    // Before any master is known, and from the master: honoured.
+    assert_eq!(check(&rx0, &view_v2()), Ok(()));
+    let following = InstanceView {
+        current_master: Some(rx0.meta.src),
+        ..view_v2()
+    };
+    assert_eq!(check(&rx0, &following), Ok(()));
+    // From anyone else (a stranger, or while we are the master ourselves).
+    let other = InstanceView {
+        current_master: Some(v4(10, 9, 0, 9)),
+        ..view_v2()
+    };
+    let e = check(&rx0, &other).unwrap_err();
+    assert_eq!(e.kind(), DropKind::LeavingNotMaster);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "priority 0 (leaving) from {}, which is not the master (10.9.0.9)",
+            rx0.meta.src
+        )
+    );
+    // A stranger's ordinary advert is still judged as before.
+    assert_eq!(check(&rx_v2(), &other), Ok(()));
 }

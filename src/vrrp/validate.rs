@@ -18,7 +18,9 @@
 //!    master's (RFC 5798 §6.4.2), which is the state machine's business;
 //! 7. the address count and every configured VIP are in the advert,
 //!    unless `skip_check_adv_addr` and the advert comes from the master
-//!    already being followed (keepalived's semantics of that option).
+//!    already being followed (keepalived's semantics of that option);
+//! 8. priority 0 ("leaving") only from the master this instance knows
+//!    (ours: a stranger's would make a backup take over after Skew_Time).
 //!
 //! Checks 1-4 need no decoding: [`screen`] runs them on what
 //! `packet::peek_ipv4`/`peek_ipv6` read, before the checksum is computed.
@@ -54,9 +56,11 @@ pub struct InstanceView<'a> {
     pub check_unicast_src: bool,
     /// `skip_check_adv_addr` (instance or global).
     pub skip_check_adv_addr: bool,
-    /// While BACKUP, the source of the master whose adverts are being
-    /// accepted (`skip_check_adv_addr` only skips the address check for
-    /// adverts from it); `None` otherwise.
+    /// The master as this instance knows it: while BACKUP the source whose
+    /// adverts it follows, while MASTER its own address; `None` before it
+    /// has heard one. `skip_check_adv_addr` only skips the address check
+    /// for adverts from it, and only it may announce it is leaving
+    /// (priority 0).
     pub current_master: Option<IpAddr>,
 }
 
@@ -94,6 +98,10 @@ pub enum DropReason {
     AddressCount { received: usize, expected: usize },
     /// One of our VIPs is not in the advert.
     AddressMissing { vrid: u8, addr: IpAddr },
+    /// Priority 0 ("the master is leaving") from someone other than the
+    /// master we know: honoured, it would make a backup take over after
+    /// Skew_Time, and a master answer each one with an advert.
+    LeavingNotMaster { src: IpAddr, master: IpAddr },
 }
 
 impl From<PacketError> for DropReason {
@@ -125,6 +133,8 @@ pub enum DropKind {
     Interval,
     /// Address count or list (`addr_list_err`).
     AddressList,
+    /// Priority 0 from a router that is not the known master.
+    LeavingNotMaster,
 }
 
 impl DropKind {
@@ -143,6 +153,7 @@ impl DropKind {
             DropKind::AuthFailure => "auth_failure",
             DropKind::Interval => "interval",
             DropKind::AddressList => "address_list",
+            DropKind::LeavingNotMaster => "priority_0_not_from_master",
         }
     }
 }
@@ -176,6 +187,7 @@ impl DropReason {
             DropReason::AddressCount { .. } | DropReason::AddressMissing { .. } => {
                 DropKind::AddressList
             }
+            DropReason::LeavingNotMaster { .. } => DropKind::LeavingNotMaster,
         }
     }
 
@@ -237,6 +249,10 @@ impl fmt::Display for DropReason {
             DropReason::AddressMissing { vrid, addr } => write!(
                 f,
                 "ip address associated with VRID {vrid} not present in MASTER advert : {addr}"
+            ),
+            DropReason::LeavingNotMaster { src, master } => write!(
+                f,
+                "priority 0 (leaving) from {src}, which is not the master ({master})"
             ),
         }
     }
@@ -342,6 +358,16 @@ pub fn validate(advert: &Advert, meta: &RxMeta, view: &InstanceView<'_>) -> Resu
                 configured: view.advert_int,
             });
         }
+    }
+
+    if advert.priority == 0
+        && let Some(master) = view.current_master
+        && master != meta.src
+    {
+        return Err(DropReason::LeavingNotMaster {
+            src: meta.src,
+            master,
+        });
     }
 
     let skip_addrs = view.skip_check_adv_addr && view.current_master == Some(meta.src);
