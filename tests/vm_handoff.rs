@@ -47,7 +47,6 @@ const IMPLS: [&str; 2] = ["ipvsdir", "keepalived"];
 /// --drain-grace of the directors in the reload part (e2e-handoff.sh GRACE).
 const GRACE: f64 = 8.0;
 
-
 /// Boots the VM once: `sh e2e.sh handoff PARTS`. Its sections and wall time.
 fn boot(parts: &str) -> Option<(Sections, f64)> {
     if !vm_or_skip() {

@@ -255,9 +255,11 @@ fn logs() -> String {
     let buf = LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let w = W(buf.clone());
+        // Debug: the sender logs each packet at that level.
         let sub = tracing_subscriber::fmt()
             .with_writer(move || w.clone())
             .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
             .finish();
         tracing::subscriber::set_global_default(sub).expect("no other global subscriber");
         buf

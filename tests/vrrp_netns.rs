@@ -73,7 +73,7 @@ fn kill9_of_the_master_fails_over_and_the_master_preempts_when_back() {
     assert!(client_reaches_vip(&lab));
     assert!(
         lab.log("d2")
-            .contains("Sending gratuitous ARP on eth0 for 10.99.0.200")
+            .contains("(VI_1) Sending/queueing gratuitous ARPs on eth0 for 10.99.0.200")
     );
 
     // d1 comes back: it clears the VIP left behind, then preempts.
@@ -343,7 +343,7 @@ fn ipv6_vrrpv3_fails_over() {
     assert!(lab.has_addr("d2", "fd99::200"));
     assert!(
         lab.log("d2")
-            .contains("Sending unsolicited Neighbour Advert on eth0 for fd99::200")
+            .contains("Sending/queueing Unsolicited Neighbour Adverts on eth0 for fd99::200")
     );
 }
 

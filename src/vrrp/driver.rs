@@ -162,6 +162,8 @@ enum LogKey {
     Send(usize),
     /// Instance i could not send a gratuitous ARP / NA.
     Announce(usize),
+    /// Instance i, master, answered a lower-priority master.
+    Reannounce(usize),
 }
 
 const LOG_PERIOD: Duration = Duration::from_secs(10);
@@ -550,7 +552,7 @@ impl Driver {
             self.set_vips(i, true).await;
             let now = self.now();
             if let Some(burst) = self.garps[i].become_master(now) {
-                self.plan_garps(i, now, burst.repeat);
+                self.plan_garps(i, now, burst.repeat, true);
             }
             self.send_due_garps(now);
         }
@@ -787,6 +789,11 @@ impl Driver {
                     "VRRP_Instance({}) {n} similar announce errors not logged",
                     name(i)
                 ),
+                LogKey::Reannounce(i) => tracing::info!(
+                    "VRRP_Instance({}) re-announced to a lower-priority master {n} more times in the last {} s",
+                    name(i),
+                    LOG_PERIOD.as_secs()
+                ),
             }
         }
         if overflow > 0 {
@@ -825,7 +832,7 @@ impl Driver {
                 self.feed(i, now, Input::Timer).await;
             }
             for burst in self.garps[i].poll(now) {
-                self.plan_garps(i, now, burst.repeat);
+                self.plan_garps(i, now, burst.repeat, true);
             }
         }
         self.send_due_garps(now);
@@ -848,16 +855,26 @@ impl Driver {
         let p = self.instances[i].vrrp.priority;
         self.send_advert(i, p);
         if let Some(burst) = self.garps[i].lower_priority_advert(now, repeat, delay) {
-            tracing::info!(
-                "VRRP_Instance({}) heard a lower-priority master: re-announcing the VIPs",
-                self.instances[i].name()
-            );
-            self.plan_garps(i, now, burst.repeat);
+            if self.may_log(LogKey::Reannounce(i)) {
+                tracing::info!(
+                    "VRRP_Instance({}) heard a lower-priority master: re-announcing the VIPs",
+                    self.instances[i].name()
+                );
+            }
+            self.plan_garps(i, now, burst.repeat, false);
             self.send_due_garps(now);
         }
     }
 
-    fn plan_garps(&mut self, i: usize, now: Micros, repeat: u32) {
+    /// Queues a burst of `repeat` announcements of every VIP of instance i;
+    /// `log`: say so (keepalived's line per VIP) — the re-announce to a
+    /// lower-priority master logs its own, rate-limited line instead.
+    fn plan_garps(&mut self, i: usize, now: Micros, repeat: u32, log: bool) {
+        if log {
+            for v in &self.instances[i].cfg.virtual_ipaddress {
+                garp::log_queueing(self.instances[i].name(), &self.ifaces[i].name, v.addr);
+            }
+        }
         let (gi, ni) = (self.garp_interval, self.gna_interval);
         let pacer = self
             .pacers

@@ -185,7 +185,8 @@ impl GarpSender {
     /// Sends one gratuitous ARP for `vip` from `mac` (the interface's MAC,
     /// or the VRRP VMAC when the interface is the instance's macvlan).
     pub fn send_garp(&self, mac: Mac, vip: Ipv4Addr) -> Result<(), GarpError> {
-        tracing::info!("Sending gratuitous ARP on {} for {}", self.ifname, vip);
+        // Per packet at debug: the burst is logged once (log_queueing).
+        tracing::debug!("Sending gratuitous ARP on {} for {}", self.ifname, vip);
         let frame = garp_frame(mac, vip);
         self.send_frame(ETH_P_ARP, [0xff; 6], &frame, GARP, IpAddr::V4(vip))
     }
@@ -195,7 +196,7 @@ impl GarpSender {
     /// interface's link-local address is as valid). The Router flag is set
     /// when the interface forwards IPv6, as keepalived does.
     pub fn send_na(&self, mac: Mac, src: Ipv6Addr, vip: Ipv6Addr) -> Result<(), GarpError> {
-        tracing::info!(
+        tracing::debug!(
             "Sending unsolicited Neighbour Advert on {} for {}",
             self.ifname,
             vip
