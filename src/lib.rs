@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod log_limit;
 pub mod lvs;
 pub mod report_file;
+pub mod safe_file;
 pub mod script;
 pub mod timer;
 pub mod vrrp;

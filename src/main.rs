@@ -86,6 +86,13 @@ struct Cli {
     #[arg(long, value_name = "PATH", default_value = ipvsdir::daemon::control::CONTROL_SOCKET)]
     control_socket: PathBuf,
 
+    /// Where SIGUSR1 and SIGUSR2 write ipvsdir.data and ipvsdir.stats (and
+    /// .json). keepalived writes /tmp/keepalived.*; `--dump-dir /tmp` gives
+    /// the same place (written safely there too: a planted symlink or FIFO is
+    /// replaced, never followed).
+    #[arg(long, value_name = "DIR", default_value = ipvsdir::daemon::dump::DUMP_DIR)]
+    dump_dir: PathBuf,
+
     /// The daemon's pid file, locked while it runs (a second daemon with the
     /// same file refuses to start) and removed at exit. Default: the status
     /// socket's path with the extension `pid` (/run/ipvsdir/ipvsdir.pid).
@@ -229,6 +236,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         checks: (cli.check || !cli.vrrp).then(|| check_options(cli)),
         pid_file: Some(pid_file(cli)),
         control_socket: cli.control_socket.clone(),
+        dump_dir: cli.dump_dir.clone(),
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
     // Dropping the runtime cancels what still runs; scripts in their grace

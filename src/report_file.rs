@@ -1,11 +1,14 @@
 //! Report files a running daemon keeps under /run/ipvsdir (VRRP states,
-//! health) for other invocations (`--dump`) to read: written whole (a
-//! temporary file renamed over the old one, so a reader never sees half of
-//! one), and trusted only while the process that wrote it still runs.
+//! health) for other invocations (`--dump`) to read: written whole and
+//! safely (`safe_file`: a reader never sees half of one, and a planted
+//! symlink is never followed), and trusted only while the process that
+//! wrote it still runs.
 
 use std::path::Path;
 
 use serde::Serialize;
+
+use crate::safe_file::SafeFileError;
 use serde::de::DeserializeOwned;
 
 /// A report that names the process that wrote it.
@@ -23,18 +26,16 @@ pub enum Layout {
 }
 
 /// Writes `report` as JSON to `path`, atomically.
-pub fn write<T: Serialize>(path: &Path, report: &T, layout: Layout) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
+pub fn write<T: Serialize>(path: &Path, report: &T, layout: Layout) -> Result<(), SafeFileError> {
     let bytes = match layout {
         Layout::Pretty => serde_json::to_vec_pretty(report),
         Layout::Compact => serde_json::to_vec(report),
     }
-    .map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
+    .map_err(|e| SafeFileError::Io {
+        file: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::safe_file::write(path, &bytes)
 }
 
 /// The report at `path`, if it parses and its writer is still running.

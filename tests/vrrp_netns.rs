@@ -466,10 +466,17 @@ fn daemon_signals_readiness_pid_and_dumps() {
     let pid = lab.path("ipvsdir.pid");
     let pid_arg = pid.display().to_string();
     let sock_env = sock_path.display().to_string();
+    // A local user planted a symlink where the SIGUSR1 dump goes.
+    let dumps = lab.path("dumps");
+    std::fs::create_dir(&dumps).unwrap();
+    let precious = lab.path("shadow");
+    std::fs::write(&precious, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&precious, dumps.join("ipvsdir.data")).unwrap();
+    let dump_arg = dumps.display().to_string();
     lab.start_ipvsdir_with(
         "d1",
         &simple(150, ""),
-        &["-p", &pid_arg],
+        &["-p", &pid_arg, "--dump-dir", &dump_arg],
         &[("NOTIFY_SOCKET", &sock_env)],
     );
     let recv = || {
@@ -498,13 +505,17 @@ fn daemon_signals_readiness_pid_and_dumps() {
     lab.signal("d1", libc::SIGUSR1);
     lab.signal("d1", libc::SIGUSR2);
     lab.wait_for("the dumps", LONG, |_| {
-        std::fs::read_to_string("/tmp/ipvsdir.data").is_ok_and(|d| d.contains("State = MASTER"))
-            && std::fs::read_to_string("/tmp/ipvsdir.stats")
+        std::fs::read_to_string(dumps.join("ipvsdir.data"))
+            .is_ok_and(|d| d.contains("State = MASTER"))
+            && std::fs::read_to_string(dumps.join("ipvsdir.stats"))
                 .is_ok_and(|d| d.contains("VRRP Instance: VI_1"))
     });
     let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("/tmp/ipvsdir.data.json").unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dumps.join("ipvsdir.data.json")).unwrap())
+            .unwrap();
     assert_eq!(j["vrrp"]["instances"][0]["state"], "MASTER");
+    // The symlink was replaced, not followed.
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
 
     // The status socket: root only, and `--dump` shows the live VRRP view.
     let sock = lab.path("d1.sock");

@@ -159,7 +159,7 @@ pub async fn run(
                 Effect::StopProbes => probes.stop(),
                 Effect::SaveOwned(set) => {
                     if let Err(e) = owned::save(&options.owned_state, &set) {
-                        tracing::warn!("cannot write {}: {e}", options.owned_state.display());
+                        tracing::warn!("{e}");
                     }
                 }
                 Effect::TableReady => {
@@ -216,6 +216,6 @@ fn write_status(core: &Director, board: &Board, options: &Options, started: std:
     }
     let r = status::report(core.config(), &view, started);
     if let Err(e) = status::write(&options.health_state, &r) {
-        tracing::warn!("cannot write {}: {e}", options.health_state.display());
+        tracing::warn!("{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! SIGUSR1 / SIGUSR2 state dumps (keepalived writes /tmp/keepalived.data
 //! and /tmp/keepalived.stats): the VRRP instances and the real servers'
-//! health as text, and the same as JSON next to it.
+//! health as text, and the same as JSON next to it, in `--dump-dir`
+//! (/run/ipvsdir by default), written with `safe_file`.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -10,8 +11,10 @@ use serde_json::json;
 use crate::daemon::status::HealthReport;
 use crate::vrrp::status::VrrpReport;
 
-pub const DATA_FILE: &str = "/tmp/ipvsdir.data";
-pub const STATS_FILE: &str = "/tmp/ipvsdir.stats";
+/// Where the dumps go by default.
+pub const DUMP_DIR: &str = "/run/ipvsdir";
+pub const DATA_FILE: &str = "ipvsdir.data";
+pub const STATS_FILE: &str = "ipvsdir.stats";
 
 /// The SIGUSR1 dump: VRRP topology and real-server health.
 pub fn data_text(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) -> String {
@@ -73,28 +76,28 @@ pub fn stats_text(vrrp: Option<&VrrpReport>) -> String {
     out
 }
 
-fn write_pair(path: &str, text: &str, value: serde_json::Value) {
-    let json_path = format!("{path}.json");
+fn write_pair(dir: &Path, name: &str, text: &str, value: serde_json::Value) {
     let body = serde_json::to_vec_pretty(&value).unwrap_or_default();
     for (p, bytes) in [
-        (path, text.as_bytes()),
-        (json_path.as_str(), body.as_slice()),
+        (dir.join(name), text.as_bytes()),
+        (dir.join(format!("{name}.json")), body.as_slice()),
     ] {
-        match std::fs::write(Path::new(p), bytes) {
-            Ok(()) => tracing::info!("Wrote {p}"),
-            Err(e) => tracing::error!("cannot write {p}: {e}"),
+        match crate::safe_file::write(&p, bytes) {
+            Ok(()) => tracing::info!("Wrote {}", p.display()),
+            Err(e) => tracing::error!("{e}"),
         }
     }
 }
 
-pub fn write_data(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) {
+pub fn write_data(dir: &Path, vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) {
     write_pair(
+        dir,
         DATA_FILE,
         &data_text(vrrp, health),
         json!({ "vrrp": vrrp, "health": health }),
     );
 }
 
-pub fn write_stats(vrrp: Option<&VrrpReport>) {
-    write_pair(STATS_FILE, &stats_text(vrrp), json!({ "vrrp": vrrp }));
+pub fn write_stats(dir: &Path, vrrp: Option<&VrrpReport>) {
+    write_pair(dir, STATS_FILE, &stats_text(vrrp), json!({ "vrrp": vrrp }));
 }

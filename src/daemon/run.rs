@@ -60,6 +60,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// The status socket.
     pub control_socket: PathBuf,
+    /// Where SIGUSR1/SIGUSR2 dumps go.
+    pub dump_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,11 +257,11 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             _ = usr1.recv() => {
                 let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
                 let h = health_file.as_deref().and_then(super::status::read);
-                dump::write_data(v.as_ref(), h.as_ref());
+                dump::write_data(&opts.dump_dir, v.as_ref(), h.as_ref());
             }
             _ = usr2.recv() => {
                 let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
-                dump::write_stats(v.as_ref());
+                dump::write_stats(&opts.dump_dir, v.as_ref());
             }
         }
     }

@@ -101,7 +101,7 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
 /// Writes the report atomically, as compact JSON: it holds every server and
 /// is rewritten up to once a second while results change (`ipvsdir --dump
 /// --health --json` shows it readable).
-pub fn write(path: &Path, report: &HealthReport) -> std::io::Result<()> {
+pub fn write(path: &Path, report: &HealthReport) -> Result<(), crate::safe_file::SafeFileError> {
     crate::report_file::write(path, report, crate::report_file::Layout::Compact)
 }
 

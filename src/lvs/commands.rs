@@ -102,7 +102,7 @@ pub fn drive(
                 if let Some(state) = state
                     && let Err(e) = owned::save(state, &set)
                 {
-                    tracing::warn!("cannot write {}: {e}", state.display());
+                    tracing::warn!("{e}");
                 }
             }
             Effect::TableReady | Effect::Stopped => return,

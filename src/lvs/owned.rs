@@ -59,15 +59,13 @@ pub fn load(path: &Path) -> io::Result<BTreeSet<ServiceKey>> {
     }
 }
 
-/// Writes the set atomically (temp file + rename).
-pub fn save(path: &Path, owned: &BTreeSet<ServiceKey>) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
+/// Writes the set atomically and safely (`safe_file`).
+pub fn save(
+    path: &Path,
+    owned: &BTreeSet<ServiceKey>,
+) -> Result<(), crate::safe_file::SafeFileError> {
     let text: String = owned.iter().map(|k| line(k) + "\n").collect();
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::safe_file::write(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -960,7 +960,7 @@ impl Driver {
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
         {
-            tracing::warn!("cannot write {}: {e}", path.display());
+            tracing::warn!("{e}");
         }
         if let Some(live) = &self.options.live
             && let Ok(mut v) = live.lock()

@@ -87,7 +87,7 @@ pub fn report(instances: &[Instance], unmatched: &BTreeMap<DropKind, u64>) -> Vr
     }
 }
 
-pub fn write(path: &Path, report: &VrrpReport) -> std::io::Result<()> {
+pub fn write(path: &Path, report: &VrrpReport) -> Result<(), crate::safe_file::SafeFileError> {
     crate::report_file::write(path, report, crate::report_file::Layout::Pretty)
 }
 
