@@ -19,8 +19,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::health::{ProbeId, ProbePlan};
-use super::probe::{Prepared, ProbeContext};
+use super::prepared::Prepared;
+use super::probe::ProbeContext;
 use super::state::{CheckerState, Millis};
+use crate::FastMap;
 use crate::config::model::CheckCommon;
 
 /// What a probe task reports: a change that matters to the IPVS table.
@@ -140,6 +142,7 @@ fn bucket_high(i: usize) -> u64 {
 pub struct Stats {
     probes: AtomicU64,
     failed: AtomicU64,
+    local: AtomicU64,
     lateness: Box<[AtomicU64]>,
 }
 
@@ -148,6 +151,7 @@ impl Default for Stats {
         Stats {
             probes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            local: AtomicU64::new(0),
             lateness: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -167,6 +171,7 @@ impl Stats {
         StatsSnapshot {
             probes: self.probes.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            local: self.local.load(Ordering::Relaxed),
             lateness: self
                 .lateness
                 .iter()
@@ -181,6 +186,9 @@ impl Stats {
 pub struct StatsSnapshot {
     pub probes: u64,
     pub failed: u64,
+    /// Probes that could not start for a reason on this host (no verdict;
+    /// not in `probes`).
+    pub local: u64,
     lateness: Vec<u64>,
 }
 
@@ -190,6 +198,7 @@ impl StatsSnapshot {
         StatsSnapshot {
             probes: self.probes - earlier.probes,
             failed: self.failed - earlier.failed,
+            local: self.local - earlier.local,
             lateness: self
                 .lateness
                 .iter()
@@ -243,11 +252,23 @@ async fn probe_loop(t: Task) {
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
     let mut timer = pin!(tokio::time::sleep_until(due.into()));
+    let mut local_failures = 0u32;
     loop {
         timer.as_mut().await;
         let started = Instant::now();
         let result = t.probe.run(&t.ctx).await;
         let end = Instant::now();
+        if result.local {
+            // This host is short of something: the real server's state
+            // stays, and the probe backs off until the host recovers.
+            t.board.stats.local.fetch_add(1, Ordering::Relaxed);
+            LOCAL_PROBLEMS.note(&result.reason, end);
+            local_failures = local_failures.saturating_add(1);
+            due = end + local_backoff(common.delay_loop.0, local_failures);
+            timer.as_mut().reset(due.into());
+            continue;
+        }
+        local_failures = 0;
         let step = t.board.slot(t.id).on_result(
             common,
             result.ok,
@@ -285,6 +306,53 @@ async fn probe_loop(t: Task) {
     }
 }
 
+/// The longest a probe waits between attempts while this host is short of
+/// something (unless its delay_loop is longer).
+const LOCAL_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The wait after the `n`th local failure in a row: delay_loop, doubling.
+fn local_backoff(delay_loop: Duration, n: u32) -> Duration {
+    let doubled = delay_loop.saturating_mul(1 << (n.clamp(1, 16) - 1));
+    doubled.min(LOCAL_BACKOFF_MAX.max(delay_loop))
+}
+
+/// Local problems (out of descriptors or buffers, a bindto address that is
+/// not here) are said once, not once per real server and probe: a reason
+/// is logged again only after it was not seen for a while.
+struct LocalProblems(Mutex<Option<FastMap<String, Instant>>>);
+
+static LOCAL_PROBLEMS: LocalProblems = LocalProblems(Mutex::new(None));
+
+/// A local problem unseen this long is news again.
+const LOCAL_QUIET: Duration = Duration::from_secs(60);
+
+impl LocalProblems {
+    fn note(&self, reason: &str, now: Instant) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.get_or_insert_with(FastMap::default);
+        let news = match seen.get_mut(reason) {
+            Some(last) => {
+                let quiet = now.saturating_duration_since(*last) >= LOCAL_QUIET;
+                *last = now;
+                quiet
+            }
+            None => {
+                if seen.len() >= 256 {
+                    seen.clear();
+                }
+                seen.insert(reason.to_string(), now);
+                true
+            }
+        };
+        if news {
+            tracing::error!(
+                "local problem, not the real servers': {reason}; their state is kept and \
+                 the probes that hit it back off until it is solved"
+            );
+        }
+    }
+}
+
 /// Starts one task per probe of the plan; each keeps its state in `board`
 /// and sends an update when its checker changes. Dropping the receiver
 /// stops them after their next probe; abort the handles to stop them at once.
@@ -316,6 +384,15 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_backoff_doubles_up_to_a_cap() {
+        let s = Duration::from_secs;
+        let waits: Vec<_> = (1..=7).map(|n| local_backoff(s(1), n)).collect();
+        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
+        assert_eq!(local_backoff(s(60), 3), s(60));
+        assert_eq!(local_backoff(s(1), u32::MAX), s(30));
+    }
 
     #[test]
     fn lateness_buckets_are_ordered_and_tight() {
