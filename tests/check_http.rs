@@ -1677,3 +1677,55 @@ fn too_many_open_files_is_a_local_problem() {
         eprintln!("local: {}", r.reason);
     });
 }
+
+/// In the engine, a probe that cannot start for a reason on this host
+/// (here: its bindto address is not on this host) leaves the real server's
+/// state alone and backs off (delay_loop, doubling).
+#[tokio::test]
+async fn engine_keeps_the_state_on_a_local_problem() {
+    use ipvsdir::check::engine::{self, Board, Clock};
+    use ipvsdir::check::health::ProbePlan;
+    use ipvsdir::check::probe::ProbeContext;
+    let s = http_server("127.0.0.1").await;
+    let text = format!(
+        "virtual_server 10.0.0.1 80 {{\n real_server {} {} {{\n  HTTP_GET {{\n   url {{\n    path /ok\n   }}\n   bindto 192.0.2.1\n   delay_loop 0.1\n   retry 0\n   warmup 0\n  }}\n }}\n}}\n",
+        s.addr.ip(),
+        s.addr.port()
+    );
+    let l = ipvsdir::config::load_str("t.conf", &text, &Default::default());
+    let cfg = l.config.unwrap_or_else(|| panic!("{}", l.diagnostics));
+    let plan = ProbePlan::new(&cfg);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let clock = Clock(Instant::now());
+    let board = Board::new(&plan, clock.now());
+    let start = Instant::now();
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        clock,
+        board.clone(),
+        tx,
+    );
+    while board.stats.snapshot().local < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no local problems seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 0.1 s, then 0.2 s between the attempts: backing off.
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    let state = board.state(0);
+    assert!(state.up && state.last.is_none(), "{state:?}");
+    let stats = board.stats.snapshot();
+    assert_eq!((stats.probes, stats.failed), (0, 0));
+    assert!(rx.try_recv().is_err(), "no update: nothing changed");
+    assert!(s.log.all().is_empty());
+    for t in tasks {
+        t.abort();
+    }
+}
