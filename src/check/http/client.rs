@@ -195,7 +195,10 @@ pub async fn exchange(
     };
     if !target.tls {
         // One write carries the whole request: Nagle never delays it.
-        return talk(stream, request, max_body, keep, &mut clock, false).await;
+        let (response, stream, eof) =
+            talk(stream, request, max_body, keep, &mut clock, false).await?;
+        close(stream, eof);
+        return Ok(response);
     }
     let _ = stream.set_nodelay(true);
     // As keepalived: connect and handshake together within connect_timeout.
@@ -207,10 +210,27 @@ pub async fn exchange(
         Some(Err(e)) => return Err(FetchError::Tls(tls_error_text(&e))),
         Some(Ok(s)) => s,
     };
-    talk(stream, request, max_body, keep, &mut clock, true).await
+    let (response, mut stream, _) = talk(stream, request, max_body, keep, &mut clock, true).await?;
+    if response.body_problem.is_none() {
+        // close_notify, as keepalived's SSL_shutdown; the server may be gone.
+        let _ = clock.run(stream.shutdown()).await;
+    }
+    Ok(response)
 }
 
-/// Writes the request and reads the response over an established connection.
+/// Closes a plain connection after its exchange. When the server has
+/// already closed its side (it was asked to), a reset frees both ends at
+/// once: no FIN round trip, no TIME_WAIT on the server, which has nothing
+/// more to say or to read. Otherwise (it keeps the connection) a normal
+/// close.
+fn close(stream: tokio::net::TcpStream, eof: bool) {
+    if eof || matches!(stream.try_read(&mut [0u8; 1]), Ok(0)) {
+        let _ = stream.set_zero_linger();
+    }
+}
+
+/// Writes the request and reads the response over an established
+/// connection; gives the connection back, and whether its end was read.
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     request: &PreparedRequest,
@@ -218,7 +238,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     keep: Keep,
     clock: &mut Clock<'_>,
     tls: bool,
-) -> Result<Response, FetchError> {
+) -> Result<(Response, S, bool), FetchError> {
     clock.phase = Phase::WaitingForResponse;
     clock.restart();
     let write = async {
@@ -256,9 +276,11 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     let mut body = Body::new(head.framing, max_body, keep.hash, keep.body);
     let mut progress = body.feed(&buf[head.len..filled]);
     let mut problem = None;
+    let mut eof = false;
     while progress == Progress::More {
         match read(&mut io, &mut buf, clock, tls).await {
             Ok(0) => {
+                eof = true;
                 if !body.closed() {
                     problem = Some(format!(
                         "body incomplete after {} bytes: connection closed early",
@@ -283,20 +305,17 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     if progress == Progress::TooLarge {
         problem = Some(format!("body larger than {max_body} bytes"));
     }
-    if tls && progress == Progress::Done {
-        // close_notify, as keepalived's SSL_shutdown; the server may be gone.
-        let _ = clock.run(io.shutdown()).await;
-    }
     let body_len = body.len();
     let (digests, kept) = body.digests();
-    Ok(Response {
+    let response = Response {
         head,
         head_bytes,
         body_len,
         digests: digests.filter(|_| problem.is_none()),
         body_problem: problem,
         body: kept,
-    })
+    };
+    Ok((response, io, eof))
 }
 
 /// One read within the deadline; `Ok(0)` at the end of the stream. A TLS
