@@ -20,6 +20,7 @@ use std::task::{Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::request::{HttpTarget, PreparedRequest, RequestError};
@@ -223,15 +224,35 @@ pub async fn exchange(
 /// once: no FIN round trip, no TIME_WAIT on the server, which has nothing
 /// more to say or to read. Otherwise (it keeps the connection) a normal
 /// close.
-fn close(stream: tokio::net::TcpStream, eof: bool) {
+fn close(stream: TcpStream, eof: bool) {
     if eof || matches!(stream.try_read(&mut [0u8; 1]), Ok(0)) {
         let _ = stream.set_zero_linger();
     }
 }
 
+/// A connection a probe talks over.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Waits until a read would find something (where the connection can
+    /// tell without reading).
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl Conn for TcpStream {
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+impl Conn for tokio_rustls::client::TlsStream<TcpStream> {
+    /// Records may hold no application data: the reads tell.
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
 /// Writes the request and reads the response over an established
 /// connection; gives the connection back, and whether its end was read.
-async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+async fn talk<S: Conn>(
     mut io: S,
     request: &PreparedRequest,
     max_body: u64,
@@ -254,6 +275,13 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Ok(())) => clock.restart(),
     }
 
+    // The read buffer exists only once the answer is there: thousands of
+    // probes waiting for their servers hold none.
+    match clock.run(io.ready()).await {
+        None => return Err(clock.timed_out()),
+        Some(Err(e)) => return Err(FetchError::Io(io_text(&e))),
+        Some(Ok(())) => {}
+    }
     let mut buf = vec![0u8; FIRST_READ];
     let mut filled = 0;
     let head = loop {
