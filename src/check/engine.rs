@@ -252,7 +252,6 @@ async fn probe_loop(t: Task) {
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
     let mut timer = pin!(tokio::time::sleep_until(due.into()));
-    let mut local_failures = 0u32;
     loop {
         timer.as_mut().await;
         let started = Instant::now();
@@ -263,12 +262,10 @@ async fn probe_loop(t: Task) {
             // stays, and the probe backs off until the host recovers.
             t.board.stats.local.fetch_add(1, Ordering::Relaxed);
             LOCAL_PROBLEMS.note(&result.reason, end);
-            local_failures = local_failures.saturating_add(1);
-            due = end + local_backoff(common.delay_loop.0, local_failures);
+            due = end + t.board.slot(t.id).on_local_problem(common);
             timer.as_mut().reset(due.into());
             continue;
         }
-        local_failures = 0;
         let step = t.board.slot(t.id).on_result(
             common,
             result.ok,
@@ -304,16 +301,6 @@ async fn probe_loop(t: Task) {
         }
         timer.as_mut().reset(due.into());
     }
-}
-
-/// The longest a probe waits between attempts while this host is short of
-/// something (unless its delay_loop is longer).
-const LOCAL_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// The wait after the `n`th local failure in a row: delay_loop, doubling.
-fn local_backoff(delay_loop: Duration, n: u32) -> Duration {
-    let doubled = delay_loop.saturating_mul(1 << (n.clamp(1, 16) - 1));
-    doubled.min(LOCAL_BACKOFF_MAX.max(delay_loop))
 }
 
 /// Local problems (out of descriptors or buffers, a bindto address that is
@@ -384,15 +371,6 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn local_backoff_doubles_up_to_a_cap() {
-        let s = Duration::from_secs;
-        let waits: Vec<_> = (1..=7).map(|n| local_backoff(s(1), n)).collect();
-        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
-        assert_eq!(local_backoff(s(60), 3), s(60));
-        assert_eq!(local_backoff(s(1), u32::MAX), s(30));
-    }
 
     #[test]
     fn lateness_buckets_are_ordered_and_tight() {
