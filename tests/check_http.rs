@@ -1729,3 +1729,25 @@ async fn engine_keeps_the_state_on_a_local_problem() {
         t.abort();
     }
 }
+
+/// A server that ignores `Connection: close` and keeps the connection open:
+/// the body ends at its Content-Length, the probe does not wait for a close
+/// (keepalived waits for it until connect_timeout and fails).
+#[tokio::test]
+async fn a_server_that_keeps_the_connection_open() {
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Stall(reply)).await;
+    let t = HttpTarget {
+        version: HttpVersion::Http11,
+        timeout: Duration::from_secs(5),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check(&t, &url_digest("/", &md5sum(HELLO))).await;
+    assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
