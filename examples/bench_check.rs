@@ -161,12 +161,13 @@ async fn check(count: usize, http: bool, delay_loop: f64, secs: u64) {
     let changes = changes.await.unwrap_or(0);
     let pct = |q: f64| w.lateness(q).as_secs_f64() / delay_loop * 100.0;
     println!(
-        "{} x{count} delay_loop {delay_loop}s: {:.0} checks/s (expected {:.0}), {} ok {} failed, {changes} state changes; start lateness p50 {:.1}% p99 {:.1}% max {:.1}% of delay_loop; CPU {:.1}% of one core; peak RSS {:.1} MB; {} probes",
+        "{} x{count} delay_loop {delay_loop}s: {:.0} checks/s (expected {:.0}), {} ok {} failed {} local, {changes} state changes; start lateness p50 {:.1}% p99 {:.1}% max {:.1}% of delay_loop; CPU {:.1}% of one core; peak RSS {:.1} MB; {} probes",
         if http { "HTTP_GET" } else { "TCP_CHECK" },
         w.probes as f64 / wall,
         count as f64 / delay_loop,
         w.probes - w.failed,
         w.failed,
+        w.local,
         pct(0.5),
         pct(0.99),
         pct(1.0),

@@ -17,9 +17,8 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::{Request, Response, Version};
 use hyper_util::rt::TokioIo;
 use ipvsdir::check::genhash::{GenhashArgs, GenhashError, genhash, genhash_report};
-use ipvsdir::check::http::{
-    DEFAULT_MAX_BODY, HttpCheckResult, HttpTarget, UrlResult, check_url, check_urls,
-};
+use ipvsdir::check::http::{DEFAULT_MAX_BODY, HttpTarget, PreparedHttp};
+use ipvsdir::check::probe::ProbeResult;
 use ipvsdir::config::model::{HttpVersion, StatusCodes, Url};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -146,7 +145,6 @@ fn route(path: &str) -> Response<BoxBody> {
             .boxed_unsync(),
         ),
         "/large" => full(200, large_body(3 << 20)),
-        "/huge" => full(200, large_body(DEFAULT_MAX_BODY as usize + 1)),
         p if p.starts_with("/status/") => {
             let code = p["/status/".len()..].parse().unwrap_or(500);
             full(code, format!("status {code}\n"))
@@ -350,6 +348,8 @@ async fn raw_server(ip: &str, behaviour: Raw) -> RawServer {
                     held.push(stream);
                 }
                 Raw::Trickle { parts, gap, stall } => {
+                    // Each part in its own segment, as written.
+                    let _ = stream.set_nodelay(true);
                     let (parts, gap, stall) = (parts.clone(), *gap, *stall);
                     let reqs = reqs.clone();
                     tokio::spawn(async move {
@@ -451,14 +451,24 @@ async fn digest_of(addr: SocketAddr, path: &str) -> String {
     text.trim_end().to_string()
 }
 
-fn assert_up(r: &UrlResult) {
-    eprintln!("{} -> up: {}", r.path, r.reason);
-    assert!(r.up, "expected up, got: {r:?}");
+/// One probe of `url` over `t`, the checker's own way.
+async fn check(t: &HttpTarget, url: &Url) -> ProbeResult {
+    check_all(t, std::slice::from_ref(url)).await
 }
 
-fn assert_down(r: &UrlResult, reason: &str) {
-    eprintln!("{} -> down: {}", r.path, r.reason);
-    assert!(!r.up, "expected down, got: {r:?}");
+/// One probe of a checker with these urls.
+async fn check_all(t: &HttpTarget, urls: &[Url]) -> ProbeResult {
+    PreparedHttp::with_target(t.clone(), urls).probe().await
+}
+
+fn assert_up(r: &ProbeResult) {
+    eprintln!("up: {}", r.reason);
+    assert!(r.ok && !r.local, "expected up, got: {r:?}");
+}
+
+fn assert_down(r: &ProbeResult, reason: &str) {
+    eprintln!("down: {}", r.reason);
+    assert!(!r.ok && !r.local, "expected down, got: {r:?}");
     assert!(
         r.reason.contains(reason),
         "reason {:?} does not contain {reason:?}",
@@ -471,11 +481,10 @@ fn assert_down(r: &UrlResult, reason: &str) {
 #[tokio::test]
 async fn ok_200_with_body() {
     let s = http_server("127.0.0.1").await;
-    let r = check_url(&target(s.addr), &url("/ok")).await;
+    let r = check(&target(s.addr), &url("/ok")).await;
     assert_up(&r);
-    assert_eq!(r.status, Some(200));
     assert_eq!(r.reason, "ok (HTTP 200)");
-    assert_eq!(r.digest.as_deref(), Some(md5sum(HELLO).as_str()));
+    assert_eq!(digest_of(s.addr, "/ok").await, md5sum(HELLO));
 
     let seen = s.log.last();
     assert_eq!(seen.path, "/ok");
@@ -492,11 +501,10 @@ async fn ok_200_with_body() {
 async fn status_503_and_301_are_down_by_default() {
     let s = http_server("127.0.0.1").await;
     let t = target(s.addr);
-    let r = check_url(&t, &url("/busy")).await;
+    let r = check(&t, &url("/busy")).await;
     assert_down(&r, "HTTP status 503 not in 200-299");
-    assert_eq!(r.status, Some(503));
-    let r = check_url(&t, &url("/moved")).await;
-    assert_eq!(r.reason, "HTTP status 301 not in 200-299");
+    let r = check(&t, &url("/moved")).await;
+    assert_eq!(r.reason, "url /moved: HTTP status 301 not in 200-299");
 }
 
 #[tokio::test]
@@ -522,22 +530,52 @@ async fn status_ranges() {
             status_codes: codes.clone(),
             ..url(&format!("/status/{code}"))
         };
-        let r = check_url(&t, &u).await;
-        assert_eq!(r.up, up, "status {code}: {r:?}");
-        assert_eq!(r.status, Some(code));
+        let r = check(&t, &u).await;
+        assert_eq!(r.ok, up, "status {code}: {r:?}");
         if !up {
             assert_eq!(
                 r.reason,
-                format!("HTTP status {code} not in 200-299 400 503")
+                format!("url /status/{code}: HTTP status {code} not in 200-299 400 503")
             );
         }
     }
 }
 
 #[tokio::test]
-async fn chunked_body_is_hashed_decoded() {
+async fn chunked_body_digest_is_keepalived_s_and_the_decoded_one_is_accepted() {
     let s = http_server("127.0.0.1").await;
-    let want = md5sum(&chunked_body());
+    // To HTTP/1.1 hyper sends the body chunked: keepalived hashes the
+    // chunked bytes; to HTTP/1.0 it sends them as they are, to the close.
+    let args = GenhashArgs {
+        protocol: HttpVersion::Http11,
+        ..genhash_args(s.addr, "/chunked")
+    };
+    let report = genhash_report(&args).await.unwrap();
+    let decoded = md5sum(&chunked_body());
+    assert_ne!(report.digest, decoded);
+    assert_eq!(report.decoded_digest.as_deref(), Some(decoded.as_str()));
+    if let Some(theirs) = keepalived_genhash(s.addr, "/chunked", "1.1").await {
+        assert_eq!(report.digest, theirs);
+    }
+    let t = HttpTarget {
+        version: HttpVersion::Http11,
+        ..target(s.addr)
+    };
+    let r = check(&t, &url_digest("/chunked", &report.digest)).await;
+    assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
+    let r = check(&t, &url_digest("/chunked", &decoded)).await;
+    assert_eq!(r.reason, "ok (HTTP 200, digest matches the decoded body)");
+    let r = check(&t, &url_digest("/chunked", &md5sum(b"other"))).await;
+    assert_down(
+        &r,
+        &format!(
+            "digest mismatch: got {} (decoded body {decoded}), want",
+            report.digest
+        ),
+    );
+    s.log.0.lock().unwrap().clear();
+
+    let want = decoded;
     for version in [
         HttpVersion::Http11,
         HttpVersion::Http10,
@@ -547,9 +585,8 @@ async fn chunked_body_is_hashed_decoded() {
             version,
             ..target(s.addr)
         };
-        let r = check_url(&t, &url_digest("/chunked", &want)).await;
+        let r = check(&t, &url_digest("/chunked", &want)).await;
         assert_up(&r);
-        assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
     }
     let versions: Vec<_> = s.log.all().iter().map(|x| x.version).collect();
     assert_eq!(
@@ -564,20 +601,22 @@ async fn chunked_body_is_hashed_decoded() {
 async fn large_body_streams_and_hashes() {
     let s = http_server("127.0.0.1").await;
     let want = md5sum(&large_body(3 << 20));
-    let r = check_url(&target(s.addr), &url_digest("/large", &want)).await;
+    let r = check(&target(s.addr), &url_digest("/large", &want)).await;
     assert_up(&r);
-    assert_eq!(r.digest.as_deref(), Some(want.as_str()));
 }
 
 #[tokio::test]
 async fn body_over_the_cap() {
     let s = http_server("127.0.0.1").await;
     let t = target(s.addr);
-    let r = check_url(&t, &url_digest("/huge", &md5sum(b"x"))).await;
-    assert_down(&r, &format!("body larger than {DEFAULT_MAX_BODY} bytes"));
-    assert_eq!(r.digest, None);
+    let t = HttpTarget {
+        max_body: 1 << 20,
+        ..t
+    };
+    let r = check(&t, &url_digest("/large", &md5sum(b"x"))).await;
+    assert_down(&r, "no digest: body larger than 1048576 bytes");
     // Without a digest only the status matters, as in keepalived.
-    let r = check_url(&t, &url("/huge")).await;
+    let r = check(&t, &url("/large")).await;
     assert_up(&r);
     assert!(
         r.reason.starts_with("ok (HTTP 200; body larger than"),
@@ -596,11 +635,10 @@ async fn digest_from_genhash_matches_md5sum_and_the_checker() {
         let got = digest_of(s.addr, path).await;
         assert_eq!(got, md5sum(&body), "{path}");
         let t = target(s.addr);
-        assert_up(&check_url(&t, &url_digest(path, &got)).await);
+        assert_up(&check(&t, &url_digest(path, &got)).await);
         let other = md5sum(b"something else");
-        let r = check_url(&t, &url_digest(path, &other)).await;
+        let r = check(&t, &url_digest(path, &other)).await;
         assert_down(&r, &format!("digest mismatch: got {got}, want {other}"));
-        assert_eq!(r.status, Some(200));
     }
 }
 
@@ -611,7 +649,7 @@ async fn virtualhost_is_the_host_header() {
         virtualhost: Some("www.example.com".into()),
         ..url("/ok")
     };
-    assert_up(&check_url(&target(s.addr), &u).await);
+    assert_up(&check(&target(s.addr), &u).await);
     assert_eq!(s.log.last().host.as_deref(), Some("www.example.com"));
 }
 
@@ -622,7 +660,7 @@ async fn bindto_sets_the_source_address() {
         bind: Some("127.0.0.2:0".parse().unwrap()),
         ..target(s.addr)
     };
-    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_up(&check(&t, &url("/ok")).await);
     assert_eq!(
         s.log.last().peer.ip(),
         "127.0.0.2".parse::<IpAddr>().unwrap()
@@ -639,7 +677,7 @@ async fn bindto_sets_the_source_address() {
         bind: Some(source),
         ..target(s.addr)
     };
-    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_up(&check(&t, &url("/ok")).await);
     assert_eq!(s.log.last().peer, source);
 }
 
@@ -669,7 +707,7 @@ async fn request_bytes_match_keepalived() {
             virtualhost: vhost.map(str::to_string),
             ..url("/x")
         };
-        assert_up(&check_url(&t, &u).await);
+        assert_up(&check(&t, &u).await);
         let got = s.requests.lock().unwrap()[i].clone();
         assert_eq!(String::from_utf8_lossy(&got), want);
     }
@@ -683,7 +721,7 @@ async fn ipv6_host_header_is_bracketed() {
     };
     drop(l);
     let s = http_server("::1").await;
-    assert_up(&check_url(&target(s.addr), &url("/ok")).await);
+    assert_up(&check(&target(s.addr), &url("/ok")).await);
     assert_eq!(s.log.last().host, Some(format!("[::1]:{}", s.addr.port())));
 }
 
@@ -695,10 +733,9 @@ async fn closed_port_is_refused() {
         .unwrap()
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let r = check_url(&target(addr), &url("/")).await;
-    assert!(!r.up);
-    assert_eq!(r.reason, "connection refused");
-    assert_eq!(r.status, None);
+    let r = check(&target(addr), &url("/")).await;
+    assert!(!r.ok);
+    assert_eq!(r.reason, "url /: connection refused");
 }
 
 #[tokio::test]
@@ -709,10 +746,13 @@ async fn silent_server_times_out_within_connect_timeout() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url("/")).await;
+    let r = check(&t, &url("/")).await;
     let took = start.elapsed();
-    assert!(!r.up);
-    assert_eq!(r.reason, "timed out after 0.5 s waiting for the response");
+    assert!(!r.ok);
+    assert_eq!(
+        r.reason,
+        "url /: timed out after 0.5 s waiting for the response"
+    );
     assert!(took >= Duration::from_millis(500), "took {took:?}");
     assert!(took < Duration::from_millis(2500), "took {took:?}");
     eprintln!("timeout probe (connect_timeout 0.5 s) took {took:?}");
@@ -726,11 +766,11 @@ async fn stalled_body_times_out() {
         timeout: Duration::from_millis(400),
         ..target(s.addr)
     };
-    let r = check_url(&t, &url("/")).await;
-    assert!(!r.up);
+    let r = check(&t, &url("/")).await;
+    assert!(!r.ok);
     assert_eq!(
         r.reason,
-        "timed out after 0.4 s without data reading the body"
+        "url /: timed out after 0.4 s without data reading the body"
     );
 }
 
@@ -767,7 +807,7 @@ async fn slow_but_steady_response_is_up() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url_digest("/", &md5sum(&body))).await;
+    let r = check(&t, &url_digest("/", &md5sum(&body))).await;
     let took = start.elapsed();
     assert_up(&r);
     assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
@@ -782,7 +822,7 @@ async fn slow_but_steady_response_is_up() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(
+    let r = check(
         &t,
         &url_digest("/trickle", &md5sum(&trickle_parts().concat())),
     )
@@ -800,10 +840,9 @@ async fn stall_mid_body_longer_than_connect_timeout_is_down() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url("/")).await;
+    let r = check(&t, &url("/")).await;
     let took = start.elapsed();
     assert_down(&r, "timed out after 0.5 s without data reading the body");
-    assert_eq!(r.status, None);
     // Parts kept coming for 0.5 s (the timer restarted with each), then
     // the 0.5 s silence: about a second in all.
     assert!(took >= Duration::from_millis(950), "took {took:?}");
@@ -818,7 +857,7 @@ async fn stall_mid_body_longer_than_connect_timeout_is_down() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url("/trickle-stall")).await;
+    let r = check(&t, &url("/trickle-stall")).await;
     assert_down(&r, "timed out after 0.5 s without data reading the body");
     assert!(start.elapsed() >= Duration::from_millis(750));
 }
@@ -837,12 +876,13 @@ async fn slow_first_byte_within_connect_timeout_is_up() {
         timeout: Duration::from_millis(500),
         ..target(s.addr)
     };
-    assert_up(&check_url(&t, &url("/")).await);
+    assert_up(&check(&t, &url("/")).await);
 }
 
 #[tokio::test]
-async fn prepared_checker_probes_like_check_urls() {
-    use ipvsdir::check::probe::{Prepared, ProbeContext};
+async fn prepared_checker_probes_like_check_all() {
+    use ipvsdir::check::prepared::Prepared;
+    use ipvsdir::check::probe::ProbeContext;
     let s = http_server("127.0.0.1").await;
     let conf = |urls: &str| {
         format!(
@@ -896,7 +936,7 @@ fn probes_can_be_spawned() {
     fn is_send<T: Send + 'static>(_: &T) {}
     let t = target("127.0.0.1:1".parse().unwrap());
     let urls = vec![url("/")];
-    let f = async move { check_urls(&t, &urls).await };
+    let f = async move { check_all(&t, &urls).await };
     is_send(&f);
 }
 
@@ -909,20 +949,22 @@ async fn silent_tls_server_times_out_in_the_handshake() {
         ..target(s.addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url("/")).await;
-    assert_eq!(r.reason, "timed out after 0.4 s in the TLS handshake");
+    let r = check(&t, &url("/")).await;
+    assert_eq!(
+        r.reason,
+        "url /: timed out after 0.4 s in the TLS handshake"
+    );
     assert!(start.elapsed() < Duration::from_millis(2400));
 }
 
 #[tokio::test]
 async fn garbage_response_is_down() {
     let s = raw_server("127.0.0.1", Raw::Reply(b"garbage\r\n\r\nxx".to_vec())).await;
-    let r = check_url(&target(s.addr), &url("/")).await;
+    let r = check(&target(s.addr), &url("/")).await;
     assert_down(&r, "invalid HTTP response");
-    assert_eq!(r.status, None);
 
     let s = raw_server("127.0.0.1", Raw::Reply(vec![0xff; 100_000])).await;
-    let r = check_url(&target(s.addr), &url("/")).await;
+    let r = check(&target(s.addr), &url("/")).await;
     assert_down(&r, "invalid HTTP response");
 }
 
@@ -932,7 +974,7 @@ async fn huge_header_is_down() {
     reply.extend(std::iter::repeat_n(b'a', 200_000));
     reply.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
     let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
-    let r = check_url(&target(s.addr), &url("/")).await;
+    let r = check(&target(s.addr), &url("/")).await;
     assert_down(
         &r,
         "invalid HTTP response: response head larger than 65536 bytes",
@@ -942,28 +984,36 @@ async fn huge_header_is_down() {
 #[tokio::test]
 async fn early_close_is_down() {
     let s = raw_server("127.0.0.1", Raw::Close).await;
-    let r = check_url(&target(s.addr), &url("/")).await;
-    assert!(!r.up);
-    assert_eq!(r.reason, "connection closed before the response");
+    let r = check(&target(s.addr), &url("/")).await;
+    assert!(!r.ok);
+    assert_eq!(r.reason, "url /: connection closed before the response");
 }
 
 #[tokio::test]
 async fn reset_is_down() {
     let s = raw_server("127.0.0.1", Raw::Reset).await;
-    let r = check_url(&target(s.addr), &url("/")).await;
-    assert!(!r.up);
-    assert_eq!(r.reason, "connection error: connection reset by peer");
+    let r = check(&target(s.addr), &url("/")).await;
+    assert!(!r.ok);
+    assert_eq!(
+        r.reason,
+        "url /: connection error: connection reset by peer"
+    );
 }
 
 #[tokio::test]
-async fn unusable_bindto_is_down() {
+async fn unusable_bindto_is_a_local_problem() {
     let s = http_server("127.0.0.1").await;
     let t = HttpTarget {
         bind: Some("192.0.2.1:0".parse().unwrap()),
         ..target(s.addr)
     };
-    let r = check_url(&t, &url("/ok")).await;
-    assert_down(&r, "cannot bind to 192.0.2.1:0");
+    let r = check(&t, &url("/ok")).await;
+    assert!(r.local && !r.ok, "{r:?}");
+    assert!(
+        r.reason.starts_with("cannot bind to 192.0.2.1:0: "),
+        "{r:?}"
+    );
+    assert!(s.log.all().is_empty());
 }
 
 #[tokio::test]
@@ -988,7 +1038,7 @@ async fn connect_timeout_when_the_accept_queue_is_full() {
         ..target(addr)
     };
     let start = Instant::now();
-    let r = check_url(&t, &url("/")).await;
+    let r = check(&t, &url("/")).await;
     let took = start.elapsed();
     assert_down(&r, "timed out after 0.3 s connecting");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(2300));
@@ -1000,10 +1050,10 @@ async fn truncated_body_fails_only_a_digest_check() {
     let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort".to_vec();
     let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
     let t = target(s.addr);
-    let r = check_url(&t, &url("/")).await;
+    let r = check(&t, &url("/")).await;
     assert_up(&r);
     assert!(r.reason.contains("body incomplete after 5 bytes"), "{r:?}");
-    let r = check_url(&t, &url_digest("/", &md5sum(b"short"))).await;
+    let r = check(&t, &url_digest("/", &md5sum(b"short"))).await;
     assert_down(&r, "no digest: body incomplete after 5 bytes");
 }
 
@@ -1011,7 +1061,7 @@ async fn truncated_body_fails_only_a_digest_check() {
 async fn read_to_close_body() {
     let reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world\n".to_vec();
     let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
-    let r = check_url(&target(s.addr), &url_digest("/", &md5sum(HELLO))).await;
+    let r = check(&target(s.addr), &url_digest("/", &md5sum(HELLO))).await;
     assert_up(&r);
 }
 
@@ -1019,23 +1069,22 @@ async fn read_to_close_body() {
 async fn urls_are_checked_in_order_and_stop_at_the_first_failure() {
     let s = http_server("127.0.0.1").await;
     let t = target(s.addr);
-    let all_ok: HttpCheckResult = check_urls(&t, &[url("/ok"), url("/chunked")]).await;
-    assert!(all_ok.up);
+    let all_ok = check_all(&t, &[url("/ok"), url("/chunked")]).await;
+    assert!(all_ok.ok);
     assert_eq!(all_ok.reason, "ok (2 urls)");
 
     let before = s.log.all().len();
-    let r = check_urls(&t, &[url("/ok"), url("/busy"), url("/large")]).await;
-    assert!(!r.up);
+    let r = check_all(&t, &[url("/ok"), url("/busy"), url("/large")]).await;
+    assert!(!r.ok);
     assert_eq!(r.reason, "url /busy: HTTP status 503 not in 200-299");
-    assert_eq!(r.urls.len(), 2);
     let paths: Vec<_> = s.log.all()[before..]
         .iter()
         .map(|x| x.path.clone())
         .collect();
     assert_eq!(paths, ["/ok", "/busy"]);
 
-    let none = check_urls(&t, &[]).await;
-    assert!(none.up);
+    let none = check_all(&t, &[]).await;
+    assert!(none.ok);
 }
 
 // ---------------------------------------------------------------- SSL_GET
@@ -1052,7 +1101,7 @@ async fn ssl_get_without_sni() {
         virtualhost: Some("www.example.com".into()),
         ..url_digest("/ok", &md5sum(HELLO))
     };
-    assert_up(&check_url(&t, &u).await);
+    assert_up(&check(&t, &u).await);
     let seen = s.log.last();
     assert_eq!(seen.sni, None);
     assert_eq!(seen.host.as_deref(), Some("www.example.com"));
@@ -1070,11 +1119,11 @@ async fn ssl_get_with_sni() {
         virtualhost: Some("www.example.com".into()),
         ..url("/ok")
     };
-    assert_up(&check_url(&t, &u).await);
+    assert_up(&check(&t, &u).await);
     assert_eq!(s.log.last().sni.as_deref(), Some("www.example.com"));
 
     // enable_sni without a virtualhost: nothing to send.
-    assert_up(&check_url(&t, &url("/ok")).await);
+    assert_up(&check(&t, &url("/ok")).await);
     assert_eq!(s.log.last().sni, None);
     assert_eq!(
         s.log.last().host,
@@ -1091,10 +1140,10 @@ async fn ssl_get_status_and_chunked() {
         ..target(s.addr)
     };
     assert_down(
-        &check_url(&t, &url("/busy")).await,
+        &check(&t, &url("/busy")).await,
         "HTTP status 503 not in 200-299",
     );
-    let r = check_url(&t, &url_digest("/chunked", &md5sum(&chunked_body()))).await;
+    let r = check(&t, &url_digest("/chunked", &md5sum(&chunked_body()))).await;
     assert_up(&r);
 }
 
@@ -1105,7 +1154,7 @@ async fn ssl_get_to_a_plain_server_fails_the_handshake() {
         tls: true,
         ..target(s.addr)
     };
-    let r = check_url(&t, &url("/ok")).await;
+    let r = check(&t, &url("/ok")).await;
     assert_down(&r, "TLS handshake failed: ");
 }
 
@@ -1144,7 +1193,7 @@ async fn ssl_read_to_close_without_close_notify() {
         tls: true,
         ..target(addr)
     };
-    let r = check_url(&t, &url_digest("/", &md5sum(HELLO))).await;
+    let r = check(&t, &url_digest("/", &md5sum(HELLO))).await;
     assert_up(&r);
     task.await.unwrap();
 }
@@ -1181,7 +1230,8 @@ async fn genhash_verbose_layout() {
         "GET /ok HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example.com\r\n\r\n"
     ));
     assert!(text.contains("HTTP/1.1 200 OK\r\n"));
-    assert!(text.contains("Content-Length: 12\r\n"));
+    // The head exactly as received (hyper writes its names in lower case).
+    assert!(text.contains("\r\ncontent-length: 12\r\n"));
     assert!(
         text.contains(
             "0000  68 65 6c 6c 6f 20 77 6f - 72 6c 64 0a               hello world.    \n"
@@ -1293,14 +1343,59 @@ fn genhash_command_line() {
     assert!(Cli::try_parse_from(["genhash", "-s", "1.2.3.4", "-p", "80", "-P", "2"]).is_err());
 }
 
+/// keepalived's genhash (Debian's keepalived 2.2.7), the oracle for
+/// digests: its path, or `None` (a skip, printed) when it is not installed;
+/// under CI=true a missing genhash fails the test.
+fn keepalived_genhash_bin() -> Option<&'static str> {
+    let bin = ["/usr/bin/genhash", "/usr/sbin/genhash"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if bin.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "keepalived's genhash is not installed (apt-get install keepalived)"
+        );
+        eprintln!("SKIP: keepalived's genhash is not installed");
+    }
+    bin
+}
+
+/// keepalived's genhash output for a url (its stdout, trimmed).
+async fn keepalived_genhash_output(
+    addr: SocketAddr,
+    path: &str,
+    protocol: &str,
+    verbose: bool,
+) -> Option<String> {
+    let bin = keepalived_genhash_bin()?;
+    let port = addr.port().to_string();
+    let ip = addr.ip().to_string();
+    let mut args = vec![
+        "-s", &ip, "-p", &port, "-u", path, "-P", protocol, "-t", "10",
+    ];
+    if verbose {
+        args.push("-v");
+    }
+    let out = tokio::process::Command::new(bin)
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// keepalived's digest of a url.
+async fn keepalived_genhash(addr: SocketAddr, path: &str, protocol: &str) -> Option<String> {
+    let text = keepalived_genhash_output(addr, path, protocol, false).await?;
+    let digest = text.trim().to_string();
+    assert_eq!(digest.len(), 32, "keepalived's genhash printed {text:?}");
+    Some(digest)
+}
+
 /// keepalived's own genhash, when installed, as an independent oracle.
 #[tokio::test]
 async fn same_digest_as_keepalived_genhash() {
-    let Some(bin) = ["/usr/bin/genhash", "/usr/sbin/genhash"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        eprintln!("SKIP: keepalived's genhash is not installed");
+    let Some(bin) = keepalived_genhash_bin() else {
         return;
     };
     let s = http_server("127.0.0.1").await;
@@ -1315,4 +1410,344 @@ async fn same_digest_as_keepalived_genhash() {
         let ours = digest_of(s.addr, path).await;
         assert_eq!(ours, theirs, "{path}");
     }
+}
+
+// ------------------------------------------------- keepalived's digests, raw
+
+/// A chunked page as a dynamic server sends it, with `Content-type` in the
+/// case some servers write it.
+fn chunked_reply() -> (Vec<u8>, Vec<u8>) {
+    let head = b"HTTP/1.1 200 OK\r\nContent-type: text/html; charset=UTF-8\r\nTransfer-Encoding: chunked\r\nX-Odd:  spaced  value\r\n\r\n".to_vec();
+    let body = b"1a\r\n<html><body>hello, world\r\n\r\nf;name=x\r\n</body></html>\n\r\n0\r\nX-Trailer: t\r\n\r\n".to_vec();
+    (head, body)
+}
+
+fn length_reply() -> (Vec<u8>, Vec<u8>) {
+    let body = b"<html><body>plain page</body></html>\n".to_vec();
+    let head = format!(
+        "HTTP/1.0 200 OK\r\nContent-type: text/html\r\nContent-Length: {}\r\nserver: test\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    (head, body)
+}
+
+/// The digests of both replies, split in two writes at every byte: the
+/// checker accepts keepalived's digest (the body as received), ours equals
+/// keepalived's genhash, and the decoded digest of the chunked body is
+/// accepted too.
+#[tokio::test]
+async fn raw_digests_split_at_every_byte_equal_keepalived_s() {
+    let with_oracle = keepalived_genhash_bin().is_some();
+    for (name, (head, body), decoded) in [
+        (
+            "chunked",
+            chunked_reply(),
+            Some(b"<html><body>hello, world\r\n</body></html>\n".to_vec()),
+        ),
+        ("length", length_reply(), None),
+    ] {
+        let wire = [head.clone(), body.clone()].concat();
+        let want = md5sum(&body);
+        for at in 1..wire.len() {
+            let raw = Raw::Trickle {
+                parts: vec![wire[..at].to_vec(), wire[at..].to_vec()],
+                gap: Duration::from_millis(1),
+                stall: false,
+            };
+            let s = raw_server("127.0.0.1", raw).await;
+            let ours = digest_of(s.addr, "/").await;
+            assert_eq!(ours, want, "{name} split at {at}");
+            if with_oracle {
+                let theirs = keepalived_genhash(s.addr, "/", "1.1").await.unwrap();
+                assert_eq!(ours, theirs, "{name} split at {at}: keepalived's genhash");
+            }
+            let t = HttpTarget {
+                version: HttpVersion::Http11,
+                ..target(s.addr)
+            };
+            let r = check(&t, &url_digest("/", &want)).await;
+            assert_eq!(
+                r.reason, "ok (HTTP 200, digest matches)",
+                "{name} split at {at}"
+            );
+            if let Some(decoded) = &decoded {
+                let r = check(&t, &url_digest("/", &md5sum(decoded))).await;
+                assert_eq!(
+                    r.reason, "ok (HTTP 200, digest matches the decoded body)",
+                    "{name} split at {at}"
+                );
+            }
+        }
+    }
+}
+
+/// genhash -v shows the head exactly as received (`Content-type`, spacing),
+/// byte for byte as keepalived's genhash shows it.
+#[tokio::test]
+async fn genhash_verbose_head_is_as_received() {
+    let (head, body) = chunked_reply();
+    let s = raw_server("127.0.0.1", Raw::Reply([head.clone(), body].concat())).await;
+    let args = GenhashArgs {
+        verbose: true,
+        protocol: HttpVersion::Http11,
+        ..genhash_args(s.addr, "/")
+    };
+    let ours = genhash(&args).await.unwrap();
+    let head_text = String::from_utf8(head).unwrap();
+    assert!(ours.contains(&format!(
+        " HTTP Header Ascii Buffer ]-----------------------\n{head_text}\n"
+    )));
+    /// From the head's hex dump to the body's, both sections.
+    fn head_sections(text: &str) -> &str {
+        let start = text
+            .find("-----------------------[    HTTP Header Buffer")
+            .unwrap();
+        let end = text
+            .find("-----------------------[        HTML Buffer")
+            .unwrap();
+        &text[start..end]
+    }
+    if let Some(theirs) = keepalived_genhash_output(s.addr, "/", "1.1", true).await {
+        assert_eq!(head_sections(&ours), head_sections(&theirs));
+        let digest = |t: &str| {
+            let i = t
+                .find(" HTML hash final resulting ]-----------------------\n")
+                .unwrap();
+            t[i + 52..i + 84].to_string()
+        };
+        assert_eq!(digest(&ours), digest(&theirs));
+    }
+}
+
+/// A head with more headers than a client's usual table is a response.
+#[tokio::test]
+async fn many_headers_are_fine() {
+    let mut reply = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..150 {
+        reply.extend_from_slice(format!("X-Header-{i}: {i}\r\n").as_bytes());
+    }
+    reply.extend_from_slice(b"Content-Length: 12\r\n\r\nhello world\n");
+    let s = raw_server("127.0.0.1", Raw::Reply(reply)).await;
+    let r = check(&target(s.addr), &url_digest("/", &md5sum(HELLO))).await;
+    assert_up(&r);
+}
+
+/// Runs a command to its end: its stdout, and the largest peak RSS (KiB)
+/// of this process's children so far (an upper bound of the command's).
+fn run_measured(mut cmd: std::process::Command) -> (String, i64) {
+    let out = cmd.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{cmd:?}: {stdout}");
+    // SAFETY: rusage is plain data, filled in by getrusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to the struct above.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    (stdout, usage.ru_maxrss)
+}
+
+/// 1 GiB of chunked body, streamed: the checker's digest, `ipvsdir genhash`
+/// (its peak RSS under 64 MiB: the body is never held) and keepalived's
+/// genhash agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gib_chunked_body_is_streamed() {
+    use md5::{Digest, Md5};
+    const CHUNK: usize = 64 << 10;
+    const CHUNKS: usize = 16 << 10; // 1 GiB of data
+    let block: Vec<u8> = [
+        format!("{CHUNK:x}\r\n").into_bytes(),
+        large_body(CHUNK),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let end = b"0\r\n\r\n";
+    let mut h = Md5::new();
+    for _ in 0..CHUNKS {
+        h.update(&block);
+    }
+    h.update(end);
+    let want = ipvsdir::check::http::hex(&h.finalize());
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let block = block.clone();
+            tokio::spawn(async move {
+                read_head(&mut stream).await;
+                let _ = stream.write_all(head).await;
+                for _ in 0..CHUNKS {
+                    if stream.write_all(&block).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.write_all(end).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+
+    let t = HttpTarget {
+        version: HttpVersion::Http11,
+        timeout: Duration::from_secs(10),
+        ..target(addr)
+    };
+    assert_eq!(
+        check(&t, &url_digest("/", &want)).await.reason,
+        "ok (HTTP 200, digest matches)"
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipvsdir"));
+    let port = addr.port().to_string();
+    cmd.args([
+        "genhash",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-u",
+        "/",
+        "-P",
+        "1.1",
+        "-t",
+        "10",
+    ]);
+    let (out, rss_kib) = tokio::task::spawn_blocking(move || run_measured(cmd))
+        .await
+        .unwrap();
+    eprintln!("ipvsdir genhash over 1 GiB: peak RSS {} KiB", rss_kib);
+    assert_eq!(out.trim(), want);
+    assert!(rss_kib < 64 << 10, "peak RSS {rss_kib} KiB");
+    if let Some(theirs) = keepalived_genhash(addr, "/", "1.1").await {
+        assert_eq!(theirs, want);
+    }
+    server.abort();
+}
+
+/// Out of descriptors: no verdict on the real server, said as a problem of
+/// this host. Runs in a child process of this test binary, whose descriptor
+/// limit it lowers.
+#[test]
+fn too_many_open_files_is_a_local_problem() {
+    const CHILD: &str = "IPVSDIR_TEST_EMFILE_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "too_many_open_files_is_a_local_problem",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {text}");
+        assert!(
+            text.contains("local: cannot open a socket: Too many open files"),
+            "{text}"
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as libc::rlim_t;
+        let limit = libc::rlimit {
+            rlim_cur: open + 8,
+            rlim_max: open + 64,
+        };
+        // SAFETY: setrlimit with a valid struct; only this child process.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        // Use up what is left (kept open until the process ends).
+        let mut held = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            held.push(f);
+            assert!(held.len() < 64, "the limit did not hold");
+        }
+        let r = check(&target("127.0.0.1:9".parse().unwrap()), &url("/")).await;
+        assert!(r.local && !r.ok, "{r:?}");
+        eprintln!("local: {}", r.reason);
+    });
+}
+
+/// In the engine, a probe that cannot start for a reason on this host
+/// (here: its bindto address is not on this host) leaves the real server's
+/// state alone and backs off (delay_loop, doubling).
+#[tokio::test]
+async fn engine_keeps_the_state_on_a_local_problem() {
+    use ipvsdir::check::engine::{self, Board, Clock};
+    use ipvsdir::check::health::ProbePlan;
+    use ipvsdir::check::probe::ProbeContext;
+    let s = http_server("127.0.0.1").await;
+    let text = format!(
+        "virtual_server 10.0.0.1 80 {{\n real_server {} {} {{\n  HTTP_GET {{\n   url {{\n    path /ok\n   }}\n   bindto 192.0.2.1\n   delay_loop 0.1\n   retry 0\n   warmup 0\n  }}\n }}\n}}\n",
+        s.addr.ip(),
+        s.addr.port()
+    );
+    let l = ipvsdir::config::load_str("t.conf", &text, &Default::default());
+    let cfg = l.config.unwrap_or_else(|| panic!("{}", l.diagnostics));
+    let plan = ProbePlan::new(&cfg);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let clock = Clock(Instant::now());
+    let board = Board::new(&plan, clock.now());
+    let start = Instant::now();
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        clock,
+        board.clone(),
+        tx,
+    );
+    while board.stats.snapshot().local < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no local problems seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 0.1 s, then 0.2 s between the attempts: backing off.
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    let state = board.state(0);
+    assert!(state.up && state.last.is_none(), "{state:?}");
+    let stats = board.stats.snapshot();
+    assert_eq!((stats.probes, stats.failed), (0, 0));
+    assert!(rx.try_recv().is_err(), "no update: nothing changed");
+    assert!(s.log.all().is_empty());
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// A server that ignores `Connection: close` and keeps the connection open:
+/// the body ends at its Content-Length, the probe does not wait for a close
+/// (keepalived waits for it until connect_timeout and fails).
+#[tokio::test]
+async fn a_server_that_keeps_the_connection_open() {
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n".to_vec();
+    let s = raw_server("127.0.0.1", Raw::Stall(reply)).await;
+    let t = HttpTarget {
+        version: HttpVersion::Http11,
+        timeout: Duration::from_secs(5),
+        ..target(s.addr)
+    };
+    let start = Instant::now();
+    let r = check(&t, &url_digest("/", &md5sum(HELLO))).await;
+    assert_eq!(r.reason, "ok (HTTP 200, digest matches)");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
 }

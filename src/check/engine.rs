@@ -19,8 +19,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::health::{ProbeId, ProbePlan};
-use super::probe::{Prepared, ProbeContext};
+use super::prepared::Prepared;
+use super::probe::ProbeContext;
 use super::state::{CheckerState, Millis};
+use crate::FastMap;
 use crate::config::model::CheckCommon;
 
 /// What a probe task reports: a change that matters to the IPVS table.
@@ -140,6 +142,7 @@ fn bucket_high(i: usize) -> u64 {
 pub struct Stats {
     probes: AtomicU64,
     failed: AtomicU64,
+    local: AtomicU64,
     lateness: Box<[AtomicU64]>,
 }
 
@@ -148,6 +151,7 @@ impl Default for Stats {
         Stats {
             probes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            local: AtomicU64::new(0),
             lateness: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -167,6 +171,7 @@ impl Stats {
         StatsSnapshot {
             probes: self.probes.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            local: self.local.load(Ordering::Relaxed),
             lateness: self
                 .lateness
                 .iter()
@@ -181,6 +186,9 @@ impl Stats {
 pub struct StatsSnapshot {
     pub probes: u64,
     pub failed: u64,
+    /// Probes that could not start for a reason on this host (no verdict;
+    /// not in `probes`).
+    pub local: u64,
     lateness: Vec<u64>,
 }
 
@@ -190,6 +198,7 @@ impl StatsSnapshot {
         StatsSnapshot {
             probes: self.probes - earlier.probes,
             failed: self.failed - earlier.failed,
+            local: self.local - earlier.local,
             lateness: self
                 .lateness
                 .iter()
@@ -248,6 +257,15 @@ async fn probe_loop(t: Task) {
         let started = Instant::now();
         let result = t.probe.run(&t.ctx).await;
         let end = Instant::now();
+        if result.local {
+            // This host is short of something: the real server's state
+            // stays, and the probe backs off until the host recovers.
+            t.board.stats.local.fetch_add(1, Ordering::Relaxed);
+            LOCAL_PROBLEMS.note(&result.reason, end);
+            due = end + t.board.slot(t.id).on_local_problem(common);
+            timer.as_mut().reset(due.into());
+            continue;
+        }
         let step = t.board.slot(t.id).on_result(
             common,
             result.ok,
@@ -282,6 +300,43 @@ async fn probe_loop(t: Task) {
             due = end + step.next;
         }
         timer.as_mut().reset(due.into());
+    }
+}
+
+/// Local problems (out of descriptors or buffers, a bindto address that is
+/// not here) are said once, not once per real server and probe: a reason
+/// is logged again only after it was not seen for a while.
+struct LocalProblems(Mutex<Option<FastMap<String, Instant>>>);
+
+static LOCAL_PROBLEMS: LocalProblems = LocalProblems(Mutex::new(None));
+
+/// A local problem unseen this long is news again.
+const LOCAL_QUIET: Duration = Duration::from_secs(60);
+
+impl LocalProblems {
+    fn note(&self, reason: &str, now: Instant) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.get_or_insert_with(FastMap::default);
+        let news = match seen.get_mut(reason) {
+            Some(last) => {
+                let quiet = now.saturating_duration_since(*last) >= LOCAL_QUIET;
+                *last = now;
+                quiet
+            }
+            None => {
+                if seen.len() >= 256 {
+                    seen.clear();
+                }
+                seen.insert(reason.to_string(), now);
+                true
+            }
+        };
+        if news {
+            tracing::error!(
+                "local problem, not the real servers': {reason}; their state is kept and \
+                 the probes that hit it back off until it is solved"
+            );
+        }
     }
 }
 

@@ -7,11 +7,16 @@
 //! dump and as text, the body as a hex dump, the digest) preceded by the
 //! request that was sent, and the response time at the end.
 //!
+//! The digest is keepalived's: the MD5 of the body bytes as received (for a
+//! chunked response, chunk framing included), and the head is shown exactly
+//! as the server sent it.
+//!
 //! Differences from keepalived's genhash: failures are errors (keepalived
-//! prints them on stdout and exits 0); the timeout defaults to 5 s (keepalived
-//! waits forever); a chunked body is hashed decoded, as the checker does;
-//! `--fwmark` is not supported. The status code is not judged here, like
-//! keepalived: the digest of an error page is still a digest.
+//! prints them on stdout and exits 0), a body cut short included; the timeout
+//! defaults to 5 s (keepalived waits forever); the body is dumped in one
+//! piece (keepalived: one dump per read); `--fwmark` is not supported. The
+//! status code is not judged here, like keepalived: the digest of an error
+//! page is still a digest.
 
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +24,7 @@ use std::time::Duration;
 
 use crate::config::model::HttpVersion;
 
-use super::http::{DEFAULT_MAX_BODY, FetchError, FetchSpec, Fetched, HttpTarget, fetch, hex};
+use super::http::{DEFAULT_MAX_BODY, FetchError, Fetched, HttpTarget, fetch, hex};
 
 /// `ipvsdir genhash` options (keepalived's long and short names).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -88,8 +93,10 @@ pub enum GenhashError {
 /// What genhash found, for callers that want more than text.
 #[derive(Debug, Clone)]
 pub struct GenhashReport {
-    /// MD5 of the body, 32 lowercase hex characters.
+    /// keepalived's MD5 of the body, 32 lowercase hex characters.
     pub digest: String,
+    /// MD5 of the decoded body, when it differs (chunked).
+    pub decoded_digest: Option<String>,
     pub fetched: Fetched,
 }
 
@@ -108,15 +115,17 @@ pub fn target(args: &GenhashArgs) -> HttpTarget {
 
 /// Fetches the url (with the checker's code) and returns digest and response.
 pub async fn genhash_report(args: &GenhashArgs) -> Result<GenhashReport, GenhashError> {
-    let spec = FetchSpec {
-        path: &args.url,
-        virtualhost: args.virtualhost.as_deref(),
-        keep_body: args.verbose,
-    };
-    let fetched = fetch(&target(args), spec).await?;
-    match (fetched.md5, &fetched.body_problem) {
-        (Some(md5), _) => Ok(GenhashReport {
-            digest: hex(&md5),
+    let fetched = fetch(
+        &target(args),
+        &args.url,
+        args.virtualhost.as_deref(),
+        args.verbose,
+    )
+    .await?;
+    match (fetched.digests, &fetched.body_problem) {
+        (Some(d), _) => Ok(GenhashReport {
+            digest: hex(&d.raw),
+            decoded_digest: d.decoded.map(|d| hex(&d)),
             fetched,
         }),
         (None, problem) => Err(GenhashError::Body {
@@ -151,11 +160,10 @@ fn verbose_text(report: &GenhashReport, path: &str) -> String {
     let mut out = String::new();
     section(&mut out, "       HTTP Request        ");
     out.push_str(&f.request);
-    let head = f.head_text();
     section(&mut out, "    HTTP Header Buffer    ");
-    hex_dump(&mut out, head.as_bytes());
+    hex_dump(&mut out, &f.head);
     section(&mut out, " HTTP Header Ascii Buffer ");
-    out.push_str(&head);
+    out.push_str(&String::from_utf8_lossy(&f.head));
     out.push('\n');
     if let Some(body) = f.body.as_deref().filter(|b| !b.is_empty()) {
         section(&mut out, "        HTML Buffer        ");
@@ -163,12 +171,19 @@ fn verbose_text(report: &GenhashReport, path: &str) -> String {
     }
     out.push('\n');
     section(&mut out, "    HTML hash resulting    ");
-    if let Some(md5) = &f.md5 {
-        hex_dump(&mut out, md5);
+    if let Some(d) = &f.digests {
+        hex_dump(&mut out, &d.raw);
     }
     section(&mut out, " HTML hash final resulting ");
     out.push_str(&report.digest);
     out.push_str("\n\n");
+    if let Some(decoded) = &report.decoded_digest {
+        // Not in keepalived's output: what a digest of the decoded body is.
+        let _ = writeln!(
+            out,
+            "Chunked body; digest of the decoded body (also accepted): {decoded}\n"
+        );
+    }
     let _ = writeln!(
         out,
         "Global response time for [{path}] = {} usecs",

@@ -2,8 +2,7 @@
 //! an exit of 2..255 is up with weight `status - 2`. A timeout, a signal or
 //! a refusal (script_security) is down, with the reason.
 
-use super::probe::ProbeContext;
-use super::tcp::ProbeResult;
+use super::probe::{ProbeContext, ProbeResult};
 use crate::config::model::MiscCheck;
 use crate::script::{self, Outcome, RunOptions};
 
@@ -15,6 +14,7 @@ pub fn judge(outcome: &Outcome, dynamic: bool) -> ProbeResult {
             ok: true,
             reason: format!("exit {code}: weight {}", code - 2).into(),
             weight: Some((*code - 2) as u32),
+            local: false,
         },
         other => ProbeResult::down(other.describe()),
     }

@@ -1,12 +1,14 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
-//! (`tcp`, `http`, `misc`), and the engine that schedules them and turns
-//! results into real-server health for the IPVS table.
+//! (`tcp`, `http`, `misc`, sharing `probe`), a checker ready to probe
+//! (`prepared`), and the engine that schedules them and turns results into
+//! real-server health for the IPVS table.
 
 pub mod engine;
 pub mod genhash;
 pub mod health;
 pub mod http;
 pub mod misc;
+pub mod prepared;
 pub mod probe;
 pub mod state;
 pub mod tcp;

@@ -1,13 +1,56 @@
-//! One probe of any checker kind, and what probes share (script settings).
+//! What every probe shares: its result, and the settings from global_defs.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use super::http::PreparedHttp;
-use super::misc;
-use super::tcp::{self, ProbeResult};
-use crate::config::model::{CheckKind, Checker, Config, MiscCheck, Script};
+use crate::config::model::Config;
+use crate::config::model::Script;
 use crate::script::{self, Outcome, RunOptions};
+
+/// Why a probe came out the way it did, in words an operator reads. The
+/// usual outcomes ("connected", "ok (HTTP 200)") are static text, so a
+/// healthy probe allocates nothing for its reason.
+pub use super::state::Reason;
+
+/// Result of one probe: up or down, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub reason: Reason,
+    /// MISC_CHECK misc_dynamic: the weight its exit status asked for.
+    pub weight: Option<u32>,
+    /// The probe could not even start, for a reason on this host (out of
+    /// descriptors or buffers, the bindto address is not here): no verdict
+    /// on the real server, whose state stays as it is (`ok` is false).
+    pub local: bool,
+}
+
+impl ProbeResult {
+    pub fn up(reason: impl Into<Reason>) -> Self {
+        ProbeResult {
+            ok: true,
+            reason: reason.into(),
+            weight: None,
+            local: false,
+        }
+    }
+
+    pub fn down(reason: impl Into<Reason>) -> Self {
+        ProbeResult {
+            ok: false,
+            reason: reason.into(),
+            weight: None,
+            local: false,
+        }
+    }
+
+    /// No verdict: the problem is on this host.
+    pub fn local(reason: impl Into<Reason>) -> Self {
+        ProbeResult {
+            ok: false,
+            reason: reason.into(),
+            weight: None,
+            local: true,
+        }
+    }
+}
 
 /// Settings every probe and hook script shares (from global_defs).
 #[derive(Debug, Clone, Default)]
@@ -30,53 +73,4 @@ impl ProbeContext {
     pub async fn run_script(&self, s: &Script) -> Outcome {
         script::run(s, &self.scripts).await
     }
-}
-
-/// A checker ready to probe again and again: addresses resolved and HTTP
-/// requests rendered once.
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    Tcp {
-        addr: SocketAddr,
-        bind: Option<SocketAddr>,
-        timeout: Duration,
-    },
-    Http(Box<PreparedHttp>),
-    Misc(Box<MiscCheck>),
-}
-
-impl Prepared {
-    pub fn new(checker: &Checker) -> Self {
-        let c = &checker.common;
-        match &checker.kind {
-            CheckKind::Tcp => Prepared::Tcp {
-                addr: SocketAddr::new(c.connect_ip, c.connect_port),
-                bind: c
-                    .bindto
-                    .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
-                timeout: c.connect_timeout.0,
-            },
-            CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
-            CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
-        }
-    }
-
-    /// One probe. The TCP connect runs in place; the larger HTTP/TLS and
-    /// script futures are boxed, so that an idle probe task stays small.
-    pub async fn run(&self, ctx: &ProbeContext) -> ProbeResult {
-        match self {
-            Prepared::Tcp {
-                addr,
-                bind,
-                timeout,
-            } => tcp::probe(*addr, *bind, *timeout).await,
-            Prepared::Http(h) => Box::pin(h.probe()).await,
-            Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
-        }
-    }
-}
-
-/// One probe of a configured checker (prepares it first: for a single use).
-pub async fn run_probe(checker: &Checker, ctx: &ProbeContext) -> ProbeResult {
-    Prepared::new(checker).run(ctx).await
 }

@@ -9,6 +9,10 @@
 //!   goes down. (keepalived: "retry: additional checks if check of an alive
 //!   server fails"; MISC_CHECK's default retry 0 means down on the first failure.)
 //! - While down it is probed every `delay_loop`.
+//! - A probe that could not start for a reason on this host (out of
+//!   descriptors, a bindto address that is not here) is no verdict: the
+//!   state stays, and the next attempt backs off (`delay_loop`, doubling
+//!   with each such probe in a row, up to 30 s or `delay_loop` if longer).
 
 use std::time::Duration;
 
@@ -37,7 +41,13 @@ pub struct CheckerState {
     pub last: Option<LastResult>,
     /// A weight a MISC_CHECK with misc_dynamic reported (exit status - 2).
     pub dynamic_weight: Option<u32>,
+    /// Probes in a row that could not start for a reason on this host.
+    pub local_problems: u32,
 }
+
+/// The longest wait between attempts while this host is short of
+/// something (unless delay_loop is longer).
+const LOCAL_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// What the caller does after feeding a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +72,17 @@ impl CheckerState {
             since: now,
             last: None,
             dynamic_weight: None,
+            local_problems: 0,
         }
+    }
+
+    /// A probe that could not start for a reason on this host: nothing
+    /// changes but the wait until the next attempt, which backs off.
+    pub fn on_local_problem(&mut self, common: &CheckCommon) -> Duration {
+        self.local_problems = self.local_problems.saturating_add(1);
+        let delay_loop = common.delay_loop.0;
+        let doubled = delay_loop.saturating_mul(1 << (self.local_problems.min(16) - 1));
+        doubled.min(LOCAL_BACKOFF_MAX.max(delay_loop))
     }
 
     /// Applies one probe result that finished at `now`.
@@ -74,6 +94,7 @@ impl CheckerState {
         dynamic_weight: Option<u32>,
         now: Millis,
     ) -> Step {
+        self.local_problems = 0;
         // The same verdict for the same reason keeps the text it had.
         let news = match &mut self.last {
             Some(l) if l.ok == ok && l.reason == reason => {
@@ -234,6 +255,30 @@ mod tests {
         assert!(step.news && step.changed == Some(true) && step.weight_changed);
         let step = s.on_result(&c, true, "exit 2: weight 0".into(), Some(0), 7);
         assert!(!step.news && !step.weight_changed);
+    }
+
+    #[test]
+    fn a_local_problem_keeps_the_state_and_backs_off() {
+        let mut c = common(0, false);
+        c.delay_loop = Timer::secs(1);
+        let mut s = CheckerState::new(&c, 0);
+        s.on_result(&c, true, "connected".into(), None, 0);
+        let before = s.clone();
+        let s_ = Duration::from_secs;
+        let waits: Vec<_> = (0..7).map(|_| s.on_local_problem(&c)).collect();
+        assert_eq!(waits, [s_(1), s_(2), s_(4), s_(8), s_(16), s_(30), s_(30)]);
+        assert_eq!(
+            (s.up, &s.last, s.since),
+            (before.up, &before.last, before.since)
+        );
+        for _ in 0..100 {
+            assert_eq!(s.on_local_problem(&c), s_(30));
+        }
+        // A verdict ends the run of local problems.
+        s.on_result(&c, true, "connected".into(), None, 1);
+        assert_eq!(s.on_local_problem(&c), s_(1));
+        c.delay_loop = Timer::secs(60);
+        assert_eq!(s.on_local_problem(&c), s_(60));
     }
 
     #[test]

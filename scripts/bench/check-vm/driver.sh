@@ -2,12 +2,16 @@
 # Guest driver of scripts/bench-check-vm: every run of every daemon in a
 # fresh network namespace (fresh IPVS table and dest trash list), guest.sh
 # inside it under a time limit, then teardown.
-# usage: driver.sh SECS WARM REPS_CPU REPS_ALPHA ALPHA_LIMIT NVS NRS KINDS...
+# usage: [BCV_DAEMONS="keepalived ipvsdir ..."] driver.sh SECS WARM REPS_CPU REPS_ALPHA ALPHA_LIMIT NVS NRS KINDS...
 set -uo pipefail # no -e: one failed run must not lose the others
 
 secs=$1 warm=$2 reps_cpu=$3 reps_alpha=$4 alimit=$5 nvs=$6 nrs=$7
 shift 7
 kinds=$*
+daemons=${BCV_DAEMONS:-keepalived ipvsdir}
+# Odd reps in the listed order, even reps in the reverse order.
+reversed=''
+for d in $daemons; do reversed="$d $reversed"; done
 # By full path: busybox timeout runs its own applet for a bare "ip".
 ip=$(command -v ip)
 echo "R env kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) hz=$(getconf CLK_TCK 2>/dev/null || echo 100)"
@@ -36,8 +40,8 @@ one() { # one PHASE KIND DAEMON REP LIMIT
 # 1. CPU over SECS s.  keepalived first in odd reps, ipvsdir first in even.
 for kind in $kinds; do
     for rep in $(seq 1 "$reps_cpu"); do
-        order="keepalived ipvsdir"
-        [ $((rep % 2)) -eq 1 ] || order="ipvsdir keepalived"
+        order=$daemons
+        [ $((rep % 2)) -eq 1 ] || order=$reversed
         for daemon in $order; do
             one cpu "$kind" "$daemon" "$rep" $((warm + secs + 90))
         done
@@ -46,8 +50,8 @@ done
 # 2. alpha: start -> complete table.
 for kind in $kinds; do
     for rep in $(seq 1 "$reps_alpha"); do
-        order="keepalived ipvsdir"
-        [ $((rep % 2)) -eq 1 ] || order="ipvsdir keepalived"
+        order=$daemons
+        [ $((rep % 2)) -eq 1 ] || order=$reversed
         for daemon in $order; do
             one alpha "$kind" "$daemon" "$rep" $((alimit + 90))
         done

@@ -4,7 +4,8 @@
 # a fresh network namespace (fresh IPVS table; the listeners live in the same
 # namespace on 127.0.1.x, where the checks reach them over loopback).
 #
-# usage: guest.sh cpu|alpha tcp|http keepalived|ipvsdir REP SECS WARM LIMIT NVS NRS
+# usage: guest.sh cpu|alpha tcp|http keepalived|ipvsdir|ipvsdir-before REP SECS WARM LIMIT NVS NRS
+# (ipvsdir-before: another ipvsdir build, /usr/local/bin/ipvsdir-before)
 #   cpu:   start the daemon, wait WARM s, then measure its CPU over SECS s
 #   alpha: start the daemon on the alpha config, time until the table holds
 #          all NVS*NRS real servers (poll every 50 ms, give up after LIMIT s)
@@ -99,8 +100,8 @@ start() {
         keepalived --check -n -l -G -f "$conf" --pid=/tmp/ka.pid \
             --checkers_pid=/tmp/kac.pid >"$log" 2>&1 &
         ;;
-    ipvsdir)
-        ipvsdir -f "$conf" -C --owned-state /tmp/own.state >"$log" 2>&1 &
+    ipvsdir | ipvsdir-before)
+        "$daemon" -f "$conf" -C --owned-state /tmp/own.state >"$log" 2>&1 &
         ;;
     esac
     dpid=$!
@@ -109,7 +110,7 @@ start() {
 # ipvsdir does everything in one process.  -> $cpid
 child() {
     cpid=''
-    if [ "$daemon" = ipvsdir ]; then
+    if [ "$daemon" != keepalived ]; then
         cpid=$dpid
         return
     fi
