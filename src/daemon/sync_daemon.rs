@@ -134,11 +134,21 @@ pub async fn follow(config: &Config, mut transitions: mpsc::UnboundedReceiver<Tr
     else {
         return;
     };
-    while let Some(t) = transitions.recv().await {
-        if Some(&t.instance) != instance.as_ref() || t.state == State::Init {
-            continue;
+    while let Some(first) = transitions.recv().await {
+        // Act on the latest state only: a switch takes the kernel a moment
+        // (it stops one sync thread, starts another), and a MASTER that
+        // turned BACKUP meanwhile (both directors timed out at start) needs
+        // no master sync daemon at all.
+        let mut latest = None;
+        for t in std::iter::once(first).chain(std::iter::from_fn(|| transitions.try_recv().ok())) {
+            if Some(&t.instance) == instance.as_ref() && t.state != State::Init {
+                latest = Some(t.state);
+            }
         }
-        let role = role_for(t.state);
+        let Some(state) = latest else {
+            continue;
+        };
+        let role = role_for(state);
         let Some(s) = blocking(sync, move |s| {
             if let Err(e) = s.become_(role) {
                 tracing::error!("lvs_sync_daemon: {e}");

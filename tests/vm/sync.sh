@@ -34,16 +34,23 @@ ip netns exec d1 ipvsdir -P -n -l -f d1.conf --vrrp-state /tmp/d1.json --control
 p1=$!
 ip netns exec d2 ipvsdir -P -n -l -f d2.conf --vrrp-state /tmp/d2.json --control-socket /tmp/d2.sock 2>d2.log &
 p2=$!
-# Wait (bounded) for d1 to be master.
+# role NODE ROLE: NODE's kernel runs the ROLE ("master"/"backup") sync daemon.
+role() { ip netns exec "$1" ipvsadm -L --daemon | grep -q "$2 sync daemon"; }
+# Wait (bounded) for d1 to be master. Both may pass through MASTER at start
+# (whichever times out first), and a sync daemon switch takes a moment: wait
+# (bounded, 20 s) for the roles to settle rather than for the first line.
 n=0
 while ! grep -q "Entering MASTER" d1.log && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
-sleep 1
+n=0
+while ! { role d1 master && role d2 backup; } && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
 sec "elected"
 daemons
+before=$(grep -c "Entering MASTER" d2.log)
 kill -9 $p1
 n=0
-while ! grep -q "Entering MASTER" d2.log && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
-sleep 1
+while [ "$(grep -c "Entering MASTER" d2.log)" -le "$before" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
+n=0
+while ! role d2 master && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
 sec "after failover"
 daemons
 kill -TERM $p2
