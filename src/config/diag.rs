@@ -42,7 +42,11 @@ impl fmt::Display for Diagnostic {
             .take(loc.col as usize - 1)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        write!(f, " {pad} | {lead}{}", "^".repeat(loc.width as usize))
+        write!(f, " {pad} | {lead}{}", "^".repeat(loc.width as usize))?;
+        if let Some(exp) = &loc.expansion {
+            write!(f, "\n {pad} = note: line {} as expanded by {exp}", loc.line)?;
+        }
+        Ok(())
     }
 }
 

@@ -47,8 +47,17 @@ pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
 
 impl Ctx<'_> {
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
+        let mut message = message.into();
+        // A `$NAME` left as written (no such parameter) explains many a bad value.
+        let text = self.sources.slice(span);
+        if let Some(at) = text.find('$')
+            && let Some(r) = crate::config::expand::reference_at(text, at)
+            && !r.braced
+        {
+            message.push_str(&format!(" (`${}` is not a defined parameter)", r.name));
+        }
         self.diags
-            .push(self.sources, Severity::Error, span, message.into());
+            .push(self.sources, Severity::Error, span, message);
     }
 
     pub fn warn(&mut self, span: Span, message: impl Into<String>) {
