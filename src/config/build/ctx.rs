@@ -30,16 +30,17 @@ pub struct Ctx<'a> {
 }
 
 /// Closest candidate within a small edit distance, for "did you mean".
+/// Cheap on hostile input: the distance is only computed for candidates of
+/// a near length (it is at least the length difference), without allocating.
 pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    if word.len() > 64 {
+        return None;
+    }
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .filter(|c| c.len().abs_diff(word.len()) <= (c.len() / 3).clamp(1, 3))
+        .map(|c| (strsim::osa_distance(&lower, &c.to_ascii_lowercase()), c))
         .filter(|&(d, c)| c != word && d <= (c.len() / 3).clamp(1, 3))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)

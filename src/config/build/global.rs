@@ -98,7 +98,32 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                 }
             }
             "lvs_sync_daemon" => set(&mut g.lvs.sync_daemon, lvs_sync_daemon(cx, n)),
+            // Applied by the reader to the includes that follow; checked here.
+            "include_check" => include_check(cx, n),
             _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
+        }
+    }
+}
+
+/// `include_check [[+|-]read|match|wildcard_match|brace_match ...]`.
+fn include_check(cx: &mut Ctx, n: &Node) {
+    cx.no_block(n);
+    for (i, w) in n.args.iter().enumerate() {
+        let name = w.text.trim_start_matches(['+', '-']);
+        let op = name.len() != w.text.len();
+        if !op && i > 0 {
+            cx.error(
+                w.span,
+                format!(
+                    "include_check: '{}' given after the first option: prefix it with + or -",
+                    w.text
+                ),
+            );
+        } else if !matches!(name, "read" | "match" | "wildcard_match" | "brace_match") {
+            cx.error(
+                w.span,
+                format!("include_check: unknown check '{name}': use read, match, wildcard_match or brace_match"),
+            );
         }
     }
 }
@@ -137,7 +162,8 @@ fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
             cx.error(k.span, format!("lvs_timeouts: `{}` needs seconds", k.text));
             return None;
         };
-        *slot = Some(cx.int_word(&k.text, v, 1..=i64::from(i32::MAX / 1000))? as u32);
+        // keepalived's range: 0 (leave the kernel's) to 31 days.
+        *slot = Some(cx.int_word(&k.text, v, 0..=86400 * 31)? as u32);
     }
     if t == LvsTimeouts::default() {
         cx.error(

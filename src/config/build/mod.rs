@@ -27,6 +27,8 @@ pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
     let mut scripts = vrrp::ScriptNames::default();
     for n in nodes.iter().filter(|n| n.name() == "vrrp_script") {
         if let Some(s) = vrrp::vrrp_script(cx, n, &mut scripts) {
+            // A script defined again replaces the first definition.
+            config.vrrp_scripts.retain(|old| old.name != s.name);
             config.vrrp_scripts.push(s);
         }
     }

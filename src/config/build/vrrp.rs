@@ -1,7 +1,7 @@
 //! `vrrp_script`, `vrrp_instance` and `vrrp_sync_group`.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::config::keywords::Section;
@@ -31,9 +31,12 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
     let name = cx.arg(node, 0, "a name: `vrrp_script NAME { ... }`")?;
     let body = cx.block(node)?;
     if !names.defined.insert(name.text.clone()) && !names.removed.contains(&name.text) {
-        cx.error(
+        cx.warn(
             name.span,
-            format!("vrrp_script '{}' is defined twice", name.text),
+            format!(
+                "vrrp_script '{}' is defined twice: this later definition replaces the first (as in keepalived)",
+                name.text
+            ),
         );
     }
     let mut s = VrrpScript {
@@ -217,8 +220,8 @@ pub fn vrrp_instance(
                     }
                 }
             }
-            "mcast_src_ip" => set(&mut vi.mcast_src_ip, cx.ip(n)),
-            "unicast_src_ip" => set(&mut vi.unicast_src_ip, cx.ip(n)),
+            "mcast_src_ip" => set(&mut vi.mcast_src_ip, source_ip(cx, n)),
+            "unicast_src_ip" => set(&mut vi.unicast_src_ip, source_ip(cx, n)),
             "unicast_peer" => vi.unicast_peers.extend(unicast_peers(cx, n)),
             "authentication" => auth_node = Some(n),
             "virtual_ipaddress" => {
@@ -553,6 +556,34 @@ fn scope_word(cx: &mut Ctx, w: &Word) -> Option<Scope> {
     })
 }
 
+/// `mcast_src_ip` / `unicast_src_ip`: an address; one written with a
+/// prefix (`10.0.16.254/24`) is taken without it, as keepalived does.
+fn source_ip(cx: &mut Ctx, n: &Node) -> Option<IpAddr> {
+    let w = cx.single(n, "an IP address")?;
+    if let Some((a, len)) = w.text.split_once('/')
+        && let Ok(addr) = a.parse::<IpAddr>()
+        && len.parse::<u8>().is_ok()
+    {
+        cx.warn(
+            w.span,
+            format!(
+                "`{}` takes an address: the prefix '/{len}' is ignored",
+                n.name()
+            ),
+        );
+        return Some(addr);
+    }
+    cx.ip_word(w)
+}
+
+/// `brd +` / `brd -`: the prefix's broadcast (host bits set) or network address.
+fn derived_broadcast(addr: IpAddr, prefix_len: u8, plus: bool) -> Option<Ipv4Addr> {
+    let IpAddr::V4(a) = addr else { return None };
+    let host = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+    let a = u32::from(a);
+    Some(Ipv4Addr::from(if plus { a | host } else { a & !host }))
+}
+
 /// One address line: `IP[/MASK] [brd IP] [dev IF] [scope S] [label L] ...`.
 fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
     cx.no_block(n);
@@ -590,6 +621,9 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
                 };
                 match key {
                     "brd" | "broadcast" => match v.text.parse::<IpAddr>() {
+                        _ if addr.is_ipv4() && matches!(v.text.as_str(), "+" | "-") => {
+                            a.broadcast = derived_broadcast(addr, prefix_len, v.text == "+");
+                        }
                         Ok(IpAddr::V4(b)) if addr.is_ipv4() => a.broadcast = Some(b),
                         _ => {
                             cx.error(
@@ -673,6 +707,9 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
         no_track: false,
     };
     let mut dest_set = false;
+    // `default` (also `any`, `all`) takes its family from the rest of the line.
+    let mut default_dest = false;
+    let mut inet6 = false;
     let mut i = 0;
     while i < words.len() {
         let k = words[i];
@@ -713,7 +750,18 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             "unreachable" => r.route_type = RouteType::Unreachable,
             "prohibit" => r.route_type = RouteType::Prohibit,
             "throw" => r.route_type = RouteType::Throw,
-            "to" => {}
+            "to" | "inet" => {}
+            "inet6" => inet6 = true,
+            "default" | "any" | "all" if !dest_set => {
+                default_dest = true;
+                dest_set = true;
+            }
+            "default6" if !dest_set => {
+                cx.warn(k.span, "`default6` is deprecated: write `inet6 default`");
+                default_dest = true;
+                inet6 = true;
+                dest_set = true;
+            }
             _ if !dest_set && key.starts_with(|c: char| c.is_ascii_hexdigit() || c == ':') => {
                 let (d, l) = prefixed(cx, k)?;
                 r.dest = d;
@@ -733,6 +781,15 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             "route has no destination: write `DEST[/LEN] via GW` or `DEST[/LEN] dev IF`",
         );
         return None;
+    }
+    if default_dest {
+        let v6 = inet6 || r.via.iter().chain(r.src.iter()).any(IpAddr::is_ipv6);
+        r.dest = if v6 {
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::from(Ipv4Addr::UNSPECIFIED)
+        };
+        r.prefix_len = 0;
     }
     Some(r)
 }
