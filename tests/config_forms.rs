@@ -34,7 +34,7 @@ fn default_routes() {
     let l = lo(&instance(
         "",
         "  10.0.0.1/24",
-        "  default via 10.0.0.254 dev eth0\n  default6 via fd00::1 dev eth0\n  inet6 default via fd00::1 dev eth0\n  ::/0 via fd00::1 dev eth0\n  any dev eth0",
+        "  default via 10.0.0.254 dev eth0\n  default6 via fd00::1 dev eth0\n  ::/0 via fd00::1 dev eth0\n  any dev eth0",
     ));
     assert_eq!(
         diags(&l),
@@ -45,7 +45,7 @@ fn default_routes() {
         .iter()
         .map(|r| format!("{}/{}", r.dest, r.prefix_len))
         .collect();
-    assert_eq!(d, ["0.0.0.0/0", "::/0", "::/0", "::/0", "0.0.0.0/0"]);
+    assert_eq!(d, ["0.0.0.0/0", "::/0", "::/0", "0.0.0.0/0"]);
 }
 
 #[test]

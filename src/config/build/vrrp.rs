@@ -750,8 +750,15 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             "unreachable" => r.route_type = RouteType::Unreachable,
             "prohibit" => r.route_type = RouteType::Prohibit,
             "throw" => r.route_type = RouteType::Throw,
-            "to" | "inet" => {}
-            "inet6" => inet6 = true,
+            "to" => {}
+            "inet" | "inet6" => {
+                // keepalived 2.2.7 refuses these ("Route must have a destination").
+                cx.error(
+                    k.span,
+                    format!("`{key}` is not a route option here: write `default6` or `::/0` for an IPv6 default route"),
+                );
+                return None;
+            }
             "default" | "any" | "all" if !dest_set => {
                 default_dest = true;
                 dest_set = true;
