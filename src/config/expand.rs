@@ -372,9 +372,8 @@ pub fn parse_seq(
     resolve: impl FnOnce(&mut String) -> Result<(), String>,
 ) -> Result<(Seq, usize), String> {
     let bad = || {
-        format!(
-            "invalid ~SEQ: write ~SEQ(VAR, START, STEP, END), ~SEQ(VAR, START, END) or ~SEQ(VAR, END)"
-        )
+        "invalid ~SEQ: write ~SEQ(VAR, START, STEP, END), ~SEQ(VAR, START, END) or ~SEQ(VAR, END)"
+            .to_string()
     };
     let mut p = 4;
     let b = line.as_bytes();

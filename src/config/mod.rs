@@ -56,7 +56,7 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
     let mut diags = Diagnostics::default();
     let mut reader = read::Reader::new(&mut sources, &mut diags, opts.config_id.as_deref());
     read(&mut reader);
-    let (nodes, errors) = reader.finish();
+    let (mut nodes, errors) = reader.finish();
     for e in errors {
         diags.push(&sources, Severity::Error, e.span, e.message);
     }
@@ -65,8 +65,9 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
             sources: &sources,
             diags: &mut diags,
         },
-        &nodes,
+        &mut nodes,
     );
+    drop(nodes);
     let config = (!diags.has_errors()).then_some(config);
     Loaded {
         config,

@@ -653,6 +653,9 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         _ => 0,
     };
     let mut seen: HashMap<(IpAddr, u16), Span> = HashMap::new();
+    // Sized once: a virtual server may hold thousands of real servers.
+    vs.real_servers
+        .reserve_exact(body.iter().filter(|n| n.name() == "real_server").count());
     for n in body.iter().filter(|n| n.name() == "real_server") {
         let Some(rs) = real_server(cx, n, &vs, vs_port, &inherited) else {
             continue;

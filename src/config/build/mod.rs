@@ -15,7 +15,7 @@ use crate::config::tree::Node;
 
 pub use ctx::{Ctx, suggest};
 
-pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
+pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
     let mut config = Config::default();
     // global_defs first wherever it stands: instances inherit from it.
     for n in nodes.iter().filter(|n| n.name() == "global_defs") {
@@ -99,10 +99,13 @@ pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
             config.virtual_server_groups.push(g);
         }
     }
-    for n in nodes.iter().filter(|n| n.name() == "virtual_server") {
+    for n in nodes.iter_mut().filter(|n| n.name() == "virtual_server") {
         if let Some(vs) = lvs::virtual_server(cx, n, &mut lvs_names) {
             config.virtual_servers.push(vs);
         }
+        // Built: its statements are no longer needed. Freeing them as we
+        // go keeps a large file's tree and model from peaking together.
+        n.block = None;
     }
 
     for n in nodes {
