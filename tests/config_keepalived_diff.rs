@@ -5,7 +5,11 @@
 //! page examples) must get the same verdict from `keepalived -t` and
 //! `ipvsdir -t`. Where both accept and the file has VRRP instances, the
 //! instances keepalived dumps (`-d`) must match `ipvsdir --dump-config
-//! --json` in name, interface, VRID, priority, advert interval and VIPs.
+//! --json` in name, interface, VRID, priority, advert interval and VIPs;
+//! where it has virtual servers, the real servers (address, port, virtual
+//! server) keepalived's checker names as it stops must match too (this host
+//! has no IPVS: keepalived's checker dumps nothing else; weights and the
+//! kernel table are compared in the VM tests, not here).
 //!
 //! keepalived checks the interfaces a file names, so it runs in a network
 //! namespace with veth interfaces eth0 and eth1. Needs root, `ip` and
@@ -294,6 +298,75 @@ fn ipvsdir_instances(file: &Path) -> Vec<Instance> {
         .unwrap_or_default()
 }
 
+/// keepalived `-C` on a host without IPVS: its checker gives up at once and
+/// logs each real server it would remove ("Shutting down service [RS]:proto:port
+/// from VS ..."): the real servers of every virtual server, as
+/// `RS:PORT VS` lines (a group's index left out), sorted.
+fn keepalived_services(ns: &Netns, keepalived: &Path, file: &Path, run: &Path) -> Vec<String> {
+    let mut cmd = ns.command(keepalived);
+    cmd.args(["-C", "-n", "-l", "-i", "main", "-f"])
+        .arg(file)
+        .arg("-p")
+        .arg(run.join("k.pid"))
+        .arg("-c")
+        .arg(run.join("c.pid"));
+    let (_, text) = accepts(cmd);
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .split_once("Shutting down service [")
+                .or_else(|| l.split_once("Shutting down (inhibited) service ["))?
+                .1;
+            let (rs, rest) = rest.split_once("]:")?;
+            let (_proto, rest) = rest.split_once(':')?;
+            let (port, vs) = rest.split_once(" from VS ")?;
+            let vs = match vs.strip_prefix('[') {
+                Some(v)
+                    if !v.contains("]:tcp:") && !v.contains("]:udp:") && !v.contains("]:sctp:") =>
+                {
+                    format!("[{}]", v.split_once(']').map_or(v, |(g, _)| g))
+                }
+                _ => vs.to_string(),
+            };
+            Some(format!("{rs}:{port} {vs}"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The same lines from `ipvsdir --dump-config --json`; None when a virtual
+/// server starts its real servers down (`alpha`: keepalived logs none).
+fn ipvsdir_services(file: &Path) -> Option<Vec<String>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ipvsdir"))
+        .args(["--dump-config", "--json", "-i", "main", "-f"])
+        .arg(file)
+        .output()
+        .expect("run ipvsdir");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut lines = Vec::new();
+    for vs in v["virtual_servers"].as_array()? {
+        if vs["alpha"].as_bool() == Some(true) {
+            return None;
+        }
+        let key = &vs["key"];
+        let label = if let Some(a) = key.get("addr") {
+            let proto = vs["protocol"].as_str().unwrap_or("").to_ascii_lowercase();
+            format!("[{}]:{proto}:{}", a["addr"].as_str()?, a["port"])
+        } else if let Some(f) = key.get("fwmark") {
+            format!("FWM {}", f["mark"])
+        } else {
+            format!("[{}]", key["group"]["name"].as_str()?)
+        };
+        for rs in vs["real_servers"].as_array()? {
+            lines.push(format!("{}:{} {label}", rs["addr"].as_str()?, rs["port"]));
+        }
+    }
+    lines.sort();
+    Some(lines)
+}
+
 #[test]
 fn same_verdict_and_vrrp_fields_as_keepalived() {
     let keepalived = match prerequisites() {
@@ -319,6 +392,7 @@ fn same_verdict_and_vrrp_fields_as_keepalived() {
     let mut mismatches = Vec::new();
     let mut compared = 0;
     let mut verdict_mismatches = 0;
+    let mut lvs_compared = 0;
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let mut k = ns.command(&keepalived);
@@ -338,6 +412,17 @@ fn same_verdict_and_vrrp_fields_as_keepalived() {
         }
         if !k_ok || RANDOM.contains(&name.as_str()) {
             continue;
+        }
+        if let Some(ours) = ipvsdir_services(f)
+            && !ours.is_empty()
+        {
+            let theirs = keepalived_services(&ns, &keepalived, f, run.path());
+            lvs_compared += 1;
+            if theirs != ours {
+                mismatches.push(format!(
+                    "{name}: real servers: keepalived {theirs:?}, ipvsdir {ours:?}"
+                ));
+            }
         }
         let ours = ipvsdir_instances(f);
         if ours.is_empty() {
@@ -361,7 +446,7 @@ fn same_verdict_and_vrrp_fields_as_keepalived() {
         }
     }
     eprintln!(
-        "config_keepalived_diff: {} files, {} verdict mismatches; VRRP fields compared on {compared} files",
+        "config_keepalived_diff: {} files, {} verdict mismatches; VRRP fields compared on {compared} files, real servers on {lvs_compared}",
         files.len(),
         verdict_mismatches
     );
