@@ -5,7 +5,7 @@
 //! (multi-line definitions, nested sequences, limits).
 #![no_main]
 
-use ipvsdir::config::expand::{self, Expansion, Params, Reference};
+use ipvsdir::config::expand::{self, ExpandError, Expansion, Params, Reference};
 use ipvsdir::config::{LoadOptions, load_str};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 struct Fixed;
 
 impl Params for Fixed {
-    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, String> {
+    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, ExpandError> {
         let text = match r.name {
             "A" => "10.0.0",
             "B" => "${A}.1",

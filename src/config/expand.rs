@@ -15,6 +15,46 @@ pub const MAX_SUBSTITUTIONS: usize = 10_000;
 /// Most file names one brace expression may produce.
 pub const MAX_BRACE_ALTERNATIVES: usize = 1024;
 
+/// Why a line of the parameter language cannot be read. The messages are
+/// the diagnostics' text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error(
+        "parameter substitution does not end on this line (more than {MAX_SUBSTITUTIONS} substitutions): a definition refers to itself"
+    )]
+    Endless,
+    #[error(
+        "parameter substitution makes this line longer than {MAX_LINE} bytes: a definition refers to itself"
+    )]
+    LineTooLong,
+    #[error(
+        "invalid ~SEQ: write ~SEQ(VAR, START, STEP, END), ~SEQ(VAR, START, END) or ~SEQ(VAR, END){0}"
+    )]
+    SeqSyntax(&'static str),
+    #[error("~SEQ numbers are too long (at most 63 characters)")]
+    SeqTooLong,
+    #[error("invalid ~SEQ values: from {start} by {step} never reaches {end}")]
+    SeqNeverEnds { start: i64, step: i64, end: i64 },
+    #[error("~SEQx is only valid for positive numbers")]
+    SeqxNegative,
+    #[error("a ~SEQ number may not be a multi-line parameter")]
+    SeqMultiline,
+    #[error("invalid ~LST: write ~LST(VAR, V1, V2, ...) or ~LST({{VAR1, VAR2}}, {{V1, V2}}, ...)")]
+    LstSyntax,
+    #[error("~LST has more values in a set than variables ({0})")]
+    LstTooManyValues(usize),
+    #[error("the brace expression gives more than {MAX_BRACE_ALTERNATIVES} names")]
+    TooManyNames,
+    #[error("`${{_RANDOM [MIN [MAX]]}}` takes at most two non-negative integers")]
+    RandomUsage,
+    #[error("`${{_RANDOM {min} {max}}}`: MIN is above MAX")]
+    RandomRange { min: u64, max: u64 },
+    #[error("environment variable {0} (in `${{_ENV {0}}}`) is not set")]
+    EnvUnset(String),
+    #[error("`${{_ENV NAME}}` needs the name of one environment variable")]
+    EnvUsage,
+}
+
 /// A line after keepalived's comment removal.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Decommented {
@@ -208,7 +248,7 @@ pub enum Expansion {
 /// Parameters as seen by [`substitute`].
 pub trait Params {
     /// The value of `r`, or an error to report.
-    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, String>;
+    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, ExpandError>;
     /// A multi-line parameter was expanded into this line: its other
     /// lines follow the line (the reader queues them).
     fn rest_follows(&mut self, name: &str);
@@ -219,7 +259,7 @@ pub trait Params {
 /// used, not when it is defined). Stops after a value that starts with `~`
 /// (a sequence: its own references are for each iteration). Returns
 /// whether anything was replaced.
-pub fn substitute(line: &mut String, params: &mut impl Params) -> Result<bool, String> {
+pub fn substitute(line: &mut String, params: &mut impl Params) -> Result<bool, ExpandError> {
     let mut pos = 0;
     let mut changed = false;
     let mut count = 0;
@@ -245,18 +285,14 @@ pub fn substitute(line: &mut String, params: &mut impl Params) -> Result<bool, S
         }
         count += 1;
         if count > MAX_SUBSTITUTIONS {
-            return Err(format!(
-                "parameter substitution does not end on this line (more than {MAX_SUBSTITUTIONS} substitutions): a definition refers to itself"
-            ));
+            return Err(ExpandError::Endless);
         }
         let len = r.len;
         let sequence = text.trim_start_matches([' ', '\t']).starts_with('~');
         line.replace_range(at..at + len, &text);
         changed = true;
         if line.len() > MAX_LINE {
-            return Err(format!(
-                "parameter substitution makes this line longer than {MAX_LINE} bytes: a definition refers to itself"
-            ));
+            return Err(ExpandError::LineTooLong);
         }
         if sequence {
             break;
@@ -369,12 +405,9 @@ impl Seq {
 /// it. Returns the sequence and where the rest of the line starts.
 pub fn parse_seq(
     line: &str,
-    resolve: impl FnOnce(&mut String) -> Result<(), String>,
-) -> Result<(Seq, usize), String> {
-    let bad = || {
-        "invalid ~SEQ: write ~SEQ(VAR, START, STEP, END), ~SEQ(VAR, START, END) or ~SEQ(VAR, END)"
-            .to_string()
-    };
+    resolve: impl FnOnce(&mut String) -> Result<(), ExpandError>,
+) -> Result<(Seq, usize), ExpandError> {
+    let bad = || ExpandError::SeqSyntax("");
     let mut p = 4;
     let b = line.as_bytes();
     let hex = b.get(p) == Some(&b'x');
@@ -403,10 +436,10 @@ pub fn parse_seq(
     }
     p = blanks(p + 1);
     let Some(close) = line[p..].find(')').map(|i| p + i) else {
-        return Err(format!("{}: the closing ')' is missing", bad()));
+        return Err(ExpandError::SeqSyntax(": the closing ')' is missing"));
     };
     if close + 1 - p + 1 > 64 {
-        return Err("~SEQ numbers are too long (at most 63 characters)".into());
+        return Err(ExpandError::SeqTooLong);
     }
     let mut nums = line[p..=close].to_string();
     resolve(&mut nums)?;
@@ -431,16 +464,14 @@ pub fn parse_seq(
         [start, end] => (start, if start <= end { 1 } else { -1 }, end),
         [start, step, end] => {
             if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
-                return Err(format!(
-                    "invalid ~SEQ values: from {start} by {step} never reaches {end}"
-                ));
+                return Err(ExpandError::SeqNeverEnds { start, step, end });
             }
             (start, step, end)
         }
         _ => return Err(bad()),
     };
     if hex && (start < 0 || end < 0) {
-        return Err("~SEQx is only valid for positive numbers".into());
+        return Err(ExpandError::SeqxNegative);
     }
     let rest_at = blanks(close + 1);
     Ok((
@@ -464,11 +495,8 @@ pub struct Lst {
 }
 
 /// Parses a line starting `~LST`; returns the list and where the rest starts.
-pub fn parse_lst(line: &str) -> Result<(Lst, usize), String> {
-    let bad = || {
-        "invalid ~LST: write ~LST(VAR, V1, V2, ...) or ~LST({VAR1, VAR2}, {V1, V2}, ...)"
-            .to_string()
-    };
+pub fn parse_lst(line: &str) -> Result<(Lst, usize), ExpandError> {
+    let bad = || ExpandError::LstSyntax;
     let b = line.as_bytes();
     let blanks = |mut p: usize| {
         while matches!(b.get(p), Some(b' ' | b'\t')) {
@@ -526,10 +554,7 @@ pub fn parse_lst(line: &str) -> Result<(Lst, usize), String> {
                 Some(&c) if c == end_char || (c == b')' && end_char == b',') => break,
                 Some(b',') if values.len() < vars.len() => p = blanks(p + 1),
                 Some(b',') => {
-                    return Err(format!(
-                        "~LST has more values in a set than variables ({})",
-                        vars.len()
-                    ));
+                    return Err(ExpandError::LstTooManyValues(vars.len()));
                 }
                 _ => return Err(bad()),
             }
@@ -673,7 +698,7 @@ fn brace_group(b: &[u8], open: usize) -> Option<(usize, Vec<usize>)> {
 /// csh brace expansion, as glob(3) with GLOB_BRACE does it:
 /// `{foo/{,cat,dog},bar}` gives `foo/`, `foo/cat`, `foo/dog`, `bar`, in
 /// that order. An unmatched `{` stays as it is.
-pub fn brace_expand(pattern: &str) -> Result<Vec<String>, String> {
+pub fn brace_expand(pattern: &str) -> Result<Vec<String>, ExpandError> {
     let mut out = Vec::new();
     let mut work = vec![pattern.to_string()];
     while let Some(p) = work.pop() {
@@ -696,9 +721,7 @@ pub fn brace_expand(pattern: &str) -> Result<Vec<String>, String> {
         let Some((open, (close, commas))) = group else {
             out.push(p);
             if out.len() > MAX_BRACE_ALTERNATIVES {
-                return Err(format!(
-                    "the brace expression gives more than {MAX_BRACE_ALTERNATIVES} names"
-                ));
+                return Err(ExpandError::TooManyNames);
             }
             continue;
         };
@@ -714,9 +737,7 @@ pub fn brace_expand(pattern: &str) -> Result<Vec<String>, String> {
             work.push(s);
         }
         if work.len() + out.len() > MAX_BRACE_ALTERNATIVES {
-            return Err(format!(
-                "the brace expression gives more than {MAX_BRACE_ALTERNATIVES} names"
-            ));
+            return Err(ExpandError::TooManyNames);
         }
     }
     Ok(out)
@@ -799,7 +820,7 @@ mod tests {
 
     struct Map(Vec<(&'static str, &'static str)>);
     impl Params for Map {
-        fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, String> {
+        fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, ExpandError> {
             Ok(match self.0.iter().find(|(n, _)| *n == r.name) {
                 Some((_, v)) => Expansion::Text {
                     text: v.to_string(),
@@ -825,11 +846,7 @@ mod tests {
         assert_eq!(l, "echo $HOME ${UNDEF}");
         let mut m = Map(vec![("A", "$A")]);
         let mut l = "x $A".to_string();
-        assert!(
-            substitute(&mut l, &mut m)
-                .unwrap_err()
-                .contains("refers to itself")
-        );
+        assert_eq!(substitute(&mut l, &mut m), Err(ExpandError::Endless));
         let mut m = Map(vec![("A", "x $A")]);
         let mut l = "$A".to_string();
         assert!(substitute(&mut l, &mut m).is_err());
@@ -844,7 +861,7 @@ mod tests {
     }
 
     fn seq(s: &str) -> Result<Vec<String>, String> {
-        let (q, _) = parse_seq(s, |_| Ok(()))?;
+        let (q, _) = parse_seq(s, |_| Ok(())).map_err(|e| e.to_string())?;
         Ok(q.values().collect())
     }
 
@@ -893,10 +910,9 @@ mod tests {
         assert_eq!(l.sets, [["1"], ["2"], ["3"], ["4"]]);
         let (l, _) = parse_lst("~LST({A, B}, {1}, 2) x").unwrap();
         assert_eq!(l.sets, [["1", ""], ["2", ""]]);
-        assert!(
-            parse_lst("~LST({A}, {1, 2}) x")
-                .unwrap_err()
-                .contains("more values")
+        assert_eq!(
+            parse_lst("~LST({A}, {1, 2}) x"),
+            Err(ExpandError::LstTooManyValues(1))
         );
         assert!(parse_lst("~LST(A) x").is_err());
         assert!(parse_lst("~LST A, 1").is_err());

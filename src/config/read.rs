@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::diag::{Diagnostics, Severity};
-use super::expand::{self, Expansion, Params, Reference, check};
+use super::expand::{self, ExpandError, Expansion, Params, Reference, check};
 use super::lexer::{LexError, Token, TokenKind, lex_into};
 use super::source::{FileId, LineOrigin, NO_FRAME, SourceMap, Span};
 use super::tree::{Node, TreeBuilder};
@@ -97,7 +97,7 @@ impl ParamState {
     }
 }
 
-fn text(text: impl Into<String>) -> Result<Expansion, String> {
+fn text(text: impl Into<String>) -> Result<Expansion, ExpandError> {
     Ok(Expansion::Text {
         text: text.into(),
         rest: false,
@@ -105,7 +105,7 @@ fn text(text: impl Into<String>) -> Result<Expansion, String> {
 }
 
 impl Params for ParamState {
-    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, String> {
+    fn expand(&mut self, r: &Reference<'_>) -> Result<Expansion, ExpandError> {
         if let Some(d) = self.defs.get(r.name) {
             if (d.multiline && !r.at_end) || r.params.is_some() {
                 return Ok(Expansion::Unknown);
@@ -123,14 +123,13 @@ impl Params for ParamState {
             ("_RANDOM", p) => {
                 let words: Vec<&str> = p.unwrap_or("").split_whitespace().collect();
                 let nums: Option<Vec<u64>> = words.iter().map(|w| w.parse().ok()).collect();
-                let usage = "`${_RANDOM [MIN [MAX]]}` takes at most two non-negative integers";
                 let Some(nums) = nums.filter(|n| n.len() <= 2) else {
-                    return Err(usage.into());
+                    return Err(ExpandError::RandomUsage);
                 };
                 let min = nums.first().copied().unwrap_or(0);
                 let max = nums.get(1).copied().unwrap_or(32767);
                 if max < min {
-                    return Err(format!("`${{_RANDOM {min} {max}}}`: MIN is above MAX"));
+                    return Err(ExpandError::RandomRange { min, max });
                 }
                 let span = max - min;
                 let v = if span == u64::MAX {
@@ -142,11 +141,9 @@ impl Params for ParamState {
             }
             ("_ENV", Some(name)) if !name.contains([' ', '\t']) => match std::env::var(name) {
                 Ok(v) => text(v),
-                Err(_) => Err(format!(
-                    "environment variable {name} (in `${{_ENV {name}}}`) is not set"
-                )),
+                Err(_) => Err(ExpandError::EnvUnset(name.to_string())),
             },
-            ("_ENV", _) => Err("`${_ENV NAME}` needs the name of one environment variable".into()),
+            ("_ENV", _) => Err(ExpandError::EnvUsage),
             _ => Ok(Expansion::Unknown),
         }
     }
@@ -697,9 +694,9 @@ impl<'a> Reader<'a> {
                     break;
                 }
                 match expand::substitute(&mut buf, &mut self.params) {
-                    Err(msg) => {
+                    Err(e) => {
                         let span = self.span_for(&buf, origin, verbatim);
-                        self.error(span, msg);
+                        self.error(span, e.to_string());
                         break 'line;
                     }
                     Ok(false) => break,
@@ -791,7 +788,7 @@ impl<'a> Reader<'a> {
                 expand::substitute(nums, params)?;
                 if params.rests.len() > before {
                     params.rests.truncate(before);
-                    return Err("a ~SEQ number may not be a multi-line parameter".into());
+                    return Err(ExpandError::SeqMultiline);
                 }
                 Ok(())
             })
@@ -801,9 +798,9 @@ impl<'a> Reader<'a> {
         };
         let (spec, rest_at) = match parsed {
             Ok(p) => p,
-            Err(msg) => {
+            Err(e) => {
                 let span = self.span_for(buf, origin, verbatim);
-                self.error(span, msg);
+                self.error(span, e.to_string());
                 return;
             }
         };
