@@ -366,7 +366,7 @@ fn sequence_errors() {
     let d = diags("~SEQ(I, 1, 1000000000000) ! nothing\n");
     assert_eq!(
         d,
-        ["1:1: Error: sequences and parameters produce more than 2000000 lines"]
+        ["1:1: Error: sequences and parameters produce more than 1000000 lines"]
     );
 }
 

@@ -40,7 +40,7 @@ pub const MAX_FILE: u64 = 256 << 20;
 /// Sequences and multi-line parameters nested deeper than this are refused.
 pub const MAX_EXPANSION_DEPTH: usize = 64;
 /// Most lines sequences and multi-line parameters may produce in one load.
-pub const MAX_EXPANDED_LINES: usize = 2_000_000;
+pub const MAX_EXPANDED_LINES: usize = 1_000_000;
 
 /// One line of a parameter's value and where it was written.
 struct DefLine {

@@ -69,6 +69,11 @@ impl Ctx<'_> {
     /// A keyword we do not handle here: "not supported yet" when keepalived
     /// knows it, otherwise "unknown" with a suggestion.
     pub fn other(&mut self, node: &Node, section: Section, extra: &[&str]) {
+        if self.diags.items.len() >= crate::config::diag::MAX_DIAGNOSTICS {
+            // Past the shown diagnostics: count, do not look for suggestions.
+            self.diags.more_warnings += 1;
+            return;
+        }
         let kw = node.name();
         let known = keepalived_keywords(section);
         if known.contains(&kw) {
@@ -113,8 +118,8 @@ impl Ctx<'_> {
         self.at_most(node, 2);
         let u = self.arg(node, 0, "a user name")?;
         Some(ScriptUser {
-            user: u.text.clone(),
-            group: node.args.get(1).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.args.get(1).map(|g| g.text.to_string()),
         })
     }
 
@@ -258,7 +263,7 @@ impl Ctx<'_> {
 
     /// One word (bare or quoted).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
-        self.single(node, what).map(|w| w.text.clone())
+        self.single(node, what).map(|w| w.text.to_string())
     }
 
     pub fn ip_word(&mut self, w: &Word) -> Option<IpAddr> {
@@ -304,11 +309,11 @@ impl Ctx<'_> {
             return None;
         }
         let user = node.args.get(1).map(|u| ScriptUser {
-            user: u.text.clone(),
-            group: node.args.get(2).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.args.get(2).map(|g| g.text.to_string()),
         });
         Some(Script {
-            command: cmd.text.clone(),
+            command: cmd.text.to_string(),
             user,
         })
     }

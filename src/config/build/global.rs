@@ -15,7 +15,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
         match n.name() {
             "router_id" => set(&mut g.router_id, cx.string(n, "a name")),
             "notification_email" => {
-                g.notification_email = cx.words(n).iter().map(|w| w.text.clone()).collect();
+                g.notification_email = cx.words(n).iter().map(|w| w.text.to_string()).collect();
             }
             "notification_email_from" => {
                 set(&mut g.notification_email_from, cx.string(n, "an address"))
@@ -29,7 +29,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                     };
                     if let Some(port) = port {
                         g.smtp_server = Some(SmtpServer {
-                            host: host.text.clone(),
+                            host: host.text.to_string(),
                             port,
                         });
                     }
@@ -178,7 +178,7 @@ fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
 /// `lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`
 fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
     cx.no_block(n);
-    let interface = cx.arg(n, 0, "an interface name")?.text.clone();
+    let interface = cx.arg(n, 0, "an interface name")?.text.to_string();
     let mut d = LvsSyncDaemon {
         interface,
         vrrp_instance: None,
@@ -193,7 +193,7 @@ fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
         let key = k.text.as_str();
         if !matches!(key, "inst" | "id" | "maxlen" | "port" | "ttl" | "group") {
             if d.vrrp_instance.is_none() {
-                d.vrrp_instance = Some(k.text.clone());
+                d.vrrp_instance = Some(k.text.to_string());
                 continue;
             }
             cx.error(k.span, format!("lvs_sync_daemon: unexpected '{key}'"));
@@ -204,7 +204,7 @@ fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
             return None;
         };
         match key {
-            "inst" => d.vrrp_instance = Some(v.text.clone()),
+            "inst" => d.vrrp_instance = Some(v.text.to_string()),
             "id" => d.sync_id = Some(cx.int_word("id", v, 0..=255)? as u8),
             "maxlen" => d.maxlen = Some(cx.int_word("maxlen", v, 1..=65507)? as u16),
             "port" => d.port = Some(cx.int_word("port", v, 1..=65535)? as u16),

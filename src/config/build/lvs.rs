@@ -92,7 +92,7 @@ pub fn virtual_server_group(cx: &mut Ctx, node: &Node) -> Option<VirtualServerGr
     )?;
     let body = cx.block(node)?;
     let mut g = VirtualServerGroup {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         entries: Vec::new(),
     };
     for n in body {
@@ -208,7 +208,7 @@ fn method(cx: &mut Ctx, n: &Node) -> Option<ForwardMethod> {
     cx.no_block(n);
     let w = cx.arg(n, 0, "NAT, DR or TUN")?;
     let upper = w.text.to_ascii_uppercase();
-    if upper != w.text && matches!(upper.as_str(), "NAT" | "DR" | "TUN") {
+    if upper != w.text.as_str() && matches!(upper.as_str(), "NAT" | "DR" | "TUN") {
         cx.warn(w.span, format!("`{} {}` taken as {upper}; write {upper} (keepalived 2.2.7 rejects '{}' and falls back to NAT)", n.name(), w.text, w.text));
     }
     let m = match upper.as_str() {
@@ -340,7 +340,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         "group" => {
             cx.at_most(node, 2);
             let w = cx.arg(node, 1, "a virtual_server_group name")?;
-            if !names.groups.contains(&w.text) {
+            if !names.groups.contains(w.text.as_str()) {
                 let mut msg = format!(
                     "virtual_server group '{}' is not defined: add `virtual_server_group {} {{ IP PORT ... }}`",
                     w.text, w.text
@@ -352,7 +352,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
                 return None;
             }
             VirtualServerKey::Group {
-                name: w.text.clone(),
+                name: w.text.to_string(),
             }
         }
         _ => {

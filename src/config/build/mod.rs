@@ -36,7 +36,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
     let mut vrids = vrrp::VridUse::default();
     for n in nodes.iter().filter(|n| n.name() == "vrrp_instance") {
         if let Some(name) = n.args.first()
-            && let Some(prev) = instance_names.insert(name.text.clone(), name.span)
+            && let Some(prev) = instance_names.insert(name.text.to_string(), name.span)
         {
             let at = cx.sources.locate(prev);
             cx.error(

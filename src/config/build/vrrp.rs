@@ -30,7 +30,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
     cx.at_most(node, 1);
     let name = cx.arg(node, 0, "a name: `vrrp_script NAME { ... }`")?;
     let body = cx.block(node)?;
-    if !names.defined.insert(name.text.clone()) && !names.removed.contains(&name.text) {
+    if !names.defined.insert(name.text.to_string()) && !names.removed.contains(name.text.as_str()) {
         cx.warn(
             name.span,
             format!(
@@ -40,7 +40,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
         );
     }
     let mut s = VrrpScript {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         script: crate::config::model::Script {
             command: String::new(),
             user: None,
@@ -92,7 +92,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
                 name.text
             ),
         );
-        names.removed.insert(name.text.clone());
+        names.removed.insert(name.text.to_string());
         return None;
     }
     if s.interval.0.is_zero() {
@@ -130,7 +130,7 @@ pub fn vrrp_instance(
 ) -> Option<VrrpInstance> {
     cx.at_most(node, 1);
     let name_w = cx.arg(node, 0, "a name: `vrrp_instance NAME { ... }`")?;
-    let name = name_w.text.clone();
+    let name = name_w.text.to_string();
     let body = cx.block(node)?;
     let g = &global.vrrp;
     let mut vi = VrrpInstance {
@@ -247,7 +247,7 @@ pub fn vrrp_instance(
                 cx.no_block(n);
                 cx.at_most(n, 2);
                 vi.use_vmac = Some(match n.args.first() {
-                    Some(w) => w.text.clone(),
+                    Some(w) => w.text.to_string(),
                     None => String::new(),
                 });
             }
@@ -297,7 +297,7 @@ pub fn vrrp_instance(
     // since `version` may come after `advert_int`.
     let head = node.keyword.span.to(name_w.span);
     match interface {
-        Some(w) => vi.interface = w.text.clone(),
+        Some(w) => vi.interface = w.text.to_string(),
         None => match &global.default_interface {
             Some(d) => vi.interface = d.clone(),
             None => cx.error(
@@ -406,7 +406,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
                 type_seen = true;
                 if let Some(w) = cx.single(n, "PASS or AH") {
                     let upper = w.text.to_ascii_uppercase();
-                    if upper != w.text && matches!(upper.as_str(), "PASS" | "AH") {
+                    if upper != w.text.as_str() && matches!(upper.as_str(), "PASS" | "AH") {
                         cx.warn(w.span, format!("auth_type '{}' taken as {upper}; write {upper} (keepalived 2.2.7 does not recognise '{}' and runs this instance without authentication, so a keepalived peer with the same file will not match)", w.text, w.text));
                     }
                     auth_type = match upper.as_str() {
@@ -424,7 +424,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
             }
             "auth_pass" => {
                 if let Some(w) = cx.single(n, "a password (up to 8 characters)") {
-                    let mut p = w.text.clone();
+                    let mut p = w.text.to_string();
                     if p.len() > 8 {
                         cx.warn(w.span, "auth_pass is longer than 8 bytes: only the first 8 are used (as keepalived does)");
                         let mut end = 8;
@@ -633,9 +633,9 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
                             return None;
                         }
                     },
-                    "dev" => a.dev = Some(v.text.clone()),
+                    "dev" => a.dev = Some(v.text.to_string()),
                     "scope" => a.scope = Some(scope_word(cx, v)?),
-                    "label" => a.label = Some(v.text.clone()),
+                    "label" => a.label = Some(v.text.to_string()),
                     "peer" => a.peer = Some(cx.ip_word(v)?),
                     _ => {
                         a.preferred_lft = if v.text == "forever" {
@@ -737,7 +737,7 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             match key {
                 "src" => r.src = Some(cx.ip_word(v)?),
                 "via" | "gw" | "or" => r.via.push(cx.ip_word(v)?),
-                "dev" | "oif" => r.dev = Some(v.text.clone()),
+                "dev" | "oif" => r.dev = Some(v.text.to_string()),
                 "scope" => r.scope = Some(scope_word(cx, v)?),
                 "table" => r.table = Some(cx.int_word("table", v, 0..=i64::from(u32::MAX))? as u32),
                 _ => r.metric = Some(cx.int_word("metric", v, 0..=i64::from(u32::MAX))? as u32),
@@ -818,7 +818,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
         cx.no_block(n);
         let name = &n.keyword;
         if let Some(s) = scripts {
-            if s.removed.contains(&name.text) {
+            if s.removed.contains(name.text.as_str()) {
                 cx.warn(
                     name.span,
                     format!(
@@ -828,7 +828,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
                 );
                 continue;
             }
-            if !s.defined.contains(&name.text) {
+            if !s.defined.contains(name.text.as_str()) {
                 let mut msg = format!(
                     "track_script names an unknown vrrp_script '{}': define `vrrp_script {} {{ script ... }}`",
                     name.text, name.text
@@ -841,7 +841,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
             }
         }
         let mut t = Tracked {
-            name: name.text.clone(),
+            name: name.text.to_string(),
             weight: None,
             reverse: false,
         };
@@ -882,7 +882,7 @@ pub fn sync_group(
     let name = cx.arg(node, 0, "a name: `vrrp_sync_group NAME { group { ... } }`")?;
     let body = cx.block(node)?;
     let mut g = SyncGroup {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         group: Vec::new(),
         notify: Notify::default(),
         smtp_alert: false,
@@ -892,16 +892,16 @@ pub fn sync_group(
         match n.name() {
             "group" => {
                 for w in cx.words(n) {
-                    if !instances.contains_key(&w.text) {
+                    if !instances.contains_key(w.text.as_str()) {
                         let mut msg = format!("vrrp_sync_group {} names an unknown vrrp_instance '{}'", g.name, w.text);
                         if let Some(s) = suggest(&w.text, instances.keys().map(String::as_str)) {
                             msg.push_str(&format!("; did you mean '{s}'?"));
                         }
                         cx.error(w.span, msg);
-                    } else if g.group.contains(&w.text) {
+                    } else if g.group.iter().any(|m| m == w.text.as_str()) {
                         cx.warn(w.span, format!("'{}' is listed twice in this group", w.text));
                     } else {
-                        g.group.push(w.text.clone());
+                        g.group.push(w.text.to_string());
                     }
                 }
             }
