@@ -116,14 +116,14 @@ pub struct Word {
 pub struct Block {
     /// Where the `{` stands.
     pub open: Span,
-    pub nodes: Vec<Node>,
+    pub nodes: Box<[Node]>,
 }
 
 /// One statement: `keyword arg arg ...` and maybe a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub keyword: Word,
-    pub args: Vec<Word>,
+    pub args: Box<[Word]>,
     pub block: Option<Block>,
 }
 
@@ -190,11 +190,10 @@ impl Default for TreeBuilder {
     }
 }
 
-fn node(keyword: Word, mut args: Vec<Word>, block: Option<Block>) -> Node {
-    args.shrink_to_fit();
+fn node(keyword: Word, args: Vec<Word>, block: Option<Block>) -> Node {
     Node {
         keyword,
-        args,
+        args: args.into_boxed_slice(),
         block,
     }
 }
@@ -250,16 +249,14 @@ impl TreeBuilder {
     fn close_block(&mut self) {
         let Some(b) = self.stack.pop() else { return };
         if let Some((k, a)) = b.head {
-            let mut nodes = b.nodes;
-            // Most blocks are small (a real_server's often holds one
-            // statement): give the spare room back to the allocator.
-            nodes.shrink_to_fit();
+            // Boxed to fit: most blocks are small (a real_server's often
+            // holds one statement).
             let n = node(
                 k,
                 a,
                 Some(Block {
                     open: b.open,
-                    nodes,
+                    nodes: b.nodes.into_boxed_slice(),
                 }),
             );
             self.container().push(n);

@@ -137,7 +137,7 @@ impl Ctx<'_> {
     /// The block of a statement that must have one.
     pub fn block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
         match &node.block {
-            Some(b) => Some(&b.nodes),
+            Some(b) => Some(&*b.nodes),
             None => {
                 self.error(
                     node.span(),

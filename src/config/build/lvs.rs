@@ -792,6 +792,8 @@ fn real_server(
             rs.checkers.push(c);
         }
     }
+    // A first push reserves room for four checkers; most real servers have one.
+    rs.checkers.shrink_to_fit();
     Some(rs)
 }
 
