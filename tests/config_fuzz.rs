@@ -108,6 +108,23 @@ const WORDS: &[&str] = &[
     "é",
     "\u{3000}",
     "\\",
+    // keepalived's line language: definitions, references, sequences.
+    "$A=",
+    "$A=10.0.0",
+    "$M= \\",
+    "\\",
+    "$A",
+    "${A}",
+    "$M",
+    "${_RANDOM 1 9}",
+    "${_HASH}",
+    "${_PWD}",
+    "${UNDEF}",
+    "~SEQ(I,1,3)",
+    "~SEQx(I,0x9,-1,0)",
+    "~LST({A,B},{1,2},3)",
+    "$I",
+    "default",
 ];
 
 proptest! {

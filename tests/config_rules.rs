@@ -801,16 +801,6 @@ fn conditional_lines_follow_config_id() {
 }
 
 #[test]
-fn parameter_definitions_are_refused_clearly() {
-    assert_eq!(
-        diags("$VIP=10.0.0.1\n"),
-        [
-            "1:1: Error: parameter definitions ($NAME=value) are not supported yet: write the value in place"
-        ]
-    );
-}
-
-#[test]
 fn keyword_in_the_wrong_block_says_where_it_belongs() {
     assert_eq!(
         diags("global_defs {\n virtual_router_id 5\n}\n"),

@@ -1,14 +1,7 @@
-//! Tokens of the keepalived.conf language (nom): words, quoted strings,
-//! braces and line ends. Comments (`#`, `!` at the start of a token) run to
-//! the end of the line and are dropped.
-
-use nom::{
-    IResult, Parser,
-    branch::alt,
-    bytes::complete::{take_till, take_while, take_while1},
-    character::complete::{char, one_of},
-    combinator::{recognize, value},
-};
+//! Tokens of the keepalived.conf language: words, quoted strings, braces
+//! and line ends. Comments (`#`, `!` at the start of a token) run to the end
+//! of the line and are dropped. Hand-written over bytes: it runs over every
+//! byte of every file, and tokens go straight to the tree (no token list).
 
 use super::source::{FileId, Span};
 
@@ -62,140 +55,153 @@ pub struct LexError {
     pub message: String,
 }
 
-#[derive(Clone)]
-enum Raw<'a> {
-    Newline,
-    Open,
-    Close,
-    Word(&'a str),
-    Quoted { text: String, terminated: bool },
+/// Blank (white space other than a line end) starting at byte `i`: its length.
+#[inline]
+fn blank_len(text: &str, i: usize) -> usize {
+    let b = text.as_bytes()[i];
+    match b {
+        b' ' | b'\t' | b'\r' | 0x0b | 0x0c => 1,
+        0x80.. => match text[i..].chars().next() {
+            Some(c) if c.is_whitespace() => c.len_utf8(),
+            _ => 0,
+        },
+        _ => 0,
+    }
 }
 
-fn is_blank(c: char) -> bool {
-    c != '\n' && c.is_whitespace()
+/// End of the bare word starting at `i`: up to white space or a brace.
+#[inline]
+fn word_end(text: &str, mut i: usize) -> usize {
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'}' | b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => break,
+            0x80.. => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                if c.is_whitespace() {
+                    break;
+                }
+                i += c.len_utf8();
+            }
+            _ => i += 1,
+        }
+    }
+    i
 }
 
-fn blank(i: &str) -> IResult<&str, &str> {
-    take_while(is_blank)(i)
-}
-
-fn comment(i: &str) -> IResult<&str, &str> {
-    recognize((one_of("#!"), take_till(|c| c == '\n'))).parse(i)
-}
-
-/// `"..."` or `'...'` on one line; `\` escapes the quote, `\` and n/t/r.
-fn quoted(i: &str) -> IResult<&str, Raw<'_>> {
-    let (rest, quote) = one_of("\"'")(i)?;
-    let mut text = String::new();
+/// `"..."` or `'...'` on one line, starting at the quote at `i`; `\` escapes
+/// the quote, `\` and n/t/r. Returns the text, where it ends (after the
+/// closing quote, or at the line end) and whether it was closed.
+fn quoted(text: &str, i: usize) -> (String, usize, bool) {
+    let quote = text.as_bytes()[i] as char;
+    let rest = &text[i + 1..];
+    let mut out = String::new();
     let mut chars = rest.char_indices();
     while let Some((idx, c)) = chars.next() {
         match c {
-            '\n' => {
-                return Ok((
-                    &rest[idx..],
-                    Raw::Quoted {
-                        text,
-                        terminated: false,
-                    },
-                ));
-            }
+            '\n' => return (out, i + 1 + idx, false),
             '\\' => match chars.next() {
-                Some((_, 'n')) => text.push('\n'),
-                Some((_, 't')) => text.push('\t'),
-                Some((_, 'r')) => text.push('\r'),
-                Some((_, e)) if e == quote || e == '\\' => text.push(e),
-                Some((_, '\n')) | None => text.push('\\'),
+                Some((_, 'n')) => out.push('\n'),
+                Some((_, 't')) => out.push('\t'),
+                Some((_, 'r')) => out.push('\r'),
+                Some((_, e)) if e == quote || e == '\\' => out.push(e),
+                Some((idx, '\n')) => {
+                    out.push('\\');
+                    return (out, i + 1 + idx, false);
+                }
+                None => out.push('\\'),
                 // Unknown escapes stay literal: scripts often carry shell escapes.
                 Some((_, e)) => {
-                    text.push('\\');
-                    text.push(e);
+                    out.push('\\');
+                    out.push(e);
                 }
             },
-            c if c == quote => {
-                return Ok((
-                    &rest[idx + c.len_utf8()..],
-                    Raw::Quoted {
-                        text,
-                        terminated: true,
-                    },
-                ));
-            }
-            c => text.push(c),
+            c if c == quote => return (out, i + 1 + idx + 1, true),
+            c => out.push(c),
         }
     }
-    Ok((
-        "",
-        Raw::Quoted {
-            text,
-            terminated: false,
-        },
-    ))
+    (out, text.len(), false)
 }
 
-fn word(i: &str) -> IResult<&str, &str> {
-    take_while1(|c: char| !c.is_whitespace() && c != '{' && c != '}')(i)
-}
-
-fn raw_token(i: &str) -> IResult<&str, Raw<'_>> {
-    alt((
-        value(Raw::Newline, char('\n')),
-        value(Raw::Open, char('{')),
-        value(Raw::Close, char('}')),
-        quoted,
-        word.map(Raw::Word),
-    ))
-    .parse(i)
+/// Splits `text` (which starts at byte `base` of `file`) into tokens, handed
+/// to `emit` in order. Never fails: problems go to `errors` so that parsing
+/// can go on and report everything at once. With `comments` false, `#` and
+/// `!` are ordinary characters (text whose comments were already removed).
+pub fn lex_into(
+    file: FileId,
+    text: &str,
+    base: u32,
+    comments: bool,
+    emit: &mut impl FnMut(Token),
+    errors: &mut Vec<LexError>,
+) {
+    let bytes = text.as_bytes();
+    let len = bytes.len();
+    let mut i = 0;
+    let span = |s: usize, e: usize| Span {
+        file,
+        start: base + s as u32,
+        end: base + e as u32,
+    };
+    while i < len {
+        let n = blank_len(text, i);
+        if n > 0 {
+            i += n;
+            continue;
+        }
+        let start = i;
+        let kind = match bytes[i] {
+            b'#' | b'!' if comments => {
+                i = text[i..].find('\n').map_or(len, |n| i + n);
+                continue;
+            }
+            b'\n' => {
+                i += 1;
+                TokenKind::Newline
+            }
+            b'{' => {
+                i += 1;
+                TokenKind::Open
+            }
+            b'}' => {
+                i += 1;
+                TokenKind::Close
+            }
+            b'"' | b'\'' => {
+                let (s, end, closed) = quoted(text, i);
+                i = end;
+                if !closed {
+                    errors.push(LexError {
+                        span: span(start, i),
+                        message: "unterminated quoted string: close it with a matching quote on the same line".into(),
+                    });
+                }
+                TokenKind::Word {
+                    text: s,
+                    quoted: true,
+                }
+            }
+            _ => {
+                i = word_end(text, i);
+                TokenKind::Word {
+                    text: text[start..i].to_string(),
+                    quoted: false,
+                }
+            }
+        };
+        emit(Token {
+            kind,
+            span: span(start, i),
+        });
+    }
 }
 
 /// Splits one file into tokens. Never fails: problems are returned beside
 /// the tokens so that parsing can go on and report everything at once.
 pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<LexError>) {
-    // About one token per 6 bytes in a typical file: few reallocations.
-    let mut tokens = Vec::with_capacity(text.len() / 5);
+    let mut tokens = Vec::new();
     let mut errors = Vec::new();
-    let mut rest = text;
-    let offset = |r: &str| (text.len() - r.len()) as u32;
-    loop {
-        if let Ok((r, _)) = blank(rest) {
-            rest = r;
-        }
-        if let Ok((r, _)) = comment(rest) {
-            rest = r;
-        }
-        if rest.is_empty() {
-            break;
-        }
-        let start = offset(rest);
-        let Ok((r, raw)) = raw_token(rest) else {
-            // Unreachable for well-formed UTF-8, but never loop forever.
-            break;
-        };
-        rest = r;
-        let span = Span {
-            file,
-            start,
-            end: offset(rest),
-        };
-        let kind = match raw {
-            Raw::Newline => TokenKind::Newline,
-            Raw::Open => TokenKind::Open,
-            Raw::Close => TokenKind::Close,
-            Raw::Word(w) => TokenKind::Word {
-                text: w.to_string(),
-                quoted: false,
-            },
-            Raw::Quoted { text, terminated } => {
-                if !terminated {
-                    errors.push(LexError {
-                        span,
-                        message: "unterminated quoted string: close it with a matching quote on the same line".into(),
-                    });
-                }
-                TokenKind::Word { text, quoted: true }
-            }
-        };
-        tokens.push(Token { kind, span });
-    }
+    lex_into(file, text, 0, true, &mut |t| tokens.push(t), &mut errors);
     (tokens, errors)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod diag;
+pub mod expand;
 pub mod keywords;
 pub mod lexer;
 pub mod model;
@@ -20,7 +21,8 @@ use source::SourceMap;
 /// Options that change how a file is read.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// keepalived's `-i`/`--config-id`: selects `@id` lines.
+    /// keepalived's `-i`/`--config-id`: selects `@id` lines and is
+    /// `${_INSTANCE}`. None: the host name up to its first dot, as keepalived.
     pub config_id: Option<String>,
 }
 
@@ -49,18 +51,12 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     })
 }
 
-fn load_with(
-    opts: &LoadOptions,
-    read: impl FnOnce(&mut read::Reader) -> Vec<lexer::Token>,
-) -> Loaded {
+fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded {
     let mut sources = SourceMap::default();
     let mut diags = Diagnostics::default();
-    let tokens = read(&mut read::Reader::new(
-        &mut sources,
-        &mut diags,
-        opts.config_id.as_deref(),
-    ));
-    let (nodes, errors) = tree::parse_owned(tokens);
+    let mut reader = read::Reader::new(&mut sources, &mut diags, opts.config_id.as_deref());
+    read(&mut reader);
+    let (mut nodes, errors) = reader.finish();
     for e in errors {
         diags.push(&sources, Severity::Error, e.span, e.message);
     }
@@ -69,8 +65,9 @@ fn load_with(
             sources: &sources,
             diags: &mut diags,
         },
-        &nodes,
+        &mut nodes,
     );
+    drop(nodes);
     let config = (!diags.has_errors()).then_some(config);
     Loaded {
         config,

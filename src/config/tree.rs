@@ -4,9 +4,110 @@
 use super::lexer::{LexError, Token, TokenKind};
 use super::source::Span;
 
+/// A word's text: up to 22 bytes inline (keywords, addresses, numbers: most
+/// words), longer ones on the heap. A large file has a million words; one
+/// allocation each would be most of the tree's memory.
+#[derive(Clone)]
+pub enum Text {
+    Inline { len: u8, buf: [u8; 22] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Only whole UTF-8 strings are stored (see From<&str>).
+            Text::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
+            Text::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        if s.len() <= 22 {
+            let mut buf = [0; 22];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Text::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            Text::Heap(s.into())
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        if s.len() <= 22 {
+            Text::from(s.as_str())
+        } else {
+            Text::Heap(s.into_boxed_str())
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::from("")
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
-    pub text: String,
+    pub text: Text,
     pub span: Span,
     pub quoted: bool,
 }
@@ -15,14 +116,14 @@ pub struct Word {
 pub struct Block {
     /// Where the `{` stands.
     pub open: Span,
-    pub nodes: Vec<Node>,
+    pub nodes: Box<[Node]>,
 }
 
 /// One statement: `keyword arg arg ...` and maybe a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub keyword: Word,
-    pub args: Vec<Word>,
+    pub args: Box<[Word]>,
     pub block: Option<Block>,
 }
 
@@ -44,24 +145,60 @@ impl Node {
     }
 }
 
-struct Parser<'a> {
-    /// Words are moved out of the tokens as they are consumed.
-    tokens: &'a mut [Token],
-    pos: usize,
+/// Blocks nested deeper than this are refused (keepalived's own grammar
+/// goes about six deep); deeper text is skipped without recursion.
+pub const MAX_DEPTH: usize = 100;
+
+/// A block being read: its statement and the statements inside so far.
+struct OpenBlock {
+    /// None: a `{` without a keyword, read and dropped.
+    head: Option<(Word, Vec<Word>)>,
+    open: Span,
+    nodes: Vec<Node>,
+}
+
+/// Where the builder stands between tokens.
+enum State {
+    /// At the start of a statement.
+    Idle,
+    /// Reading a statement's words (on its first line).
+    Words(Word, Vec<Word>),
+    /// A statement's line ended: a `{` on a following line still opens its block.
+    Ended(Word, Vec<Word>),
+}
+
+/// Builds the statement tree from tokens handed in one at a time (no token
+/// list, no recursion: any nesting depth is safe).
+pub struct TreeBuilder {
+    top: Vec<Node>,
+    stack: Vec<OpenBlock>,
+    state: State,
+    /// Inside a block past [`MAX_DEPTH`]: how many `{` are open there.
+    skip: u64,
     errors: Vec<LexError>,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
-    }
-
-    fn skip_newlines(&mut self) {
-        while matches!(self.peek(), Some(t) if t.kind == TokenKind::Newline) {
-            self.pos += 1;
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            top: Vec::new(),
+            stack: Vec::new(),
+            state: State::Idle,
+            skip: 0,
+            errors: Vec::new(),
         }
     }
+}
 
+fn node(keyword: Word, args: Vec<Word>, block: Option<Block>) -> Node {
+    Node {
+        keyword,
+        args: args.into_boxed_slice(),
+        block,
+    }
+}
+
+impl TreeBuilder {
     fn error(&mut self, span: Span, message: impl Into<String>) {
         self.errors.push(LexError {
             span,
@@ -69,90 +206,135 @@ impl Parser<'_> {
         });
     }
 
-    /// Statements until the matching `}` (when `open` is given) or the end.
-    fn statements(&mut self, open: Option<Span>) -> Vec<Node> {
-        let mut nodes = Vec::new();
-        loop {
-            self.skip_newlines();
-            let Some(tok) = self.tokens.get_mut(self.pos).map(Token::take) else {
-                if let Some(open) = open {
-                    self.error(
-                        open,
-                        "unclosed '{': this block has no matching '}' before the end of the file",
-                    );
-                }
-                return nodes;
-            };
-            self.pos += 1;
+    fn container(&mut self) -> &mut Vec<Node> {
+        match self.stack.last_mut() {
+            Some(b) => &mut b.nodes,
+            None => &mut self.top,
+        }
+    }
+
+    /// Ends a statement that has no block.
+    fn flush(&mut self) {
+        if let State::Words(k, a) | State::Ended(k, a) =
+            std::mem::replace(&mut self.state, State::Idle)
+        {
+            let n = node(k, a, None);
+            self.container().push(n);
+        }
+    }
+
+    fn open(&mut self, span: Span) {
+        let head = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Words(k, a) | State::Ended(k, a) => Some((k, a)),
+            State::Idle => {
+                self.error(span, "'{' without a keyword before it");
+                None
+            }
+        };
+        if self.stack.len() >= MAX_DEPTH {
+            self.error(
+                span,
+                format!("blocks are nested more than {MAX_DEPTH} deep here: this block and everything in it are ignored"),
+            );
+            self.skip = 1;
+            return;
+        }
+        self.stack.push(OpenBlock {
+            head,
+            open: span,
+            nodes: Vec::new(),
+        });
+    }
+
+    fn close_block(&mut self) {
+        let Some(b) = self.stack.pop() else { return };
+        if let Some((k, a)) = b.head {
+            // Boxed to fit: most blocks are small (a real_server's often
+            // holds one statement).
+            let n = node(
+                k,
+                a,
+                Some(Block {
+                    open: b.open,
+                    nodes: b.nodes.into_boxed_slice(),
+                }),
+            );
+            self.container().push(n);
+        }
+    }
+
+    /// Whether the innermost open block is `keyword`'s, `depth` blocks deep.
+    pub fn in_block(&self, keyword: &str, depth: usize) -> bool {
+        self.stack.len() == depth
+            && self
+                .stack
+                .last()
+                .and_then(|b| b.head.as_ref())
+                .is_some_and(|(k, _)| k.text == keyword)
+    }
+
+    /// Takes the next token.
+    pub fn push(&mut self, tok: Token) {
+        if self.skip > 0 {
             match tok.kind {
-                TokenKind::Close => {
-                    if open.is_some() {
-                        return nodes;
+                TokenKind::Open => self.skip += 1,
+                TokenKind::Close => self.skip -= 1,
+                _ => {}
+            }
+            return;
+        }
+        match tok.kind {
+            TokenKind::Word { text, quoted } => {
+                let w = Word {
+                    text: Text::from(text),
+                    span: tok.span,
+                    quoted,
+                };
+                match &mut self.state {
+                    State::Words(_, args) => args.push(w),
+                    State::Ended(..) => {
+                        self.flush();
+                        self.state = State::Words(w, Vec::new());
                     }
+                    State::Idle => self.state = State::Words(w, Vec::new()),
+                }
+            }
+            TokenKind::Newline => {
+                self.state = match std::mem::replace(&mut self.state, State::Idle) {
+                    State::Words(k, a) => State::Ended(k, a),
+                    other => other,
+                };
+            }
+            TokenKind::Open => self.open(tok.span),
+            TokenKind::Close => {
+                self.flush();
+                if self.stack.is_empty() {
                     self.error(
                         tok.span,
                         "unexpected '}': there is no open block to close here",
                     );
+                } else {
+                    self.close_block();
                 }
-                TokenKind::Open => {
-                    self.error(tok.span, "'{' without a keyword before it");
-                    // Parse and drop the block so the rest stays in sync.
-                    self.statements(Some(tok.span));
-                }
-                TokenKind::Word { text, quoted } => {
-                    let keyword = Word {
-                        text,
-                        span: tok.span,
-                        quoted,
-                    };
-                    nodes.push(self.statement(keyword));
-                }
-                TokenKind::Newline => {}
             }
         }
     }
 
-    fn statement(&mut self, keyword: Word) -> Node {
-        // Sized to fit: most statements have one or two arguments, and a
-        // large file has a hundred thousand statements.
-        let n = self.tokens[self.pos..]
-            .iter()
-            .take_while(|t| matches!(t.kind, TokenKind::Word { .. }))
-            .count();
-        let mut args = Vec::with_capacity(n);
-        while let Some(tok) = self.tokens.get_mut(self.pos) {
-            let TokenKind::Word { text, quoted } = &mut tok.kind else {
-                break;
-            };
-            args.push(Word {
-                text: std::mem::take(text),
-                span: tok.span,
-                quoted: *quoted,
-            });
-            self.pos += 1;
+    /// The tree and the structural errors (unclosed blocks, stray braces).
+    pub fn finish(mut self) -> (Vec<Node>, Vec<LexError>) {
+        self.skip = 0;
+        self.flush();
+        while let Some(b) = self.stack.last() {
+            let open = b.open;
+            self.error(
+                open,
+                "unclosed '{': this block has no matching '}' before the end of the file",
+            );
+            self.close_block();
         }
-        // A block opens on this line, or on a following line of its own.
-        let mut look = self.pos;
-        while matches!(self.tokens.get(look), Some(t) if t.kind == TokenKind::Newline) {
-            look += 1;
-        }
-        let block = match self.tokens.get(look) {
-            Some(t) if t.kind == TokenKind::Open => {
-                let open = t.span;
-                self.pos = look + 1;
-                let mut nodes = self.statements(Some(open));
-                // Most blocks are small (a real_server's often holds one
-                // statement): give the spare room back to the allocator.
-                nodes.shrink_to_fit();
-                Some(Block { open, nodes })
-            }
-            _ => None,
-        };
-        Node {
-            keyword,
-            args,
-            block,
-        }
+        let mut top = std::mem::take(&mut self.top);
+        top.shrink_to_fit();
+        (top, self.errors)
     }
 }
 
@@ -162,14 +344,12 @@ pub fn parse(tokens: &[Token]) -> (Vec<Node>, Vec<LexError>) {
 }
 
 /// [`parse`], moving the words' text into the tree instead of copying it.
-pub fn parse_owned(mut tokens: Vec<Token>) -> (Vec<Node>, Vec<LexError>) {
-    let mut p = Parser {
-        tokens: &mut tokens,
-        pos: 0,
-        errors: Vec::new(),
-    };
-    let nodes = p.statements(None);
-    (nodes, p.errors)
+pub fn parse_owned(tokens: Vec<Token>) -> (Vec<Node>, Vec<LexError>) {
+    let mut b = TreeBuilder::default();
+    for t in tokens {
+        b.push(t);
+    }
+    b.finish()
 }
 
 #[cfg(test)]

@@ -30,16 +30,17 @@ pub struct Ctx<'a> {
 }
 
 /// Closest candidate within a small edit distance, for "did you mean".
+/// Cheap on hostile input: the distance is only computed for candidates of
+/// a near length (it is at least the length difference), without allocating.
 pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    if word.len() > 64 {
+        return None;
+    }
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .filter(|c| c.len().abs_diff(word.len()) <= (c.len() / 3).clamp(1, 3))
+        .map(|c| (strsim::osa_distance(&lower, &c.to_ascii_lowercase()), c))
         .filter(|&(d, c)| c != word && d <= (c.len() / 3).clamp(1, 3))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
@@ -47,8 +48,17 @@ pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
 
 impl Ctx<'_> {
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
+        let mut message = message.into();
+        // A `$NAME` left as written (no such parameter) explains many a bad value.
+        let text = self.sources.slice(span);
+        if let Some(at) = text.find('$')
+            && let Some(r) = crate::config::expand::reference_at(text, at)
+            && !r.braced
+        {
+            message.push_str(&format!(" (`${}` is not a defined parameter)", r.name));
+        }
         self.diags
-            .push(self.sources, Severity::Error, span, message.into());
+            .push(self.sources, Severity::Error, span, message);
     }
 
     pub fn warn(&mut self, span: Span, message: impl Into<String>) {
@@ -59,6 +69,11 @@ impl Ctx<'_> {
     /// A keyword we do not handle here: "not supported yet" when keepalived
     /// knows it, otherwise "unknown" with a suggestion.
     pub fn other(&mut self, node: &Node, section: Section, extra: &[&str]) {
+        if self.diags.items.len() >= crate::config::diag::MAX_DIAGNOSTICS {
+            // Past the shown diagnostics: count, do not look for suggestions.
+            self.diags.more_warnings += 1;
+            return;
+        }
         let kw = node.name();
         let known = keepalived_keywords(section);
         if known.contains(&kw) {
@@ -103,8 +118,8 @@ impl Ctx<'_> {
         self.at_most(node, 2);
         let u = self.arg(node, 0, "a user name")?;
         Some(ScriptUser {
-            user: u.text.clone(),
-            group: node.args.get(1).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.args.get(1).map(|g| g.text.to_string()),
         })
     }
 
@@ -122,7 +137,7 @@ impl Ctx<'_> {
     /// The block of a statement that must have one.
     pub fn block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
         match &node.block {
-            Some(b) => Some(&b.nodes),
+            Some(b) => Some(&*b.nodes),
             None => {
                 self.error(
                     node.span(),
@@ -248,7 +263,7 @@ impl Ctx<'_> {
 
     /// One word (bare or quoted).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
-        self.single(node, what).map(|w| w.text.clone())
+        self.single(node, what).map(|w| w.text.to_string())
     }
 
     pub fn ip_word(&mut self, w: &Word) -> Option<IpAddr> {
@@ -294,11 +309,11 @@ impl Ctx<'_> {
             return None;
         }
         let user = node.args.get(1).map(|u| ScriptUser {
-            user: u.text.clone(),
-            group: node.args.get(2).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.args.get(2).map(|g| g.text.to_string()),
         });
         Some(Script {
-            command: cmd.text.clone(),
+            command: cmd.text.to_string(),
             user,
         })
     }

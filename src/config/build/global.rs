@@ -15,7 +15,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
         match n.name() {
             "router_id" => set(&mut g.router_id, cx.string(n, "a name")),
             "notification_email" => {
-                g.notification_email = cx.words(n).iter().map(|w| w.text.clone()).collect();
+                g.notification_email = cx.words(n).iter().map(|w| w.text.to_string()).collect();
             }
             "notification_email_from" => {
                 set(&mut g.notification_email_from, cx.string(n, "an address"))
@@ -29,7 +29,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                     };
                     if let Some(port) = port {
                         g.smtp_server = Some(SmtpServer {
-                            host: host.text.clone(),
+                            host: host.text.to_string(),
                             port,
                         });
                     }
@@ -98,7 +98,32 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                 }
             }
             "lvs_sync_daemon" => set(&mut g.lvs.sync_daemon, lvs_sync_daemon(cx, n)),
+            // Applied by the reader to the includes that follow; checked here.
+            "include_check" => include_check(cx, n),
             _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
+        }
+    }
+}
+
+/// `include_check [[+|-]read|match|wildcard_match|brace_match ...]`.
+fn include_check(cx: &mut Ctx, n: &Node) {
+    cx.no_block(n);
+    for (i, w) in n.args.iter().enumerate() {
+        let name = w.text.trim_start_matches(['+', '-']);
+        let op = name.len() != w.text.len();
+        if !op && i > 0 {
+            cx.error(
+                w.span,
+                format!(
+                    "include_check: '{}' given after the first option: prefix it with + or -",
+                    w.text
+                ),
+            );
+        } else if !matches!(name, "read" | "match" | "wildcard_match" | "brace_match") {
+            cx.error(
+                w.span,
+                format!("include_check: unknown check '{name}': use read, match, wildcard_match or brace_match"),
+            );
         }
     }
 }
@@ -137,7 +162,8 @@ fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
             cx.error(k.span, format!("lvs_timeouts: `{}` needs seconds", k.text));
             return None;
         };
-        *slot = Some(cx.int_word(&k.text, v, 1..=i64::from(i32::MAX / 1000))? as u32);
+        // keepalived's range: 0 (leave the kernel's) to 31 days.
+        *slot = Some(cx.int_word(&k.text, v, 0..=86400 * 31)? as u32);
     }
     if t == LvsTimeouts::default() {
         cx.error(
@@ -152,7 +178,7 @@ fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
 /// `lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`
 fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
     cx.no_block(n);
-    let interface = cx.arg(n, 0, "an interface name")?.text.clone();
+    let interface = cx.arg(n, 0, "an interface name")?.text.to_string();
     let mut d = LvsSyncDaemon {
         interface,
         vrrp_instance: None,
@@ -167,7 +193,7 @@ fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
         let key = k.text.as_str();
         if !matches!(key, "inst" | "id" | "maxlen" | "port" | "ttl" | "group") {
             if d.vrrp_instance.is_none() {
-                d.vrrp_instance = Some(k.text.clone());
+                d.vrrp_instance = Some(k.text.to_string());
                 continue;
             }
             cx.error(k.span, format!("lvs_sync_daemon: unexpected '{key}'"));
@@ -178,7 +204,7 @@ fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
             return None;
         };
         match key {
-            "inst" => d.vrrp_instance = Some(v.text.clone()),
+            "inst" => d.vrrp_instance = Some(v.text.to_string()),
             "id" => d.sync_id = Some(cx.int_word("id", v, 0..=255)? as u8),
             "maxlen" => d.maxlen = Some(cx.int_word("maxlen", v, 1..=65507)? as u16),
             "port" => d.port = Some(cx.int_word("port", v, 1..=65535)? as u16),

@@ -92,7 +92,7 @@ pub fn virtual_server_group(cx: &mut Ctx, node: &Node) -> Option<VirtualServerGr
     )?;
     let body = cx.block(node)?;
     let mut g = VirtualServerGroup {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         entries: Vec::new(),
     };
     for n in body {
@@ -118,10 +118,13 @@ pub fn virtual_server_group(cx: &mut Ctx, node: &Node) -> Option<VirtualServerGr
         let Some((first, last)) = address_range(cx, &n.keyword) else {
             continue;
         };
-        let Some(pw) = cx.arg(n, 0, "a port") else {
-            continue;
+        // keepalived takes an entry without a port as port 0 (every port:
+        // a persistent service's form).
+        let port = match n.args.first() {
+            Some(pw) => cx.port_word(pw),
+            None => Some(0),
         };
-        if let Some(port) = cx.port_word(pw) {
+        if let Some(port) = port {
             g.entries.push(GroupEntry::Range { first, last, port });
         }
     }
@@ -205,7 +208,7 @@ fn method(cx: &mut Ctx, n: &Node) -> Option<ForwardMethod> {
     cx.no_block(n);
     let w = cx.arg(n, 0, "NAT, DR or TUN")?;
     let upper = w.text.to_ascii_uppercase();
-    if upper != w.text && matches!(upper.as_str(), "NAT" | "DR" | "TUN") {
+    if upper != w.text.as_str() && matches!(upper.as_str(), "NAT" | "DR" | "TUN") {
         cx.warn(w.span, format!("`{} {}` taken as {upper}; write {upper} (keepalived 2.2.7 rejects '{}' and falls back to NAT)", n.name(), w.text, w.text));
     }
     let m = match upper.as_str() {
@@ -337,7 +340,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         "group" => {
             cx.at_most(node, 2);
             let w = cx.arg(node, 1, "a virtual_server_group name")?;
-            if !names.groups.contains(&w.text) {
+            if !names.groups.contains(w.text.as_str()) {
                 let mut msg = format!(
                     "virtual_server group '{}' is not defined: add `virtual_server_group {} {{ IP PORT ... }}`",
                     w.text, w.text
@@ -349,7 +352,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
                 return None;
             }
             VirtualServerKey::Group {
-                name: w.text.clone(),
+                name: w.text.to_string(),
             }
         }
         _ => {
@@ -403,6 +406,25 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     let mut protocol_node = None;
 
     for n in body {
+        // keepalived's virtual_server `alpha` and `omega` take no argument
+        // and ignore one (even `off`).
+        if matches!(n.name(), "alpha" | "omega") && !n.args.is_empty() {
+            let last = n.args.last().map_or(n.keyword.span, |w| w.span);
+            cx.warn(
+                n.args[0].span.to(last),
+                format!(
+                    "`{}` takes no argument in a virtual_server: keepalived ignores it and turns {} on",
+                    n.name(),
+                    n.name()
+                ),
+            );
+            if n.name() == "alpha" {
+                inherited.alpha = Some(true);
+            } else {
+                vs.omega = true;
+            }
+            continue;
+        }
         if inherited.take(cx, n) {
             continue;
         }
@@ -549,7 +571,13 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         );
     }
     if let VirtualServerKey::Fwmark { family: f, .. } = &mut key {
-        *f = family.unwrap_or(match granularity {
+        // As keepalived: ip_family, else the persistence netmask's, else
+        // the family of the first real (or sorry) server's address.
+        let server_family = body
+            .iter()
+            .filter(|n| matches!(n.name(), "real_server" | "sorry_server"))
+            .find_map(|n| n.args.first()?.text.parse::<IpAddr>().ok());
+        *f = family.unwrap_or(match granularity.or(server_family) {
             Some(IpAddr::V6(_)) => Family::Inet6,
             _ => Family::Inet,
         });
@@ -592,20 +620,32 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     };
     if let Some(prev) = names.services.insert((key.clone(), proto_key), head) {
         let at = cx.sources.locate(prev);
-        cx.error(
-            head,
-            format!(
-                "virtual_server {} {:?} is defined twice (first at {}:{}:{})",
-                describe(&key),
-                vs.protocol,
-                at.path,
-                at.line,
-                at.col
-            )
-            .replace("Tcp", "TCP")
-            .replace("Udp", "UDP")
-            .replace("Sctp", "SCTP"),
-        );
+        if let VirtualServerKey::Group { name } = &key {
+            // keepalived accepts a group used by two virtual_server blocks;
+            // for the services they share, the later block applies.
+            cx.warn(
+                head,
+                format!(
+                    "virtual_server group {name} is used twice (first at {}:{}:{}): the later block applies to the services they share",
+                    at.path, at.line, at.col
+                ),
+            );
+        } else {
+            cx.error(
+                head,
+                format!(
+                    "virtual_server {} {:?} is defined twice (first at {}:{}:{})",
+                    describe(&key),
+                    vs.protocol,
+                    at.path,
+                    at.line,
+                    at.col
+                )
+                .replace("Tcp", "TCP")
+                .replace("Udp", "UDP")
+                .replace("Sctp", "SCTP"),
+            );
+        }
     }
 
     let vs_port = match key {
@@ -613,6 +653,9 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         _ => 0,
     };
     let mut seen: HashMap<(IpAddr, u16), Span> = HashMap::new();
+    // Sized once: a virtual server may hold thousands of real servers.
+    vs.real_servers
+        .reserve_exact(body.iter().filter(|n| n.name() == "real_server").count());
     for n in body.iter().filter(|n| n.name() == "real_server") {
         let Some(rs) = real_server(cx, n, &vs, vs_port, &inherited) else {
             continue;
@@ -703,8 +746,9 @@ fn real_server(
                 method_node = Some(n);
                 set_val(&mut rs.method, method(cx, n));
             }
-            "uthreshold" => set_val(&mut rs.uthreshold, cx.int(n, 0..=65535)),
-            "lthreshold" => set_val(&mut rs.lthreshold, cx.int(n, 0..=65535)),
+            // The kernel's (and keepalived's) range: any u32.
+            "uthreshold" => set_val(&mut rs.uthreshold, cx.int(n, 0..=i64::from(u32::MAX))),
+            "lthreshold" => set_val(&mut rs.lthreshold, cx.int(n, 0..=i64::from(u32::MAX))),
             "notify_up" => set(&mut rs.notify_up, cx.script(n)),
             "notify_down" => set(&mut rs.notify_down, cx.script(n)),
             "smtp_alert" => set_val(&mut rs.smtp_alert, cx.flag(n)),
@@ -748,6 +792,8 @@ fn real_server(
             rs.checkers.push(c);
         }
     }
+    // A first push reserves room for four checkers; most real servers have one.
+    rs.checkers.shrink_to_fit();
     Some(rs)
 }
 

@@ -15,7 +15,7 @@ use crate::config::tree::Node;
 
 pub use ctx::{Ctx, suggest};
 
-pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
+pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
     let mut config = Config::default();
     // global_defs first wherever it stands: instances inherit from it.
     for n in nodes.iter().filter(|n| n.name() == "global_defs") {
@@ -27,6 +27,8 @@ pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
     let mut scripts = vrrp::ScriptNames::default();
     for n in nodes.iter().filter(|n| n.name() == "vrrp_script") {
         if let Some(s) = vrrp::vrrp_script(cx, n, &mut scripts) {
+            // A script defined again replaces the first definition.
+            config.vrrp_scripts.retain(|old| old.name != s.name);
             config.vrrp_scripts.push(s);
         }
     }
@@ -34,7 +36,7 @@ pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
     let mut vrids = vrrp::VridUse::default();
     for n in nodes.iter().filter(|n| n.name() == "vrrp_instance") {
         if let Some(name) = n.args.first()
-            && let Some(prev) = instance_names.insert(name.text.clone(), name.span)
+            && let Some(prev) = instance_names.insert(name.text.to_string(), name.span)
         {
             let at = cx.sources.locate(prev);
             cx.error(
@@ -97,10 +99,13 @@ pub fn build(cx: &mut Ctx, nodes: &[Node]) -> Config {
             config.virtual_server_groups.push(g);
         }
     }
-    for n in nodes.iter().filter(|n| n.name() == "virtual_server") {
+    for n in nodes.iter_mut().filter(|n| n.name() == "virtual_server") {
         if let Some(vs) = lvs::virtual_server(cx, n, &mut lvs_names) {
             config.virtual_servers.push(vs);
         }
+        // Built: its statements are no longer needed. Freeing them as we
+        // go keeps a large file's tree and model from peaking together.
+        n.block = None;
     }
 
     for n in nodes {

@@ -1,7 +1,7 @@
 //! `vrrp_script`, `vrrp_instance` and `vrrp_sync_group`.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::config::keywords::Section;
@@ -30,14 +30,17 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
     cx.at_most(node, 1);
     let name = cx.arg(node, 0, "a name: `vrrp_script NAME { ... }`")?;
     let body = cx.block(node)?;
-    if !names.defined.insert(name.text.clone()) && !names.removed.contains(&name.text) {
-        cx.error(
+    if !names.defined.insert(name.text.to_string()) && !names.removed.contains(name.text.as_str()) {
+        cx.warn(
             name.span,
-            format!("vrrp_script '{}' is defined twice", name.text),
+            format!(
+                "vrrp_script '{}' is defined twice: this later definition replaces the first (as in keepalived)",
+                name.text
+            ),
         );
     }
     let mut s = VrrpScript {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         script: crate::config::model::Script {
             command: String::new(),
             user: None,
@@ -89,7 +92,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
                 name.text
             ),
         );
-        names.removed.insert(name.text.clone());
+        names.removed.insert(name.text.to_string());
         return None;
     }
     if s.interval.0.is_zero() {
@@ -127,7 +130,7 @@ pub fn vrrp_instance(
 ) -> Option<VrrpInstance> {
     cx.at_most(node, 1);
     let name_w = cx.arg(node, 0, "a name: `vrrp_instance NAME { ... }`")?;
-    let name = name_w.text.clone();
+    let name = name_w.text.to_string();
     let body = cx.block(node)?;
     let g = &global.vrrp;
     let mut vi = VrrpInstance {
@@ -217,8 +220,8 @@ pub fn vrrp_instance(
                     }
                 }
             }
-            "mcast_src_ip" => set(&mut vi.mcast_src_ip, cx.ip(n)),
-            "unicast_src_ip" => set(&mut vi.unicast_src_ip, cx.ip(n)),
+            "mcast_src_ip" => set(&mut vi.mcast_src_ip, source_ip(cx, n)),
+            "unicast_src_ip" => set(&mut vi.unicast_src_ip, source_ip(cx, n)),
             "unicast_peer" => vi.unicast_peers.extend(unicast_peers(cx, n)),
             "authentication" => auth_node = Some(n),
             "virtual_ipaddress" => {
@@ -244,7 +247,7 @@ pub fn vrrp_instance(
                 cx.no_block(n);
                 cx.at_most(n, 2);
                 vi.use_vmac = Some(match n.args.first() {
-                    Some(w) => w.text.clone(),
+                    Some(w) => w.text.to_string(),
                     None => String::new(),
                 });
             }
@@ -294,7 +297,7 @@ pub fn vrrp_instance(
     // since `version` may come after `advert_int`.
     let head = node.keyword.span.to(name_w.span);
     match interface {
-        Some(w) => vi.interface = w.text.clone(),
+        Some(w) => vi.interface = w.text.to_string(),
         None => match &global.default_interface {
             Some(d) => vi.interface = d.clone(),
             None => cx.error(
@@ -403,7 +406,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
                 type_seen = true;
                 if let Some(w) = cx.single(n, "PASS or AH") {
                     let upper = w.text.to_ascii_uppercase();
-                    if upper != w.text && matches!(upper.as_str(), "PASS" | "AH") {
+                    if upper != w.text.as_str() && matches!(upper.as_str(), "PASS" | "AH") {
                         cx.warn(w.span, format!("auth_type '{}' taken as {upper}; write {upper} (keepalived 2.2.7 does not recognise '{}' and runs this instance without authentication, so a keepalived peer with the same file will not match)", w.text, w.text));
                     }
                     auth_type = match upper.as_str() {
@@ -421,7 +424,7 @@ fn authentication(cx: &mut Ctx, node: &Node, version: u8) -> Option<Authenticati
             }
             "auth_pass" => {
                 if let Some(w) = cx.single(n, "a password (up to 8 characters)") {
-                    let mut p = w.text.clone();
+                    let mut p = w.text.to_string();
                     if p.len() > 8 {
                         cx.warn(w.span, "auth_pass is longer than 8 bytes: only the first 8 are used (as keepalived does)");
                         let mut end = 8;
@@ -553,6 +556,34 @@ fn scope_word(cx: &mut Ctx, w: &Word) -> Option<Scope> {
     })
 }
 
+/// `mcast_src_ip` / `unicast_src_ip`: an address; one written with a
+/// prefix (`10.0.16.254/24`) is taken without it, as keepalived does.
+fn source_ip(cx: &mut Ctx, n: &Node) -> Option<IpAddr> {
+    let w = cx.single(n, "an IP address")?;
+    if let Some((a, len)) = w.text.split_once('/')
+        && let Ok(addr) = a.parse::<IpAddr>()
+        && len.parse::<u8>().is_ok()
+    {
+        cx.warn(
+            w.span,
+            format!(
+                "`{}` takes an address: the prefix '/{len}' is ignored",
+                n.name()
+            ),
+        );
+        return Some(addr);
+    }
+    cx.ip_word(w)
+}
+
+/// `brd +` / `brd -`: the prefix's broadcast (host bits set) or network address.
+fn derived_broadcast(addr: IpAddr, prefix_len: u8, plus: bool) -> Option<Ipv4Addr> {
+    let IpAddr::V4(a) = addr else { return None };
+    let host = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+    let a = u32::from(a);
+    Some(Ipv4Addr::from(if plus { a | host } else { a & !host }))
+}
+
 /// One address line: `IP[/MASK] [brd IP] [dev IF] [scope S] [label L] ...`.
 fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
     cx.no_block(n);
@@ -590,6 +621,9 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
                 };
                 match key {
                     "brd" | "broadcast" => match v.text.parse::<IpAddr>() {
+                        _ if addr.is_ipv4() && matches!(v.text.as_str(), "+" | "-") => {
+                            a.broadcast = derived_broadcast(addr, prefix_len, v.text == "+");
+                        }
                         Ok(IpAddr::V4(b)) if addr.is_ipv4() => a.broadcast = Some(b),
                         _ => {
                             cx.error(
@@ -599,9 +633,9 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
                             return None;
                         }
                     },
-                    "dev" => a.dev = Some(v.text.clone()),
+                    "dev" => a.dev = Some(v.text.to_string()),
                     "scope" => a.scope = Some(scope_word(cx, v)?),
-                    "label" => a.label = Some(v.text.clone()),
+                    "label" => a.label = Some(v.text.to_string()),
                     "peer" => a.peer = Some(cx.ip_word(v)?),
                     _ => {
                         a.preferred_lft = if v.text == "forever" {
@@ -673,6 +707,9 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
         no_track: false,
     };
     let mut dest_set = false;
+    // `default` (also `any`, `all`) takes its family from the rest of the line.
+    let mut default_dest = false;
+    let mut inet6 = false;
     let mut i = 0;
     while i < words.len() {
         let k = words[i];
@@ -700,7 +737,7 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             match key {
                 "src" => r.src = Some(cx.ip_word(v)?),
                 "via" | "gw" | "or" => r.via.push(cx.ip_word(v)?),
-                "dev" | "oif" => r.dev = Some(v.text.clone()),
+                "dev" | "oif" => r.dev = Some(v.text.to_string()),
                 "scope" => r.scope = Some(scope_word(cx, v)?),
                 "table" => r.table = Some(cx.int_word("table", v, 0..=i64::from(u32::MAX))? as u32),
                 _ => r.metric = Some(cx.int_word("metric", v, 0..=i64::from(u32::MAX))? as u32),
@@ -714,6 +751,24 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             "prohibit" => r.route_type = RouteType::Prohibit,
             "throw" => r.route_type = RouteType::Throw,
             "to" => {}
+            "inet" | "inet6" => {
+                // keepalived 2.2.7 refuses these ("Route must have a destination").
+                cx.error(
+                    k.span,
+                    format!("`{key}` is not a route option here: write `default6` or `::/0` for an IPv6 default route"),
+                );
+                return None;
+            }
+            "default" | "any" | "all" if !dest_set => {
+                default_dest = true;
+                dest_set = true;
+            }
+            "default6" if !dest_set => {
+                cx.warn(k.span, "`default6` is deprecated: write `inet6 default`");
+                default_dest = true;
+                inet6 = true;
+                dest_set = true;
+            }
             _ if !dest_set && key.starts_with(|c: char| c.is_ascii_hexdigit() || c == ':') => {
                 let (d, l) = prefixed(cx, k)?;
                 r.dest = d;
@@ -733,6 +788,15 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
             "route has no destination: write `DEST[/LEN] via GW` or `DEST[/LEN] dev IF`",
         );
         return None;
+    }
+    if default_dest {
+        let v6 = inet6 || r.via.iter().chain(r.src.iter()).any(IpAddr::is_ipv6);
+        r.dest = if v6 {
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::from(Ipv4Addr::UNSPECIFIED)
+        };
+        r.prefix_len = 0;
     }
     Some(r)
 }
@@ -754,7 +818,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
         cx.no_block(n);
         let name = &n.keyword;
         if let Some(s) = scripts {
-            if s.removed.contains(&name.text) {
+            if s.removed.contains(name.text.as_str()) {
                 cx.warn(
                     name.span,
                     format!(
@@ -764,7 +828,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
                 );
                 continue;
             }
-            if !s.defined.contains(&name.text) {
+            if !s.defined.contains(name.text.as_str()) {
                 let mut msg = format!(
                     "track_script names an unknown vrrp_script '{}': define `vrrp_script {} {{ script ... }}`",
                     name.text, name.text
@@ -777,7 +841,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
             }
         }
         let mut t = Tracked {
-            name: name.text.clone(),
+            name: name.text.to_string(),
             weight: None,
             reverse: false,
         };
@@ -818,7 +882,7 @@ pub fn sync_group(
     let name = cx.arg(node, 0, "a name: `vrrp_sync_group NAME { group { ... } }`")?;
     let body = cx.block(node)?;
     let mut g = SyncGroup {
-        name: name.text.clone(),
+        name: name.text.to_string(),
         group: Vec::new(),
         notify: Notify::default(),
         smtp_alert: false,
@@ -828,16 +892,16 @@ pub fn sync_group(
         match n.name() {
             "group" => {
                 for w in cx.words(n) {
-                    if !instances.contains_key(&w.text) {
+                    if !instances.contains_key(w.text.as_str()) {
                         let mut msg = format!("vrrp_sync_group {} names an unknown vrrp_instance '{}'", g.name, w.text);
                         if let Some(s) = suggest(&w.text, instances.keys().map(String::as_str)) {
                             msg.push_str(&format!("; did you mean '{s}'?"));
                         }
                         cx.error(w.span, msg);
-                    } else if g.group.contains(&w.text) {
+                    } else if g.group.iter().any(|m| m == w.text.as_str()) {
                         cx.warn(w.span, format!("'{}' is listed twice in this group", w.text));
                     } else {
-                        g.group.push(w.text.clone());
+                        g.group.push(w.text.to_string());
                     }
                 }
             }
