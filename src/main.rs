@@ -179,7 +179,7 @@ fn main() -> ExitCode {
     let loaded = config::load(&cli.file, &opts);
     eprint!("{}", loaded.diagnostics);
     let Some(cfg) = loaded.config else {
-        let n = loaded.diagnostics.errors().count();
+        let n = loaded.diagnostics.error_count();
         eprintln!(
             "{}: {n} error{} — the configuration cannot run",
             cli.file.display(),
