@@ -123,8 +123,8 @@ pub async fn run(
     core.handle(Instant::now(), Event::Start);
     // The report is rewritten at most once a second, when something it
     // shows (a state, a reason) changed; a new probe plan (start, reload)
-    // shows at the next tick, so the table's first apply does not wait
-    // behind writing a report of every real server.
+    // shows once the table is applied (or at the next tick), so the apply
+    // does not wait behind writing a report of every real server.
     let mut report = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         Duration::from_secs(1),
@@ -163,6 +163,10 @@ pub async fn run(
                     }
                 }
                 Effect::TableReady => {
+                    // The table first, then the report of a new probe plan.
+                    if std::mem::take(&mut report_due) {
+                        write_status(&core, &probes.board, &options, started);
+                    }
                     let _ = ready.send(());
                 }
                 Effect::Stopped => break 'run,
