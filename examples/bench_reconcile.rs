@@ -48,6 +48,7 @@ fn main() {
         vrrp_in_process: false,
         origin: Instant::now(),
         assume: Some(true),
+        report_every: None,
     };
     let mut core = Director::new(parse("bench", &text), opts, Default::default());
     let mut step = |core: &mut Director, event: Event| {

@@ -44,6 +44,7 @@ fn opts(t0: Instant) -> Options {
         vrrp_in_process: false,
         origin: t0,
         assume: None,
+        report_every: None,
     }
 }
 
@@ -158,6 +159,7 @@ impl Sim {
                 Effect::StopProbes => "stop probes".into(),
                 Effect::SaveOwned(s) => format!("owned {}", s.len()),
                 Effect::TableReady => "ready".into(),
+                Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
                 Effect::Kernel(_) => unreachable!(),
             })
@@ -569,4 +571,28 @@ fn no_ipvs_judges_and_notifies_without_kernel_requests() {
             "stopped"
         ]
     );
+}
+
+#[test]
+fn the_report_follows_the_table_and_then_ticks_until_the_stop() {
+    let mut sim = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
+    sim.on(Event::Start);
+    // A new probe plan: its report is written after the table, in any case.
+    assert_eq!(sim.said(), ["probes 2", "owned 1", "ready", "report!"]);
+    // Then once a second, when the probes' board has news.
+    sim.at(1.0);
+    assert_eq!(sim.said(), ["report"]);
+    sim.at(1.5);
+    assert!(sim.said().is_empty());
+    sim.at(2.0);
+    assert_eq!(sim.said(), ["report"]);
+    // A reload's plan shows after its table, forced again.
+    let edited = TWO.replace("weight 3", "weight 4");
+    sim.on(Event::Reload(Box::new(config(&edited))));
+    assert_eq!(sim.said(), ["probes 2", "ready", "report!"]);
+    // After the stop nothing is reported any more.
+    sim.on(Event::Stop);
+    sim.said();
+    sim.at(10.0);
+    assert!(!sim.said().iter().any(|s| s.starts_with("report")));
 }

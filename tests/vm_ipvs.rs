@@ -285,6 +285,7 @@ fn inner_drift_repair() {
         vrrp_in_process: false,
         origin: t0,
         assume: Some(true),
+        report_every: None,
     };
     let mut core = Director::new(cfg, opts, Default::default());
     let mut ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();

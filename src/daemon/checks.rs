@@ -20,6 +20,9 @@ use crate::lvs::director::{self, Director, Effect, Event, Override};
 use crate::lvs::kernel::KernelError;
 use crate::lvs::{owned, worker};
 
+/// The health report shows a change at most this late.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Remove our IPVS services at stop (keepalived's default; off with --dont-release-ipvs).
@@ -111,6 +114,7 @@ pub async fn run(
         vrrp_in_process,
         origin,
         assume: None,
+        report_every: Some(REPORT_EVERY),
     };
     let started = std::time::SystemTime::now();
     let mut probes = Probes {
@@ -121,16 +125,6 @@ pub async fn run(
     };
     let mut core = Director::new(config, core_opts, owned);
     core.handle(Instant::now(), Event::Start);
-    // The report is rewritten at most once a second, when something it
-    // shows (a state, a reason) changed; a new probe plan (start, reload)
-    // shows once the table is applied (or at the next tick), so the apply
-    // does not wait behind writing a report of every real server.
-    let mut report = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    let mut report_due = false;
-    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     'run: loop {
         while let Some(effect) = core.poll_effect() {
@@ -154,7 +148,6 @@ pub async fn run(
                     probes.updates = rx;
                     probes.tasks =
                         engine::spawn(&plan, probes.ctx.clone(), clock, probes.board.clone(), tx);
-                    report_due = true;
                 }
                 Effect::StopProbes => probes.stop(),
                 Effect::SaveOwned(set) => {
@@ -163,11 +156,12 @@ pub async fn run(
                     }
                 }
                 Effect::TableReady => {
-                    // The table first, then the report of a new probe plan.
-                    if std::mem::take(&mut report_due) {
+                    let _ = ready.send(());
+                }
+                Effect::WriteReport { force } => {
+                    if probes.board.take_news() | force {
                         write_status(&core, &probes.board, &options, started);
                     }
-                    let _ = ready.send(());
                 }
                 Effect::Stopped => break 'run,
             }
@@ -197,11 +191,6 @@ pub async fn run(
                 core.handle(Instant::now(), event);
             }
             _ = crate::timer::sleep_until(timeout) => core.handle_timeout(Instant::now()),
-            _ = report.tick() => {
-                if probes.board.take_news() | std::mem::take(&mut report_due) {
-                    write_status(&core, &probes.board, &options, started);
-                }
-            }
         }
     }
     probes.stop();

@@ -77,6 +77,7 @@ fn one_shot(config: &Config, alpha: bool, state: &Path, release: bool) -> Direct
         vrrp_in_process: false,
         origin: Instant::now(),
         assume: Some(!alpha),
+        report_every: None,
     };
     Director::new(config.clone(), opts, load_owned(state))
 }
@@ -106,8 +107,11 @@ pub fn drive(
                 }
             }
             Effect::TableReady | Effect::Stopped => return,
-            // No probes and no hook scripts in a one-shot run.
-            Effect::RunScript { .. } | Effect::StartProbes { .. } | Effect::StopProbes => {}
+            // No probes, hook scripts or report in a one-shot run.
+            Effect::RunScript { .. }
+            | Effect::StartProbes { .. }
+            | Effect::StopProbes
+            | Effect::WriteReport { .. } => {}
         }
     }
 }

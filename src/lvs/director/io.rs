@@ -89,6 +89,10 @@ pub enum Effect {
     /// The table reflects the last start or reload: what attracts traffic to
     /// it (VRRP's VIPs) may follow now.
     TableReady,
+    /// Rewrite the health report from the probes' latest states if
+    /// something it shows changed since the last one (`force`: in any case,
+    /// a new probe plan).
+    WriteReport { force: bool },
     /// The stop is complete.
     Stopped,
 }

@@ -59,8 +59,7 @@ impl Director {
         if !self.opts.write_table {
             self.table.take_changed();
             if self.ready_pending && self.stage == Stage::Running {
-                self.ready_pending = false;
-                self.effects.push_back(Effect::TableReady);
+                self.table_ready();
             }
             return;
         }
@@ -110,8 +109,7 @@ impl Director {
             }
         }
         if self.ready_pending {
-            self.ready_pending = false;
-            self.effects.push_back(Effect::TableReady);
+            self.table_ready();
         }
     }
 
@@ -291,8 +289,7 @@ impl Director {
         // VRRP is not held back by a kernel that does not answer: a backup
         // must still be able to take over elsewhere's VIPs.
         if self.ready_pending {
-            self.ready_pending = false;
-            self.effects.push_back(Effect::TableReady);
+            self.table_ready();
         }
     }
 

@@ -74,6 +74,10 @@ pub struct Options {
     /// alpha before the first check) instead of by its checkers: the
     /// one-shot commands.
     pub assume: Option<bool>,
+    /// The health report is rewritten at most this often, when something it
+    /// shows changed ([`Effect::WriteReport`]); None: no report (one-shot
+    /// commands).
+    pub report_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +128,9 @@ pub struct Director {
     vrrp_stopped: bool,
     /// Emit TableReady once the pending work is done.
     ready_pending: bool,
+    /// A new probe plan (start, reload) is not in the report yet.
+    report_plan: bool,
+    next_report: Option<Instant>,
     effects: VecDeque<Effect>,
     outcome: Outcome,
 }
@@ -181,6 +188,8 @@ impl Director {
             stage: Stage::Idle,
             vrrp_stopped: false,
             ready_pending: false,
+            report_plan: false,
+            next_report: None,
             effects: VecDeque::new(),
             outcome: Outcome::default(),
             config,
@@ -259,9 +268,16 @@ impl Director {
         self.pump(now);
     }
 
-    /// Drain deadlines, drift ticks and retries that are due.
+    /// Drain deadlines, drift ticks, retries and report ticks that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.table.expire_drains(now);
+        if let (Some(at), Some(every)) = (self.next_report, self.opts.report_every) {
+            if now >= at {
+                self.next_report = Some(now + every);
+                let force = std::mem::take(&mut self.report_plan);
+                self.effects.push_back(Effect::WriteReport { force });
+            }
+        }
         self.pump(now);
     }
 
@@ -272,6 +288,9 @@ impl Director {
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at = self.table.next_drain_deadline();
+        if let Some(t) = self.next_report {
+            at = Some(at.map_or(t, |a| a.min(t)));
+        }
         if self.stage == Stage::Running && self.opts.write_table && self.busy.is_none() {
             for t in [self.next_drift, self.retry_at].into_iter().flatten() {
                 at = Some(at.map_or(t, |a| a.min(t)));
@@ -311,7 +330,22 @@ impl Director {
         } else {
             tracing::info!("--no-ipvs: health is reported only, the IPVS table is left alone");
         }
+        if let Some(every) = self.opts.report_every {
+            self.report_plan = true;
+            self.next_report = Some(now + every);
+        }
         self.ready_pending = true;
+    }
+
+    /// The table reflects the last start or reload; a new probe plan's
+    /// report follows it (so the apply never waits behind writing a report
+    /// of every real server).
+    pub(super) fn table_ready(&mut self) {
+        self.ready_pending = false;
+        self.effects.push_back(Effect::TableReady);
+        if std::mem::take(&mut self.report_plan) {
+            self.effects.push_back(Effect::WriteReport { force: true });
+        }
     }
 
     fn queue_timeouts(&mut self) {
@@ -489,6 +523,7 @@ impl Director {
         tracing::info!(
             "Reloaded healthcheckers: {kept} probes kept, {started} new, {removed} removed"
         );
+        self.report_plan = self.opts.report_every.is_some();
         self.ready_pending = true;
     }
 
@@ -510,6 +545,9 @@ impl Director {
     fn begin_release(&mut self) {
         let was_running = self.stage != Stage::Idle;
         self.stage = Stage::Releasing;
+        // The probes stop: their report has nothing new to say.
+        self.next_report = None;
+        self.report_plan = false;
         self.refresh();
         if was_running {
             self.omega();
