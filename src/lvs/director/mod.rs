@@ -271,12 +271,12 @@ impl Director {
     /// Drain deadlines, drift ticks, retries and report ticks that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.table.expire_drains(now);
-        if let (Some(at), Some(every)) = (self.next_report, self.opts.report_every) {
-            if now >= at {
-                self.next_report = Some(now + every);
-                let force = std::mem::take(&mut self.report_plan);
-                self.effects.push_back(Effect::WriteReport { force });
-            }
+        if let (Some(at), Some(every)) = (self.next_report, self.opts.report_every)
+            && now >= at
+        {
+            self.next_report = Some(now + every);
+            let force = std::mem::take(&mut self.report_plan);
+            self.effects.push_back(Effect::WriteReport { force });
         }
         self.pump(now);
     }
