@@ -21,6 +21,15 @@ impl Text {
             Text::Heap(s) => s,
         }
     }
+
+    /// The bytes, without the UTF-8 check `as_str` makes (comparisons: a
+    /// large file compares millions of words).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Inline { len, buf } => &buf[..*len as usize],
+            Text::Heap(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl From<&str> for Text {
@@ -69,7 +78,7 @@ impl std::borrow::Borrow<str> for Text {
 
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -77,13 +86,13 @@ impl Eq for Text {}
 
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        self.as_bytes() == other.as_bytes()
     }
 }
 

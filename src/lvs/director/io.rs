@@ -91,7 +91,7 @@ pub enum Effect {
     TableReady,
     /// Rewrite the health report from the probes' latest states if
     /// something it shows changed since the last one (`force`: in any case,
-    /// a new probe plan).
+    /// a new probe plan). At most once per `report_every`.
     WriteReport { force: bool },
     /// The stop is complete.
     Stopped,

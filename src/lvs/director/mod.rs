@@ -128,7 +128,10 @@ pub struct Director {
     vrrp_stopped: bool,
     /// Emit TableReady once the pending work is done.
     ready_pending: bool,
-    /// A new probe plan (start, reload) is not in the report yet.
+    /// A new probe plan (start, reload) is not in the report yet: the next
+    /// tick writes it whatever the probes say. Only ticks write the report,
+    /// so that writing one (a line per real server) never delays an apply
+    /// or what waits for it (VRRP's start).
     report_plan: bool,
     next_report: Option<Instant>,
     effects: VecDeque<Effect>,
@@ -311,9 +314,9 @@ impl Director {
             self.health.plan.probes.len(),
             self.health.plan.users.iter().sum::<usize>() - self.health.plan.probes.len()
         );
+        // The same verdicts as at `new` (alive_now), timed from now.
         let at = self.millis(now);
         self.health = HealthTable::new(self.health.plan.clone(), at);
-        self.alive = self.alive_now();
         if self.opts.assume.is_none() {
             self.effects.push_back(Effect::StartProbes {
                 config: self.config.clone(),
@@ -337,15 +340,10 @@ impl Director {
         self.ready_pending = true;
     }
 
-    /// The table reflects the last start or reload; a new probe plan's
-    /// report follows it (so the apply never waits behind writing a report
-    /// of every real server).
+    /// The table reflects the last start or reload.
     pub(super) fn table_ready(&mut self) {
         self.ready_pending = false;
         self.effects.push_back(Effect::TableReady);
-        if std::mem::take(&mut self.report_plan) {
-            self.effects.push_back(Effect::WriteReport { force: true });
-        }
     }
 
     fn queue_timeouts(&mut self) {
