@@ -589,3 +589,66 @@ fn as_pid_1_orphans_are_reaped() {
         d.log()
     );
 }
+
+/// The status socket cannot take what the probes need: 120 clients that
+/// connect and never send anything, against a daemon limited to 64
+/// descriptors, leave the probes running (no "Too many open files") and the
+/// daemon's descriptors bounded; a real query is answered once they go.
+#[test]
+fn idle_status_clients_cannot_starve_the_probes() {
+    if !require(
+        Command::new("prlimit").arg("--version").output().is_ok(),
+        "util-linux's prlimit is not installed",
+    ) {
+        return;
+    }
+    let lab = Lab::new();
+    let sock = lab.path("ipvsdir.sock");
+    let health = lab.path("health-a.json");
+    let inner = lab.check_mode("a", &sock);
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=64:64")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let mut d = Daemon::start(cmd);
+    assert!(
+        d.wait_for(Duration::from_secs(10), |_| health_settled(&health)),
+        "the checkers never reported\n{}",
+        d.log()
+    );
+    let pid = d.child.id();
+    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let before = fds();
+    let idle: Vec<_> = (0..120)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
+        .collect();
+    assert!(idle.len() >= 100, "only {} clients connected", idle.len());
+    while lab.probed() {}
+    let mut most = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        most = most.max(fds());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let probed = lab.probed();
+    drop(idle);
+    let log = d.log();
+    assert!(
+        !log.contains("Too many open files"),
+        "the probes ran out of descriptors\n{log}"
+    );
+    assert!(
+        probed,
+        "no probe reached the real server while the clients waited\n{log}"
+    );
+    let cap = ipvsdir::daemon::control::MAX_CLIENTS;
+    assert!(
+        most <= before + cap + 2,
+        "{most} descriptors open with idle clients (before: {before}, cap {cap})"
+    );
+    assert!(
+        answering(&mut d, &sock).is_some_and(|s| s.health.is_some()),
+        "no answer after the idle clients left\n{}",
+        d.log()
+    );
+}

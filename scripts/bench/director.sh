@@ -158,11 +158,9 @@ stop() {
 # daemon go idle.
 #  (a) start_parse: process start, config load ("Starting ipvsdir");
 #      setup_plan: runtime, threads, config copies, probe plan ("Starting
-#      healthcheckers"); desired: the desired table (first "Gained quorum");
-#      quorum_log: the per-service quorum lines; kernel: owned file, kernel
-#      read, diff, the operations (first "IPVS: ipvsadm" line); op_log: one
-#      log line per operation (last one); after: the rest until idle
-#      (table copies, owned file, health report, probe tasks).
+#      healthcheckers"); table: the desired table, the kernel read, the diff,
+#      the operations and their log (the last "IPVS:" line); ready: the
+#      owned file, VRRP's start ("ipvsdir ready"); after: the rest until idle.
 #  (b) signal: SIGHUP -> "Reloading"; load_copy: config load and the copies
 #      handed to the VRRP thread and the checkers (the VRRP thread's "VRRP:
 #      reloaded"; none with -C); checkers: their reload, old and new desired
@@ -178,8 +176,8 @@ phases() {
     /Reloading / { if (!r) rl = tod($1); r = 1; next }
     /Starting ipvsdir:/ && !r { parsed = tod($1) }
     /Starting healthcheckers/ && !r { hc = tod($1) }
-    /Gained quorum/ && !r { if (q1 == "") q1 = tod($1); qn = tod($1) }
-    /IPVS: ipvsadm/ && !r { if (i1 == "") i1 = tod($1); iN = tod($1) }
+    /IPVS: / && !r { iN = tod($1) }
+    /ipvsdir ready/ && !r { rd0 = tod($1) }
     /VRRP: reloaded/ && r { if (vr == "") vr = tod($1) }
     /Reloaded healthcheckers/ && r { rd = tod($1) }
     /IPVS: ipvsadm/ && r { if (o1 == "") o1 = tod($1) }
@@ -187,8 +185,9 @@ phases() {
         if (parsed == "") parsed = hc # -C logs no "Starting ipvsdir"
         aend = (da ~ /^[0-9]+$/) ? ta + da : ""
         bend = (db ~ /^[0-9]+$/) ? tb + db : ""
-        printf "R ph_load_%s %s 0 start_parse=%s setup_plan=%s desired=%s quorum_log=%s kernel=%s op_log=%s after=%s\n", tool, rep,
-            seg(ta, parsed), seg(parsed, hc), seg(hc, q1), seg(q1, qn), seg(qn, i1), seg(i1, iN), seg(iN, aend)
+        if (rd0 == "") rd0 = iN # -C: no VRRP to start
+        printf "R ph_load_%s %s 0 start_parse=%s setup_plan=%s table=%s ready=%s after=%s\n", tool, rep,
+            seg(ta, parsed), seg(parsed, hc), seg(hc, iN), seg(iN, rd0), seg(rd0, aend)
         cr = (vr == "") ? rl : vr # -C has no VRRP thread: all of it in checkers
         printf "R ph_hup_%s %s 0 signal=%s load_copy=%s checkers=%s apply=%s after=%s\n", tool, rep,
             seg(tb, rl), seg(rl, vr), seg(cr, rd), seg(rd, o1), seg(o1, bend)

@@ -1,7 +1,9 @@
 //! The status socket: a Unix socket (root only, mode 0600) where the
 //! running daemon answers `status` with the live VRRP instances and the
 //! real servers' health as JSON. `ipvsdir --dump` reads it to annotate the
-//! kernel table.
+//! kernel table. It cannot hurt the director: a few clients at a time
+//! (the rest wait in the backlog), timeouts on the request and the answer,
+//! a backoff on accept errors, answers built off the probes' thread.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -62,21 +64,68 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// At most this many clients are served at once; more wait in the
+/// listen backlog (so idle or slow clients cannot take the descriptors the
+/// probes need, nor memory for answers nobody reads).
+pub const MAX_CLIENTS: usize = 8;
+/// A client has this long to send its request (ours sends it at once)...
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// ...and this long to take the answer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed accept (out of descriptors...), wait this long, doubling
+/// up to ACCEPT_BACKOFF_MAX, instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
 pub async fn serve(listener: UnixListener, board: Arc<Board>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+    let mut backoff = ACCEPT_BACKOFF;
+    let mut errors = crate::log_limit::LogLimit::new(Duration::from_secs(60), 4);
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        // A free slot first: beyond the cap, clients wait in the backlog.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF;
+                stream
+            }
+            Err(e) => {
+                if let crate::log_limit::Verdict::Log { suppressed } =
+                    errors.check(std::time::Instant::now(), &e.kind())
+                {
+                    tracing::warn!(
+                        "status socket: accept failed: {e}; retrying in {} ms \
+                         ({suppressed} similar lines suppressed before)",
+                        backoff.as_millis()
+                    );
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
         };
         let board = board.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let mut req = [0u8; 64];
-            let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut req)).await;
+            let read = tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut req)).await;
             let Ok(Ok(n)) = read else { return };
-            let answer = match std::str::from_utf8(&req[..n]).map(str::trim) {
-                Ok("status") => serde_json::to_vec(&board.status()).unwrap_or_default(),
-                _ => b"{\"error\":\"unknown request: send `status`\"}".to_vec(),
+            let asked_status = std::str::from_utf8(&req[..n]).map(str::trim) == Ok("status");
+            let answer = if asked_status {
+                // Reading the report and building the answer (large with
+                // many real servers) happens off the probes' thread.
+                let board = board.clone();
+                match tokio::task::spawn_blocking(move || serde_json::to_vec(&board.status())).await
+                {
+                    Ok(Ok(a)) => a,
+                    _ => return,
+                }
+            } else {
+                b"{\"error\":\"unknown request: send `status`\"}".to_vec()
             };
-            let _ = stream.write_all(&answer).await;
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&answer)).await;
         });
     }
 }
