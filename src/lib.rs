@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod log_limit;
 pub mod lvs;
+pub mod metrics;
 pub mod report_file;
 pub mod safe_file;
 pub mod script;

@@ -93,6 +93,11 @@ struct Cli {
     #[arg(long, value_name = "DIR", default_value = ipvsdir::daemon::dump::DUMP_DIR)]
     dump_dir: PathBuf,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off unless
+    /// given; e.g. 127.0.0.1:9650). keepalived-exporter's VRRP names.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+
     /// The daemon's pid file, locked while it runs (a second daemon with the
     /// same file refuses to start) and removed at exit. Default: the status
     /// socket's path with the extension `pid` (/run/ipvsdir/ipvsdir.pid).
@@ -237,6 +242,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
         pid_file: Some(pid_file(cli)),
         control_socket: cli.control_socket.clone(),
         dump_dir: cli.dump_dir.clone(),
+        metrics_listen: cli.metrics_listen,
     };
     let result = rt.block_on(ipvsdir::daemon::run::run(cfg, opts));
     // Dropping the runtime cancels what still runs; scripts in their grace
@@ -267,6 +273,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         health_state: cli.health_state.clone(),
         drain_grace: std::time::Duration::from_secs(cli.drain_grace),
         write_table: !cli.no_ipvs,
+        live: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Options {
     /// --no-ipvs: the checkers only report, beside a director that owns the
     /// table or on a host without IPVS).
     pub write_table: bool,
+    /// Where the latest report is published in the process (besides the file).
+    pub live: Option<status::LiveHealth>,
 }
 
 /// What the daemon tells the director.
@@ -210,5 +212,10 @@ fn write_status(core: &Director, board: &Board, options: &Options, started: std:
     let r = status::report(core.config(), &view, started);
     if let Err(e) = status::write(&options.health_state, &r) {
         tracing::warn!("{e}");
+    }
+    if let Some(live) = &options.live
+        && let Ok(mut l) = live.lock()
+    {
+        *l = Some(Arc::new(r));
     }
 }

@@ -28,20 +28,59 @@ pub struct Status {
     pub health: Option<HealthReport>,
 }
 
-/// What the daemon's parts publish for the socket.
+/// What the daemon's parts publish for the socket and the metrics.
 #[derive(Debug, Default)]
 pub struct Board {
     pub vrrp: LiveReport,
-    /// The checkers' report file (they rewrite it at most once a second).
+    /// The checkers' latest report (the one they write to their file).
+    pub health: status::LiveHealth,
+    /// The report file, read when no live report was published yet.
     pub health_file: Option<PathBuf>,
+    pub stats: std::sync::Mutex<crate::metrics::DaemonStats>,
 }
 
 impl Board {
+    pub fn vrrp_report(&self) -> Option<VrrpReport> {
+        self.vrrp.lock().ok().and_then(|v| v.clone())
+    }
+
+    pub fn health_report(&self) -> Option<std::sync::Arc<HealthReport>> {
+        let live = self.health.lock().ok().and_then(|h| h.clone());
+        live.or_else(|| {
+            self.health_file
+                .as_deref()
+                .and_then(status::read)
+                .map(std::sync::Arc::new)
+        })
+    }
+
     pub fn status(&self) -> Status {
         Status {
             pid: std::process::id(),
-            vrrp: self.vrrp.lock().map(|v| v.clone()).unwrap_or_default(),
-            health: self.health_file.as_deref().and_then(status::read),
+            vrrp: self.vrrp_report(),
+            health: self.health_report().map(|h| (*h).clone()),
+        }
+    }
+
+    /// The metrics text (Prometheus' format).
+    pub fn metrics(&self) -> String {
+        let stats = self.stats.lock().map(|s| *s).unwrap_or_default();
+        crate::metrics::render(
+            self.vrrp_report().as_ref(),
+            self.health_report().as_deref(),
+            &stats,
+        )
+    }
+
+    /// Counts a reload and the time its configuration load took.
+    pub fn note_reload(&self, ok: bool, load: Duration) {
+        if let Ok(mut s) = self.stats.lock() {
+            if ok {
+                s.reloads_ok += 1;
+            } else {
+                s.reloads_failed += 1;
+            }
+            s.last_load_seconds = load.as_secs_f64();
         }
     }
 }

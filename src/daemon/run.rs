@@ -62,6 +62,8 @@ pub struct Options {
     pub control_socket: PathBuf,
     /// Where SIGUSR1/SIGUSR2 dumps go.
     pub dump_dir: PathBuf,
+    /// `--metrics-listen`: serve Prometheus metrics there.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,8 @@ pub enum Error {
     Checks(#[from] checks::Error),
     #[error("the checkers' task failed: {0}")]
     ChecksTask(#[from] tokio::task::JoinError),
+    #[error("cannot serve metrics on {0}: {1} (choose a free address with --metrics-listen)")]
+    Metrics(std::net::SocketAddr, std::io::Error),
 }
 
 /// Loads and validates the file again; None (after logging why) when it cannot run.
@@ -133,20 +137,37 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     // The VRRP side and the sync daemon get the file without its virtual
     // servers (they read none): no deep copy of a large table.
     let vrrp_config = vrrp_part(&config);
+    let board = Arc::new(control::Board {
+        health_file: health_file.clone(),
+        ..Default::default()
+    });
+    let _metrics = match opts.metrics_listen {
+        Some(addr) => {
+            let listener = crate::metrics::server::bind(addr)
+                .await
+                .map_err(|e| Error::Metrics(addr, e))?;
+            tracing::info!("Serving metrics on http://{addr}/metrics");
+            let b = board.clone();
+            let render: crate::metrics::server::Render = Arc::new(move || b.metrics());
+            Some(Tasks(tokio::spawn(crate::metrics::server::serve(
+                listener, render,
+            ))))
+        }
+        None => None,
+    };
     let mut director = match opts.checks.clone() {
-        Some(c) if !config.virtual_servers.is_empty() => Some(tokio::spawn(checks::run(
-            config,
-            c,
-            vrrp_in_process,
-            dir_rx,
-            ready_tx,
-        ))),
+        Some(mut c) if !config.virtual_servers.is_empty() => {
+            c.live = Some(board.health.clone());
+            Some(tokio::spawn(checks::run(
+                config,
+                c,
+                vrrp_in_process,
+                dir_rx,
+                ready_tx,
+            )))
+        }
         _ => None,
     };
-    let board = Arc::new(control::Board {
-        vrrp: Default::default(),
-        health_file: health_file.clone(),
-    });
     let _control = match control::bind(&opts.control_socket) {
         Ok(l) => Some(Tasks(tokio::spawn(control::serve(l, board.clone())))),
         Err(e) => {
@@ -238,7 +259,10 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             _ = hup.recv() => {
                 tracing::info!("Reloading {}", opts.config_path.display());
                 notify(&[NotifyState::Reloading, monotonic()]);
-                if let Some(new) = reload_config(&opts) {
+                let loading = std::time::Instant::now();
+                let loaded = reload_config(&opts);
+                board.note_reload(loaded.is_some(), loading.elapsed());
+                if let Some(new) = loaded {
                     match &director {
                         Some(_) => {
                             let for_vrrp = vrrp_part(&new);

@@ -14,6 +14,10 @@ use crate::config::model::{CheckKind, Config};
 use crate::lvs::desired::service_keys;
 use crate::lvs::format::addr_port;
 
+/// Where the checkers publish their latest report in the process (the
+/// status socket and the metrics read it).
+pub type LiveHealth = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<HealthReport>>>>;
+
 /// Where `-C` writes the report by default.
 pub const HEALTH_STATE: &str = "/run/ipvsdir/health.json";
 

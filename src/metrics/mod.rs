@@ -1,0 +1,265 @@
+//! Prometheus metrics, rendered from the daemon's reports (pure: the
+//! reports in, Prometheus' text format out; `server` serves it).
+//!
+//! VRRP metrics carry the names and labels of mehdy/keepalived-exporter 1.7
+//! (`keepalived_*`, labels `iname`, `intf`, `vrid`), so dashboards and
+//! alerts written for it keep working; ours are under `ipvsdir_`.
+
+pub mod server;
+
+use prometheus::core::Collector;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::daemon::status::HealthReport;
+use crate::vrrp::status::VrrpReport;
+
+/// What the daemon counts about itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DaemonStats {
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    /// How long the last configuration load took.
+    pub last_load_seconds: f64,
+}
+
+/// keepalived's numbering of VRRP states (its JSON and the exporter's).
+fn state_number(name: &str) -> f64 {
+    match name {
+        "BACKUP" => 1.0,
+        "MASTER" => 2.0,
+        "FAULT" => 3.0,
+        _ => 0.0,
+    }
+}
+
+/// Our drop reasons that keepalived counts too, under the exporter's names.
+const KEEPALIVED_DROPS: &[(&str, &str, &str)] = &[
+    (
+        "packet_length",
+        "keepalived_packet_length_errors_total",
+        "Packet length errors",
+    ),
+    (
+        "interval",
+        "keepalived_advertisements_interval_errors_total",
+        "Advertisement interval errors",
+    ),
+    ("ttl", "keepalived_ip_ttl_errors_total", "TTL errors"),
+    (
+        "invalid_type",
+        "keepalived_invalid_type_received_total",
+        "Invalid type errors",
+    ),
+    (
+        "address_list",
+        "keepalived_address_list_errors_total",
+        "Address list errors",
+    ),
+    (
+        "invalid_auth_type",
+        "keepalived_authentication_invalid_total",
+        "Authentication invalid",
+    ),
+    (
+        "auth_type_mismatch",
+        "keepalived_authentication_mismatch_total",
+        "Authentication mismatch",
+    ),
+    (
+        "auth_failure",
+        "keepalived_authentication_failure_total",
+        "Authentication failure",
+    ),
+];
+
+const INSTANCE: &[&str] = &["iname", "intf", "vrid"];
+
+/// A metric family registered under `name`; None (logged) if the registry
+/// refuses it, which only a bug in the names here can cause.
+fn register<C: Collector + Clone + 'static>(r: &Registry, c: prometheus::Result<C>) -> Option<C> {
+    let c = c
+        .and_then(|c| r.register(Box::new(c.clone())).map(|()| c))
+        .map_err(|e| tracing::error!("metrics: {e}"))
+        .ok()?;
+    Some(c)
+}
+
+fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Option<IntCounterVec> {
+    register(r, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn gauges(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Option<GaugeVec> {
+    register(r, GaugeVec::new(Opts::new(name, help), labels))
+}
+
+fn count(c: &Option<IntCounterVec>, labels: &[&str], n: u64) {
+    if let Some(c) = c {
+        c.with_label_values(labels).inc_by(n);
+    }
+}
+
+fn set(g: &Option<GaugeVec>, labels: &[&str], v: f64) {
+    if let Some(g) = g {
+        g.with_label_values(labels).set(v);
+    }
+}
+
+fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
+    let state = gauges(
+        r,
+        "keepalived_vrrp_state",
+        "State of vrrp (0 init, 1 backup, 2 master, 3 fault)",
+        &["iname", "intf", "vrid", "ip_address"],
+    );
+    let rcvd = counters(
+        r,
+        "keepalived_advertisements_received_total",
+        "Advertisements received",
+        INSTANCE,
+    );
+    let sent = counters(
+        r,
+        "keepalived_advertisements_sent_total",
+        "Advertisements sent",
+        INSTANCE,
+    );
+    let drops: Vec<(&str, Option<IntCounterVec>)> = KEEPALIVED_DROPS
+        .iter()
+        .map(|(reason, name, help)| (*reason, counters(r, name, help, INSTANCE)))
+        .collect();
+    let prio = gauges(r, "ipvsdir_vrrp_priority", "Configured priority", INSTANCE);
+    let eff = gauges(
+        r,
+        "ipvsdir_vrrp_effective_priority",
+        "Priority after trackers",
+        INSTANCE,
+    );
+    let late = counters(
+        r,
+        "ipvsdir_vrrp_late_adverts_total",
+        "Adverts we sent late",
+        INSTANCE,
+    );
+    let dropped = counters(
+        r,
+        "ipvsdir_vrrp_dropped_total",
+        "Adverts dropped, per reason",
+        &["iname", "intf", "vrid", "reason"],
+    );
+    let unmatched = counters(
+        r,
+        "ipvsdir_vrrp_unmatched_dropped_total",
+        "Adverts dropped before an instance could be named, per reason",
+        &["reason"],
+    );
+    for i in &v.instances {
+        let vrid = i.vrid.to_string();
+        let l = [i.name.as_str(), i.interface.as_str(), vrid.as_str()];
+        let n = state_number(&i.state);
+        for vip in &i.vips {
+            let addr = vip.split('/').next().unwrap_or(vip);
+            set(&state, &[l[0], l[1], l[2], addr], n);
+        }
+        if i.vips.is_empty() {
+            set(&state, &[l[0], l[1], l[2], ""], n);
+        }
+        count(&rcvd, &l, i.adverts_received);
+        count(&sent, &l, i.adverts_sent);
+        for (reason, c) in &drops {
+            count(c, &l, i.dropped.get(*reason).copied().unwrap_or(0));
+        }
+        set(&prio, &l, f64::from(i.priority));
+        set(&eff, &l, f64::from(i.effective_priority));
+        count(&late, &l, i.late_adverts);
+        for (reason, n) in &i.dropped {
+            count(&dropped, &[l[0], l[1], l[2], reason], *n);
+        }
+    }
+    for (reason, n) in &v.unmatched_drops {
+        count(&unmatched, &[reason], *n);
+    }
+}
+
+fn health_metrics(r: &Registry, h: &HealthReport) {
+    let rs = ["service", "real_server"];
+    let check = ["service", "real_server", "check", "index"];
+    let up = gauges(
+        r,
+        "ipvsdir_real_server_up",
+        "1 while the real server's checkers say up",
+        &rs,
+    );
+    let check_up = gauges(r, "ipvsdir_check_up", "1 while the checker says up", &check);
+    let since = gauges(
+        r,
+        "ipvsdir_check_state_since_seconds",
+        "Unix time of the checker's last change",
+        &check,
+    );
+    for s in &h.servers {
+        for svc in &s.services {
+            set(&up, &[svc, &s.real_server], if s.up { 1.0 } else { 0.0 });
+            for (n, c) in s.checks.iter().enumerate() {
+                let n = n.to_string();
+                let l = [
+                    svc.as_str(),
+                    s.real_server.as_str(),
+                    c.kind.as_str(),
+                    n.as_str(),
+                ];
+                set(&check_up, &l, if c.up { 1.0 } else { 0.0 });
+                set(&since, &l, c.since);
+            }
+        }
+    }
+}
+
+fn daemon_metrics(r: &Registry, d: &DaemonStats) {
+    // Whoever reads this, reads it from a running daemon.
+    set(
+        &gauges(r, "keepalived_up", "Status (1: the daemon answers)", &[]),
+        &[],
+        1.0,
+    );
+    let build = gauges(r, "ipvsdir_build_info", "The running build", &["version"]);
+    set(&build, &[env!("CARGO_PKG_VERSION")], 1.0);
+    let reloads = counters(
+        r,
+        "ipvsdir_reloads_total",
+        "Reloads (SIGHUP), per result",
+        &["result"],
+    );
+    count(&reloads, &["ok"], d.reloads_ok);
+    count(&reloads, &["failed"], d.reloads_failed);
+    let load = gauges(
+        r,
+        "ipvsdir_config_load_seconds",
+        "How long the last configuration load took",
+        &[],
+    );
+    set(&load, &[], d.last_load_seconds);
+}
+
+/// The metrics in Prometheus' text format (version 0.0.4).
+pub fn render(
+    vrrp: Option<&VrrpReport>,
+    health: Option<&HealthReport>,
+    daemon: &DaemonStats,
+) -> String {
+    let r = Registry::new();
+    daemon_metrics(&r, daemon);
+    if let Some(v) = vrrp {
+        vrrp_metrics(&r, v);
+    }
+    if let Some(h) = health {
+        health_metrics(&r, h);
+    }
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut out) {
+        tracing::error!("metrics: {e}");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

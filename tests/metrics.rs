@@ -1,0 +1,318 @@
+//! Prometheus metrics: the text rendered from the daemon's reports (names
+//! and labels of keepalived-exporter 1.7 for VRRP; `promtool check metrics`
+//! clean), and the listener of a running daemon (`-C --no-ipvs` on
+//! loopback: no root, no IPVS).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport};
+use ipvsdir::metrics::{DaemonStats, render};
+use ipvsdir::vrrp::status::{InstanceReport, VrrpReport};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipvsdir");
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn vrrp() -> VrrpReport {
+    let mut dropped = BTreeMap::new();
+    dropped.insert("ttl".to_string(), 3);
+    dropped.insert("checksum".to_string(), 5);
+    let mut unmatched = BTreeMap::new();
+    unmatched.insert("not_our_vrid".to_string(), 9);
+    VrrpReport {
+        pid: 1,
+        written: 0.0,
+        instances: vec![InstanceReport {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            version: 2,
+            state: "MASTER".into(),
+            priority: 150,
+            effective_priority: 140,
+            master: Some("10.0.0.2".into()),
+            master_down_interval: 3.4,
+            vips: vec!["10.0.0.100/32".into(), "10.0.0.101/24".into()],
+            adverts_sent: 12,
+            adverts_received: 7,
+            late_adverts: 1,
+            dropped,
+        }],
+        unmatched_drops: unmatched,
+    }
+}
+
+fn health() -> HealthReport {
+    let check = |up| CheckReport {
+        kind: "HTTP_GET".into(),
+        up,
+        since: 1_700_000_000.5,
+        last_ok: Some(up),
+        last_reason: Some("status 200".into()),
+    };
+    HealthReport {
+        pid: 1,
+        written: 0.0,
+        servers: vec![
+            ServerReport {
+                services: vec!["TCP 10.0.0.100:80".into()],
+                real_server: "192.168.1.11:8080".into(),
+                up: true,
+                checks: vec![check(true)],
+            },
+            ServerReport {
+                services: vec!["TCP 10.0.0.100:80".into()],
+                real_server: "192.168.1.12:8080".into(),
+                up: false,
+                checks: vec![check(false)],
+            },
+        ],
+    }
+}
+
+/// `promtool check metrics` on `text`: its findings (None: no promtool).
+fn promtool(text: &str) -> Option<String> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(text.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+fn has(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "missing line\n  {line}\nin\n{text}"
+    );
+}
+
+#[test]
+fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
+    let stats = DaemonStats {
+        reloads_ok: 2,
+        reloads_failed: 1,
+        last_load_seconds: 0.25,
+    };
+    let text = render(Some(&vrrp()), Some(&health()), &stats);
+    let l = r#"{iname="VI_1",intf="eth0",vrid="51"}"#;
+    has(&text, "keepalived_up 1");
+    has(
+        &text,
+        r#"keepalived_vrrp_state{iname="VI_1",intf="eth0",ip_address="10.0.0.100",vrid="51"} 2"#,
+    );
+    has(
+        &text,
+        r#"keepalived_vrrp_state{iname="VI_1",intf="eth0",ip_address="10.0.0.101",vrid="51"} 2"#,
+    );
+    has(
+        &text,
+        &format!("keepalived_advertisements_received_total{l} 7"),
+    );
+    has(
+        &text,
+        &format!("keepalived_advertisements_sent_total{l} 12"),
+    );
+    has(&text, &format!("keepalived_ip_ttl_errors_total{l} 3"));
+    has(
+        &text,
+        &format!("keepalived_packet_length_errors_total{l} 0"),
+    );
+    has(&text, &format!("ipvsdir_vrrp_effective_priority{l} 140"));
+    has(&text, &format!("ipvsdir_vrrp_priority{l} 150"));
+    has(&text, &format!("ipvsdir_vrrp_late_adverts_total{l} 1"));
+    has(
+        &text,
+        r#"ipvsdir_vrrp_dropped_total{iname="VI_1",intf="eth0",reason="checksum",vrid="51"} 5"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_vrrp_unmatched_dropped_total{reason="not_our_vrid"} 9"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_real_server_up{real_server="192.168.1.12:8080",service="TCP 10.0.0.100:80"} 0"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_real_server_up{real_server="192.168.1.11:8080",service="TCP 10.0.0.100:80"} 1"#,
+    );
+    has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
+    has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);
+    has(&text, "ipvsdir_config_load_seconds 0.25");
+    match promtool(&text) {
+        Some(findings) => assert!(
+            findings.trim().is_empty(),
+            "promtool check metrics:\n{findings}"
+        ),
+        None => {
+            assert!(!in_ci(), "CI=true but promtool is not installed");
+            eprintln!("SKIP promtool: not installed (Debian's prometheus package)");
+        }
+    }
+}
+
+#[test]
+fn states_use_keepalived_numbering_and_an_instance_without_vips_still_shows() {
+    let mut v = vrrp();
+    v.instances[0].state = "BACKUP".into();
+    v.instances[0].vips.clear();
+    let text = render(Some(&v), None, &DaemonStats::default());
+    has(
+        &text,
+        r#"keepalived_vrrp_state{iname="VI_1",intf="eth0",ip_address="",vrid="51"} 1"#,
+    );
+    for (state, n) in [("INIT", 0), ("FAULT", 3), ("MASTER", 2)] {
+        v.instances[0].state = state.into();
+        let text = render(Some(&v), None, &DaemonStats::default());
+        has(
+            &text,
+            &format!(
+                r#"keepalived_vrrp_state{{iname="VI_1",intf="eth0",ip_address="",vrid="51"}} {n}"#
+            ),
+        );
+    }
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.0 GET on loopback: (status line, body).
+fn get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut all = String::new();
+    s.read_to_string(&mut all).ok()?;
+    let (head, body) = all.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn a_running_daemon_serves_its_metrics_and_counts_reloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refused = free_port(); // nothing listens there: the checker fails
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server 127.0.0.1 80 {{\n delay_loop 1\n lb_kind NAT\n protocol TCP\n\
+             real_server 127.0.0.1 {refused} {{\n  TCP_CHECK {{\n   connect_timeout 1\n  }}\n }}\n\
+             real_server 127.0.0.2 80 {{\n }}\n}}\n"
+        ),
+    )
+    .expect("write");
+    let port = free_port();
+    let p = |n: &str| dir.path().join(n);
+    let mut d = Daemon(
+        Command::new(BIN)
+            .arg("-f")
+            .arg(&conf)
+            .args(["-C", "--no-ipvs", "-n", "-l", "--health-state"])
+            .arg(p("h.json"))
+            .arg("--control-socket")
+            .arg(p("s.sock"))
+            .arg("--dump-dir")
+            .arg(dir.path())
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start"),
+    );
+    let down = format!(
+        r#"ipvsdir_real_server_up{{real_server="127.0.0.1:{refused}",service="TCP 127.0.0.1:80"}} 0"#
+    );
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut last = None;
+    while Instant::now() < until {
+        last = get(port, "/metrics");
+        if last.as_ref().is_some_and(|(_, b)| b.contains(&down)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = last.expect("no answer on the metrics listener");
+    assert!(status.contains("200"), "{status}");
+    has(&body, &down);
+    has(
+        &body,
+        r#"ipvsdir_real_server_up{real_server="127.0.0.2:80",service="TCP 127.0.0.1:80"} 1"#,
+    );
+    has(&body, "keepalived_up 1");
+    let (status, _) = get(port, "/nothing").expect("answer");
+    assert!(status.contains("404"), "{status}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.0.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut reloaded = false;
+    while Instant::now() < until && !reloaded {
+        std::thread::sleep(Duration::from_millis(200));
+        reloaded = get(port, "/metrics").is_some_and(|(_, b)| {
+            b.lines()
+                .any(|l| l == r#"ipvsdir_reloads_total{result="ok"} 1"#)
+        });
+    }
+    assert!(reloaded, "the reload was not counted");
+    assert!(d.0.try_wait().ok().flatten().is_none(), "the daemon exited");
+}
+
+#[test]
+fn a_metrics_address_in_use_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        "virtual_server 127.0.0.1 80 {\n real_server 127.0.0.2 80 {\n }\n}\n",
+    )
+    .expect("write");
+    let p = |n: &str| dir.path().join(n);
+    let out = Command::new(BIN)
+        .arg("-f")
+        .arg(&conf)
+        .args(["-C", "--no-ipvs", "-n", "-l", "--health-state"])
+        .arg(p("h.json"))
+        .arg("--control-socket")
+        .arg(p("s.sock"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started anyway\n{err}");
+    assert!(
+        err.contains(&format!("cannot serve metrics on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
