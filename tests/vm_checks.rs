@@ -68,6 +68,14 @@ fn checkers_drive_the_kernel_table() {
         table("rs1 down")
     );
     assert_eq!(answers("rs1 down"), vec!["rs2"; 4]);
+    // --dump still shows it, out of the table, with when and why.
+    let h = &s["rs1 down health"];
+    assert!(
+        h.lines().any(|l| l.starts_with("  -- 10.0.0.11:80")
+            && l.contains("out of the table: DOWN since ")
+            && l.contains("HTTP_GET: url /index.html: connection refused")),
+        "{h}"
+    );
 
     // Both down: quorum lost, the sorry server answers.
     let t = table("all down");

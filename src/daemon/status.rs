@@ -150,3 +150,165 @@ pub fn annotation(s: &ServerReport, now: SystemTime) -> String {
         format!("     health: {state} for {age:.0}s; {}", checks.join("; "))
     }
 }
+
+/// `HH:MM:SS` (UTC) of a Unix time.
+fn clock(t: f64) -> String {
+    let s = t.max(0.0) as u64 % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `2m10s`, `3h04m`, `5d02h`.
+fn span(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
+    }
+}
+
+/// A line for a configured real server the kernel table does not hold (the
+/// checkers took it out), after its service's real servers in `--dump`:
+/// `  -- 10.0.0.12:8080  out of the table: DOWN since 12:03:11 UTC (2m10s): HTTP_GET: connection refused`.
+pub fn absent_line(s: &ServerReport, now: SystemTime) -> String {
+    let since = s.checks.iter().map(|c| c.since).fold(0.0_f64, f64::max);
+    let reasons: Vec<String> = s
+        .checks
+        .iter()
+        .filter(|c| !c.up)
+        .map(|c| match &c.last_reason {
+            Some(r) => format!("{}: {r}", c.kind),
+            None => format!("{}: not checked yet", c.kind),
+        })
+        .collect();
+    let state = if s.up {
+        "up (being added)".to_string()
+    } else if s.checks.is_empty() {
+        "DOWN".to_string()
+    } else {
+        format!(
+            "DOWN since {} UTC ({})",
+            clock(since),
+            span(unix(now) - since)
+        )
+    };
+    let mut line = format!("  -- {:<28} out of the table: {state}", s.real_server);
+    if !reasons.is_empty() {
+        line.push_str(": ");
+        line.push_str(&reasons.join("; "));
+    }
+    line
+}
+
+/// The checkers' verdicts by service, for `--dump`.
+pub struct Verdicts<'a> {
+    /// (`TCP 10.0.0.1:80`, `10.0.0.11:80`) -> the server's report.
+    by_dest: std::collections::HashMap<(String, String), &'a ServerReport>,
+    /// `TCP 10.0.0.1:80` -> its configured real servers, in file order.
+    by_service: std::collections::HashMap<String, Vec<&'a ServerReport>>,
+    now: std::time::SystemTime,
+}
+
+impl<'a> Verdicts<'a> {
+    pub fn new(health: Option<&'a HealthReport>) -> Self {
+        let mut by_service: std::collections::HashMap<String, Vec<&ServerReport>> =
+            Default::default();
+        for s in health.iter().flat_map(|h| &h.servers) {
+            for svc in &s.services {
+                by_service.entry(svc.clone()).or_default().push(s);
+            }
+        }
+        Verdicts {
+            by_dest: health.map(index).unwrap_or_default(),
+            by_service,
+            now: std::time::SystemTime::now(),
+        }
+    }
+
+    pub fn of(
+        &self,
+        k: &ipvs_sys::ServiceKey,
+        d: &ipvs_sys::DestEntry,
+    ) -> Option<&'a ServerReport> {
+        self.by_dest
+            .get(&(k.to_string(), addr_port(d.dest.addr, d.dest.port)))
+            .copied()
+    }
+
+    /// The configured real servers of `k` that the kernel table lacks.
+    pub fn absent_servers(
+        &self,
+        k: &ipvs_sys::ServiceKey,
+        present: &[ipvs_sys::DestEntry],
+    ) -> Vec<&'a ServerReport> {
+        let here: std::collections::HashSet<String> = present
+            .iter()
+            .map(|d| addr_port(d.dest.addr, d.dest.port))
+            .collect();
+        self.by_service
+            .get(&k.to_string())
+            .into_iter()
+            .flatten()
+            .filter(|s| !here.contains(&s.real_server))
+            .copied()
+            .collect()
+    }
+}
+
+impl crate::lvs::format::Annotate for Verdicts<'_> {
+    fn dest(&self, k: &ipvs_sys::ServiceKey, d: &ipvs_sys::DestEntry) -> Option<String> {
+        self.of(k, d).map(|s| annotation(s, self.now))
+    }
+
+    fn absent(&self, k: &ipvs_sys::ServiceKey, present: &[ipvs_sys::DestEntry]) -> Vec<String> {
+        self.absent_servers(k, present)
+            .into_iter()
+            .map(|s| absent_line(s, self.now))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(up: bool, checks: Vec<CheckReport>) -> ServerReport {
+        ServerReport {
+            services: vec!["TCP 10.0.0.1:80".into()],
+            real_server: "10.0.0.12:8080".into(),
+            up,
+            checks,
+        }
+    }
+
+    #[test]
+    fn an_absent_server_says_since_when_and_why() {
+        let since = 1_700_000_000.0; // 22:13:20 UTC
+        let now = UNIX_EPOCH + Duration::from_secs_f64(since + 130.0);
+        let check = CheckReport {
+            kind: "HTTP_GET".into(),
+            up: false,
+            since,
+            last_ok: Some(false),
+            last_reason: Some("digest mismatch".into()),
+        };
+        assert_eq!(
+            absent_line(&server(false, vec![check]), now),
+            "  -- 10.0.0.12:8080               out of the table: DOWN since 22:13:20 UTC (2m10s): HTTP_GET: digest mismatch"
+        );
+        assert_eq!(
+            absent_line(&server(false, Vec::new()), now),
+            "  -- 10.0.0.12:8080               out of the table: DOWN"
+        );
+    }
+
+    #[test]
+    fn spans_read_as_an_operator_says_them() {
+        assert_eq!(span(42.0), "42s");
+        assert_eq!(span(130.0), "2m10s");
+        assert_eq!(span(3.0 * 3600.0 + 240.0), "3h04m");
+        assert_eq!(span(2.0 * 86_400.0 + 7200.0), "2d02h");
+        assert_eq!(clock(86_399.0), "23:59:59");
+    }
+}

@@ -18,30 +18,29 @@ pub fn dump(view: Option<View>, health: Option<&HealthReport>) -> Result<String,
     let mut ipvs = Ipvs::open()?;
     let info = ipvs.info()?;
     let table = ipvs.read()?;
-    let index = health.map(status::index).unwrap_or_default();
-    let lookup = |k: &ipvs_sys::ServiceKey, d: &ipvs_sys::DestEntry| {
-        index
-            .get(&(k.to_string(), format::addr_port(d.dest.addr, d.dest.port)))
-            .copied()
-    };
+    let verdicts = status::Verdicts::new(health);
     Ok(match view {
-        Some(v) => format::render_annotated(&table, &info, v, &|k, d| {
-            lookup(k, d).map(|s| status::annotation(s, std::time::SystemTime::now()))
-        }),
+        Some(v) => format::render_annotated(&table, &info, v, &verdicts),
         None => {
             let mut json = format::json(&table, &info);
             if health.is_some()
                 && let Some(services) = json["services"].as_array_mut()
             {
                 for (svc, ks) in services.iter_mut().zip(&table.services) {
-                    let Some(rss) = svc["real_servers"].as_array_mut() else {
-                        continue;
-                    };
-                    for (rs, d) in rss.iter_mut().zip(&ks.dests) {
-                        if let Some(h) = lookup(&ks.entry.service.key, d) {
-                            rs["health"] = serde_json::to_value(h).unwrap_or_default();
+                    let key = &ks.entry.service.key;
+                    if let Some(rss) = svc["real_servers"].as_array_mut() {
+                        for (rs, d) in rss.iter_mut().zip(&ks.dests) {
+                            if let Some(h) = verdicts.of(key, d) {
+                                rs["health"] = serde_json::to_value(h).unwrap_or_default();
+                            }
                         }
                     }
+                    let absent: Vec<_> = verdicts
+                        .absent_servers(key, &ks.dests)
+                        .into_iter()
+                        .filter_map(|s| serde_json::to_value(s).ok())
+                        .collect();
+                    svc["absent_real_servers"] = serde_json::Value::Array(absent);
                 }
             }
             let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();

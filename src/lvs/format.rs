@@ -265,20 +265,37 @@ fn service_name(key: &ServiceKey, view: View) -> String {
     }
 }
 
-/// Extra lines under a real server (e.g. its health), by service and dest.
-pub type Annotate<'a> = &'a dyn Fn(&ServiceKey, &DestEntry) -> Option<String>;
+/// Extra lines in a listing (e.g. the checkers' verdicts).
+pub trait Annotate {
+    /// A line under this real server of this service.
+    fn dest(&self, svc: &ServiceKey, d: &DestEntry) -> Option<String>;
+    /// Lines after the service's real servers: those the configuration
+    /// has and the kernel table does not (`present`).
+    fn absent(&self, svc: &ServiceKey, present: &[DestEntry]) -> Vec<String>;
+}
+
+struct Nothing;
+
+impl Annotate for Nothing {
+    fn dest(&self, _: &ServiceKey, _: &DestEntry) -> Option<String> {
+        None
+    }
+    fn absent(&self, _: &ServiceKey, _: &[DestEntry]) -> Vec<String> {
+        Vec::new()
+    }
+}
 
 /// The whole listing, as `ipvsadm -Ln` (or the chosen variant) prints it.
 pub fn render(table: &KernelTable, info: &Info, view: View) -> String {
-    render_annotated(table, info, view, &|_, _| None)
+    render_annotated(table, info, view, &Nothing)
 }
 
-/// [`render`] with a line of `annotate` after each real server that has one.
+/// [`render`] with `annotate`'s lines.
 pub fn render_annotated(
     table: &KernelTable,
     info: &Info,
     view: View,
-    annotate: Annotate,
+    annotate: &dyn Annotate,
 ) -> String {
     let mut out = String::new();
     if view != View::Rules {
@@ -315,7 +332,7 @@ pub fn render_annotated(
     out
 }
 
-fn render_service(out: &mut String, s: &KernelService, view: View, annotate: Annotate) {
+fn render_service(out: &mut String, s: &KernelService, view: View, annotate: &dyn Annotate) {
     let svc = &s.entry.service;
     let name = service_name(&svc.key, view);
     let flags = svc.flags.0;
@@ -397,10 +414,14 @@ fn render_service(out: &mut String, s: &KernelService, view: View, annotate: Ann
                 );
             }
         }
-        if let Some(line) = annotate(&svc.key, d) {
+        if let Some(line) = annotate.dest(&svc.key, d) {
             out.push_str(&line);
             out.push('\n');
         }
+    }
+    for line in annotate.absent(&svc.key, &s.dests) {
+        out.push_str(&line);
+        out.push('\n');
     }
 }
 
