@@ -798,4 +798,3 @@ impl Node {
         log::learned_interval(&self.instances[i], before);
     }
 }
-
