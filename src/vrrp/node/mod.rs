@@ -798,3 +798,6 @@ impl Node {
         log::learned_interval(&self.instances[i], before);
     }
 }
+
+#[cfg(test)]
+mod tests;
