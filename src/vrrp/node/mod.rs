@@ -377,7 +377,11 @@ impl Node {
         let report = self
             .report
             .pending
-            .then(|| self.report.written.map(|t| t + us(REPORT_PERIOD)))
+            .then(|| {
+                self.report
+                    .written
+                    .map(|t| t.saturating_add(us(REPORT_PERIOD)))
+            })
             .flatten();
         [vrrp, garp, logs, report].into_iter().flatten().min()
     }
@@ -710,8 +714,8 @@ impl Node {
         self.handoff = Some(Handoff {
             waiting: masters,
             started: now,
-            deadline: now + us(HANDOFF_WAIT),
-            next_resend: now + us(HANDOFF_RESEND),
+            deadline: now.saturating_add(us(HANDOFF_WAIT)),
+            next_resend: now.saturating_add(us(HANDOFF_RESEND)),
             grace_until: None,
         });
     }
@@ -736,7 +740,7 @@ impl Node {
                 h.waiting.retain(|&w| w != instance);
                 if h.waiting.is_empty() {
                     // Its gratuitous ARPs follow its first advert at once.
-                    h.grace_until = Some(now + us(HANDOFF_GARP_GRACE));
+                    h.grace_until = Some(now.saturating_add(us(HANDOFF_GARP_GRACE)));
                 }
             }
             Event::Timer => {
@@ -759,9 +763,10 @@ impl Node {
                     for &i in &h.waiting {
                         self.send_advert(i, 0);
                     }
-                    while h.next_resend <= now {
-                        h.next_resend += us(HANDOFF_RESEND);
-                    }
+                    // The next one on the 250 ms grid after now.
+                    let step = us(HANDOFF_RESEND).max(1);
+                    let behind = (now - h.next_resend) / step + 1;
+                    h.next_resend = h.next_resend.saturating_add(behind.saturating_mul(step));
                 }
             }
             Event::SendFailed {
