@@ -453,8 +453,8 @@ fn whole_nodes_one_master_per_vrid_after_chaos_heals() {
             seg.start(d);
         }
         let step = specs[0].advert_ms * 1000;
-        // Chaos for 40 advert intervals: loss, partitions, kills and
-        // restarts, script results and link changes.
+        // Chaos for 40 advert intervals: loss, partitions, kills, stops
+        // and restarts, script results and link changes.
         for _ in 0..40 {
             seg.loss = [0.0, 0.1, 0.5, 1.0][seg.rng.below(4) as usize];
             for (d, spec) in specs.iter().enumerate() {
@@ -462,8 +462,11 @@ fn whole_nodes_one_master_per_vrid_after_chaos_heals() {
                     seg.side[d] = seg.rng.below(2) as u8;
                 }
                 if seg.rng.chance(0.05) {
-                    if seg.dirs[d].alive {
+                    if seg.dirs[d].alive && seg.rng.chance(0.5) {
                         seg.kill(d);
+                    } else if seg.dirs[d].alive {
+                        // SIGTERM: hands over, then stops (Effect::Stopped).
+                        seg.handle(d, Event::Stop);
                     } else {
                         seg.start(d);
                     }
@@ -496,6 +499,8 @@ fn whole_nodes_one_master_per_vrid_after_chaos_heals() {
         // Heal: everyone up, trackers good, one segment, no loss.
         seg.loss = 0.0;
         seg.side = vec![0; n];
+        // Stops under way end (a handoff waits 1.5 s at most).
+        seg.run_until(seg.now + 2_000_000);
         for (d, spec) in specs.iter().enumerate() {
             if !seg.dirs[d].alive {
                 seg.start(d);
