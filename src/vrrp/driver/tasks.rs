@@ -1,8 +1,8 @@
 //! The tasks that feed the driver: socket receivers and the link watch (on
 //! the VRRP thread), and everything that runs scripts — vrrp_script
 //! trackers and notify workers — on a thread of their own
-//! ([`ScriptRunner`]): forking and reaping a heavy script never takes time
-//! from the advert timer. Results come back as events.
+//! ([`ScriptRunner`]): forking, reading and reaping scripts happen on
+//! another thread than the advert timer's. Results come back as events.
 
 use std::sync::Arc;
 use std::time::Duration;
