@@ -14,6 +14,7 @@ const CORES: &[&str] = &[
     "check::state",
     "check::health",
     "vrrp::state",
+    "vrrp::node",
 ];
 
 /// What a core may not mention (outside comments).

@@ -7,6 +7,11 @@
 //! - a backup never becomes master while it keeps hearing a master of
 //!   higher or equal priority;
 //! - a killed master is replaced within Master_Down_Interval + one advert.
+//!
+//! This drives one instance's state machine per director; whole nodes
+//! (the `vrrp::node` core the daemon runs: sync groups, trackers, handoff,
+//! reload) are simulated in tests/vrrp_node_sim.rs and replayed from
+//! recorded fixtures in tests/vrrp_replay.rs.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -70,6 +70,16 @@ pub fn configured_src(vi: &VrrpInstance) -> Option<IpAddr> {
     vi.unicast_src_ip.or(vi.mcast_src_ip)
 }
 
+/// The VRRP multicast group of a family (vrrp_mcast_group4/6).
+pub fn multicast_group(config: &Config, ipv6: bool) -> IpAddr {
+    let g = &config.global.vrrp;
+    if ipv6 {
+        IpAddr::V6(g.mcast_group6)
+    } else {
+        IpAddr::V4(g.mcast_group4)
+    }
+}
+
 impl Instance {
     pub fn new(config: &Config, index: usize, src: IpAddr) -> Self {
         let cfg = config.vrrp_instances[index].clone();
@@ -92,11 +102,7 @@ impl Instance {
         } else {
             CodecOptions::default()
         };
-        let group = if ipv6 {
-            IpAddr::V6(g.mcast_group6)
-        } else {
-            IpAddr::V4(g.mcast_group4)
-        };
+        let group = multicast_group(config, ipv6);
         let script_index = |name: &str| config.vrrp_scripts.iter().position(|s| s.name == name);
         let mut trackers = Vec::new();
         for t in &cfg.track_script {

@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod garp;
 pub mod instance;
+pub mod node;
 pub mod notify;
 pub mod packet;
 pub mod rtnl;

@@ -3,12 +3,9 @@
 //! generic `notify` with `INSTANCE|GROUP name STATE priority` appended.
 //! Each instance (and group) has one worker that runs its scripts in order,
 //! so a quick MASTER -> BACKUP -> MASTER never runs out of order, and the
-//! protocol never waits for a script.
-
-use tokio::sync::mpsc;
+//! protocol never waits for a script. Pure: the driver runs the workers.
 
 use crate::config::model::{Notify, Script};
-use crate::script::{self, RunOptions, ScriptSpec};
 
 /// The state named in notify arguments (keepalived's words).
 pub fn state_word(state: super::state::State, stopping: bool) -> &'static str {
@@ -23,7 +20,7 @@ pub fn state_word(state: super::state::State, stopping: bool) -> &'static str {
 }
 
 /// One transition to announce.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// "INSTANCE" or "GROUP".
     pub kind: &'static str,
@@ -57,49 +54,6 @@ pub fn scripts_for<'a>(notify: &'a Notify, job: &Job) -> Vec<(&'a Script, Vec<St
         ));
     }
     out
-}
-
-/// Starts a worker running `notify`'s scripts for each job sent to it.
-/// Returns None when there is nothing to run.
-pub fn spawn_worker(
-    notify: Notify,
-    opts: RunOptions,
-) -> Option<(mpsc::UnboundedSender<Job>, tokio::task::JoinHandle<()>)> {
-    let empty = notify.master.is_none()
-        && notify.backup.is_none()
-        && notify.fault.is_none()
-        && notify.stop.is_none()
-        && notify.any.is_none();
-    if empty {
-        return None;
-    }
-    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-    let handle = tokio::spawn(async move {
-        while let Some(job) = rx.recv().await {
-            for (s, args) in scripts_for(&notify, &job) {
-                let spec = ScriptSpec::new(&s.command)
-                    .user(s.user.as_ref())
-                    .args(&args);
-                let outcome = script::run(spec, &opts).await;
-                if outcome.success() {
-                    tracing::debug!("{} {}: notify `{}` done", job.kind, job.name, s.command);
-                } else {
-                    tracing::warn!(
-                        "{}({}) notify script `{}` {}",
-                        if job.kind == "GROUP" {
-                            "VRRP_Group"
-                        } else {
-                            "VRRP_Instance"
-                        },
-                        job.name,
-                        s.command,
-                        outcome.describe()
-                    );
-                }
-            }
-        }
-    });
-    Some((tx, handle))
 }
 
 #[cfg(test)]

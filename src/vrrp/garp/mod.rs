@@ -18,5 +18,7 @@ pub mod sender;
 pub use frame::{
     GARP_FRAME_LEN, Mac, NA_FRAME_LEN, garp_frame, icmpv6_checksum, unsolicited_na_frame, vrrp_vmac,
 };
-pub use schedule::{Burst, BurstReason, GarpParams, GarpSchedule, Pacer, PlannedSend};
-pub use sender::{GarpError, GarpSender, log_queueing};
+pub use schedule::{
+    Burst, BurstReason, GarpParams, GarpSchedule, Pacer, PlannedSend, log_queueing,
+};
+pub use sender::{GarpError, GarpSender};

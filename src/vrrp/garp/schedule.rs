@@ -38,6 +38,16 @@ fn us(d: Duration) -> Micros {
     Micros::try_from(d.as_micros()).unwrap_or(Micros::MAX)
 }
 
+/// keepalived's per-VIP message when an instance starts a burst, e.g.
+/// `(VI_1) Sending/queueing gratuitous ARPs on eth0 for 10.0.0.100`.
+pub fn log_queueing(instance: &str, ifname: &str, vip: IpAddr) {
+    let what = match vip {
+        IpAddr::V4(_) => "gratuitous ARPs",
+        IpAddr::V6(_) => "Unsolicited Neighbour Adverts",
+    };
+    tracing::info!("({instance}) Sending/queueing {what} on {ifname} for {vip}");
+}
+
 /// Upper bound on the packets one [`Pacer::plan`] call returns, whatever
 /// the repeat count and VIP list (a misconfigured repeat of millions must
 /// not allocate gigabytes).

@@ -62,16 +62,6 @@ impl GarpError {
 const GARP: &str = "gratuitous ARP";
 const NA: &str = "unsolicited Neighbour Advert";
 
-/// keepalived's per-VIP message when an instance starts a burst, e.g.
-/// `(VI_1) Sending/queueing gratuitous ARPs on eth0 for 10.0.0.100`.
-pub fn log_queueing(instance: &str, ifname: &str, vip: IpAddr) {
-    let what = match vip {
-        IpAddr::V4(_) => "gratuitous ARPs",
-        IpAddr::V6(_) => "Unsolicited Neighbour Adverts",
-    };
-    tracing::info!("({instance}) Sending/queueing {what} on {ifname} for {vip}");
-}
-
 /// A send-only packet socket on one interface.
 #[derive(Debug)]
 pub struct GarpSender {
