@@ -42,6 +42,10 @@ fn vrrp() -> VrrpReport {
             adverts_received: 7,
             late_adverts: 1,
             dropped,
+            became_master: 2,
+            released_master: 1,
+            priority_zero_received: 4,
+            priority_zero_sent: 1,
         }],
         unmatched_drops: unmatched,
     }
@@ -127,6 +131,13 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
         &format!("keepalived_advertisements_sent_total{l} 12"),
     );
     has(&text, &format!("keepalived_ip_ttl_errors_total{l} 3"));
+    has(&text, &format!("keepalived_become_master_total{l} 2"));
+    has(&text, &format!("keepalived_release_master_total{l} 1"));
+    has(
+        &text,
+        &format!("keepalived_priority_zero_received_total{l} 4"),
+    );
+    has(&text, &format!("keepalived_priority_zero_sent_total{l} 1"));
     has(
         &text,
         &format!("keepalived_packet_length_errors_total{l} 0"),

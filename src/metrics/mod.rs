@@ -127,6 +127,30 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
         .iter()
         .map(|(reason, name, help)| (*reason, counters(r, name, help, INSTANCE)))
         .collect();
+    let became = counters(
+        r,
+        "keepalived_become_master_total",
+        "Became master",
+        INSTANCE,
+    );
+    let released = counters(
+        r,
+        "keepalived_release_master_total",
+        "Released master",
+        INSTANCE,
+    );
+    let p0_rcvd = counters(
+        r,
+        "keepalived_priority_zero_received_total",
+        "Priority zero received",
+        INSTANCE,
+    );
+    let p0_sent = counters(
+        r,
+        "keepalived_priority_zero_sent_total",
+        "Priority zero sent",
+        INSTANCE,
+    );
     let prio = gauges(r, "ipvsdir_vrrp_priority", "Configured priority", INSTANCE);
     let eff = gauges(
         r,
@@ -165,6 +189,10 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
         }
         count(&rcvd, &l, i.adverts_received);
         count(&sent, &l, i.adverts_sent);
+        count(&became, &l, i.became_master);
+        count(&released, &l, i.released_master);
+        count(&p0_rcvd, &l, i.priority_zero_received);
+        count(&p0_sent, &l, i.priority_zero_sent);
         for (reason, c) in &drops {
             count(c, &l, i.dropped.get(*reason).copied().unwrap_or(0));
         }

@@ -50,10 +50,22 @@ pub struct Instance {
     pub adverts_received: u64,
     pub adverts_sent: u64,
     pub late_adverts: u64,
+    /// Transitions and priority-0 adverts, as keepalived counts them.
+    pub stats: InstanceStats,
     /// When this master last answered a lower-priority master (advert and
     /// gratuitous ARPs): at most once per advert interval, so a flood of
     /// such adverts cannot be amplified.
     pub last_reannounce: Option<Micros>,
+}
+
+/// What keepalived's statistics count per instance (its SIGUSR2 dump and
+/// keepalived-exporter's metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    pub became_master: u64,
+    pub released_master: u64,
+    pub priority_zero_received: u64,
+    pub priority_zero_sent: u64,
 }
 
 /// The instance's address family: its first VIP's, else its unicast peers'.
@@ -151,6 +163,7 @@ impl Instance {
             adverts_received: 0,
             adverts_sent: 0,
             late_adverts: 0,
+            stats: InstanceStats::default(),
             last_reannounce: None,
             cfg,
         }
@@ -268,6 +281,9 @@ impl Instance {
             return Err(reason);
         }
         self.adverts_received += 1;
+        if rx.advert.priority == 0 {
+            self.stats.priority_zero_received += 1;
+        }
         let interval = match self.version() {
             Version::V3 => rx.advert.interval(),
             Version::V2 => self.cfg.advert_int.0,

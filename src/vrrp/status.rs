@@ -32,6 +32,14 @@ pub struct InstanceReport {
     pub late_adverts: u64,
     /// Dropped adverts per reason.
     pub dropped: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub became_master: u64,
+    #[serde(default)]
+    pub released_master: u64,
+    #[serde(default)]
+    pub priority_zero_received: u64,
+    #[serde(default)]
+    pub priority_zero_sent: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -77,6 +85,10 @@ pub fn report(instances: &[Instance], unmatched: &BTreeMap<DropKind, u64>) -> Vr
                 adverts_sent: i.adverts_sent,
                 adverts_received: i.adverts_received,
                 late_adverts: i.late_adverts,
+                became_master: i.stats.became_master,
+                released_master: i.stats.released_master,
+                priority_zero_received: i.stats.priority_zero_received,
+                priority_zero_sent: i.stats.priority_zero_sent,
                 dropped: i
                     .drops
                     .iter()

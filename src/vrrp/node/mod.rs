@@ -533,6 +533,9 @@ impl Node {
         let packets = inst.encode(priority);
         // Counted as sent; a failure comes back as Event::SendFailed.
         inst.adverts_sent += packets.len() as u64;
+        if priority == 0 {
+            inst.stats.priority_zero_sent += 1;
+        }
         self.effects.push_back(Effect::Advert {
             instance: i,
             priority,
@@ -568,10 +571,12 @@ impl Node {
             self.vips(i, false);
         }
         if from == State::Master {
+            self.instances[i].stats.released_master += 1;
             self.garps[i].leave_master();
             self.pending.retain(|(o, _)| *o != i);
         }
         if to == State::Master {
+            self.instances[i].stats.became_master += 1;
             self.vips(i, true);
             if let Some(burst) = self.garps[i].become_master(now) {
                 self.plan_garps(i, now, burst.repeat, true);

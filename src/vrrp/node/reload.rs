@@ -75,6 +75,7 @@ impl Node {
             inst.adverts_received = old.adverts_received;
             inst.adverts_sent = old.adverts_sent;
             inst.late_adverts = old.late_adverts;
+            inst.stats = old.stats;
             let params = *new.garps[ni].params();
             new.garps[ni] = self.garps[oi].clone();
             new.garps[ni].set_params(now, params);

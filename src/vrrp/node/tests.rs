@@ -143,3 +143,31 @@ fn a_stop_without_masters_ends_at_once_and_later_events_do_nothing() {
     n.handle(20, Event::Timer);
     assert!(drain(&mut n).is_empty());
 }
+
+#[test]
+fn keepalived_statistics_count_transitions_and_priority_zero() {
+    let mut n = node(CONF);
+    n.handle(0, Event::Start { links: Vec::new() });
+    // No master heard: BACKUP times out to MASTER.
+    let mut t = 0;
+    while n.instances()[0].vrrp.state != State::Master && t < 10_000_000 {
+        t = n.poll_timeout().unwrap_or(t + 100_000);
+        n.handle(t, Event::Timer);
+    }
+    drain(&mut n);
+    assert_eq!(n.instances()[0].stats.became_master, 1);
+    // A priority-0 advert from a stranger is dropped, not counted as received.
+    let p = packet(51, 0, 255);
+    n.handle_packet(t + 1, 0, &p, packet::peek_ipv4(&p));
+    assert_eq!(n.instances()[0].stats.priority_zero_received, 0);
+    // A higher priority master takes over: released once.
+    let p = packet(51, 200, 255);
+    n.handle_packet(t + 2, 0, &p, packet::peek_ipv4(&p));
+    drain(&mut n);
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+    assert_eq!(n.instances()[0].stats.released_master, 1);
+    // Now it leaves (priority 0 from the master we follow): counted.
+    let p = packet(51, 0, 255);
+    n.handle_packet(t + 3, 0, &p, packet::peek_ipv4(&p));
+    assert_eq!(n.instances()[0].stats.priority_zero_received, 1);
+}
