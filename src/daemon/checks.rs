@@ -128,6 +128,8 @@ pub async fn run(
     let mut core = Director::new(config, core_opts, owned);
     core.handle(Instant::now(), Event::Start);
     let mut batch = Vec::new();
+    let mut report: Option<tokio::task::JoinHandle<()>> = None;
+    let mut report_forced = false;
     'run: loop {
         while let Some(effect) = core.poll_effect() {
             match effect {
@@ -161,8 +163,12 @@ pub async fn run(
                     let _ = ready.send(());
                 }
                 Effect::WriteReport { force } => {
-                    if probes.board.take_news() | force {
-                        write_status(&core, &probes.board, &options, started);
+                    // One report at a time; a tick that finds the last one
+                    // still being written leaves it for the next tick.
+                    let busy = report.as_ref().is_some_and(|t| !t.is_finished());
+                    report_forced |= force;
+                    if !busy && (probes.board.take_news() | std::mem::take(&mut report_forced)) {
+                        report = write_status(&core, &probes.board, &options, started);
                     }
                 }
                 Effect::Stopped => break 'run,
@@ -196,26 +202,42 @@ pub async fn run(
         }
     }
     probes.stop();
+    // A report still being written would bring the file back.
+    if let Some(t) = report.take() {
+        let _ = t.await;
+    }
     let _ = std::fs::remove_file(&options.health_state);
     Ok(())
 }
 
-/// Writes the report from the probes' latest states.
-fn write_status(core: &Director, board: &Board, options: &Options, started: std::time::SystemTime) {
+/// Writes the report from the probes' latest states, off this thread:
+/// building it for tens of thousands of real servers takes long enough to
+/// hold back probes and kernel updates (and a reload's apply) otherwise.
+fn write_status(
+    core: &Director,
+    board: &Board,
+    options: &Options,
+    started: std::time::SystemTime,
+) -> Option<tokio::task::JoinHandle<()>> {
     let view = HealthTable {
         plan: core.health().plan.clone(),
         states: board.snapshot(),
     };
     if view.states.len() != view.plan.probes.len() {
-        return;
+        return None;
     }
-    let r = status::report(core.config(), &view, started);
-    if let Err(e) = status::write(&options.health_state, &r) {
-        tracing::warn!("{e}");
-    }
-    if let Some(live) = &options.live
-        && let Ok(mut l) = live.lock()
-    {
-        *l = Some(Arc::new(r));
-    }
+    let config = core.config().clone();
+    let path = options.health_state.clone();
+    let live = options.live.clone();
+    Some(tokio::task::spawn_blocking(move || {
+        let r = status::report(&config, &view, started);
+        if let Err(e) = status::write(&path, &r) {
+            tracing::warn!("{e}");
+        }
+        if let Some(live) = live
+            && let Ok(mut l) = live.lock()
+        {
+            *l = Some(Arc::new(r));
+        }
+    }))
 }
