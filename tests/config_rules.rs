@@ -792,6 +792,7 @@ fn conditional_lines_follow_config_id() {
     let with = |id: Option<&str>| {
         let opts = LoadOptions {
             config_id: id.map(String::from),
+            ..Default::default()
         };
         load_str("t.conf", t, &opts).config.unwrap().vrrp_instances[0].priority
     };
