@@ -345,8 +345,30 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     let summary = summary(&cfg);
+    // Scripts vetted as keepalived does at load: insecure ones named, and
+    // its SECURITY VIOLATION line without enable_script_security.
+    let scope = if config_test {
+        ipvsdir::script::audit::Scope::ALL
+    } else {
+        ipvsdir::script::audit::Scope {
+            vrrp: cli.vrrp || !cli.check,
+            checks: cli.check || !cli.vrrp,
+        }
+    };
+    let script_warnings = if config_test || daemon_mode {
+        ipvsdir::script::audit::audit(&cfg, scope)
+    } else {
+        Vec::new()
+    };
+    for w in &script_warnings {
+        if daemon_mode {
+            tracing::warn!(target: "ipvsdir::script", "{w}");
+        } else {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
     if config_test {
-        let warnings = loaded.diagnostics.warnings().count();
+        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len();
         let _ = writeln!(
             out,
             "{}: configuration OK ({warnings} warning{}): {summary}",
