@@ -326,7 +326,7 @@ fn main() -> ExitCode {
     let daemon_mode =
         !(config_test || cli.dump_config || cli.plan || cli.apply_once || cli.release);
     if daemon_mode {
-        log_diagnostics(&loaded.diagnostics);
+        ipvsdir::daemon::log::diagnostics(&loaded.diagnostics, "");
     } else {
         let _ = write!(out, "{}", loaded.diagnostics);
     }
@@ -395,27 +395,6 @@ fn main() -> ExitCode {
         }
     }
     daemon(&cli, cfg)
-}
-
-/// Each diagnostic as one log line at its level (the source line and caret
-/// are for the terminal).
-fn log_diagnostics(diags: &config::diag::Diagnostics) {
-    for d in &diags.items {
-        let text = d.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        match d.severity {
-            config::diag::Severity::Error => tracing::error!(target: "ipvsdir::config", "{first}"),
-            config::diag::Severity::Warning => tracing::warn!(target: "ipvsdir::config", "{first}"),
-        }
-    }
-    if diags.more_errors + diags.more_warnings > 0 {
-        tracing::warn!(
-            target: "ipvsdir::config",
-            "... and {} more errors and {} more warnings",
-            diags.more_errors,
-            diags.more_warnings
-        );
-    }
 }
 
 /// keepalived's `-T` (genhash mode) is only recognised as the first option:

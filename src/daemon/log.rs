@@ -262,6 +262,28 @@ fn syslog_time() -> String {
     )
 }
 
+/// A configuration's diagnostics, one log line each at its level (the
+/// source line and caret are for the terminal), under `config:`.
+pub fn diagnostics(diags: &crate::config::diag::Diagnostics, prefix: &str) {
+    use crate::config::diag::Severity;
+    for d in &diags.items {
+        let text = d.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        match d.severity {
+            Severity::Error => tracing::error!(target: "ipvsdir::config", "{prefix}{first}"),
+            Severity::Warning => tracing::warn!(target: "ipvsdir::config", "{prefix}{first}"),
+        }
+    }
+    if diags.more_errors + diags.more_warnings > 0 {
+        tracing::warn!(
+            target: "ipvsdir::config",
+            "{prefix}... and {} more errors and {} more warnings",
+            diags.more_errors,
+            diags.more_warnings
+        );
+    }
+}
+
 /// One distinct line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct LineKey {
