@@ -557,7 +557,8 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ipvsdir: {e}");
+            // Logged (to syslog with -S, with the journal's error priority).
+            tracing::error!("{e}");
             ExitCode::from(2)
         }
     }

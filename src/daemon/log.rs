@@ -75,6 +75,12 @@ pub fn severity(level: Level) -> u8 {
 pub fn subsystem(target: &str) -> &'static str {
     let rest = target.strip_prefix("ipvsdir::").unwrap_or(target);
     let top = rest.split("::").next().unwrap_or(rest);
+    // The director's health decisions (keepalived's healthcheckers say
+    // "Adding service ... to VS ...") are the checkers' lines; its kernel
+    // writer is IPVS.
+    if rest.starts_with("lvs::director") && !rest.starts_with("lvs::director::kernel") {
+        return "check";
+    }
     match top {
         "vrrp" => "vrrp",
         "check" => "check",
@@ -464,6 +470,8 @@ mod tests {
         assert_eq!(subsystem("ipvsdir::vrrp::driver"), "vrrp");
         assert_eq!(subsystem("ipvsdir::check::engine"), "check");
         assert_eq!(subsystem("ipvsdir::lvs::worker"), "ipvs");
+        assert_eq!(subsystem("ipvsdir::lvs::director"), "check");
+        assert_eq!(subsystem("ipvsdir::lvs::director::kernel"), "ipvs");
         assert_eq!(subsystem("ipvsdir::daemon::run"), "daemon");
         assert_eq!(subsystem("ipvsdir"), "daemon");
     }
