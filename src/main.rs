@@ -309,15 +309,21 @@ fn main() -> ExitCode {
         return dump(&cli);
     }
     // -t=FILE: the diagnostics and the verdict go to FILE (appended), as keepalived.
-    let mut out: Box<dyn Write> = match cli.config_test.as_deref() {
+    let mut out = match cli.config_test.as_deref() {
         Some(p) if !p.is_empty() => match open_test_log(Path::new(p)) {
-            Ok(f) => Box::new(f),
+            Ok(f) => Printer {
+                w: Box::new(f),
+                journal: false,
+            },
             Err(e) => {
                 eprintln!("ipvsdir: cannot open the config-test log file {p}: {e}");
                 return ExitCode::from(1);
             }
         },
-        _ => Box::new(std::io::stderr()),
+        _ => Printer {
+            w: Box::new(std::io::stderr()),
+            journal: ipvsdir::daemon::log::stderr_is_journal(),
+        },
     };
     let opts = load_options(&cli);
     let loaded = config::load(&cli.file, &opts);
@@ -328,7 +334,7 @@ fn main() -> ExitCode {
     if daemon_mode {
         ipvsdir::daemon::log::diagnostics(&loaded.diagnostics, "");
     } else {
-        let _ = write!(out, "{}", loaded.diagnostics);
+        out.diagnostics(&loaded.diagnostics);
     }
     let Some(cfg) = loaded.config else {
         let n = loaded.diagnostics.error_count();
@@ -340,7 +346,7 @@ fn main() -> ExitCode {
         if daemon_mode {
             tracing::error!("{verdict}");
         } else {
-            let _ = writeln!(out, "{verdict}");
+            out.line(3, &verdict);
         }
         return ExitCode::from(1);
     };
@@ -364,16 +370,18 @@ fn main() -> ExitCode {
         if daemon_mode {
             tracing::warn!(target: "ipvsdir::script", "{w}");
         } else {
-            let _ = writeln!(out, "warning: {w}");
+            out.line(4, &format!("warning: {w}"));
         }
     }
     if config_test {
         let warnings = loaded.diagnostics.warnings().count() + script_warnings.len();
-        let _ = writeln!(
-            out,
-            "{}: configuration OK ({warnings} warning{}): {summary}",
-            cli.file.display(),
-            if warnings == 1 { "" } else { "s" }
+        out.line(
+            6,
+            &format!(
+                "{}: configuration OK ({warnings} warning{}): {summary}",
+                cli.file.display(),
+                if warnings == 1 { "" } else { "s" }
+            ),
         );
         return ExitCode::SUCCESS;
     }
@@ -395,6 +403,48 @@ fn main() -> ExitCode {
         }
     }
     daemon(&cli, cfg)
+}
+
+/// Where `-t` and the one-shot modes print: a file (`-t=FILE`), stderr, or
+/// the journal (stderr under systemd, e.g. `ExecStartPre=ipvsdir -t`): then
+/// each line carries its sd-daemon priority.
+struct Printer {
+    w: Box<dyn Write>,
+    journal: bool,
+}
+
+impl Printer {
+    /// `text` (one or more lines) at syslog priority `priority`.
+    fn line(&mut self, priority: u8, text: &str) {
+        for l in text.lines() {
+            let _ = if self.journal {
+                writeln!(self.w, "<{priority}>{l}")
+            } else {
+                writeln!(self.w, "{l}")
+            };
+        }
+    }
+
+    fn diagnostics(&mut self, diags: &config::diag::Diagnostics) {
+        for d in &diags.items {
+            let p = match d.severity {
+                config::diag::Severity::Error => 3,
+                config::diag::Severity::Warning => 4,
+            };
+            self.line(p, &d.to_string());
+        }
+        if diags.more_errors + diags.more_warnings > 0 {
+            self.line(
+                4,
+                &format!(
+                    "... and {} more errors and {} more warnings (only the first {} diagnostics are shown)",
+                    diags.more_errors,
+                    diags.more_warnings,
+                    config::diag::MAX_DIAGNOSTICS
+                ),
+            );
+        }
+    }
 }
 
 /// keepalived's `-T` (genhash mode) is only recognised as the first option:

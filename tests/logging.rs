@@ -252,3 +252,71 @@ fn journal_stream_gets_priority_prefixes() {
     assert!(text.contains(" INFO daemon: ipvsdir ready"), "{text}");
     assert!(!text.contains("<6>"), "{text}");
 }
+
+/// `ExecStartPre=ipvsdir -t` under systemd: the diagnostics keep their
+/// priority in the journal, each line of them.
+#[test]
+fn config_test_under_the_journal() {
+    let run = Run::new();
+    let file = std::fs::File::create(run.path("journal")).unwrap();
+    let md = file.metadata().unwrap();
+    let status = run
+        .daemon(&["-t"])
+        .env("JOURNAL_STREAM", format!("{}:{}", md.dev(), md.ino()))
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(run.path("journal")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("<4>") && lines[0].contains("t.conf:3:3: warning: unknown keyword"),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("<4> 3 |"), "{text}");
+    assert!(lines[2].starts_with("<4>   |"), "{text}");
+    assert!(
+        lines[3].starts_with("<6>") && lines[3].contains("configuration OK (1 warning)"),
+        "{text}"
+    );
+    // An error at priority 3.
+    std::fs::write(
+        run.path("t.conf"),
+        "vrrp_instance VI_1 {\n virtual_router_id 300\n}\n",
+    )
+    .unwrap();
+    let file = std::fs::File::create(run.path("journal")).unwrap();
+    let md = file.metadata().unwrap();
+    let status = run
+        .daemon(&["-t"])
+        .env("JOURNAL_STREAM", format!("{}:{}", md.dev(), md.ino()))
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let text = std::fs::read_to_string(run.path("journal")).unwrap();
+    for l in text.lines().filter(|l| l.contains(": error: ")) {
+        assert!(l.starts_with("<3>"), "{text}");
+    }
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("<3>") && last.ends_with("the configuration cannot run"),
+        "{text}"
+    );
+}
+
+/// -d (keepalived's --dump-conf): the effective configuration in the log at start.
+#[test]
+fn dump_conf_logs_the_configuration_at_start() {
+    let run = Run::new();
+    let child = run
+        .daemon(&["-d"])
+        .stderr(std::fs::File::create(run.path("stderr")).unwrap())
+        .spawn()
+        .expect("start");
+    let text = wait_file_contains(&run.path("stderr"), "ipvsdir ready");
+    stop(child);
+    assert!(text.contains("INFO daemon: config: "), "{text}");
+    assert!(text.contains("router_id t"), "{text}");
+}
