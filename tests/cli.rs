@@ -410,3 +410,95 @@ fn bad_umask_and_facility_warn_and_go_on() {
     assert!(err.contains("invalid --umask 0999"), "{err}");
     assert!(err.contains("invalid log facility 'local9'"), "{err}");
 }
+
+/// The daemon on an empty file, its files in `dir`, until `check` has seen it
+/// (its pid given), then SIGTERM.
+fn with_daemon(dir: &std::path::Path, extra: &[&str], check: impl FnOnce(u32)) {
+    use std::time::{Duration, Instant};
+    let conf = dir.join("empty.conf");
+    std::fs::write(&conf, "").unwrap();
+    let log = dir.join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipvsdir"))
+        .args(extra)
+        .arg("-f")
+        .arg(&conf)
+        .arg("--control-socket")
+        .arg(dir.join("s"))
+        .arg("--vrrp-state")
+        .arg(dir.join("v.json"))
+        .arg("--health-state")
+        .arg(dir.join("h.json"))
+        .arg("--dump-dir")
+        .arg(dir)
+        .env_remove("JOURNAL_STREAM")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10)
+        && !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("ipvsdir ready")
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(pid)));
+    // SAFETY: kill(2) on our child.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// -m: a crash leaves a core dump (RLIMIT_CORE unlimited).
+#[test]
+fn core_dump_flag_lifts_the_core_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    with_daemon(dir.path(), &["-m"], |pid| {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let core = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap();
+        assert!(core.contains("unlimited"), "{core}");
+    });
+}
+
+/// -s NAME: the daemon runs in /run/netns/NAME.
+#[test]
+fn namespace_flag_enters_the_namespace() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() || Command::new("ip").arg("-V").output().is_err() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("needs root and ip(8), and CI=true has them");
+        }
+        eprintln!("skipped: needs root and ip(8)");
+        return;
+    }
+    let name = format!("ipvsdir-cli-{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ip netns add {name}");
+    let dir = tempfile::tempdir().unwrap();
+    let want = std::fs::metadata(format!("/run/netns/{name}"))
+        .unwrap()
+        .ino();
+    let result = std::panic::catch_unwind(|| {
+        with_daemon(dir.path(), &["-s", &name], |pid| {
+            let got = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .unwrap()
+                .ino();
+            assert_eq!(got, want, "the daemon is not in {name}");
+        })
+    });
+    let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
