@@ -12,7 +12,7 @@
 //! `config:`, `daemon:`), taken from the module the event comes from.
 //!
 //! **Rate limiting.** A line (same level, subsystem and text) is written at
-//! most once per [`LIMIT_PERIOD`]; repeats are counted and reported as
+//! most [`LIMIT_BURST`] times per [`LIMIT_PERIOD`]; repeats are counted and reported as
 //! `N similar lines suppressed: TEXT` when the period ends, even if the
 //! condition has stopped (a background thread flushes). At most
 //! [`LIMIT_KEYS`] different lines are tracked per period; occurrences beyond
@@ -34,8 +34,12 @@ use crate::log_limit::{LogLimit, Verdict};
 
 /// The syslog socket of the system logger.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
-/// One line per period per distinct line.
-pub const LIMIT_PERIOD: Duration = Duration::from_secs(1);
+/// At most [`LIMIT_BURST`] lines per period per distinct line.
+pub const LIMIT_PERIOD: Duration = Duration::from_secs(10);
+/// A short series of the same line (a few state changes) passes whole.
+pub const LIMIT_BURST: u32 = 10;
+/// How often held-back lines are reported (each once its period ended).
+const FLUSH_TICK: Duration = Duration::from_secs(1);
 /// Distinct lines tracked at once.
 pub const LIMIT_KEYS: usize = 1024;
 
@@ -148,7 +152,7 @@ pub enum Error {
 /// the layer; starts the thread that reports suppressed lines.
 pub fn init(opts: Options, filter: tracing_subscriber::EnvFilter) -> Result<(), Error> {
     let sinks = Sinks::open(&opts)?;
-    let layer = LogLayer::new(sinks, LIMIT_PERIOD);
+    let layer = LogLayer::new(sinks, LIMIT_PERIOD, LIMIT_BURST);
     layer.spawn_flusher();
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -301,7 +305,6 @@ struct LineKey {
 struct Shared {
     sinks: Sinks,
     limit: Mutex<LogLimit<LineKey>>,
-    period: Duration,
 }
 
 impl Shared {
@@ -340,12 +343,11 @@ pub struct LogLayer {
 }
 
 impl LogLayer {
-    pub fn new(sinks: Sinks, period: Duration) -> LogLayer {
+    pub fn new(sinks: Sinks, period: Duration, burst: u32) -> LogLayer {
         LogLayer {
             shared: Arc::new(Shared {
                 sinks,
-                limit: Mutex::new(LogLimit::new(period, LIMIT_KEYS)),
-                period,
+                limit: Mutex::new(LogLimit::with_burst(period, burst, LIMIT_KEYS)),
             }),
         }
     }
@@ -355,15 +357,15 @@ impl LogLayer {
         self.shared.flush(now);
     }
 
-    /// A thread that flushes once a period, for the life of the process.
+    /// A thread that reports held-back lines (each once its period has
+    /// ended), for the life of the process.
     pub fn spawn_flusher(&self) {
         let shared = Arc::downgrade(&self.shared);
-        let period = self.shared.period;
         let _ = std::thread::Builder::new()
             .name("log-flush".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(period);
+                    std::thread::sleep(FLUSH_TICK);
                     let Some(s) = shared.upgrade() else { return };
                     s.flush(Instant::now());
                 }
@@ -479,7 +481,7 @@ mod tests {
     #[test]
     fn repeated_lines_are_suppressed_and_counted() {
         let (sinks, lines) = Sinks::capture();
-        let layer = LogLayer::new(sinks, Duration::from_secs(3600));
+        let layer = LogLayer::new(sinks, Duration::from_secs(3600), 2);
         let subscriber = tracing_subscriber::registry().with(layer.clone());
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..1000 {
@@ -492,14 +494,15 @@ mod tests {
             *lines.lock().unwrap(),
             [
                 "WARN vrrp: (VI_1) bad advert",
+                "WARN vrrp: (VI_1) bad advert",
                 "WARN vrrp: (VI_2) bad advert",
                 "INFO check: down port=80",
             ]
         );
         layer.flush(Instant::now() + Duration::from_secs(3600));
         assert_eq!(
-            lines.lock().unwrap()[3..],
-            ["WARN vrrp: 999 similar lines suppressed: (VI_1) bad advert"]
+            lines.lock().unwrap()[4..],
+            ["WARN vrrp: 998 similar lines suppressed: (VI_1) bad advert"]
         );
     }
 }
