@@ -68,14 +68,14 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Datagrams until one contains `until` (or 10 s).
+/// Datagrams until one contains `until` (or 15 s).
 fn receive(sock: &UnixDatagram, until: &str) -> Vec<String> {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut lines = Vec::new();
     let t = Instant::now();
     let mut buf = vec![0u8; 8192];
-    while t.elapsed() < Duration::from_secs(10) {
+    while t.elapsed() < Duration::from_secs(15) {
         if let Ok(n) = sock.recv(&mut buf) {
             let l = String::from_utf8_lossy(&buf[..n]).into_owned();
             let done = l.contains(until);
@@ -319,4 +319,113 @@ fn dump_conf_logs_the_configuration_at_start() {
     stop(child);
     assert!(text.contains("INFO daemon: config: "), "{text}");
     assert!(text.contains("router_id t"), "{text}");
+}
+
+/// The same line over and over: 10 in 10 s get through, the rest are
+/// counted and reported once the 10 s end ("N similar lines suppressed").
+/// SIGUSR1 makes the daemon log `Wrote DIR/ipvsdir.data` each time.
+#[test]
+fn repeated_lines_are_rate_limited() {
+    let run = Run::new();
+    let sock = UnixDatagram::bind(run.path("log")).expect("bind");
+    let child = run
+        .daemon(&["-S", "daemon"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let pid = child.id() as i32;
+    receive(&sock, "ipvsdir ready");
+    // Read as the lines come (the socket's queue is short: a full one
+    // drops lines rather than block the daemon).
+    let reader = std::thread::spawn(move || receive(&sock, "similar lines suppressed: Wrote"));
+    // 15 dumps, one at a time (signals sent together would coalesce): each
+    // is a new file (written beside, then renamed).
+    let data = run.path("ipvsdir.data");
+    let ino = || std::fs::metadata(&data).map(|m| m.ino()).ok();
+    for _ in 0..15 {
+        let before = ino();
+        // SAFETY: kill(2) on our child.
+        unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+        }
+        let t = Instant::now();
+        while ino() == before && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let wrote = format!("daemon: Wrote {}", run.path("ipvsdir.data").display());
+    let lines = reader.join().unwrap();
+    stop(child);
+    let all = lines.join("\n");
+    let written = lines.iter().filter(|l| l.ends_with(&wrote)).count();
+    assert_eq!(written, 10, "{all}");
+    let summary = lines
+        .iter()
+        .find(|l| l.contains("similar lines suppressed: Wrote") && l.contains("ipvsdir.data"))
+        .unwrap_or_else(|| panic!("no summary:\n{all}"));
+    // Same priority as the line it counts (daemon.info = 3*8+6).
+    assert!(summary.starts_with("<30>"), "{summary}");
+    let n: u64 = summary
+        .split("daemon: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(n, 5, "{summary}");
+}
+
+/// A syslog daemon that does not read never blocks ours: lines are dropped,
+/// counted, and the count is logged once the socket takes lines again.
+#[test]
+fn a_stuck_syslog_drops_lines_instead_of_blocking() {
+    let run = Run::new();
+    let sock = UnixDatagram::bind(run.path("log")).expect("bind");
+    let child = run
+        .daemon(&["-S", "daemon"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let pid = child.id() as i32;
+    // Nobody reads: the socket's queue fills. Each SIGUSR1 dump still
+    // happens (the daemon is not stuck in a send).
+    let data = run.path("ipvsdir.data");
+    let ino = || std::fs::metadata(&data).map(|m| m.ino()).ok();
+    let wait_new = |before: Option<u64>| {
+        let t = Instant::now();
+        while ino() == before && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ino() != before
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..12 {
+        let before = ino();
+        // SAFETY: kill(2) on our child.
+        unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+        }
+        assert!(
+            wait_new(before),
+            "dump {i} not written: the daemon is blocked"
+        );
+    }
+    // Empty the queue, then one more line: the count comes first.
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 8192];
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).unwrap();
+    let before = ino();
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGUSR1);
+    }
+    assert!(wait_new(before));
+    let lines = receive(&sock, "log lines dropped");
+    stop(child);
+    let all = lines.join("\n");
+    let dropped = lines
+        .iter()
+        .find(|l| l.contains("log lines dropped: the syslog socket was full"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(dropped.starts_with("<28>"), "{dropped}");
 }

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -164,7 +165,7 @@ pub fn init(opts: Options, filter: tracing_subscriber::EnvFilter) -> Result<(), 
 /// Where formatted lines go.
 pub struct Sinks {
     stderr: Option<Stderr>,
-    syslog: Option<(UnixDatagram, PathBuf, u8)>,
+    syslog: Option<SyslogSink>,
     ident: String,
     /// Lines also kept here (tests).
     capture: Option<Arc<Mutex<Vec<String>>>>,
@@ -173,7 +174,12 @@ pub struct Sinks {
 impl Sinks {
     pub fn open(opts: &Options) -> Result<Sinks, Error> {
         let syslog = match &opts.syslog {
-            Some(s) => Some((connect(&s.socket)?, s.socket.clone(), s.facility)),
+            Some(s) => Some(SyslogSink {
+                sock: Mutex::new(connect(&s.socket)?),
+                path: s.socket.clone(),
+                facility: s.facility,
+                dropped: AtomicU64::new(0),
+            }),
             None => None,
         };
         Ok(Sinks {
@@ -222,19 +228,62 @@ impl Sinks {
             }
             None => {}
         }
-        if let Some((sock, path, facility)) = &self.syslog {
-            let pri = u16::from(*facility) * 8 + u16::from(severity(level));
+        if let Some(sys) = &self.syslog {
             let stamp = syslog_time();
-            for l in text.lines() {
-                let msg = format!("<{pri}>{stamp} {}: {subsystem}: {l}", self.ident);
-                if sock.send(msg.as_bytes()).is_err() {
-                    // The logger restarted: reconnect once.
-                    if let Ok(s) = connect(path) {
-                        let _ = s.send(msg.as_bytes());
-                    }
+            let head = |level: Level| {
+                let pri = u16::from(sys.facility) * 8 + u16::from(severity(level));
+                format!("<{pri}>{stamp} {}: ", self.ident)
+            };
+            let dropped = sys.dropped.load(Ordering::Relaxed);
+            if dropped > 0 {
+                let msg = format!(
+                    "{}daemon: {dropped} log lines dropped: the syslog socket was full (is the syslog daemon keeping up?)",
+                    head(Level::WARN)
+                );
+                if sys.send(&msg) {
+                    sys.dropped.fetch_sub(dropped, Ordering::Relaxed);
                 }
             }
+            let head = head(level);
+            for l in text.lines() {
+                sys.send(&format!("{head}{subsystem}: {l}"));
+            }
         }
+    }
+}
+
+/// The syslog socket. Sends never block the daemon: when the logger's queue
+/// is full a line is dropped and counted, and the count is logged once the
+/// socket takes lines again.
+struct SyslogSink {
+    sock: Mutex<UnixDatagram>,
+    path: PathBuf,
+    facility: u8,
+    dropped: AtomicU64,
+}
+
+impl SyslogSink {
+    /// Sends one line; false (and counted) when it was dropped.
+    fn send(&self, msg: &str) -> bool {
+        let Ok(mut sock) = self.sock.lock() else {
+            return false;
+        };
+        let sent = match sock.send(msg.as_bytes()) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            // The logger restarted (its socket is new): reconnect once.
+            Err(_) => match connect(&self.path) {
+                Ok(s) => {
+                    *sock = s;
+                    sock.send(msg.as_bytes()).is_ok()
+                }
+                Err(_) => false,
+            },
+        };
+        if !sent {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 }
 
@@ -245,6 +294,7 @@ fn connect(path: &Path) -> Result<UnixDatagram, Error> {
     };
     let sock = UnixDatagram::unbound().map_err(err)?;
     sock.connect(path).map_err(err)?;
+    sock.set_nonblocking(true).map_err(err)?;
     Ok(sock)
 }
 
