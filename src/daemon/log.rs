@@ -41,8 +41,9 @@ pub const LIMIT_PERIOD: Duration = Duration::from_secs(10);
 pub const LIMIT_BURST: u32 = 10;
 /// How often held-back lines are reported (each once its period ended).
 const FLUSH_TICK: Duration = Duration::from_secs(1);
-/// Distinct lines tracked at once.
-pub const LIMIT_KEYS: usize = 1024;
+/// Distinct lines tracked at once (a start with thousands of services logs
+/// a line per service; about 200 bytes each, so a few MB at most).
+pub const LIMIT_KEYS: usize = 16_384;
 
 /// syslog facility codes (`<sys/syslog.h>`, before the shift).
 pub const LOG_USER: u8 = 1;
