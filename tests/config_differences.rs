@@ -198,7 +198,8 @@ fn insecure_scripts_are_reported_at_config_test() {
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
     let body = format!(
-        "vrrp_script chk {{\n script \"{}\"\n}}\nvirtual_server 10.0.0.10 80 {{\n real_server 10.0.0.11 80 {{\n  MISC_CHECK {{\n   misc_path \"{} arg\"\n  }}\n }}\n}}\n",
+        "vrrp_script chk {{\n script \"{}\"\n}}\nvirtual_server 10.0.0.10 80 {{\n real_server 10.0.0.11 80 {{\n  MISC_CHECK {{\n   misc_path \"{} arg\"\n  }}\n }}\n real_server 10.0.0.12 80 {{\n  MISC_CHECK {{\n   misc_path \"{} other\"\n  }}\n }}\n}}\n",
+        script.display(),
         script.display(),
         script.display()
     );
@@ -220,7 +221,7 @@ fn insecure_scripts_are_reported_at_config_test() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("warning: MISC_CHECK of real_server [10.0.0.11]:tcp:80 of virtual_server [10.0.0.10]:tcp:80: Unsafe permissions found for script '{}'", script.display())),
+        err.contains(&format!("warning: MISC_CHECK of real_server [10.0.0.11]:tcp:80 of virtual_server [10.0.0.10]:tcp:80 (and 1 more using the same program): Unsafe permissions found for script '{}'", script.display())),
         "{err}"
     );
     assert!(

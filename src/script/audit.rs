@@ -8,9 +8,11 @@
 //! enabled.` line (`check scripts` for the checkers' side), with ` There
 //! are insecure scripts.` when some are.
 
-use crate::config::model::{CheckKind, Config, Notify, Script};
+use std::collections::{HashMap, HashSet};
 
-use super::{Outcome, RunOptions, ScriptSpec, check};
+use crate::config::model::{CheckKind, Config, Notify, Script, ScriptUser};
+
+use super::{Outcome, RunOptions, ScriptSpec, check, split_command};
 
 /// Which halves of the configuration run (`-P`: VRRP only, `-C`: checkers only).
 #[derive(Debug, Clone, Copy)]
@@ -45,9 +47,37 @@ fn side(scripts: &[(String, &Script)], opts: &RunOptions, what: &str, out: &mut 
     if scripts.is_empty() {
         return;
     }
-    let mut insecure = false;
+    // Whether a script can run, and safely, depends on its program and
+    // user, not its arguments: each program is checked once (a MISC_CHECK
+    // per real server is one script), named by its first use.
+    let mut groups: Vec<(&str, &Script, usize)> = Vec::new();
+    let mut index: HashMap<(String, Option<&ScriptUser>), usize> = HashMap::new();
     for (used, script) in scripts {
-        let found = match check(ScriptSpec::from(*script), opts) {
+        let program = split_command(&script.command)
+            .ok()
+            .and_then(|w| w.into_iter().next())
+            .map_or_else(
+                || script.command.clone(),
+                |w| w.to_string_lossy().into_owned(),
+            );
+        let key = (program, script.user.as_ref());
+        match index.get(&key) {
+            Some(&g) => groups[g].2 += 1,
+            None => {
+                index.insert(key, groups.len());
+                groups.push((used, script, 1));
+            }
+        }
+    }
+    let mut seen: HashSet<String> = out.iter().cloned().collect();
+    let mut insecure = false;
+    for (first, script, uses) in groups {
+        let used = if uses > 1 {
+            format!("{first} (and {} more using the same program)", uses - 1)
+        } else {
+            first.to_string()
+        };
+        let found = match check(ScriptSpec::from(script), opts) {
             Ok(c) => c.warnings,
             Err(Outcome::Refused(why)) => vec![format!("{why} — {used} is not run")],
             Err(Outcome::SpawnFailed(why)) => vec![format!("{why} — {used} cannot run")],
@@ -61,7 +91,7 @@ fn side(scripts: &[(String, &Script)], opts: &RunOptions, what: &str, out: &mut 
             } else {
                 format!("{used}: {w}")
             };
-            if !out.contains(&w) {
+            if seen.insert(w.clone()) {
                 out.push(w);
             }
         }
