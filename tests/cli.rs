@@ -502,3 +502,17 @@ fn namespace_flag_enters_the_namespace() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// -u MASK: the files the daemon creates with the process umask (its pid
+/// file) follow it.
+#[test]
+fn umask_flag_applies_to_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("d.pid");
+    let p = pid_file.to_str().unwrap().to_string();
+    with_daemon(dir.path(), &["-u", "077", "-p", &p], |_| {
+        let mode = std::fs::metadata(&pid_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "pid file mode {mode:o} with -u 077");
+    });
+}
