@@ -25,8 +25,10 @@ pub enum Verdict {
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// When the current period of this key started (its last logged line).
+    /// When the current period of this key started.
     since: Instant,
+    /// Lines logged in the current period.
+    logged: u32,
     suppressed: u64,
 }
 
@@ -34,6 +36,8 @@ struct Slot {
 #[derive(Debug)]
 pub struct LogLimit<K> {
     period: Duration,
+    /// Lines logged per period per key before the rest are held back.
+    burst: u32,
     max_keys: usize,
     slots: HashMap<K, Slot>,
     /// Occurrences of keys that found the map full (logged by `flush`).
@@ -44,8 +48,15 @@ impl<K: Eq + Hash + Clone> LogLimit<K> {
     /// At most one line per `period` per key; at most `max_keys` keys
     /// tracked at once.
     pub fn new(period: Duration, max_keys: usize) -> Self {
+        Self::with_burst(period, 1, max_keys)
+    }
+
+    /// At most `burst` lines per `period` per key (a short series, such as
+    /// a few state changes, passes whole; a flood does not).
+    pub fn with_burst(period: Duration, burst: u32, max_keys: usize) -> Self {
         LogLimit {
             period,
+            burst: burst.max(1),
             max_keys: max_keys.max(1),
             slots: HashMap::new(),
             overflow: 0,
@@ -56,11 +67,16 @@ impl<K: Eq + Hash + Clone> LogLimit<K> {
     pub fn check(&mut self, now: Instant, key: &K) -> Verdict {
         if let Some(s) = self.slots.get_mut(key) {
             if now.saturating_duration_since(s.since) < self.period {
+                if s.logged < self.burst {
+                    s.logged += 1;
+                    return Verdict::Log { suppressed: 0 };
+                }
                 s.suppressed += 1;
                 return Verdict::Suppress;
             }
             let suppressed = std::mem::take(&mut s.suppressed);
             s.since = now;
+            s.logged = 1;
             return Verdict::Log { suppressed };
         }
         if self.slots.len() >= self.max_keys {
@@ -74,6 +90,7 @@ impl<K: Eq + Hash + Clone> LogLimit<K> {
             key.clone(),
             Slot {
                 since: now,
+                logged: 1,
                 suppressed: 0,
             },
         );
@@ -89,7 +106,10 @@ impl<K: Eq + Hash + Clone> LogLimit<K> {
         for (k, s) in &mut self.slots {
             if s.suppressed > 0 && now.saturating_duration_since(s.since) >= self.period {
                 due.push((k.clone(), std::mem::take(&mut s.suppressed)));
+                // The report is this period's line: a flood that goes on
+                // gets one report per period.
                 s.since = now;
+                s.logged = self.burst;
             }
         }
         self.expire(now);
@@ -170,6 +190,30 @@ mod tests {
             l.check(t0 + 2 * P, &"checksum"),
             Verdict::Log { suppressed: 0 }
         );
+    }
+
+    #[test]
+    fn a_burst_passes_whole_then_the_rest_is_counted() {
+        let t0 = Instant::now();
+        let mut l = LogLimit::with_burst(P, 3, 8);
+        for i in 0..3 {
+            let t = t0 + Duration::from_millis(i);
+            assert_eq!(l.check(t, &1), Verdict::Log { suppressed: 0 });
+        }
+        for i in 3..10 {
+            let t = t0 + Duration::from_millis(i);
+            assert_eq!(l.check(t, &1), Verdict::Suppress);
+        }
+        assert_eq!(l.flush(t0 + P), (vec![(1, 7)], 0));
+        // The report was the next period's line: the flood goes on held back.
+        assert_eq!(l.check(t0 + P, &1), Verdict::Suppress);
+        assert_eq!(l.flush(t0 + 2 * P), (vec![(1, 1)], 0));
+        // Quiet for a period, then a new burst.
+        assert_eq!(l.flush(t0 + 3 * P), (vec![], 0));
+        for _ in 0..3 {
+            assert_eq!(l.check(t0 + 3 * P, &1), Verdict::Log { suppressed: 0 });
+        }
+        assert_eq!(l.check(t0 + 3 * P, &1), Verdict::Suppress);
     }
 
     #[test]

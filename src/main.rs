@@ -1,18 +1,30 @@
 //! The `ipvsdir` command line: parses flags (keepalived-compatible where
 //! they overlap) and calls into the library.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 use ipvsdir::config::{self, LoadOptions, normalized};
 use ipvsdir::lvs::{commands, format};
 
 /// Linux load-balancer director: VRRP failover, real-server health checks
 /// and the IPVS table, configured with keepalived.conf syntax.
 #[derive(Parser, Debug)]
-#[command(name = "ipvsdir", version, about)]
+#[command(
+    name = "ipvsdir",
+    version,
+    about,
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct Cli {
+    /// Print the version and exit (keepalived's -v).
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    version: (),
+
     /// Configuration file (keepalived.conf syntax).
     #[arg(
         short = 'f',
@@ -22,9 +34,18 @@ struct Cli {
     )]
     file: PathBuf,
 
-    /// Check the configuration and exit: 0 when it can run, 1 with the diagnostics otherwise.
-    #[arg(short = 't', long = "config-test")]
-    config_test: bool,
+    /// Check the configuration and exit: 0 when it can run, 1 with the
+    /// diagnostics otherwise. `--config-test=FILE` appends them to FILE
+    /// instead of stderr (keepalived's form).
+    #[arg(
+        short = 't',
+        long = "config-test",
+        value_name = "LOG_FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    config_test: Option<String>,
 
     /// Print the normalized configuration (defaults filled in, inheritance resolved) and exit.
     #[arg(long)]
@@ -104,16 +125,16 @@ struct Cli {
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pid_file: Option<PathBuf>,
 
-    /// Leave the VIPs in place at stop.
-    #[arg(long)]
+    /// Leave the VIPs in place at stop (keepalived's -V).
+    #[arg(short = 'V', long)]
     dont_release_vrrp: bool,
 
     /// Where the daemon writes its VRRP instances' state.
     #[arg(long, value_name = "FILE", default_value = ipvsdir::vrrp::status::VRRP_STATE)]
     vrrp_state: PathBuf,
 
-    /// With --check: leave our IPVS services in the kernel at stop.
-    #[arg(long)]
+    /// With --check: leave our IPVS services in the kernel at stop (keepalived's -I).
+    #[arg(short = 'I', long)]
     dont_release_ipvs: bool,
 
     /// With --check: run the checkers and report health (logs, notify
@@ -153,6 +174,99 @@ struct Cli {
     /// Detailed (debug) logging.
     #[arg(short = 'D', long = "log-detail")]
     log_detail: bool,
+
+    /// Log to syslog with this facility: 0-7 or local0-local7 (LOG_LOCAL0-7),
+    /// user or daemon. Without it, logs go to stderr (to the journal, with
+    /// priorities, under systemd).
+    #[arg(short = 'S', long = "log-facility", value_name = "FACILITY")]
+    log_facility: Option<String>,
+
+    /// Don't log via syslog (overrides -S).
+    #[arg(short = 'G', long = "no-syslog")]
+    no_syslog: bool,
+
+    /// The syslog socket -S writes to.
+    #[arg(long, value_name = "PATH", env = "IPVSDIR_SYSLOG_SOCKET", default_value = ipvsdir::daemon::log::SYSLOG_SOCKET)]
+    syslog_socket: PathBuf,
+
+    /// umask for the files the daemon creates (numeric: 022, 0x12, 18).
+    #[arg(short = 'u', long, value_name = "MASK")]
+    umask: Option<String>,
+
+    /// Log the effective configuration at start (keepalived's --dump-conf).
+    #[arg(short = 'd', long = "dump-conf")]
+    dump_conf: bool,
+
+    /// Produce a core dump if the daemon terminates abnormally (RLIMIT_CORE unlimited).
+    #[arg(short = 'm', long = "core-dump")]
+    core_dump: bool,
+
+    /// As -m; keepalived also sets kernel.core_pattern (ipvsdir does not: use sysctl).
+    #[arg(
+        short = 'M',
+        long = "core-dump-pattern",
+        value_name = "PATTERN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "core"
+    )]
+    core_dump_pattern: Option<String>,
+
+    /// Error if any included configuration file is missing (every include read as `includet`).
+    #[arg(short = 'e', long = "all-config")]
+    all_config: bool,
+
+    /// Run in the network namespace NAME (/run/netns/NAME, as `ip netns` makes).
+    #[arg(short = 's', long = "namespace", value_name = "NAME")]
+    namespace: Option<String>,
+
+    /// Print the number of the signal for STOP, RELOAD, DATA, STATS or JSON and exit.
+    #[arg(long, value_name = "SIGFUNC")]
+    signum: Option<String>,
+
+    /// keepalived's genhash mode: `ipvsdir -T -s IP -p PORT ...` is `ipvsdir genhash ...` (first option only).
+    #[arg(short = 'T', long = "genhash")]
+    genhash_mode: bool,
+
+    /// Accepted for keepalived: there is no BFD subsystem (notice).
+    #[arg(short = 'B', long = "no_bfd")]
+    no_bfd: bool,
+
+    /// Accepted for keepalived: ipvsdir starts what the file configures, one process (notice).
+    #[arg(long = "all")]
+    all: bool,
+
+    /// Accepted for keepalived: VIPs are released as configured (notice).
+    #[arg(short = 'X', long = "release-vips")]
+    release_vips: bool,
+
+    /// Accepted for keepalived: one process, nothing to respawn; let the service manager restart it (notice).
+    #[arg(short = 'R', long = "dont-respawn")]
+    dont_respawn: bool,
+
+    /// Accepted for keepalived: one process; its pid file is -p (notice).
+    #[arg(short = 'r', long = "vrrp_pid", value_name = "FILE")]
+    vrrp_pid: Option<PathBuf>,
+
+    /// Accepted for keepalived: one process; its pid file is -p (notice).
+    #[arg(short = 'c', long = "checkers_pid", value_name = "FILE")]
+    checkers_pid: Option<PathBuf>,
+
+    /// Accepted for keepalived: no BFD subsystem (notice).
+    #[arg(short = 'b', long = "bfd_pid", value_name = "FILE")]
+    bfd_pid: Option<PathBuf>,
+
+    /// Accepted for keepalived: address changes are not reported (notice).
+    #[arg(short = 'a', long = "address-monitoring")]
+    address_monitoring: bool,
+
+    /// Accepted for keepalived: no SNMP subsystem (notice).
+    #[arg(short = 'x', long = "snmp")]
+    snmp: bool,
+
+    /// Accepted for keepalived: no SNMP subsystem (notice).
+    #[arg(short = 'A', long = "snmp-agent-socket", value_name = "FILE")]
+    snmp_agent_socket: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,36 +283,110 @@ fn main() -> ExitCode {
     if let Some(code) = ipvsdir::daemon::pid1::init_if_pid1() {
         return code;
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(genhash_first(std::env::args_os().collect()));
+    if let Some(name) = &cli.signum {
+        return signum(name);
+    }
+    if cli.genhash_mode {
+        eprintln!(
+            "ipvsdir: -T (--genhash) must be the first option: ipvsdir -T -s IP -p PORT ... (or ipvsdir genhash ...)"
+        );
+        return ExitCode::from(2);
+    }
+    // Before any thread: a network namespace is entered per thread.
+    if let Some(ns) = &cli.namespace
+        && let Err(e) = ipvsdir::daemon::process::enter_netns(ns)
+    {
+        eprintln!("ipvsdir: {e}");
+        return ExitCode::from(2);
+    }
+    process_flags(&cli);
     init_logging(&cli);
+    for notice in notices(&cli) {
+        tracing::info!("{notice}");
+    }
     if let Some(Command::Genhash(args)) = &cli.command {
         return genhash(args);
     }
+    let config_test = cli.config_test.is_some();
     // -t tests the file and nothing else, whatever else is asked (-C, -P, --dump, ...).
-    if !cli.config_test && (cli.dump || matches!(cli.command, Some(Command::Dump))) {
+    if !config_test && (cli.dump || matches!(cli.command, Some(Command::Dump))) {
         return dump(&cli);
     }
-    let opts = LoadOptions {
-        config_id: cli.config_id.clone(),
+    // -t=FILE: the diagnostics and the verdict go to FILE (appended), as keepalived.
+    let mut out = match cli.config_test.as_deref() {
+        Some(p) if !p.is_empty() => match open_test_log(Path::new(p)) {
+            Ok(f) => Printer {
+                w: Box::new(f),
+                journal: false,
+            },
+            Err(e) => {
+                eprintln!("ipvsdir: cannot open the config-test log file {p}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        _ => Printer {
+            w: Box::new(std::io::stderr()),
+            journal: ipvsdir::daemon::log::stderr_is_journal(),
+        },
     };
+    let opts = load_options(&cli);
     let loaded = config::load(&cli.file, &opts);
-    eprint!("{}", loaded.diagnostics);
+    // The daemon logs its diagnostics (to the journal or syslog with their
+    // priorities); the one-shot modes print them.
+    let daemon_mode =
+        !(config_test || cli.dump_config || cli.plan || cli.apply_once || cli.release);
+    if daemon_mode {
+        ipvsdir::daemon::log::diagnostics(&loaded.diagnostics, "");
+    } else {
+        out.diagnostics(&loaded.diagnostics);
+    }
     let Some(cfg) = loaded.config else {
         let n = loaded.diagnostics.error_count();
-        eprintln!(
+        let verdict = format!(
             "{}: {n} error{} — the configuration cannot run",
             cli.file.display(),
             if n == 1 { "" } else { "s" }
         );
+        if daemon_mode {
+            tracing::error!("{verdict}");
+        } else {
+            out.line(3, &verdict);
+        }
         return ExitCode::from(1);
     };
     let summary = summary(&cfg);
-    if cli.config_test {
-        let warnings = loaded.diagnostics.warnings().count();
-        eprintln!(
-            "{}: configuration OK ({warnings} warning{}): {summary}",
-            cli.file.display(),
-            if warnings == 1 { "" } else { "s" }
+    // Scripts vetted as keepalived does at load: insecure ones named, and
+    // its SECURITY VIOLATION line without enable_script_security.
+    let scope = if config_test {
+        ipvsdir::script::audit::Scope::ALL
+    } else {
+        ipvsdir::script::audit::Scope {
+            vrrp: cli.vrrp || !cli.check,
+            checks: cli.check || !cli.vrrp,
+        }
+    };
+    let script_warnings = if config_test || daemon_mode {
+        ipvsdir::script::audit::audit(&cfg, scope)
+    } else {
+        Vec::new()
+    };
+    for w in &script_warnings {
+        if daemon_mode {
+            tracing::warn!(target: "ipvsdir::script", "{w}");
+        } else {
+            out.line(4, &format!("warning: {w}"));
+        }
+    }
+    if config_test {
+        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len();
+        out.line(
+            6,
+            &format!(
+                "{}: configuration OK ({warnings} warning{}): {summary}",
+                cli.file.display(),
+                if warnings == 1 { "" } else { "s" }
+            ),
         );
         return ExitCode::SUCCESS;
     }
@@ -214,7 +402,182 @@ fn main() -> ExitCode {
         return lvs_once(&cli, &cfg);
     }
     tracing::info!("Starting ipvsdir: {summary}");
+    if cli.dump_conf {
+        for line in normalized::to_text(&cfg).lines() {
+            tracing::info!("config: {line}");
+        }
+    }
     daemon(&cli, cfg)
+}
+
+/// Where `-t` and the one-shot modes print: a file (`-t=FILE`), stderr, or
+/// the journal (stderr under systemd, e.g. `ExecStartPre=ipvsdir -t`): then
+/// each line carries its sd-daemon priority.
+struct Printer {
+    w: Box<dyn Write>,
+    journal: bool,
+}
+
+impl Printer {
+    /// `text` (one or more lines) at syslog priority `priority`.
+    fn line(&mut self, priority: u8, text: &str) {
+        for l in text.lines() {
+            let _ = if self.journal {
+                writeln!(self.w, "<{priority}>{l}")
+            } else {
+                writeln!(self.w, "{l}")
+            };
+        }
+    }
+
+    fn diagnostics(&mut self, diags: &config::diag::Diagnostics) {
+        for d in &diags.items {
+            let p = match d.severity {
+                config::diag::Severity::Error => 3,
+                config::diag::Severity::Warning => 4,
+            };
+            self.line(p, &d.to_string());
+        }
+        if diags.more_errors + diags.more_warnings > 0 {
+            self.line(
+                4,
+                &format!(
+                    "... and {} more errors and {} more warnings (only the first {} diagnostics are shown)",
+                    diags.more_errors,
+                    diags.more_warnings,
+                    config::diag::MAX_DIAGNOSTICS
+                ),
+            );
+        }
+    }
+}
+
+/// keepalived's `-T` (genhash mode) is only recognised as the first option:
+/// `ipvsdir -T ARGS` is `ipvsdir genhash ARGS`.
+fn genhash_first(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).is_some_and(|a| a == "-T" || a == "--genhash") {
+        args[1] = "genhash".into();
+    }
+    args
+}
+
+/// keepalived's `--signum`: the signal that asks the daemon for SIGFUNC.
+fn signum(name: &str) -> ExitCode {
+    let n = match name {
+        "STOP" => libc::SIGTERM,
+        "RELOAD" => libc::SIGHUP,
+        // SIGUSR1 writes the JSON dump beside the text one.
+        "DATA" | "JSON" => libc::SIGUSR1,
+        "STATS" => libc::SIGUSR2,
+        "STATS_CLEAR" => {
+            eprintln!(
+                "ipvsdir: no signal clears the statistics (keepalived's STATS_CLEAR): restart the daemon to reset them"
+            );
+            return ExitCode::from(1);
+        }
+        _ => {
+            eprintln!("Unknown sigfunc {name}: use STOP, RELOAD, DATA, STATS or JSON");
+            return ExitCode::from(1);
+        }
+    };
+    println!("{n}");
+    ExitCode::SUCCESS
+}
+
+fn load_options(cli: &Cli) -> LoadOptions {
+    LoadOptions {
+        config_id: cli.config_id.clone(),
+        all_config: cli.all_config,
+    }
+}
+
+/// `-t=FILE`: appended to, created 0644, a symlink never followed.
+fn open_test_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// `-u` and `-m`/`-M`: process settings made before anything else.
+fn process_flags(cli: &Cli) {
+    if let Some(mask) = &cli.umask {
+        match ipvsdir::daemon::process::parse_umask(mask) {
+            Some(bits) => ipvsdir::daemon::process::set_umask(bits),
+            // keepalived goes on with the umask it had.
+            None => eprintln!(
+                "ipvsdir: invalid --umask {mask}: give the mask in octal (022), hex (0x12) or decimal; the umask is unchanged"
+            ),
+        }
+    }
+    if (cli.core_dump || cli.core_dump_pattern.is_some())
+        && let Err(e) = ipvsdir::daemon::process::enable_core_dumps()
+    {
+        eprintln!("ipvsdir: cannot enable core dumps (-m): {e}");
+    }
+}
+
+/// One line for each keepalived flag that means nothing here.
+fn notices(cli: &Cli) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut note = |on: bool, flag: &str, why: &str| {
+        if on {
+            v.push(format!(
+                "{flag} accepted for keepalived compatibility: {why}"
+            ));
+        }
+    };
+    note(cli.no_bfd, "-B (--no_bfd)", "ipvsdir has no BFD subsystem");
+    note(
+        cli.all,
+        "--all",
+        "ipvsdir runs one process with what the file configures",
+    );
+    note(
+        cli.release_vips,
+        "-X (--release-vips)",
+        "VIPs are released on every transition out of MASTER",
+    );
+    note(
+        cli.dont_respawn,
+        "-R (--dont-respawn)",
+        "ipvsdir runs one process and no children to respawn; the service manager restarts it",
+    );
+    note(
+        cli.vrrp_pid.is_some(),
+        "-r (--vrrp_pid)",
+        "ipvsdir runs one process; its pid file is -p",
+    );
+    note(
+        cli.checkers_pid.is_some(),
+        "-c (--checkers_pid)",
+        "ipvsdir runs one process; its pid file is -p",
+    );
+    note(
+        cli.bfd_pid.is_some(),
+        "-b (--bfd_pid)",
+        "ipvsdir has no BFD subsystem",
+    );
+    note(
+        cli.address_monitoring,
+        "-a (--address-monitoring)",
+        "address changes are not logged",
+    );
+    note(cli.snmp, "-x (--snmp)", "ipvsdir has no SNMP subsystem");
+    note(
+        cli.snmp_agent_socket.is_some(),
+        "-A (--snmp-agent-socket)",
+        "ipvsdir has no SNMP subsystem",
+    );
+    note(
+        cli.core_dump_pattern.is_some(),
+        "-M (--core-dump-pattern)",
+        "core dumps are enabled as with -m, kernel.core_pattern is left as it is (set it with sysctl)",
+    );
+    v
 }
 
 /// VRRP (and, unless -P, the checkers with the IPVS table) until SIGTERM/SIGINT.
@@ -233,9 +596,7 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     };
     let opts = ipvsdir::daemon::run::Options {
         config_path: cli.file.clone(),
-        load: LoadOptions {
-            config_id: cli.config_id.clone(),
-        },
+        load: load_options(cli),
         // -C: checkers only; -P: VRRP only; neither: both.
         vrrp: (cli.vrrp || !cli.check).then_some(vrrp_opts),
         checks: (cli.check || !cli.vrrp).then(|| check_options(cli)),
@@ -252,7 +613,8 @@ fn daemon(cli: &Cli, cfg: config::model::Config) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ipvsdir: {e}");
+            // Logged (to syslog with -S, with the journal's error priority).
+            tracing::error!("{e}");
             ExitCode::from(2)
         }
     }
@@ -445,15 +807,56 @@ fn summary(cfg: &config::model::Config) -> String {
     )
 }
 
+/// Where the logs go: syslog with -S (unless -G); stderr without it, or
+/// with -l too; with `<N>` priorities when stderr is the journal. -t logs to
+/// stderr only, as keepalived.
 fn init_logging(cli: &Cli) {
+    use ipvsdir::daemon::log;
     let level = if cli.log_detail { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // Foreground-only for now: -n and -l are accepted and always in effect.
-    let _ = (cli.dont_fork, cli.log_console);
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Foreground-only: -n is accepted and always in effect.
+    let _ = cli.dont_fork;
+    let facility = cli.log_facility.as_deref().map(|f| {
+        let code = log::parse_facility(f);
+        if code.is_none() {
+            // keepalived goes on with its default.
+            eprintln!(
+                "ipvsdir: invalid log facility '{f}': use 0-7, local0-local7, user or daemon; using daemon"
+            );
+        }
+        code.unwrap_or(log::LOG_DAEMON)
+    });
+    let syslog = facility
+        .filter(|_| !cli.no_syslog && cli.config_test.is_none())
+        .map(|facility| log::Syslog {
+            facility,
+            socket: cli.syslog_socket.clone(),
+        });
+    let stderr = (syslog.is_none() || cli.log_console).then(|| {
+        if log::stderr_is_journal() {
+            log::Stderr::Journal
+        } else {
+            log::Stderr::Console
+        }
+    });
+    let opts = log::Options {
+        stderr,
+        syslog,
+        ident: "ipvsdir".into(),
+    };
+    if let Err(e) = log::init(opts.clone(), filter) {
+        eprintln!("ipvsdir: {e}");
+        // Still log somewhere: stderr.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let _ = log::init(
+            log::Options {
+                stderr: Some(opts.stderr.unwrap_or(log::Stderr::Console)),
+                syslog: None,
+                ..opts
+            },
+            filter,
+        );
+    }
 }

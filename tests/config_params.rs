@@ -15,6 +15,7 @@ const BLANK_LINE_DIAGS: [&str; 3] = [
 fn load_as(id: Option<&str>, text: &str) -> Loaded {
     let opts = LoadOptions {
         config_id: id.map(String::from),
+        ..Default::default()
     };
     load_str("t.conf", text, &opts)
 }

@@ -24,6 +24,29 @@ fn shipped_samples_load_without_errors_or_warnings() {
     assert!(files.len() >= 9, "conf/ should hold the sample topologies");
     for f in files {
         let l = load(&f, &LoadOptions::default());
+        if f.ends_with("keepalived-default.conf") {
+            // keepalived's own sample, unchanged: it asks for mail, which
+            // ipvsdir does not send, and sets PASS authentication under
+            // vrrp_strict, which keepalived ignores too.
+            let mut said: Vec<&str> = l
+                .diagnostics
+                .items
+                .iter()
+                .map(|d| d.message.split(':').next().unwrap_or_default())
+                .collect();
+            said.dedup();
+            assert!(l.config.is_some(), "{}", l.diagnostics);
+            assert_eq!(
+                said,
+                [
+                    "notification_email",
+                    "vrrp_strict does not allow authentication"
+                ],
+                "{}",
+                l.diagnostics
+            );
+            continue;
+        }
         assert!(
             l.config.is_some() && l.diagnostics.items.is_empty(),
             "{}:\n{}",
@@ -80,8 +103,17 @@ fn seed_configs_get_the_expected_verdicts() {
         "003_c4c22ec258ba7f59-1.conf",
         "003_c4c22ec258ba7f59-2.conf",
     ] {
-        let (loaded, d) = verdict(ok);
-        assert!(loaded && d.is_empty(), "{ok}:\n{d}");
+        // Nothing to say but, where the file asks for mail, that none is sent.
+        let l = load(&dir.join(ok), &LoadOptions::default());
+        let d = l.diagnostics.to_string();
+        assert!(l.config.is_some(), "{ok}:\n{d}");
+        assert!(
+            l.diagnostics
+                .items
+                .iter()
+                .all(|i| i.message.contains(": ipvsdir sends no e-mail alerts")),
+            "{ok}:\n{d}"
+        );
     }
     // Lower-case `state master`, an empty vrrp_script.
     let (loaded, d) = verdict("001_34d25fffece8421b-1.conf");
@@ -102,10 +134,13 @@ fn seed_configs_get_the_expected_verdicts() {
     let (loaded, d) = verdict("002_6ed90c86f4a73bb2-4.conf");
     assert!(!loaded);
     assert!(d.contains("unknown vrrp_script 'chk_http_port'"), "{d}");
-    // `lb_kind dr`, `http_get`, `persistence_timeout 0`.
+    // `lb_kind dr`, `http_get`, `persistence_timeout 0` (no persistence, as keepalived).
     let (loaded, d) = verdict("001_34d25fffece8421b-2.conf");
-    assert!(!loaded);
+    assert!(loaded, "{d}");
     assert!(d.contains("taken as DR"), "{d}");
     assert!(d.contains("did you mean `HTTP_GET`?"), "{d}");
-    assert!(d.contains("persistence_timeout 0 is out of range"), "{d}");
+    assert!(
+        d.contains("persistence_timeout 0 means no persistence: ignored"),
+        "{d}"
+    );
 }

@@ -24,6 +24,9 @@ pub struct LoadOptions {
     /// keepalived's `-i`/`--config-id`: selects `@id` lines and is
     /// `${_INSTANCE}`. None: the host name up to its first dot, as keepalived.
     pub config_id: Option<String>,
+    /// keepalived's `-e`/`--all-config`: every `include` is read as
+    /// `includet` (a missing or unreadable file is an error).
+    pub all_config: bool,
 }
 
 /// The outcome of loading: the model when there were no errors, and every
@@ -55,6 +58,9 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
     let mut sources = SourceMap::default();
     let mut diags = Diagnostics::default();
     let mut reader = read::Reader::new(&mut sources, &mut diags, opts.config_id.as_deref());
+    if opts.all_config {
+        reader.check_all_includes();
+    }
     read(&mut reader);
     let (mut nodes, errors) = reader.finish();
     for e in errors {
@@ -64,6 +70,7 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
         &mut build::Ctx {
             sources: &sources,
             diags: &mut diags,
+            mail_warned: false,
         },
         &mut nodes,
     );

@@ -896,6 +896,12 @@ impl<'a> Reader<'a> {
         self.note_include_check(buf);
     }
 
+    /// keepalived's `-e`: includes are checked as `includet` from the start
+    /// (an `include_check` line in the file still changes that).
+    pub fn check_all_includes(&mut self) {
+        self.include_check = expand::check::ALL;
+    }
+
     /// `include_check` in global_defs sets the checks for the includes
     /// that follow in this file (and the files it includes).
     fn note_include_check(&mut self, buf: &str) {

@@ -88,14 +88,26 @@ pub enum Error {
 
 /// Loads and validates the file again; None (after logging why) when it cannot run.
 fn reload_config(opts: &Options) -> Option<Config> {
-    load_valid(&opts.config_path, &opts.load)
+    let scope = crate::script::audit::Scope {
+        vrrp: opts.vrrp.is_some(),
+        checks: opts.checks.is_some(),
+    };
+    load_valid(&opts.config_path, &opts.load, scope)
 }
 
-/// The file's configuration if it can run; its diagnostics are logged.
-pub fn load_valid(path: &std::path::Path, load: &LoadOptions) -> Option<Config> {
+/// The file's configuration if it can run; its diagnostics, and what is
+/// wrong with its scripts, are logged.
+pub fn load_valid(
+    path: &std::path::Path,
+    load: &LoadOptions,
+    scripts: crate::script::audit::Scope,
+) -> Option<Config> {
     let loaded = config::load(path, load);
-    for d in loaded.diagnostics.to_string().lines() {
-        tracing::warn!("reload: {d}");
+    super::log::diagnostics(&loaded.diagnostics, "reload: ");
+    if let Some(cfg) = &loaded.config {
+        for w in crate::script::audit::audit(cfg, scripts) {
+            tracing::warn!(target: "ipvsdir::script", "reload: {w}");
+        }
     }
     if loaded.config.is_none() {
         tracing::error!(

@@ -109,6 +109,7 @@
 //! executable for uid:gid %u:%u - disabling.`, `VRRP_Script(%s) timed_out`,
 //! `VRRP_Script(%s) failed (exited with status %d)`, `... (due to signal %d)`.
 
+pub mod audit;
 mod child;
 pub mod security;
 mod split;

@@ -27,6 +27,8 @@ const HOME_BLOCKS: &[(Section, &str)] = &[
 pub struct Ctx<'a> {
     pub sources: &'a SourceMap,
     pub diags: &'a mut Diagnostics,
+    /// The "no mail is sent" warning was given (once per file).
+    pub mail_warned: bool,
 }
 
 /// Closest candidate within a small edit distance, for "did you mean".
@@ -47,6 +49,21 @@ pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
 }
 
 impl Ctx<'_> {
+    /// `notification_email` / `smtp_alert` on: keepalived mails alerts,
+    /// ipvsdir sends none yet. Said once per file, at the first such line.
+    pub fn no_mail(&mut self, span: Span, what: &str) {
+        if std::mem::replace(&mut self.mail_warned, true) {
+            return;
+        }
+        self.warn(
+            span,
+            format!(
+                "{what}: ipvsdir sends no e-mail alerts (keepalived mails state changes through smtp_server); \
+                 use notify scripts to alert, e.g. notify_master \"/usr/local/bin/alert.sh\""
+            ),
+        );
+    }
+
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         let mut message = message.into();
         // A `$NAME` left as written (no such parameter) explains many a bad value.

@@ -437,6 +437,14 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
                 cx.at_most(n, 1);
                 persistence_timeout = match n.args.first() {
                     None => Some(360),
+                    Some(w) if w.text.parse::<i64>() == Ok(0) => {
+                        cx.warn(
+                            w.span,
+                            "persistence_timeout 0 means no persistence: ignored, as keepalived does \
+                             (keepalived's -t reports it as invalid); remove the line",
+                        );
+                        None
+                    }
                     Some(w) => cx
                         .int_word("persistence_timeout", w, 1..=i64::from(u32::MAX / 1000))
                         .map(|v| v as u32),
@@ -520,7 +528,12 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
             "quorum_up" => set(&mut vs.quorum_up, cx.script(n)),
             "quorum_down" => set(&mut vs.quorum_down, cx.script(n)),
             "ha_suspend" => set_val(&mut vs.ha_suspend, cx.flag(n)),
-            "smtp_alert" => set_val(&mut vs.smtp_alert, cx.flag(n)),
+            "smtp_alert" => {
+                set_val(&mut vs.smtp_alert, cx.flag(n));
+                if vs.smtp_alert {
+                    cx.no_mail(n.keyword.span, "smtp_alert");
+                }
+            }
             "ip_family" => {
                 cx.no_block(n);
                 cx.at_most(n, 1);
@@ -751,7 +764,12 @@ fn real_server(
             "lthreshold" => set_val(&mut rs.lthreshold, cx.int(n, 0..=i64::from(u32::MAX))),
             "notify_up" => set(&mut rs.notify_up, cx.script(n)),
             "notify_down" => set(&mut rs.notify_down, cx.script(n)),
-            "smtp_alert" => set_val(&mut rs.smtp_alert, cx.flag(n)),
+            "smtp_alert" => {
+                set_val(&mut rs.smtp_alert, cx.flag(n));
+                if rs.smtp_alert {
+                    cx.no_mail(n.keyword.span, "smtp_alert");
+                }
+            }
             "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" => {}
             kw @ ("SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK"
             | "FILE_CHECK") => {

@@ -25,8 +25,13 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         }
     }
     let mut scripts = vrrp::ScriptNames::default();
-    for n in nodes.iter().filter(|n| n.name() == "vrrp_script") {
+    for (i, n) in nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.name() == "vrrp_script")
+    {
         if let Some(s) = vrrp::vrrp_script(cx, n, &mut scripts) {
+            scripts.first_at.entry(s.name.clone()).or_insert(i);
             // A script defined again replaces the first definition.
             config.vrrp_scripts.retain(|old| old.name != s.name);
             config.vrrp_scripts.push(s);
@@ -34,7 +39,11 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
     }
     let mut instance_names = HashMap::new();
     let mut vrids = vrrp::VridUse::default();
-    for n in nodes.iter().filter(|n| n.name() == "vrrp_instance") {
+    for (i, n) in nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.name() == "vrrp_instance")
+    {
         if let Some(name) = n.args.first()
             && let Some(prev) = instance_names.insert(name.text.to_string(), name.span)
         {
@@ -48,7 +57,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
             );
             continue;
         }
-        if let Some(vi) = vrrp::vrrp_instance(cx, n, &config.global, &scripts, &mut vrids) {
+        if let Some(vi) = vrrp::vrrp_instance(cx, n, &config.global, &scripts, &mut vrids, i) {
             config.vrrp_instances.push(vi);
         }
     }

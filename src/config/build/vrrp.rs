@@ -22,6 +22,10 @@ const INSTANCE_EXTENSIONS: &[&str] = &["v3_checksum_as_v2", "late_advert_warn"];
 #[derive(Default)]
 pub struct ScriptNames {
     pub defined: HashSet<String>,
+    /// The top-level position (in reading order) of each name's first
+    /// definition: keepalived resolves a track_script only against the
+    /// vrrp_scripts above it.
+    pub first_at: HashMap<String, usize>,
     /// Declared without a `script` line, hence dropped (keepalived does the same).
     pub removed: HashSet<String>,
 }
@@ -127,6 +131,7 @@ pub fn vrrp_instance(
     global: &GlobalDefs,
     scripts: &ScriptNames,
     vrids: &mut VridUse,
+    at: usize,
 ) -> Option<VrrpInstance> {
     cx.at_most(node, 1);
     let name_w = cx.arg(node, 0, "a name: `vrrp_instance NAME { ... }`")?;
@@ -230,7 +235,7 @@ pub fn vrrp_instance(
             }
             "virtual_ipaddress_excluded" => vi.virtual_ipaddress_excluded.extend(addresses(cx, n)),
             "virtual_routes" => vi.virtual_routes.extend(routes(cx, n)),
-            "track_script" => vi.track_script.extend(tracked(cx, n, Some(scripts))),
+            "track_script" => vi.track_script.extend(tracked(cx, n, Some((scripts, at)))),
             "track_interface" => vi.track_interface.extend(tracked(cx, n, None)),
             "notify_master" => set(&mut vi.notify.master, cx.script(n)),
             "notify_backup" => set(&mut vi.notify.backup, cx.script(n)),
@@ -270,7 +275,12 @@ pub fn vrrp_instance(
                 &mut vi.lvs_sync_daemon_interface,
                 cx.string(n, "an interface"),
             ),
-            "smtp_alert" => set_val(&mut vi.smtp_alert, cx.flag(n)),
+            "smtp_alert" => {
+                set_val(&mut vi.smtp_alert, cx.flag(n));
+                if vi.smtp_alert {
+                    cx.no_mail(n.keyword.span, "smtp_alert");
+                }
+            }
             "v3_checksum_as_v2" => set_val(&mut vi.v3_checksum_as_v2, cx.flag(n)),
             "late_advert_warn" => {
                 if let Some(w) = cx.single(n, "a fraction of Master_Down_Interval (0.1-0.99)") {
@@ -348,6 +358,27 @@ pub fn vrrp_instance(
     }
     if let Some(a) = auth_node {
         vi.authentication = authentication(cx, a, vi.version);
+        if vi.strict_mode && vi.authentication.is_some() {
+            // keepalived: "Strict mode does not support authentication. Ignoring."
+            cx.warn(
+                a.keyword.span,
+                "vrrp_strict does not allow authentication: the authentication block is ignored \
+                 and adverts carry none, as keepalived does; remove the block (or vrrp_strict)",
+            );
+            vi.authentication = None;
+        }
+    }
+    if vi.interface == "lo" {
+        // keepalived: "cannot use a loopback interface (lo) for vrrp - ignoring", then
+        // "Unknown interface!": its -t fails.
+        let at = interface.map_or(head, |w| w.span);
+        cx.error(
+            at,
+            format!(
+                "vrrp_instance {name}: VRRP cannot run on the loopback interface (keepalived refuses it too): \
+                 name the interface the directors share"
+            ),
+        );
     }
     if !has_vips {
         cx.warn(
@@ -809,7 +840,8 @@ fn routes(cx: &mut Ctx, node: &Node) -> Vec<VirtualRoute> {
 }
 
 /// `track_script { NAME [weight N [reverse]] }` / `track_interface { IF [weight N [reverse]] }`.
-fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Tracked> {
+/// `scripts`: the names, and where (top-level position) the instance stands.
+fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<(&ScriptNames, usize)>) -> Vec<Tracked> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };
@@ -817,7 +849,7 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
     for n in body {
         cx.no_block(n);
         let name = &n.keyword;
-        if let Some(s) = scripts {
+        if let Some((s, at)) = scripts {
             if s.removed.contains(name.text.as_str()) {
                 cx.warn(
                     name.span,
@@ -838,6 +870,17 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<&ScriptNames>) -> Vec<Trac
                 }
                 cx.error(name.span, msg);
                 continue;
+            }
+            if s.first_at.get(name.text.as_str()).is_some_and(|&d| d > at) {
+                cx.warn(
+                    name.span,
+                    format!(
+                        "vrrp_script '{}' is defined below this vrrp_instance: ipvsdir tracks it, keepalived 2.2.7 \
+                         ignores the tracking (\"track script {} not found, ignoring...\"); move the vrrp_script \
+                         block above the instance so that both read the file the same way",
+                        name.text, name.text
+                    ),
+                );
             }
         }
         let mut t = Tracked {
@@ -910,7 +953,12 @@ pub fn sync_group(
             "notify_fault" => set(&mut g.notify.fault, cx.script(n)),
             "notify_stop" => set(&mut g.notify.stop, cx.script(n)),
             "notify" => set(&mut g.notify.any, cx.script(n)),
-            "smtp_alert" => set_val(&mut g.smtp_alert, cx.flag(n)),
+            "smtp_alert" => {
+                set_val(&mut g.smtp_alert, cx.flag(n));
+                if g.smtp_alert {
+                    cx.no_mail(n.keyword.span, "smtp_alert");
+                }
+            }
             "global_tracking" => set_val(&mut g.global_tracking, cx.flag(n)),
             kw if instances.contains_key(kw) => cx.warn(
                 n.keyword.span,
