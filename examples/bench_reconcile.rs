@@ -49,6 +49,7 @@ fn main() {
         origin: Instant::now(),
         assume: Some(true),
         report_every: None,
+        persist_overrides: false,
     };
     let mut core = Director::new(parse("bench", &text), opts, Default::default());
     let mut step = |core: &mut Director, event: Event| {

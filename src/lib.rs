@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod report_file;
 pub mod safe_file;
 pub mod script;
+pub mod time_format;
 pub mod timer;
 pub mod vrrp;
 

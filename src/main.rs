@@ -104,7 +104,7 @@ struct Cli {
     vrrp: bool,
 
     /// The daemon's status socket (read by --dump).
-    #[arg(long, value_name = "PATH", default_value = ipvsdir::daemon::control::CONTROL_SOCKET)]
+    #[arg(long, global = true, value_name = "PATH", default_value = ipvsdir::daemon::control::CONTROL_SOCKET)]
     control_socket: PathBuf,
 
     /// Where SIGUSR1 and SIGUSR2 write ipvsdir.data and ipvsdir.stats (and
@@ -113,6 +113,12 @@ struct Cli {
     /// replaced, never followed).
     #[arg(long, value_name = "DIR", default_value = ipvsdir::daemon::dump::DUMP_DIR)]
     dump_dir: PathBuf,
+
+    /// Keep the operator's overrides (`ipvsdir ctl`) across restarts, in
+    /// FILE (default /var/lib/ipvsdir/overrides.json). Without it they
+    /// survive reloads only.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = ipvsdir::lvs::overrides::OVERRIDES_STATE)]
+    persist_overrides: Option<PathBuf>,
 
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off unless
     /// given; e.g. 127.0.0.1:9650). keepalived-exporter's VRRP names.
@@ -275,6 +281,40 @@ enum Command {
     Dump,
     /// Print the MD5 digest of a web page, for HTTP_GET/SSL_GET `digest` (keepalived's genhash).
     Genhash(ipvsdir::check::genhash::GenhashArgs),
+    /// Steer a running daemon (root): drain, disable, enable or reweight a
+    /// real server without a reload. Kept across reloads (and restarts with
+    /// --persist-overrides).
+    #[command(subcommand)]
+    Ctl(Ctl),
+}
+
+#[derive(Subcommand, Debug)]
+enum Ctl {
+    /// Weight 0 while up: established connections finish, no new ones.
+    Drain(CtlTarget),
+    /// Out of the table, whatever its checkers say.
+    Disable(CtlTarget),
+    /// Back to its checkers' verdict and its configured weight.
+    Enable(CtlTarget),
+    /// This weight instead of the configured one while up.
+    Weight {
+        #[command(flatten)]
+        target: CtlTarget,
+        /// The weight (0-65535).
+        #[arg(value_parser = clap::value_parser!(u32).range(0..=65535))]
+        weight: u32,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct CtlTarget {
+    /// The real server: IP or IP:PORT ([IPv6]:PORT). Without a port, every
+    /// port of that address.
+    real_server: String,
+    /// The virtual server, when the real server is in several:
+    /// `10.0.0.1:80`, `tcp 10.0.0.1:80`, `fwmark 7`, `group NAME`.
+    #[arg(long)]
+    vs: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -307,6 +347,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Genhash(args)) = &cli.command {
         return genhash(args);
+    }
+    if let Some(Command::Ctl(c)) = &cli.command {
+        return ctl(&cli.control_socket, c);
     }
     let config_test = cli.config_test.is_some();
     // -t tests the file and nothing else, whatever else is asked (-C, -P, --dump, ...).
@@ -636,6 +679,48 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         drain_grace: std::time::Duration::from_secs(cli.drain_grace),
         write_table: !cli.no_ipvs,
         live: None,
+        persist_overrides: cli.persist_overrides.clone(),
+    }
+}
+
+fn ctl(socket: &Path, c: &Ctl) -> ExitCode {
+    use ipvsdir::lvs::director::{Override, Target, parse_endpoint};
+    let (t, what) = match c {
+        Ctl::Drain(t) => (t, Override::Drain),
+        Ctl::Disable(t) => (t, Override::Disable),
+        Ctl::Enable(t) => (t, Override::Clear),
+        Ctl::Weight { target, weight } => (target, Override::Weight(*weight)),
+    };
+    let Some((addr, port)) = parse_endpoint(&t.real_server) else {
+        eprintln!(
+            "ipvsdir: `{}` is not a real server address: give IP or IP:PORT ([IPv6]:PORT)",
+            t.real_server
+        );
+        return ExitCode::from(2);
+    };
+    let target = Target {
+        addr,
+        port,
+        vs: t.vs.clone(),
+    };
+    match ipvsdir::daemon::control::operator(socket, &target, what) {
+        Ok(a) if a.ok => {
+            for rs in &a.applied {
+                println!("{rs}: {what}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            eprintln!("ipvsdir: {}", a.error.unwrap_or_default());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!(
+                "ipvsdir: no daemon answers on {}: {e} (is ipvsdir running? --control-socket names another socket)",
+                socket.display()
+            );
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -654,16 +739,16 @@ fn dump(cli: &Cli) -> ExitCode {
     // A running daemon answers on its socket: annotate with its live view.
     let live = ipvsdir::daemon::control::query(&cli.control_socket).ok();
     if let Some(status) = &live {
-        let vrrp = status.vrrp.as_ref();
-        let ipvs = commands::dump(view, status.health.as_ref());
         if cli.json {
-            let table = ipvs
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-            let all = serde_json::json!({ "ipvs": table, "vrrp": vrrp, "pid": status.pid });
-            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            // The status document, as the socket and /api/v1/status give it.
+            println!(
+                "{}",
+                serde_json::to_string_pretty(status).unwrap_or_default()
+            );
             return ExitCode::SUCCESS;
         }
+        let vrrp = status.vrrp.as_deref();
+        let ipvs = commands::dump(view, status.health.as_deref());
         if let Some(v) = vrrp {
             print!("{}", ipvsdir::daemon::control::vrrp_text(v));
         }

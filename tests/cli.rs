@@ -101,10 +101,9 @@ fn no_ipvs_checks_and_reports_without_the_table() {
     let report = loop {
         let r = ipvsdir::daemon::status::read(&health);
         let settled = r.as_ref().is_some_and(|r| {
-            r.servers.len() == 2
-                && r.servers
-                    .iter()
-                    .all(|s| s.checks.iter().all(|c| c.last_ok.is_some()))
+            r.servers().count() == 2
+                && r.servers()
+                    .all(|(_, s)| s.checks.iter().all(|c| c.last_ok.is_some()))
         });
         if settled || std::time::Instant::now() > deadline {
             break r;
@@ -121,8 +120,8 @@ fn no_ipvs_checks_and_reports_without_the_table() {
     let report = report.unwrap_or_else(|| panic!("no health report\n{stderr}"));
     let up = |port: u16| {
         report
-            .servers
-            .iter()
+            .servers()
+            .map(|(_, s)| s)
             .find(|s| s.real_server == format!("127.0.0.1:{port}"))
             .map(|s| s.up)
     };

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use ipvsdir::config::{LoadOptions, load_str};
 use ipvsdir::lvs::diff::apply_to;
 use ipvsdir::lvs::director::{
-    Director, Effect, Event, KernelReply, KernelRequest, Options, Override, RETRY_AFTER,
+    Director, Effect, Event, KernelReply, KernelRequest, OperatorError, Options, Override,
+    RETRY_AFTER, Saved, Target,
 };
 use ipvsdir::lvs::kernel_error::KernelError;
 use ipvsdir::lvs::{Op, Table};
@@ -45,6 +46,7 @@ fn opts(t0: Instant) -> Options {
         origin: t0,
         assume: None,
         report_every: None,
+        persist_overrides: false,
     }
 }
 
@@ -158,6 +160,7 @@ impl Sim {
                 Effect::StartProbes { states, .. } => format!("probes {}", states.len()),
                 Effect::StopProbes => "stop probes".into(),
                 Effect::SaveOwned(s) => format!("owned {}", s.len()),
+                Effect::SaveOverrides(s) => format!("overrides {}", s.len()),
                 Effect::TableReady => "ready".into(),
                 Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
@@ -462,22 +465,138 @@ fn a_stop_before_the_start_releases_what_an_earlier_run_owned() {
     assert_eq!(r.said(), ["owned 0", "stopped"]);
 }
 
+fn target(addr: &str, port: Option<u16>, vs: Option<&str>) -> Target {
+    Target {
+        addr: addr.parse().unwrap(),
+        port,
+        vs: vs.map(str::to_string),
+    }
+}
+
+impl Sim {
+    fn operator(&mut self, t: &Target, o: Override) -> Result<Vec<String>, OperatorError> {
+        let r = self.core.operator(self.now, t, o);
+        self.run();
+        r
+    }
+}
+
 #[test]
-fn operator_overrides_drain_disable_and_clear_and_survive_a_reload() {
+fn operator_overrides_drain_weight_disable_and_enable_and_survive_a_reload() {
     let mut s = Sim::new(TWO, |_| {});
     s.on(Event::Start);
     s.ops();
-    let rs = s.core.health().plan.servers[0].0.clone();
-    s.on(Event::Override(rs.clone(), Override::Drain));
+    let rs1 = target("10.0.1.1", None, None);
+    assert_eq!(
+        s.operator(&rs1, Override::Drain),
+        Ok(vec![
+            "[10.0.1.1]:tcp:80 of VS [10.0.0.1]:tcp:80".to_string()
+        ])
+    );
     assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 0"]);
+    // Asking again changes nothing.
+    s.operator(&rs1, Override::Drain).unwrap();
+    assert!(s.ops().is_empty());
     s.on(Event::Reload(Box::new(config(
         &TWO.replace("weight 2", "weight 4"),
     ))));
     assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 4"]);
-    s.on(Event::Override(rs.clone(), Override::Disable));
+    // A drained server that fails is out; back up, it is drained again.
+    s.probe(0, false);
     assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.1:80"]);
-    s.on(Event::Override(rs, Override::Clear));
+    s.probe(0, true);
+    assert_eq!(s.ops(), ["-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 0"]);
+    s.operator(
+        &target("10.0.1.1", Some(80), Some("tcp 10.0.0.1:80")),
+        Override::Weight(7),
+    )
+    .unwrap();
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 7"]);
+    s.operator(&rs1, Override::Disable).unwrap();
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.1:80"]);
+    s.operator(&rs1, Override::Clear).unwrap();
     assert_eq!(s.ops(), ["-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3"]);
+    // Not persisted unless asked.
+    assert!(!s.said().iter().any(|e| e.starts_with("overrides")));
+}
+
+#[test]
+fn operator_requests_that_name_nothing_or_several_virtual_servers_are_refused() {
+    let text = format!("{TWO}{}", TWO.replace("10.0.0.1 80", "10.0.0.2 80"));
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let e = s.operator(&target("10.0.1.9", None, None), Override::Drain);
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "no real server 10.0.1.9 in the configuration (`ipvsdir --dump` lists the configured ones)"
+    );
+    let e = s.operator(&target("10.0.1.1", Some(80), None), Override::Drain);
+    assert!(
+        matches!(e, Err(OperatorError::Ambiguous { count: 2, .. })),
+        "{e:?}"
+    );
+    assert!(s.ops().is_empty());
+    // Named by its virtual server, in any of the forms the operator sees.
+    for vs in ["10.0.0.2:80", "TCP 10.0.0.2:80", "[10.0.0.2]:tcp:80"] {
+        s.operator(&target("10.0.1.1", None, Some(vs)), Override::Disable)
+            .unwrap();
+        s.operator(&target("10.0.1.1", None, Some(vs)), Override::Clear)
+            .unwrap();
+    }
+    assert_eq!(
+        s.ops(),
+        [
+            "-d -t 10.0.0.2:80 -r 10.0.1.1:80",
+            "-a -t 10.0.0.2:80 -r 10.0.1.1:80 -m -w 3"
+        ]
+        .repeat(3)
+    );
+    s.on(Event::Stop);
+    let e = s.operator(
+        &target("10.0.1.1", None, Some("10.0.0.2:80")),
+        Override::Drain,
+    );
+    assert_eq!(e, Err(OperatorError::Stopping));
+}
+
+#[test]
+fn persisted_overrides_are_handed_out_and_restored_by_the_next_run() {
+    let mut s = Sim::new(TWO, |o| o.persist_overrides = true);
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.operator(&target("10.0.1.2", None, None), Override::Weight(9))
+        .unwrap();
+    let saved: Vec<Saved> = s
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SaveOverrides(v) => Some(v.clone()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&saved).unwrap(),
+        r#"[{"target":{"addr":"10.0.1.2","port":80,"vs":"[10.0.0.1]:tcp:80"},"override":{"weight":9}}]"#
+    );
+    // The next run starts with it.
+    let mut next = Sim::new(TWO, |o| o.persist_overrides = true);
+    next.core.restore(next.now, &saved);
+    next.on(Event::Start);
+    assert!(
+        next.weights()
+            .contains(&("TCP 10.0.0.1:80 10.0.1.2:80".to_string(), 9)),
+        "{:?}",
+        next.weights()
+    );
+    // A reload without that server drops the override, and says so.
+    next.said();
+    next.on(Event::Reload(Box::new(config(
+        &TWO.replace("10.0.1.2", "10.0.1.3"),
+    ))));
+    assert!(next.said().contains(&"overrides 0".to_string()));
 }
 
 #[test]

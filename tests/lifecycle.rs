@@ -188,10 +188,9 @@ impl Lab {
 
 fn health_settled(path: &Path) -> bool {
     ipvsdir::daemon::status::read(path).is_some_and(|r| {
-        !r.servers.is_empty()
-            && r.servers
-                .iter()
-                .all(|s| s.checks.iter().all(|c| c.last_ok.is_some()))
+        r.servers().next().is_some()
+            && r.servers()
+                .all(|(_, s)| s.checks.iter().all(|c| c.last_ok.is_some()))
     })
 }
 

@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport};
+use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport, VirtualServerReport};
+use ipvsdir::lvs::director::Override;
 use ipvsdir::metrics::{DaemonStats, render};
 use ipvsdir::vrrp::status::{InstanceReport, VrrpReport};
 
@@ -59,23 +60,30 @@ fn health() -> HealthReport {
         last_ok: Some(up),
         last_reason: Some("status 200".into()),
     };
+    let server = |addr: &str, up: bool, operator| ServerReport {
+        real_server: addr.into(),
+        state: if up { "up" } else { "down" }.into(),
+        up,
+        since: Some(1_700_000_000.5),
+        reasons: Vec::new(),
+        weight: 1,
+        table_weight: up.then_some(1),
+        operator,
+        checks: vec![check(up)],
+    };
     HealthReport {
         pid: 1,
         written: 0.0,
-        servers: vec![
-            ServerReport {
-                services: vec!["TCP 10.0.0.100:80".into()],
-                real_server: "192.168.1.11:8080".into(),
-                up: true,
-                checks: vec![check(true)],
-            },
-            ServerReport {
-                services: vec!["TCP 10.0.0.100:80".into()],
-                real_server: "192.168.1.12:8080".into(),
-                up: false,
-                checks: vec![check(false)],
-            },
-        ],
+        virtual_servers: vec![VirtualServerReport {
+            name: "[10.0.0.100]:tcp:80".into(),
+            services: vec!["TCP 10.0.0.100:80".into()],
+            quorum: 1,
+            quorum_held: Some(true),
+            real_servers: vec![
+                server("192.168.1.11:8080", true, Some(Override::Weight(3))),
+                server("192.168.1.12:8080", false, None),
+            ],
+        }],
     }
 }
 
@@ -160,6 +168,18 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
     has(
         &text,
         r#"ipvsdir_real_server_up{real_server="192.168.1.11:8080",service="TCP 10.0.0.100:80"} 1"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_real_server_state{real_server="192.168.1.12:8080",service="TCP 10.0.0.100:80",state="down"} 1"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_real_server_operator_override{override="weight",real_server="192.168.1.11:8080",service="TCP 10.0.0.100:80"} 1"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_virtual_server_quorum_held{service="TCP 10.0.0.100:80"} 1"#,
     );
     has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
     has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);

@@ -49,17 +49,18 @@ fn checkers_drive_the_kernel_table() {
         "{h}"
     );
     assert!(
-        h.contains("     health: up for ") && h.contains("HTTP_GET: ok (HTTP 200, digest matches)"),
+        h.contains("     health: up since ")
+            && h.contains("HTTP_GET: ok (HTTP 200, digest matches)"),
         "{h}"
     );
     assert!(h.contains("TCP_CHECK: connected"), "{h}");
-    // -C answers on its status socket like the full daemon: the table under "ipvs".
+    // -C answers on its status socket like the full daemon: the status document.
     let j: serde_json::Value = serde_json::from_str(&s["all up json"]).unwrap();
     assert!(j["pid"].as_u64().is_some(), "{j}");
-    assert_eq!(
-        j["ipvs"]["services"][0]["real_servers"][0]["health"]["up"],
-        serde_json::Value::Bool(true)
-    );
+    assert_eq!(j["version"], 1, "{j}");
+    let rs = &j["health"]["virtual_servers"][0]["real_servers"][0];
+    assert_eq!(rs["state"], "up", "{j}");
+    assert_eq!(rs["table_weight"], rs["weight"], "{j}");
 
     // HTTP_GET fails: rs1 out of the table, no client request fails.
     assert!(
@@ -73,7 +74,7 @@ fn checkers_drive_the_kernel_table() {
     assert!(
         h.lines().any(|l| l.starts_with("  -- 10.0.0.11:80")
             && l.contains("out of the table: DOWN since ")
-            && l.contains("HTTP_GET: url /index.html: connection refused")),
+            && l.contains("; HTTP_GET: url /index.html: connection refused")),
         "{h}"
     );
 

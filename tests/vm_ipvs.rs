@@ -286,6 +286,7 @@ fn inner_drift_repair() {
         origin: t0,
         assume: Some(true),
         report_every: None,
+        persist_overrides: false,
     };
     let mut core = Director::new(cfg, opts, Default::default());
     let mut ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();

@@ -546,6 +546,7 @@ fn daemon_signals_readiness_pid_and_dumps() {
     );
     let j: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(j["vrrp"]["instances"][0]["state"], "MASTER");
+    common::daemon::validate_status(&j);
 
     lab.signal("d1", libc::SIGTERM);
     assert!(recv().contains("STOPPING=1"));

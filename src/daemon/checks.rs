@@ -9,16 +9,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::status;
 use crate::check::engine::{self, Board, Clock, ProbeUpdate};
-use crate::check::health::{HealthTable, RsKey};
+use crate::check::health::HealthTable;
 use crate::check::probe::ProbeContext;
 use crate::config::model::{Config, Script};
-use crate::lvs::director::{self, Director, Effect, Event, Override};
+use crate::lvs::director::{self, Director, Effect, Event, OperatorError, Override, Target};
 use crate::lvs::kernel::KernelError;
-use crate::lvs::{owned, worker};
+use crate::lvs::{overrides, owned, worker};
 
 /// The health report shows a change at most this late.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -42,13 +42,22 @@ pub struct Options {
     pub write_table: bool,
     /// Where the latest report is published in the process (besides the file).
     pub live: Option<status::LiveHealth>,
+    /// `--persist-overrides`: the operator's overrides are kept in this
+    /// file across restarts (otherwise only across reloads).
+    pub persist_overrides: Option<PathBuf>,
 }
 
 /// What the daemon tells the director.
 #[derive(Debug)]
 pub enum Command {
     Reload(Box<Config>),
-    Override(RsKey, Override),
+    /// An operator's override (`ipvsdir ctl`); the answer names the real
+    /// servers it applied to.
+    Operator {
+        target: Target,
+        what: Override,
+        reply: oneshot::Sender<Result<Vec<String>, OperatorError>>,
+    },
     /// Stop; with VRRP in this process, the table is released after
     /// [`Command::VrrpStopped`].
     Stop,
@@ -117,6 +126,7 @@ pub async fn run(
         origin,
         assume: None,
         report_every: Some(REPORT_EVERY),
+        persist_overrides: options.persist_overrides.is_some(),
     };
     let started = std::time::SystemTime::now();
     let mut probes = Probes {
@@ -126,6 +136,9 @@ pub async fn run(
         ctx: Arc::new(ProbeContext::from_config(&config)),
     };
     let mut core = Director::new(config, core_opts, owned);
+    if let Some(path) = &options.persist_overrides {
+        core.restore(Instant::now(), &overrides::load(path));
+    }
     core.handle(Instant::now(), Event::Start);
     let mut batch = Vec::new();
     let mut report: Option<tokio::task::JoinHandle<()>> = None;
@@ -154,6 +167,13 @@ pub async fn run(
                         engine::spawn(&plan, probes.ctx.clone(), clock, probes.board.clone(), tx);
                 }
                 Effect::StopProbes => probes.stop(),
+                Effect::SaveOverrides(list) => {
+                    if let Some(path) = &options.persist_overrides
+                        && let Err(e) = overrides::save(path, &list)
+                    {
+                        tracing::warn!("{e}");
+                    }
+                }
                 Effect::SaveOwned(set) => {
                     if let Err(e) = owned::save(&options.owned_state, &set) {
                         tracing::warn!("{e}");
@@ -168,7 +188,7 @@ pub async fn run(
                     let busy = report.as_ref().is_some_and(|t| !t.is_finished());
                     report_forced |= force;
                     if !busy && (probes.board.take_news() | std::mem::take(&mut report_forced)) {
-                        report = write_status(&core, &probes.board, &options, started);
+                        report = write_status(&mut core, &probes.board, &options, started);
                     }
                 }
                 Effect::Stopped => break 'run,
@@ -192,7 +212,10 @@ pub async fn run(
             c = commands.recv() => {
                 let event = match c {
                     Some(Command::Reload(config)) => Event::Reload(config),
-                    Some(Command::Override(rs, o)) => Event::Override(rs, o),
+                    Some(Command::Operator { target, what, reply }) => {
+                        let _ = reply.send(core.operator(Instant::now(), &target, what));
+                        continue;
+                    }
                     Some(Command::VrrpStopped) => Event::VrrpStopped,
                     Some(Command::Stop) | None => Event::Stop,
                 };
@@ -214,23 +237,27 @@ pub async fn run(
 /// building it for tens of thousands of real servers takes long enough to
 /// hold back probes and kernel updates (and a reload's apply) otherwise.
 fn write_status(
-    core: &Director,
-    board: &Board,
+    core: &mut Director,
+    board: &Arc<Board>,
     options: &Options,
     started: std::time::SystemTime,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let view = HealthTable {
-        plan: core.health().plan.clone(),
-        states: board.snapshot(),
-    };
-    if view.states.len() != view.plan.probes.len() {
-        return None;
-    }
+    let plan = core.health().plan.clone();
+    let placement = core.placement();
     let config = core.config().clone();
+    let board = board.clone();
     let path = options.health_state.clone();
     let live = options.live.clone();
     Some(tokio::task::spawn_blocking(move || {
-        let r = status::report(&config, &view, started);
+        let view = HealthTable {
+            plan,
+            states: board.snapshot(),
+        };
+        // A board from another plan (a reload between the tick and now).
+        if view.states.len() != view.plan.probes.len() {
+            return;
+        }
+        let r = status::report(&config, &view, &placement, started);
         if let Err(e) = status::write(&path, &r) {
             tracing::warn!("{e}");
         }

@@ -1,31 +1,50 @@
 //! The status socket: a Unix socket (root only, mode 0600) where the
-//! running daemon answers `status` with the live VRRP instances and the
-//! real servers' health as JSON. `ipvsdir --dump` reads it to annotate the
-//! kernel table. It cannot hurt the director: a few clients at a time
+//! running daemon answers `status` with its status document (API version
+//! 1: the VRRP instances, every configured virtual and real server with
+//! its health, counters) and takes the operator's `ipvsdir ctl` requests.
+//! `ipvsdir --dump` reads it to annotate the kernel table. It cannot hurt the director: a few clients at a time
 //! (the rest wait in the backlog), timeouts on the request and the answer,
 //! a backoff on accept errors, answers built off the probes' thread.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
 
+use super::checks::Command;
+use super::ctl::{self, Answer, Request};
 use super::status::{self, HealthReport};
+use crate::metrics::DaemonStats;
 use crate::vrrp::status::{LiveReport, VrrpReport};
 
 /// Where the daemon listens by default.
 pub const CONTROL_SOCKET: &str = "/run/ipvsdir/ipvsdir.sock";
 
+/// The status API's version: what `status` answers carries it; fields are
+/// only added within a version (README, conf/status-v1.schema.json).
+pub const API_VERSION: u32 = 1;
+
+/// The status document (API version 1): what the status socket answers to
+/// `status`, what `/api/v1/status` serves and `ipvsdir --dump --json`
+/// prints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    pub version: u32,
     pub pid: u32,
-    pub vrrp: Option<VrrpReport>,
-    pub health: Option<HealthReport>,
+    #[serde(with = "crate::time_format::rfc3339")]
+    pub generated: f64,
+    pub daemon: DaemonStats,
+    /// None: no VRRP in this daemon (`-C`), or not started yet.
+    pub vrrp: Option<Arc<VrrpReport>>,
+    /// None: no checkers in this daemon (`-P`), or no report yet (the
+    /// first comes within a second of the start).
+    pub health: Option<Arc<HealthReport>>,
 }
 
 /// What the daemon's parts publish for the socket and the metrics.
@@ -34,9 +53,7 @@ pub struct Board {
     pub vrrp: LiveReport,
     /// The checkers' latest report (the one they write to their file).
     pub health: status::LiveHealth,
-    /// The report file, read when no live report was published yet.
-    pub health_file: Option<PathBuf>,
-    pub stats: std::sync::Mutex<crate::metrics::DaemonStats>,
+    pub stats: std::sync::Mutex<DaemonStats>,
 }
 
 impl Board {
@@ -44,31 +61,32 @@ impl Board {
         self.vrrp.lock().ok().and_then(|v| v.clone())
     }
 
-    pub fn health_report(&self) -> Option<std::sync::Arc<HealthReport>> {
-        let live = self.health.lock().ok().and_then(|h| h.clone());
-        live.or_else(|| {
-            self.health_file
-                .as_deref()
-                .and_then(status::read)
-                .map(std::sync::Arc::new)
-        })
+    pub fn health_report(&self) -> Option<Arc<HealthReport>> {
+        self.health.lock().ok().and_then(|h| h.clone())
     }
 
+    fn daemon_stats(&self) -> DaemonStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// The status document now (the health report is shared, not copied).
     pub fn status(&self) -> Status {
         Status {
+            version: API_VERSION,
             pid: std::process::id(),
-            vrrp: self.vrrp_report(),
-            health: self.health_report().map(|h| (*h).clone()),
+            generated: crate::time_format::now(),
+            daemon: self.daemon_stats(),
+            vrrp: self.vrrp_report().map(Arc::new),
+            health: self.health_report(),
         }
     }
 
     /// The metrics text (Prometheus' format).
     pub fn metrics(&self) -> String {
-        let stats = self.stats.lock().map(|s| *s).unwrap_or_default();
         crate::metrics::render(
             self.vrrp_report().as_ref(),
             self.health_report().as_deref(),
-            &stats,
+            &self.daemon_stats(),
         )
     }
 
@@ -111,15 +129,21 @@ pub const MAX_CLIENTS: usize = 8;
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 /// ...and this long to take the answer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// After a failed accept (out of descriptors...), wait this long, doubling
-/// up to ACCEPT_BACKOFF_MAX, instead of spinning.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The director answers an operator's request within this (it is never
+/// busy for long: kernel requests run on their own thread).
+const DIRECTOR_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request line (a virtual server group's name included).
+const MAX_REQUEST: usize = 512;
 
-pub async fn serve(listener: UnixListener, board: Arc<Board>) {
+/// Serves until the task is dropped. `director`: where operators' requests
+/// go (None: no virtual servers in this daemon).
+pub async fn serve(
+    listener: UnixListener,
+    board: Arc<Board>,
+    director: Option<mpsc::Sender<Command>>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
-    let mut backoff = ACCEPT_BACKOFF;
-    let mut errors = crate::log_limit::LogLimit::new(Duration::from_secs(60), 4);
+    let mut backoff = super::accept::Backoff::new("status socket");
     loop {
         // A free slot first: beyond the cap, clients wait in the backlog.
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -127,57 +151,130 @@ pub async fn serve(listener: UnixListener, board: Arc<Board>) {
         };
         let mut stream = match listener.accept().await {
             Ok((stream, _)) => {
-                backoff = ACCEPT_BACKOFF;
+                backoff.ok();
                 stream
             }
             Err(e) => {
-                if let crate::log_limit::Verdict::Log { suppressed } =
-                    errors.check(std::time::Instant::now(), &e.kind())
-                {
-                    tracing::warn!(
-                        "status socket: accept failed: {e}; retrying in {} ms \
-                         ({suppressed} similar lines suppressed before)",
-                        backoff.as_millis()
-                    );
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                backoff.failed(&e).await;
                 continue;
             }
         };
         let board = board.clone();
+        let director = director.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut req = [0u8; 64];
-            let read = tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut req)).await;
-            let Ok(Ok(n)) = read else { return };
-            let asked_status = std::str::from_utf8(&req[..n]).map(str::trim) == Ok("status");
-            let answer = if asked_status {
-                // Reading the report and building the answer (large with
-                // many real servers) happens off the probes' thread.
-                let board = board.clone();
-                match tokio::task::spawn_blocking(move || serde_json::to_vec(&board.status())).await
-                {
-                    Ok(Ok(a)) => a,
-                    _ => return,
+            let Ok(Some(line)) =
+                tokio::time::timeout(REQUEST_TIMEOUT, read_line(&mut stream)).await
+            else {
+                return;
+            };
+            let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
+            let answer = match ctl::parse(&line) {
+                Ok(Request::Status) => {
+                    // Building the answer (large with many real servers)
+                    // happens off the probes' thread.
+                    let board = board.clone();
+                    match tokio::task::spawn_blocking(move || serde_json::to_vec(&board.status()))
+                        .await
+                    {
+                        Ok(Ok(a)) => a,
+                        _ => return,
+                    }
                 }
-            } else {
-                b"{\"error\":\"unknown request: send `status`\"}".to_vec()
+                Ok(Request::Operator(..)) if !root => {
+                    reply(&Answer::error("operator commands are for root only"))
+                }
+                Ok(Request::Operator(target, what)) => {
+                    reply(&operate(director.as_ref(), target, what).await)
+                }
+                Err(e) => reply(&Answer::error(e)),
             };
             let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&answer)).await;
         });
     }
 }
 
-/// Asks a running daemon for its status.
-pub fn query(path: &Path) -> std::io::Result<Status> {
+/// The request: up to a newline, the end of the stream or MAX_REQUEST bytes.
+async fn read_line(stream: &mut tokio::net::UnixStream) -> Option<String> {
+    let mut req = Vec::with_capacity(64);
+    let mut buf = [0u8; 256];
+    while req.len() < MAX_REQUEST && !req.contains(&b'\n') {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+    let end = req.iter().position(|&b| b == b'\n').unwrap_or(req.len());
+    Some(String::from_utf8_lossy(&req[..end.min(MAX_REQUEST)]).into_owned())
+}
+
+fn reply(a: &Answer) -> Vec<u8> {
+    serde_json::to_vec(a).unwrap_or_default()
+}
+
+/// Hands an operator's request to the director and waits for its verdict.
+async fn operate(
+    director: Option<&mpsc::Sender<Command>>,
+    target: crate::lvs::director::Target,
+    what: crate::lvs::director::Override,
+) -> Answer {
+    let Some(director) = director else {
+        return Answer::error(
+            "this daemon runs no virtual servers (VRRP only, or none in the file)",
+        );
+    };
+    let (tx, rx) = oneshot::channel();
+    let sent = director.send(Command::Operator {
+        target,
+        what,
+        reply: tx,
+    });
+    match tokio::time::timeout(DIRECTOR_TIMEOUT, async {
+        sent.await.ok()?;
+        rx.await.ok()
+    })
+    .await
+    {
+        Ok(Some(Ok(applied))) => Answer {
+            ok: true,
+            applied,
+            error: None,
+        },
+        Ok(Some(Err(e))) => Answer::error(e),
+        Ok(None) => Answer::error("the director is stopping"),
+        Err(_) => Answer::error("the director did not answer within 5 s; try again"),
+    }
+}
+
+/// Sends one request line and reads the whole answer.
+fn exchange(path: &Path, line: &str) -> std::io::Result<Vec<u8>> {
     let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.write_all(b"status\n")?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(3)))?;
+    // One write: the daemon answers after its first read.
+    s.write_all(format!("{line}\n").as_bytes())?;
     let mut body = Vec::new();
-    s.take(64 << 20).read_to_end(&mut body)?;
-    serde_json::from_slice(&body)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    s.take(256 << 20).read_to_end(&mut body)?;
+    Ok(body)
+}
+
+fn invalid(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+/// Asks a running daemon for its status document.
+pub fn query(path: &Path) -> std::io::Result<Status> {
+    serde_json::from_slice(&exchange(path, "status")?).map_err(invalid)
+}
+
+/// Sends an operator's request to a running daemon.
+pub fn operator(
+    path: &Path,
+    target: &crate::lvs::director::Target,
+    what: crate::lvs::director::Override,
+) -> std::io::Result<Answer> {
+    serde_json::from_slice(&exchange(path, &ctl::line(target, what))?).map_err(invalid)
 }
 
 /// The VRRP part of `--dump`: one line per instance.

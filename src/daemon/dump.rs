@@ -36,25 +36,38 @@ pub fn data_text(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) -> St
         );
     }
     out += "------< Real servers >------\n";
-    for s in health.map(|h| h.servers.as_slice()).unwrap_or_default() {
+    for v in health
+        .map(|h| h.virtual_servers.as_slice())
+        .unwrap_or_default()
+    {
+        let quorum = match v.quorum_held {
+            Some(false) => format!(", quorum {} LOST", v.quorum),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            " {} in {}: {}",
-            s.real_server,
-            s.services.join(", "),
-            if s.up { "up" } else { "down" }
+            " Virtual server {} ({}){quorum}",
+            v.name,
+            v.services.join(", ")
         );
-        for c in &s.checks {
-            let _ = writeln!(
-                out,
-                "   {}: {}{}",
-                c.kind,
-                if c.up { "up" } else { "down" },
-                c.last_reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            );
+        for s in &v.real_servers {
+            let weight = match s.table_weight {
+                Some(w) => format!("weight {w} of {}", s.weight),
+                None => format!("not in the table (weight {})", s.weight),
+            };
+            let _ = writeln!(out, "  {}: {}, {weight}", s.real_server, s.state);
+            for c in &s.checks {
+                let _ = writeln!(
+                    out,
+                    "   {}: {}{}",
+                    c.kind,
+                    if c.up { "up" } else { "down" },
+                    c.last_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
     out
@@ -66,8 +79,15 @@ pub fn stats_text(vrrp: Option<&VrrpReport>) -> String {
     for i in vrrp.map(|v| v.instances.as_slice()).unwrap_or_default() {
         let _ = writeln!(
             out,
-            "VRRP Instance: {}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Late adverts: {}\n  Dropped:",
-            i.name, i.adverts_received, i.adverts_sent, i.late_adverts
+            "VRRP Instance: {}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Priority zero:\n    Received: {}\n    Sent: {}\n  Late adverts: {}\n  Dropped:",
+            i.name,
+            i.adverts_received,
+            i.adverts_sent,
+            i.became_master,
+            i.released_master,
+            i.priority_zero_received,
+            i.priority_zero_sent,
+            i.late_adverts
         );
         for (reason, n) in &i.dropped {
             let _ = writeln!(out, "    {reason}: {n}");

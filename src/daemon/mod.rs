@@ -2,8 +2,10 @@
 //! feeding the IPVS table (`checks`, keepalived's `--check` half), with
 //! signals and logging. VRRP joins here with its issue.
 
+pub mod accept;
 pub mod checks;
 pub mod control;
+pub mod ctl;
 pub mod dump;
 pub mod lock;
 pub mod log;

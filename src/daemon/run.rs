@@ -141,18 +141,13 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(Error::Signals)?;
     let mut usr2 = signal(SignalKind::user_defined2()).map_err(Error::Signals)?;
-    let health_file = opts.checks.as_ref().map(|c| c.health_state.clone());
-    let vrrp_file = opts.vrrp.as_ref().and_then(|v| v.status_file.clone());
     let (dir_tx, dir_rx) = mpsc::channel(16);
     let (ready_tx, mut table_ready) = mpsc::unbounded_channel();
     let vrrp_in_process = opts.vrrp.is_some() && !config.vrrp_instances.is_empty();
     // The VRRP side and the sync daemon get the file without its virtual
     // servers (they read none): no deep copy of a large table.
     let vrrp_config = vrrp_part(&config);
-    let board = Arc::new(control::Board {
-        health_file: health_file.clone(),
-        ..Default::default()
-    });
+    let board = Arc::new(control::Board::default());
     let _metrics = match opts.metrics_listen {
         Some(addr) => {
             let listener = crate::metrics::server::bind(addr)
@@ -181,7 +176,14 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         _ => None,
     };
     let _control = match control::bind(&opts.control_socket) {
-        Ok(l) => Some(Tasks(tokio::spawn(control::serve(l, board.clone())))),
+        Ok(l) => {
+            let operator = director.is_some().then(|| dir_tx.clone());
+            Some(Tasks(tokio::spawn(control::serve(
+                l,
+                board.clone(),
+                operator,
+            ))))
+        }
         Err(e) => {
             tracing::error!("status socket {}: {e}", opts.control_socket.display());
             None
@@ -290,14 +292,16 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 }
                 notify(&[NotifyState::Ready]);
             }
+            // The dumps come from the live reports, written off this thread.
             _ = usr1.recv() => {
-                let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
-                let h = health_file.as_deref().and_then(super::status::read);
-                dump::write_data(&opts.dump_dir, v.as_ref(), h.as_ref());
+                let (b, dir) = (board.clone(), opts.dump_dir.clone());
+                tokio::task::spawn_blocking(move || {
+                    dump::write_data(&dir, b.vrrp_report().as_ref(), b.health_report().as_deref())
+                });
             }
             _ = usr2.recv() => {
-                let v = vrrp_file.as_deref().and_then(crate::vrrp::status::read);
-                dump::write_stats(&opts.dump_dir, v.as_ref());
+                let (b, dir) = (board.clone(), opts.dump_dir.clone());
+                tokio::task::spawn_blocking(move || dump::write_stats(&dir, b.vrrp_report().as_ref()));
             }
         }
     }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::check::health::{HealthTable, RsKey};
 use crate::config::model::{CheckKind, Config};
 use crate::lvs::desired::service_keys;
+use crate::lvs::director::{Override, Placement};
 use crate::lvs::format::addr_port;
+use crate::lvs::names;
 
 /// Where the checkers publish their latest report in the process (the
 /// status socket and the metrics read it).
@@ -23,29 +25,72 @@ pub const HEALTH_STATE: &str = "/run/ipvsdir/health.json";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
+    /// `HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`.
     pub kind: String,
     pub up: bool,
-    /// Unix time (seconds) of the last change.
+    /// When it last changed between up and down.
+    #[serde(with = "crate::time_format::rfc3339")]
     pub since: f64,
+    /// The last probe's result; None before the first one.
     pub last_ok: Option<bool>,
     pub last_reason: Option<String>,
 }
 
+/// One configured real server of one virtual server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerReport {
-    /// Kernel services this real server stands in, as `TCP 10.0.0.1:80`.
-    pub services: Vec<String>,
-    /// `10.0.0.11:80`
+    /// `10.0.0.11:80`, `[2001:db8::11]:80`
     pub real_server: String,
+    /// What an operator reads first: `up`, `down`, `inhibited` (down, kept
+    /// at weight 0 by inhibit_on_failure), `draining`, `disabled`,
+    /// `no quorum` (up, but its virtual server lost its quorum) or
+    /// `pending` (up, not in the table yet).
+    pub state: String,
+    /// The checkers' verdict (true with no checkers).
     pub up: bool,
+    /// When the verdict last changed: the earliest failing check's change
+    /// while down, the latest change while up. None with no checkers.
+    #[serde(with = "crate::time_format::rfc3339_opt")]
+    pub since: Option<f64>,
+    /// Why it is down: each failing check's last result.
+    pub reasons: Vec<String>,
+    /// The configured weight.
+    pub weight: u32,
+    /// Its weight in the table as decided now; None: not in the table.
+    pub table_weight: Option<u32>,
+    /// The operator's override (`ipvsdir ctl`).
+    pub operator: Option<Override>,
     pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServerReport {
+    /// As the log names it: `[10.0.0.1]:tcp:80`, `FWM 7`, `group NAME`.
+    pub name: String,
+    /// Kernel services it stands for, as ipvsadm shows them: `TCP 10.0.0.1:80`.
+    pub services: Vec<String>,
+    /// The configured quorum (1 unless set) and whether it is held now
+    /// (None before the first verdict).
+    pub quorum: u32,
+    pub quorum_held: Option<bool>,
+    pub real_servers: Vec<ServerReport>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {
     pub pid: u32,
+    #[serde(with = "crate::time_format::rfc3339")]
     pub written: f64,
-    pub servers: Vec<ServerReport>,
+    pub virtual_servers: Vec<VirtualServerReport>,
+}
+
+impl HealthReport {
+    /// Every (virtual server, real server) pair, in file order.
+    pub fn servers(&self) -> impl Iterator<Item = (&VirtualServerReport, &ServerReport)> {
+        self.virtual_servers
+            .iter()
+            .flat_map(|v| v.real_servers.iter().map(move |s| (v, s)))
+    }
 }
 
 fn kind(k: &CheckKind) -> &'static str {
@@ -62,19 +107,42 @@ fn unix(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The report for `table`, whose millisecond clock started at `started`.
-pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> HealthReport {
+/// The one word for a real server (see [`ServerReport::state`]).
+fn state_word(
+    up: bool,
+    table_weight: Option<u32>,
+    operator: Option<Override>,
+    quorum_held: Option<bool>,
+) -> &'static str {
+    match (operator, up, table_weight) {
+        (Some(Override::Disable), ..) => "disabled",
+        (Some(Override::Drain), true, _) => "draining",
+        (_, false, Some(_)) => "inhibited",
+        (_, false, None) => "down",
+        (_, true, Some(_)) => "up",
+        (_, true, None) if quorum_held == Some(false) => "no quorum",
+        (_, true, None) => "pending",
+    }
+}
+
+/// The report for `table` (whose millisecond clock started at `started`)
+/// and the core's `placement` of each real server.
+pub fn report(
+    config: &Config,
+    table: &HealthTable,
+    placement: &Placement,
+    started: SystemTime,
+) -> HealthReport {
     let at = |ms: u64| unix(started + Duration::from_millis(ms));
-    let mut servers = Vec::new();
-    for vs in &config.virtual_servers {
-        let services: Vec<String> = service_keys(config, vs)
-            .iter()
-            .map(|k| k.to_string())
-            .collect();
+    let mut i = 0;
+    let mut virtual_servers = Vec::with_capacity(config.virtual_servers.len());
+    for (v, vs) in config.virtual_servers.iter().enumerate() {
+        let quorum_held = placement.quorum.get(v).copied().flatten();
+        let mut real_servers = Vec::with_capacity(vs.real_servers.len());
         for rs in &vs.real_servers {
             let key = RsKey::of(vs, rs);
             let ids = table.plan.of_rs.get(&key).cloned().unwrap_or_default();
-            let checks = ids
+            let checks: Vec<CheckReport> = ids
                 .iter()
                 .map(|&i| {
                     let s = &table.states[i];
@@ -87,18 +155,49 @@ pub fn report(config: &Config, table: &HealthTable, started: SystemTime) -> Heal
                     }
                 })
                 .collect();
-            servers.push(ServerReport {
-                services: services.clone(),
+            let up = table.rs_health(&key).alive;
+            let failing = checks.iter().filter(|c| !c.up);
+            let since = if up {
+                checks.iter().map(|c| c.since).reduce(f64::max)
+            } else {
+                failing.clone().map(|c| c.since).reduce(f64::min)
+            };
+            let reasons = failing
+                .map(|c| match &c.last_reason {
+                    Some(r) => format!("{}: {r}", c.kind),
+                    None => format!("{}: not checked yet", c.kind),
+                })
+                .collect();
+            let table_weight = placement.weight.get(i).copied().flatten();
+            let operator = placement.overrides.get(i).copied().flatten();
+            i += 1;
+            real_servers.push(ServerReport {
                 real_server: addr_port(rs.addr, rs.port),
-                up: table.rs_health(&key).alive,
+                state: state_word(up, table_weight, operator, quorum_held).into(),
+                up,
+                since,
+                reasons,
+                weight: rs.weight,
+                table_weight,
+                operator,
                 checks,
             });
         }
+        virtual_servers.push(VirtualServerReport {
+            name: names::virtual_server(vs),
+            services: service_keys(config, vs)
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
+            quorum: vs.quorum,
+            quorum_held,
+            real_servers,
+        });
     }
     HealthReport {
         pid: std::process::id(),
         written: unix(SystemTime::now()),
-        servers,
+        virtual_servers,
     }
 }
 
@@ -123,32 +222,62 @@ pub fn read(path: &Path) -> Option<HealthReport> {
 /// (`TCP 10.0.0.1:80`, `10.0.0.11:80`) -> the server's report.
 pub fn index(r: &HealthReport) -> HashMap<(String, String), &ServerReport> {
     let mut m = HashMap::new();
-    for s in &r.servers {
-        for svc in &s.services {
+    for (v, s) in r.servers() {
+        for svc in &v.services {
             m.insert((svc.clone(), s.real_server.clone()), s);
         }
     }
     m
 }
 
+/// `12:03:11 UTC (2m10s)`, or nothing without a time.
+fn since_text(since: Option<f64>, now: SystemTime) -> String {
+    match since {
+        Some(t) => format!(" since {} UTC ({})", clock(t), span(unix(now) - t)),
+        None => String::new(),
+    }
+}
+
+/// What is said of a real server: its state, then why it is down (the
+/// failing checks' last results) or, with `every_check`, each check's last
+/// result.
+fn state_text(s: &ServerReport, now: SystemTime, every_check: bool) -> String {
+    let mut text = match s.state.as_str() {
+        "up" => format!("up{}", since_text(s.since, now)),
+        "down" | "inhibited" => format!("{}{}", s.state.to_uppercase(), since_text(s.since, now)),
+        "disabled" => "DISABLED by operator".to_string(),
+        "draining" => "DRAINING (operator: weight 0, established connections finish)".into(),
+        "no quorum" => "up, but its virtual server lost its quorum".into(),
+        "pending" => "up, being added".into(),
+        other => other.to_string(),
+    };
+    if let Some(Override::Weight(w)) = s.operator {
+        text.push_str(&format!(" (operator: weight {w})"));
+    }
+    let results: Vec<String> = if every_check {
+        s.checks
+            .iter()
+            .map(|c| match &c.last_reason {
+                Some(r) => format!("{}: {r}", c.kind),
+                None => format!("{}: not checked yet", c.kind),
+            })
+            .collect()
+    } else {
+        s.reasons.clone()
+    };
+    if !results.is_empty() {
+        text.push_str("; ");
+        text.push_str(&results.join("; "));
+    }
+    if s.checks.is_empty() && s.state != "disabled" {
+        text.push_str(" (no checkers)");
+    }
+    text
+}
+
 /// One line under a real server in `--dump --health`.
 pub fn annotation(s: &ServerReport, now: SystemTime) -> String {
-    let since = s.checks.iter().map(|c| c.since).fold(0.0_f64, f64::max);
-    let age = (unix(now) - since).max(0.0);
-    let checks: Vec<String> = s
-        .checks
-        .iter()
-        .map(|c| match &c.last_reason {
-            Some(r) => format!("{}: {r}", c.kind),
-            None => format!("{}: not checked yet", c.kind),
-        })
-        .collect();
-    let state = if s.up { "up" } else { "DOWN" };
-    if checks.is_empty() {
-        format!("     health: {state} (no checkers)")
-    } else {
-        format!("     health: {state} for {age:.0}s; {}", checks.join("; "))
-    }
+    format!("     health: {}", state_text(s, now, true))
 }
 
 /// `HH:MM:SS` (UTC) of a Unix time.
@@ -168,61 +297,38 @@ fn span(secs: f64) -> String {
     }
 }
 
-/// A line for a configured real server the kernel table does not hold (the
-/// checkers took it out), after its service's real servers in `--dump`:
+/// A line for a configured real server the kernel table does not hold,
+/// after its service's real servers in `--dump`:
 /// `  -- 10.0.0.12:8080  out of the table: DOWN since 12:03:11 UTC (2m10s): HTTP_GET: connection refused`.
 pub fn absent_line(s: &ServerReport, now: SystemTime) -> String {
-    let since = s.checks.iter().map(|c| c.since).fold(0.0_f64, f64::max);
-    let reasons: Vec<String> = s
-        .checks
-        .iter()
-        .filter(|c| !c.up)
-        .map(|c| match &c.last_reason {
-            Some(r) => format!("{}: {r}", c.kind),
-            None => format!("{}: not checked yet", c.kind),
-        })
-        .collect();
-    let state = if s.up {
-        "up (being added)".to_string()
-    } else if s.checks.is_empty() {
-        "DOWN".to_string()
-    } else {
-        format!(
-            "DOWN since {} UTC ({})",
-            clock(since),
-            span(unix(now) - since)
-        )
-    };
-    let mut line = format!("  -- {:<28} out of the table: {state}", s.real_server);
-    if !reasons.is_empty() {
-        line.push_str(": ");
-        line.push_str(&reasons.join("; "));
-    }
-    line
+    format!(
+        "  -- {:<28} out of the table: {}",
+        s.real_server,
+        state_text(s, now, false)
+    )
 }
 
 /// The checkers' verdicts by service, for `--dump`.
 pub struct Verdicts<'a> {
     /// (`TCP 10.0.0.1:80`, `10.0.0.11:80`) -> the server's report.
-    by_dest: std::collections::HashMap<(String, String), &'a ServerReport>,
+    by_dest: HashMap<(String, String), &'a ServerReport>,
     /// `TCP 10.0.0.1:80` -> its configured real servers, in file order.
-    by_service: std::collections::HashMap<String, Vec<&'a ServerReport>>,
-    now: std::time::SystemTime,
+    by_service: HashMap<String, Vec<&'a ServerReport>>,
+    now: SystemTime,
 }
 
 impl<'a> Verdicts<'a> {
     pub fn new(health: Option<&'a HealthReport>) -> Self {
-        let mut by_service: std::collections::HashMap<String, Vec<&ServerReport>> =
-            Default::default();
-        for s in health.iter().flat_map(|h| &h.servers) {
-            for svc in &s.services {
+        let mut by_service: HashMap<String, Vec<&ServerReport>> = Default::default();
+        for (v, s) in health.iter().flat_map(|h| h.servers()) {
+            for svc in &v.services {
                 by_service.entry(svc.clone()).or_default().push(s);
             }
         }
         Verdicts {
             by_dest: health.map(index).unwrap_or_default(),
             by_service,
-            now: std::time::SystemTime::now(),
+            now: SystemTime::now(),
         }
     }
 
@@ -273,12 +379,31 @@ impl crate::lvs::format::Annotate for Verdicts<'_> {
 mod tests {
     use super::*;
 
-    fn server(up: bool, checks: Vec<CheckReport>) -> ServerReport {
+    fn server(state: &str, checks: Vec<CheckReport>) -> ServerReport {
+        let failing: Vec<&CheckReport> = checks.iter().filter(|c| !c.up).collect();
         ServerReport {
-            services: vec!["TCP 10.0.0.1:80".into()],
             real_server: "10.0.0.12:8080".into(),
-            up,
+            state: state.into(),
+            up: failing.is_empty(),
+            since: failing.iter().map(|c| c.since).reduce(f64::min),
+            reasons: failing
+                .iter()
+                .map(|c| format!("{}: {}", c.kind, c.last_reason.clone().unwrap_or_default()))
+                .collect(),
+            weight: 1,
+            table_weight: None,
+            operator: None,
             checks,
+        }
+    }
+
+    fn check(up: bool, since: f64, reason: &str) -> CheckReport {
+        CheckReport {
+            kind: "HTTP_GET".into(),
+            up,
+            since,
+            last_ok: Some(up),
+            last_reason: Some(reason.into()),
         }
     }
 
@@ -286,21 +411,45 @@ mod tests {
     fn an_absent_server_says_since_when_and_why() {
         let since = 1_700_000_000.0; // 22:13:20 UTC
         let now = UNIX_EPOCH + Duration::from_secs_f64(since + 130.0);
-        let check = CheckReport {
-            kind: "HTTP_GET".into(),
-            up: false,
-            since,
-            last_ok: Some(false),
-            last_reason: Some("digest mismatch".into()),
-        };
         assert_eq!(
-            absent_line(&server(false, vec![check]), now),
-            "  -- 10.0.0.12:8080               out of the table: DOWN since 22:13:20 UTC (2m10s): HTTP_GET: digest mismatch"
+            absent_line(
+                &server("down", vec![check(false, since, "digest mismatch")]),
+                now
+            ),
+            "  -- 10.0.0.12:8080               out of the table: DOWN since 22:13:20 UTC (2m10s); HTTP_GET: digest mismatch"
+        );
+        // Two failing checks: since the first failure.
+        let two = vec![
+            check(false, since + 60.0, "timeout"),
+            check(false, since, "digest mismatch"),
+        ];
+        assert!(absent_line(&server("down", two), now).contains("since 22:13:20 UTC (2m10s)"));
+        assert_eq!(
+            absent_line(&server("disabled", vec![check(true, since, "ok")]), now),
+            "  -- 10.0.0.12:8080               out of the table: DISABLED by operator"
         );
         assert_eq!(
-            absent_line(&server(false, Vec::new()), now),
-            "  -- 10.0.0.12:8080               out of the table: DOWN"
+            absent_line(&server("no quorum", vec![check(true, since, "ok")]), now),
+            "  -- 10.0.0.12:8080               out of the table: up, but its virtual server lost its quorum"
         );
+    }
+
+    #[test]
+    fn one_word_per_state() {
+        use Override::*;
+        assert_eq!(state_word(true, Some(3), None, Some(true)), "up");
+        assert_eq!(
+            state_word(true, Some(0), Some(Drain), Some(true)),
+            "draining"
+        );
+        assert_eq!(state_word(false, None, Some(Drain), Some(true)), "down");
+        assert_eq!(
+            state_word(true, None, Some(Disable), Some(true)),
+            "disabled"
+        );
+        assert_eq!(state_word(false, Some(0), None, Some(true)), "inhibited");
+        assert_eq!(state_word(true, None, None, Some(false)), "no quorum");
+        assert_eq!(state_word(true, None, None, Some(true)), "pending");
     }
 
     #[test]

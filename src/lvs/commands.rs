@@ -77,6 +77,7 @@ fn one_shot(config: &Config, alpha: bool, state: &Path, release: bool) -> Direct
         origin: Instant::now(),
         assume: Some(!alpha),
         report_every: None,
+        persist_overrides: false,
     };
     Director::new(config.clone(), opts, load_owned(state))
 }
@@ -110,6 +111,7 @@ pub fn drive(
             Effect::RunScript { .. }
             | Effect::StartProbes { .. }
             | Effect::StopProbes
+            | Effect::SaveOverrides(_)
             | Effect::WriteReport { .. } => {}
         }
     }

@@ -10,6 +10,7 @@ pub mod format;
 pub mod kernel;
 pub mod kernel_error;
 pub mod names;
+pub mod overrides;
 pub mod owned;
 pub mod table;
 pub mod worker;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::config::model::{Protocol, RealServer, VirtualServer, VirtualServerKey};
 
-fn proto(p: Protocol) -> &'static str {
+pub fn protocol(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
@@ -14,8 +14,8 @@ fn proto(p: Protocol) -> &'static str {
 }
 
 /// `[addr]:proto:port`
-pub fn endpoint(addr: IpAddr, protocol: Protocol, port: u16) -> String {
-    format!("[{addr}]:{}:{port}", proto(protocol))
+pub fn endpoint(addr: IpAddr, p: Protocol, port: u16) -> String {
+    format!("[{addr}]:{}:{port}", protocol(p))
 }
 
 /// `[vip]:tcp:80`, `FWM 7`, `group NAME`

@@ -11,10 +11,11 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::daemon::status::HealthReport;
+use crate::lvs::director::Override;
 use crate::vrrp::status::VrrpReport;
 
 /// What the daemon counts about itself.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DaemonStats {
     pub reloads_ok: u64,
     pub reloads_failed: u64,
@@ -224,13 +225,48 @@ fn health_metrics(r: &Registry, h: &HealthReport) {
         "Unix time of the checker's last change",
         &check,
     );
-    for s in &h.servers {
-        for svc in &s.services {
+    let state = gauges(
+        r,
+        "ipvsdir_real_server_state",
+        "1 for the real server's state: up, down, inhibited, draining, disabled, no quorum, pending",
+        &["service", "real_server", "state"],
+    );
+    let operator = gauges(
+        r,
+        "ipvsdir_real_server_operator_override",
+        "1 while an operator's override (drain, disable, weight) holds",
+        &["service", "real_server", "override"],
+    );
+    let quorum = gauges(
+        r,
+        "ipvsdir_virtual_server_quorum_held",
+        "1 while the virtual server holds its quorum",
+        &["service"],
+    );
+    for v in &h.virtual_servers {
+        for svc in &v.services {
+            if let Some(held) = v.quorum_held {
+                set(&quorum, &[svc], if held { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    for (v, s) in h.servers() {
+        for svc in &v.services {
             set(&up, &[svc, &s.real_server], if s.up { 1.0 } else { 0.0 });
+            set(&state, &[svc, &s.real_server, &s.state], 1.0);
+            if let Some(o) = s.operator {
+                let name = match o {
+                    Override::Drain => "drain",
+                    Override::Disable => "disable",
+                    Override::Weight(_) => "weight",
+                    Override::Clear => "none",
+                };
+                set(&operator, &[svc, &s.real_server, name], 1.0);
+            }
             for (n, c) in s.checks.iter().enumerate() {
                 let n = n.to_string();
                 let l = [
-                    svc.as_str(),
+                    svc.as_ref(),
                     s.real_server.as_str(),
                     c.kind.as_str(),
                     n.as_str(),

@@ -23,8 +23,6 @@ const MAX_CLIENTS: usize = 8;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// A whole exchange (a scraper that stops reading is cut off).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Binds the listener (an error names the address: the operator fixes the flag).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -72,29 +70,18 @@ async fn answer(
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, render: Render) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
-    let mut backoff = ACCEPT_BACKOFF;
-    let mut errors = crate::log_limit::LogLimit::new(Duration::from_secs(60), 4);
+    let mut backoff = crate::daemon::accept::Backoff::new("metrics listener");
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let stream = match listener.accept().await {
             Ok((s, _)) => {
-                backoff = ACCEPT_BACKOFF;
+                backoff.ok();
                 s
             }
             Err(e) => {
-                if let crate::log_limit::Verdict::Log { suppressed } =
-                    errors.check(std::time::Instant::now(), &e.kind())
-                {
-                    tracing::warn!(
-                        "metrics listener: accept failed: {e}; retrying in {} ms \
-                         ({suppressed} similar lines suppressed before)",
-                        backoff.as_millis()
-                    );
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                backoff.failed(&e).await;
                 continue;
             }
         };

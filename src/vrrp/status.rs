@@ -45,6 +45,7 @@ pub struct InstanceReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VrrpReport {
     pub pid: u32,
+    #[serde(with = "crate::time_format::rfc3339")]
     pub written: f64,
     pub instances: Vec<InstanceReport>,
     /// Adverts dropped before an instance could be named, per reason:

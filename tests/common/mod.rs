@@ -1,6 +1,8 @@
-//! Shared helpers for the tests that boot the kernel VM (scripts/kernel-vm).
+//! Shared helpers for the tests that boot the kernel VM (scripts/kernel-vm),
+//! use namespaces, or run a daemon on loopback.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod lab;
 pub mod netns;
 

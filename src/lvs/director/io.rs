@@ -6,24 +6,38 @@ use std::sync::Arc;
 
 use ipvs_sys::{ServiceKey, Timeouts};
 
-use crate::check::health::{ProbeId, ProbePlan, RsKey};
+use crate::check::health::{ProbeId, ProbePlan};
 use crate::check::state::CheckerState;
 use crate::config::model::{Config, Script};
 use crate::lvs::diff::Op;
 use crate::lvs::kernel_error::KernelError;
 use crate::lvs::table::Table;
 
-/// An operator's override of one real server (the status socket's drain and
-/// enable commands send these). It survives reloads while the real server
-/// stays in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An operator's override of one real server (`ipvsdir ctl`, over the
+/// status socket). It survives reloads while the real server stays in the
+/// file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Override {
-    /// Weight 0: established connections carry on, no new ones.
+    /// Weight 0 while its checkers say up: established connections carry
+    /// on, no new ones.
     Drain,
     /// Out of the table, whatever its checkers say.
     Disable,
+    /// This weight instead of the configured one while its checkers say up.
+    Weight(u32),
     /// Back to what its checkers say.
     Clear,
+}
+
+/// One override as kept across restarts: the real server by address,
+/// port and virtual server name, so that it can be fed back through
+/// [`Director::operator`](super::Director::operator).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    pub target: super::operator::Target,
+    #[serde(rename = "override")]
+    pub what: Override,
 }
 
 #[derive(Debug)]
@@ -37,8 +51,6 @@ pub enum Event {
     Reload(Box<Config>),
     /// The answer to the kernel request in flight.
     Kernel(KernelReply),
-    /// An operator's override.
-    Override(RsKey, Override),
     /// Stop: the table is released once nothing attracts traffic to it.
     Stop,
     /// The VRRP side of this process has finished its stop: the handoff is
@@ -86,6 +98,9 @@ pub enum Effect {
     StopProbes,
     /// Remember the services that are ours (for the next start).
     SaveOwned(BTreeSet<ServiceKey>),
+    /// The operator's overrides changed (kept across restarts with
+    /// `--persist-overrides`; the report shows them).
+    SaveOverrides(Vec<Saved>),
     /// The table reflects the last start or reload: what attracts traffic to
     /// it (VRRP's VIPs) may follow now.
     TableReady,

@@ -20,6 +20,8 @@
 
 mod io;
 mod kernel;
+mod operator;
+mod placement;
 mod table;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -28,8 +30,10 @@ use std::time::{Duration, Instant};
 
 use ipvs_sys::ServiceKey;
 
-pub use io::{Effect, Event, KernelReply, KernelRequest, Override};
+pub use io::{Effect, Event, KernelReply, KernelRequest, Override, Saved};
 use kernel::InFlight;
+pub use operator::{OperatorError, Target, names_vs, parse_endpoint};
+pub use placement::Placement;
 use table::DesiredState;
 
 use crate::FastMap;
@@ -78,6 +82,9 @@ pub struct Options {
     /// shows changed ([`Effect::WriteReport`]); None: no report (one-shot
     /// commands).
     pub report_every: Option<Duration>,
+    /// Hand the operator's overrides out to be kept across restarts
+    /// ([`Effect::SaveOverrides`], `--persist-overrides`).
+    pub persist_overrides: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +135,8 @@ pub struct Director {
     vrrp_stopped: bool,
     /// Emit TableReady once the pending work is done.
     ready_pending: bool,
-    /// A new probe plan (start, reload) is not in the report yet: the next
+    /// A new probe plan (start, reload) or an operator override is not in
+    /// the report yet: the next
     /// tick writes it whatever the probes say. Only ticks write the report,
     /// so that writing one (a line per real server) never delays an apply
     /// or what waits for it (VRRP's start).
@@ -159,6 +167,7 @@ impl Health for View<'_> {
             match self.overrides.get(&RsKey::of(vs, rs)) {
                 Some(Override::Drain) if h.alive => h.weight = Some(0),
                 Some(Override::Disable) => h.alive = false,
+                Some(Override::Weight(w)) if h.alive => h.weight = Some(*w),
                 _ => {}
             }
         }
@@ -258,7 +267,6 @@ impl Director {
             Event::Probes(updates) => self.on_probes(&updates),
             Event::Reload(config) => self.reload(now, *config),
             Event::Kernel(reply) => self.on_kernel(now, reply),
-            Event::Override(rs, o) => self.on_override(rs, o),
             Event::Stop => self.on_stop(),
             Event::VrrpStopped => {
                 self.vrrp_stopped = true;
@@ -415,38 +423,6 @@ impl Director {
         }
     }
 
-    fn on_override(&mut self, rs: RsKey, o: Override) {
-        let Some(&(_, v, r)) = self.health.plan.servers.iter().find(|(k, _, _)| *k == rs) else {
-            tracing::warn!(
-                "override for {}: no such real server in the configuration",
-                names::endpoint(rs.addr, rs.protocol, rs.port)
-            );
-            return;
-        };
-        let vs = &self.config.virtual_servers[v];
-        let (rsn, vsn) = (
-            names::real_server(vs, &vs.real_servers[r]),
-            names::virtual_server(vs),
-        );
-        match o {
-            Override::Clear => {
-                if self.overrides.remove(&rs).is_some() {
-                    tracing::info!("Operator: {rsn} of VS {vsn} back to its checkers' verdict");
-                }
-            }
-            Override::Drain => {
-                tracing::info!("Operator: draining {rsn} of VS {vsn} (weight 0)");
-                self.overrides.insert(rs, o);
-            }
-            Override::Disable => {
-                tracing::info!("Operator: disabling {rsn} of VS {vsn} (out of the table)");
-                self.overrides.insert(rs, o);
-            }
-        }
-        self.alive = self.alive_now();
-        self.table.mark_dirty(v);
-    }
-
     /// SIGHUP: probes identical to running ones keep their state, new ones
     /// start fresh; virtual servers the file did not change keep their part
     /// of the table untouched; removed real servers and virtual servers drain.
@@ -480,6 +456,7 @@ impl Director {
             .collect();
         let removed = self.health.states.len() - kept;
         let started = states.len() - kept;
+        let overrides_before = self.overrides.len();
         self.overrides.retain(|k, _| plan.of_rs.contains_key(k));
         // Which old virtual server (by position) each new one continues.
         let old = &self.config;
@@ -504,6 +481,13 @@ impl Director {
         }
         self.config = config;
         self.health = HealthTable { plan, states };
+        if self.overrides.len() != overrides_before {
+            tracing::info!(
+                "{} operator overrides dropped: their real servers left the configuration",
+                overrides_before - self.overrides.len()
+            );
+            self.overrides_changed();
+        }
         self.alive = self.alive_now();
         self.refresh();
         let grace = (!self.opts.drain_grace.is_zero()).then(|| now + self.opts.drain_grace);
