@@ -561,6 +561,24 @@ fn operator_requests_that_name_nothing_or_several_virtual_servers_are_refused() 
 }
 
 #[test]
+fn an_override_is_in_the_report_at_once() {
+    let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
+    s.on(Event::Start);
+    s.at(1.0);
+    s.said();
+    s.at(1.3);
+    s.operator(&target("10.0.1.1", None, None), Override::Drain)
+        .unwrap();
+    assert_eq!(
+        s.core.poll_timeout(),
+        Some(s.now),
+        "the report waits for a tick"
+    );
+    s.at(1.3);
+    assert_eq!(s.said(), ["report!"]);
+}
+
+#[test]
 fn persisted_overrides_are_handed_out_and_restored_by_the_next_run() {
     let mut s = Sim::new(TWO, |o| o.persist_overrides = true);
     s.on(Event::Start);

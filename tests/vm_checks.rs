@@ -94,6 +94,45 @@ fn checkers_drive_the_kernel_table() {
     );
     assert_eq!(answers("rs1 back"), vec!["rs1"; 4]);
 
+    // Drain: weight 0 while a connection it holds finishes; no request
+    // fails and none goes to it; disable takes it out, enable puts it back.
+    assert!(
+        s["drain ctl"].contains("[10.0.0.11]:tcp:80 of VS [192.168.10.100]:tcp:80: draining"),
+        "{}",
+        s["drain ctl"]
+    );
+    assert!(
+        s["drain conns"].contains("10.0.0.11:80"),
+        "no held connection on rs1:\n{}",
+        s["drain conns"]
+    );
+    let t = &s["drain table"];
+    assert!(
+        t.lines()
+            .any(|l| l.contains("10.0.0.11:80") && l.split_whitespace().nth(3) == Some("0")),
+        "rs1 not at weight 0:\n{t}"
+    );
+    assert!(
+        s["drain health"].contains("health: DRAINING"),
+        "{}",
+        s["drain health"]
+    );
+    assert_eq!(answers("drain"), vec!["rs2"; 20]);
+    assert_eq!(s["drain held"], "rs1\nrs2\n", "a held connection was cut");
+    assert!(
+        s["disabled health"]
+            .lines()
+            .any(|l| l.starts_with("  -- 10.0.0.11:80") && l.contains("DISABLED by operator")),
+        "{}",
+        s["disabled health"]
+    );
+    assert_eq!(answers("disabled"), vec!["rs2"; 4]);
+    assert!(
+        s["enabled table"].contains("10.0.0.11:80"),
+        "{}",
+        s["enabled table"]
+    );
+
     // SIGTERM: exit 0 and our service removed.
     assert_eq!(s["exit"].trim(), "status 0");
     assert!(
@@ -101,8 +140,8 @@ fn checkers_drive_the_kernel_table() {
         "{}",
         s["after stop"]
     );
-    // notify_down ran when rs2 went down (it never came back before the stop).
-    assert_eq!(s["notify"], "rs2 down\n");
+    // notify_down ran when rs2 went down, notify_up when it came back for the drain.
+    assert_eq!(s["notify"], "rs2 down\nrs2 up\n");
     let log = &s["log"];
     for line in [
         "Removing service [10.0.0.11]:tcp:80 from VS [192.168.10.100]:tcp:80: url /index.html: connection refused",

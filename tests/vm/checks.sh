@@ -75,6 +75,33 @@ start 1
 wait_for "10.0.0.11:80" && wait_gone "10.0.0.13:80"
 step "rs1 back"
 
+# Drain for maintenance, under a request stream: rs1 gets weight 0, a
+# connection it holds finishes, no request fails; then it is taken out and
+# put back, without a reload.
+start 2
+wait_for "10.0.0.12:80"
+held() { (printf 'GET /index.html HTTP/1.0\r\n'; sleep 3; printf '\r\n') | ip netns exec client timeout 10 busybox nc 192.168.10.100 80 > /tmp/held$1 2>&1; }
+held 1 & h1=$!
+held 2 & h2=$!
+sleep 0.5
+sec "drain conns"; ipvsadm -Lnc
+sec "drain ctl"; ipvsdir ctl drain 10.0.0.11:80
+wait_for "10.0.0.11:80 *Masq *0 "
+i=0; until ipvsdir --dump --health | grep -q DRAINING || [ $i -gt 20 ]; do i=$((i+1)); sleep 0.1; done
+sec "drain table"; ipvsadm -Ln
+sec "drain health"; ipvsdir --dump --health
+sec "drain answers"; n=0; while [ $n -lt 20 ]; do get; n=$((n+1)); done
+wait $h1 $h2
+sec "drain held"; cat /tmp/held1 /tmp/held2 | grep '^rs' | sort
+sec "disable ctl"; ipvsdir ctl disable 10.0.0.11:80
+wait_gone "10.0.0.11:80"
+i=0; until ipvsdir --dump --health | grep -q DISABLED || [ $i -gt 20 ]; do i=$((i+1)); sleep 0.1; done
+sec "disabled health"; ipvsdir --dump --health
+sec "disabled answers"; for n in 1 2 3 4; do get; done
+sec "enable ctl"; ipvsdir ctl enable 10.0.0.11:80
+wait_for "10.0.0.11:80 *Masq *1 "
+sec "enabled table"; ipvsadm -Ln
+
 kill -TERM $pid
 wait $pid
 sec "exit"; echo "status $?"

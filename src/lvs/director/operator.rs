@@ -109,10 +109,9 @@ pub fn parse_endpoint(s: &str) -> Option<(IpAddr, Option<u16>)> {
 
 impl Director {
     /// An operator's request: the real servers it names get `o` (or lose
-    /// their override with [`Override::Clear`]). Returns their names, as
-    /// the log shows them. Several matches are fine when they are one
-    /// address and port in one virtual server... or when the request named
-    /// no port and no VS but the address is in one virtual server only.
+    /// their override with [`Override::Clear`]); returns their names as the
+    /// log shows them. Without a port it names every port of the address;
+    /// without a virtual server, the address must be in one only.
     pub fn operator(
         &mut self,
         now: Instant,
@@ -188,8 +187,12 @@ impl Director {
             done.push(format!("{rsn} of VS {vsn}"));
         }
         self.alive = self.alive_now();
-        // The report shows overrides: the next tick rewrites it.
-        self.report_plan = self.opts.report_every.is_some();
+        // The report shows overrides: rewritten now (off the driver's
+        // thread), so that `--dump` right after the command shows it.
+        if self.opts.report_every.is_some() && self.next_report.is_some() {
+            self.report_plan = true;
+            self.next_report = Some(now);
+        }
         self.overrides_changed();
         self.pump(now);
         Ok(done)
