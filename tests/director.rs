@@ -561,6 +561,53 @@ fn operator_requests_that_name_nothing_or_several_virtual_servers_are_refused() 
 }
 
 #[test]
+fn slow_start_ramps_a_returning_server_from_1_to_its_weight() {
+    let text = TWO
+        .replace("weight 3", "weight 10\n  slow_start 10")
+        .replace("lb_kind NAT", "lb_kind NAT\n slow_start 4");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let w = |s: &Sim, rs: &str| {
+        s.weights()
+            .into_iter()
+            .find(|(k, _)| k.ends_with(rs))
+            .map(|(_, w)| w)
+    };
+    // At start it has its full weight: nothing comes back.
+    assert_eq!(w(&s, "10.0.1.1:80"), Some(10));
+    s.probe(0, false);
+    assert_eq!(w(&s, "10.0.1.1:80"), None);
+    s.at(20.0);
+    s.probe(0, true);
+    assert_eq!(w(&s, "10.0.1.1:80"), Some(1));
+    s.at(25.0);
+    assert_eq!(w(&s, "10.0.1.1:80"), Some(5));
+    s.at(30.0);
+    assert_eq!(w(&s, "10.0.1.1:80"), Some(10));
+    assert_eq!(
+        s.core
+            .poll_timeout()
+            .filter(|t| *t <= s.t0 + Duration::from_secs(31)),
+        None,
+        "ramp over: no more steps"
+    );
+    // The other server inherits the virtual server's 4 s; going down ends its ramp.
+    s.probe(1, false);
+    s.at(40.0);
+    s.probe(1, true);
+    assert_eq!(w(&s, "10.0.1.2:80"), Some(1));
+    s.at(42.0);
+    assert_eq!(
+        w(&s, "10.0.1.2:80"),
+        Some(1),
+        "weight 2 at half the ramp: 1"
+    );
+    s.at(44.0);
+    assert_eq!(w(&s, "10.0.1.2:80"), Some(2));
+}
+
+#[test]
 fn an_override_is_in_the_report_at_once() {
     let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
     s.on(Event::Start);

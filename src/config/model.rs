@@ -529,6 +529,9 @@ pub struct RealServer {
     pub uthreshold: u32,
     pub lthreshold: u32,
     pub inhibit_on_failure: bool,
+    /// `slow_start SECS` (ipvsdir's; keepalived has none): after coming
+    /// back up, the weight ramps from 1 to its full value over this long.
+    pub slow_start: Option<std::time::Duration>,
     pub notify_up: Option<Script>,
     pub notify_down: Option<Script>,
     pub virtualhost: Option<String>,

@@ -27,6 +27,7 @@ struct Inherited {
     delay_loop: Option<Timer>,
     alpha: Option<bool>,
     inhibit_on_failure: Option<bool>,
+    slow_start: Option<Timer>,
     virtualhost: Option<String>,
 }
 
@@ -53,6 +54,7 @@ impl Inherited {
             }
             "alpha" => set(&mut self.alpha, cx.flag(n)),
             "inhibit_on_failure" => set(&mut self.inhibit_on_failure, cx.flag(n)),
+            "slow_start" => set(&mut self.slow_start, cx.timer(n)),
             "virtualhost" => set(&mut self.virtualhost, cx.string(n, "a host name")),
             _ => return false,
         }
@@ -69,6 +71,7 @@ impl Inherited {
             delay_loop: self.delay_loop.or(parent.delay_loop),
             alpha: self.alpha.or(parent.alpha),
             inhibit_on_failure: self.inhibit_on_failure.or(parent.inhibit_on_failure),
+            slow_start: self.slow_start.or(parent.slow_start),
             virtualhost: self.virtualhost.clone().or(parent.virtualhost.clone()),
         }
     }
@@ -742,6 +745,7 @@ fn real_server(
         uthreshold: 0,
         lthreshold: 0,
         inhibit_on_failure: false,
+        slow_start: None,
         notify_up: None,
         notify_down: None,
         virtualhost: None,
@@ -797,6 +801,7 @@ fn real_server(
     }
     let level = own.over(parent);
     rs.inhibit_on_failure = level.inhibit_on_failure.unwrap_or(false);
+    rs.slow_start = level.slow_start.map(|t| t.0).filter(|d| !d.is_zero());
     rs.virtualhost = own.virtualhost.clone();
     for n in body {
         let kind = match n.name() {

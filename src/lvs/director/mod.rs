@@ -22,6 +22,7 @@ mod io;
 mod kernel;
 mod operator;
 mod placement;
+mod slow_start;
 mod table;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -113,6 +114,8 @@ pub struct Director {
     /// Each real server's health (plan.servers order) as last acted on.
     alive: Vec<bool>,
     overrides: FastMap<RsKey, Override>,
+    /// Real servers ramping up their weight (`slow_start`).
+    ramps: FastMap<RsKey, slow_start::Ramp>,
     quorum: QuorumMemory,
     table: DesiredState,
     /// Services ipvsdir created and may delete.
@@ -151,6 +154,7 @@ pub struct Director {
 struct View<'a> {
     health: &'a HealthTable,
     overrides: &'a FastMap<RsKey, Override>,
+    ramps: &'a FastMap<RsKey, slow_start::Ramp>,
     assume: Option<bool>,
 }
 
@@ -163,13 +167,23 @@ impl Health for View<'_> {
             },
             None => self.health.real_server(vs, rs),
         };
-        if !self.overrides.is_empty() {
-            match self.overrides.get(&RsKey::of(vs, rs)) {
-                Some(Override::Drain) if h.alive => h.weight = Some(0),
-                Some(Override::Disable) => h.alive = false,
-                Some(Override::Weight(w)) if h.alive => h.weight = Some(*w),
-                _ => {}
-            }
+        if self.overrides.is_empty() && self.ramps.is_empty() {
+            return h;
+        }
+        let key = RsKey::of(vs, rs);
+        match self.overrides.get(&key) {
+            Some(Override::Drain) if h.alive => h.weight = Some(0),
+            Some(Override::Disable) => h.alive = false,
+            Some(Override::Weight(w)) if h.alive => h.weight = Some(*w),
+            _ => {}
+        }
+        if h.alive
+            && let Some(r) = self.ramps.get(&key)
+        {
+            h.weight = Some(slow_start::ramped(
+                h.weight.unwrap_or(rs.weight),
+                r.fraction,
+            ));
         }
         h
     }
@@ -186,6 +200,7 @@ impl Director {
             alive: Vec::new(),
             health,
             overrides: FastMap::default(),
+            ramps: FastMap::default(),
             quorum: QuorumMemory::default(),
             table,
             owned,
@@ -257,6 +272,7 @@ impl Director {
         View {
             health: &self.health,
             overrides: &self.overrides,
+            ramps: &self.ramps,
             assume: self.opts.assume,
         }
     }
@@ -264,7 +280,7 @@ impl Director {
     pub fn handle(&mut self, now: Instant, event: Event) {
         match event {
             Event::Start => self.start(now),
-            Event::Probes(updates) => self.on_probes(&updates),
+            Event::Probes(updates) => self.on_probes(now, &updates),
             Event::Reload(config) => self.reload(now, *config),
             Event::Kernel(reply) => self.on_kernel(now, reply),
             Event::Stop => self.on_stop(),
@@ -282,6 +298,7 @@ impl Director {
     /// Drain deadlines, drift ticks, retries and report ticks that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.table.expire_drains(now);
+        self.step_ramps(now);
         if let (Some(at), Some(every)) = (self.next_report, self.opts.report_every)
             && now >= at
         {
@@ -299,7 +316,10 @@ impl Director {
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at = self.table.next_drain_deadline();
-        if let Some(t) = self.next_report {
+        for t in [self.next_report, self.next_ramp_step()]
+            .into_iter()
+            .flatten()
+        {
             at = Some(at.map_or(t, |a| a.min(t)));
         }
         if self.stage == Stage::Running && self.opts.write_table && self.busy.is_none() {
@@ -378,7 +398,7 @@ impl Director {
     /// Copies the changed probes' states; logs and notifies the real
     /// servers whose health changed; marks their virtual servers for
     /// recomputation.
-    fn on_probes(&mut self, updates: &[(usize, CheckerState)]) {
+    fn on_probes(&mut self, at: Instant, updates: &[(usize, CheckerState)]) {
         let plan = self.health.plan.clone();
         let mut touched = Vec::new();
         for (id, state) in updates {
@@ -404,6 +424,11 @@ impl Director {
             self.alive[i] = now;
             let (key, v, r) = &plan.servers[i];
             self.table.mark_dirty(*v);
+            if now {
+                self.start_ramp(at, i);
+            } else {
+                self.stop_ramp(key);
+            }
             let vs = &self.config.virtual_servers[*v];
             let rs = &vs.real_servers[*r];
             let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
@@ -481,6 +506,7 @@ impl Director {
         }
         self.config = config;
         self.health = HealthTable { plan, states };
+        self.reindex_ramps();
         if self.overrides.len() != overrides_before {
             tracing::info!(
                 "{} operator overrides dropped: their real servers left the configuration",
@@ -584,6 +610,7 @@ impl Director {
             let view = View {
                 health: &self.health,
                 overrides: &self.overrides,
+                ramps: &self.ramps,
                 assume: self.opts.assume,
             };
             let services = crate::lvs::desired::vs_services(&config, vs, &view, &mut self.quorum);

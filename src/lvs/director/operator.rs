@@ -122,24 +122,25 @@ impl Director {
             return Err(OperatorError::Stopping);
         }
         let config = self.config.clone();
-        let matched: Vec<(RsKey, usize)> = self
+        let matched: Vec<(RsKey, usize, usize)> = self
             .health
             .plan
             .servers
             .iter()
-            .filter(|(_, v, r)| {
+            .enumerate()
+            .filter(|(_, (_, v, r))| {
                 let vs = &config.virtual_servers[*v];
                 let rs = &vs.real_servers[*r];
                 rs.addr == target.addr
                     && target.port.is_none_or(|p| p == rs.port)
                     && target.vs.as_deref().is_none_or(|sel| names_vs(sel, vs))
             })
-            .map(|(k, v, _)| (k.clone(), *v))
+            .map(|(i, (k, v, _))| (k.clone(), *v, i))
             .collect();
         if matched.is_empty() {
             return Err(OperatorError::NoSuchServer(target.to_string()));
         }
-        let mut vss: Vec<usize> = matched.iter().map(|(_, v)| *v).collect();
+        let mut vss: Vec<usize> = matched.iter().map(|(_, v, _)| *v).collect();
         vss.dedup();
         if vss.len() > 1 && target.vs.is_none() {
             let list: Vec<String> = vss
@@ -153,7 +154,7 @@ impl Director {
             });
         }
         let mut done = Vec::new();
-        for (key, v) in matched {
+        for (key, v, i) in matched {
             let vs = &config.virtual_servers[v];
             let Some(rs) = vs
                 .real_servers
@@ -163,10 +164,18 @@ impl Director {
                 continue;
             };
             let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
-            let changed = match o {
-                Override::Clear => self.overrides.remove(&key).is_some(),
-                _ => self.overrides.insert(key, o) != Some(o),
+            let before = match o {
+                Override::Clear => self.overrides.remove(&key),
+                _ => self.overrides.insert(key, o),
             };
+            let changed = match o {
+                Override::Clear => before.is_some(),
+                _ => before != Some(o),
+            };
+            // Back in the table after a disable: slow_start applies.
+            if o == Override::Clear && before == Some(Override::Disable) {
+                self.start_ramp(now, i);
+            }
             if changed {
                 match o {
                     Override::Clear => tracing::info!(
