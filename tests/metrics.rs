@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport, VirtualServerReport};
 use ipvsdir::lvs::director::Override;
 use ipvsdir::metrics::{DaemonStats, render};
-use ipvsdir::vrrp::status::{InstanceReport, VrrpReport};
+use ipvsdir::vrrp::status::{InstanceReport, ScriptReport, VrrpReport};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipvsdir");
 
@@ -47,8 +47,19 @@ fn vrrp() -> VrrpReport {
             released_master: 1,
             priority_zero_received: 4,
             priority_zero_sent: 1,
+            garp_master_delay: 5.0,
         }],
         unmatched_drops: unmatched,
+        scripts: vec![
+            ScriptReport {
+                name: "chk_nginx".into(),
+                status: "GOOD".into(),
+            },
+            ScriptReport {
+                name: "chk_disk".into(),
+                status: "BAD".into(),
+            },
+        ],
     }
 }
 
@@ -146,6 +157,12 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
         &format!("keepalived_priority_zero_received_total{l} 4"),
     );
     has(&text, &format!("keepalived_priority_zero_sent_total{l} 1"));
+    has(
+        &text,
+        &format!("keepalived_gratuitous_arp_delay_total{l} 5"),
+    );
+    has(&text, r#"keepalived_script_status{name="chk_nginx"} 1"#);
+    has(&text, r#"keepalived_script_status{name="chk_disk"} 0"#);
     has(
         &text,
         &format!("keepalived_packet_length_errors_total{l} 0"),

@@ -152,6 +152,18 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
         "Priority zero sent",
         INSTANCE,
     );
+    let garp = counters(
+        r,
+        "keepalived_gratuitous_arp_delay_total",
+        "Gratuitous ARP delay",
+        INSTANCE,
+    );
+    let scripts = gauges(
+        r,
+        "keepalived_script_status",
+        "Tracker Script Status (0 BAD, 1 GOOD)",
+        &["name"],
+    );
     let prio = gauges(r, "ipvsdir_vrrp_priority", "Configured priority", INSTANCE);
     let eff = gauges(
         r,
@@ -194,6 +206,8 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
         count(&released, &l, i.released_master);
         count(&p0_rcvd, &l, i.priority_zero_received);
         count(&p0_sent, &l, i.priority_zero_sent);
+        // keepalived.data's "Gratuitous ARP delay": garp_master_delay in seconds.
+        count(&garp, &l, i.garp_master_delay.round() as u64);
         for (reason, c) in &drops {
             count(c, &l, i.dropped.get(*reason).copied().unwrap_or(0));
         }
@@ -206,6 +220,13 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
     }
     for (reason, n) in &v.unmatched_drops {
         count(&unmatched, &[reason], *n);
+    }
+    for sc in &v.scripts {
+        set(
+            &scripts,
+            &[&sc.name],
+            if sc.status == "GOOD" { 1.0 } else { 0.0 },
+        );
     }
 }
 

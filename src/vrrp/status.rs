@@ -40,6 +40,17 @@ pub struct InstanceReport {
     pub priority_zero_received: u64,
     #[serde(default)]
     pub priority_zero_sent: u64,
+    /// `garp_master_delay`, seconds (keepalived.data's "Gratuitous ARP delay").
+    #[serde(default)]
+    pub garp_master_delay: f64,
+}
+
+/// A tracked vrrp_script's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptReport {
+    pub name: String,
+    /// `GOOD` or `BAD`, as keepalived says it.
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,10 +64,25 @@ pub struct VrrpReport {
     /// that interface (`not_our_vrid`: other routers on the link).
     #[serde(default)]
     pub unmatched_drops: BTreeMap<String, u64>,
+    /// The vrrp_scripts some instance tracks.
+    #[serde(default)]
+    pub scripts: Vec<ScriptReport>,
 }
 
-pub fn report(instances: &[Instance], unmatched: &BTreeMap<DropKind, u64>) -> VrrpReport {
+/// `scripts`: each tracked vrrp_script's name and whether it is up.
+pub fn report(
+    instances: &[Instance],
+    unmatched: &BTreeMap<DropKind, u64>,
+    scripts: Vec<(String, bool)>,
+) -> VrrpReport {
     VrrpReport {
+        scripts: scripts
+            .into_iter()
+            .map(|(name, up)| ScriptReport {
+                name,
+                status: if up { "GOOD" } else { "BAD" }.into(),
+            })
+            .collect(),
         unmatched_drops: unmatched
             .iter()
             .map(|(k, n)| (k.as_str().to_string(), *n))
@@ -90,6 +116,7 @@ pub fn report(instances: &[Instance], unmatched: &BTreeMap<DropKind, u64>) -> Vr
                 released_master: i.stats.released_master,
                 priority_zero_received: i.stats.priority_zero_received,
                 priority_zero_sent: i.stats.priority_zero_sent,
+                garp_master_delay: i.cfg.garp_master_delay.0.as_secs_f64(),
                 dropped: i
                     .drops
                     .iter()

@@ -373,7 +373,11 @@ impl Driver {
     }
 
     fn write_status(&self) {
-        let report = status::report(self.node.instances(), self.node.unmatched_drops());
+        let report = status::report(
+            self.node.instances(),
+            self.node.unmatched_drops(),
+            self.node.script_states(),
+        );
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
         {

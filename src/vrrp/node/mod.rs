@@ -296,6 +296,19 @@ impl Node {
         &self.config
     }
 
+    /// Each tracked vrrp_script's name and whether it is up (GOOD).
+    pub fn script_states(&self) -> Vec<(String, bool)> {
+        self.tracked_scripts()
+            .into_iter()
+            .filter_map(|s| {
+                Some((
+                    self.config.vrrp_scripts.get(s)?.name.clone(),
+                    self.scripts.get(s)?.up,
+                ))
+            })
+            .collect()
+    }
+
     /// The vrrp_scripts (indices into the configuration's list) some
     /// instance tracks: the ones worth running.
     pub fn tracked_scripts(&self) -> Vec<usize> {
