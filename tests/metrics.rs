@@ -76,7 +76,11 @@ fn health() -> HealthReport {
         state: if up { "up" } else { "down" }.into(),
         up,
         since: Some(1_700_000_000.5),
-        reasons: Vec::new(),
+        reasons: if up {
+            Vec::new()
+        } else {
+            vec!["HTTP_GET: status 503".into()]
+        },
         weight: 1,
         table_weight: up.then_some(1),
         operator,
@@ -130,7 +134,17 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
         reloads_failed: 1,
         last_load_seconds: 0.25,
     };
-    let text = render(Some(&vrrp()), Some(&health()), &stats);
+    let checks = ipvsdir::check::engine::Stats::default();
+    for ms in [3, 40, 40, 700, 30_000] {
+        let took = Duration::from_millis(ms);
+        checks.record(ms < 1000, Duration::ZERO, took);
+    }
+    let text = render(
+        Some(&vrrp()),
+        Some(&health()),
+        Some(&checks.snapshot()),
+        &stats,
+    );
     let l = r#"{iname="VI_1",intf="eth0",vrid="51"}"#;
     has(&text, "keepalived_up 1");
     has(
@@ -198,6 +212,26 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
         &text,
         r#"ipvsdir_virtual_server_quorum_held{service="TCP 10.0.0.100:80"} 1"#,
     );
+    has(
+        &text,
+        r#"ipvsdir_real_server_down_reason_info{real_server="192.168.1.12:8080",reason="HTTP_GET: status 503",service="TCP 10.0.0.100:80"} 1"#,
+    );
+    has(&text, r#"ipvsdir_checks_total{result="ok"} 4"#);
+    has(&text, r#"ipvsdir_checks_total{result="failed"} 1"#);
+    has(
+        &text,
+        r#"ipvsdir_check_duration_seconds_bucket{le="0.005"} 1"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_check_duration_seconds_bucket{le="0.05"} 3"#,
+    );
+    has(&text, r#"ipvsdir_check_duration_seconds_bucket{le="10"} 4"#);
+    has(
+        &text,
+        r#"ipvsdir_check_duration_seconds_bucket{le="+Inf"} 5"#,
+    );
+    has(&text, "ipvsdir_check_duration_seconds_count 5");
     has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
     has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);
     has(&text, "ipvsdir_config_load_seconds 0.25");
@@ -218,14 +252,14 @@ fn states_use_keepalived_numbering_and_an_instance_without_vips_still_shows() {
     let mut v = vrrp();
     v.instances[0].state = "BACKUP".into();
     v.instances[0].vips.clear();
-    let text = render(Some(&v), None, &DaemonStats::default());
+    let text = render(Some(&v), None, None, &DaemonStats::default());
     has(
         &text,
         r#"keepalived_vrrp_state{iname="VI_1",intf="eth0",ip_address="",vrid="51"} 1"#,
     );
     for (state, n) in [("INIT", 0), ("FAULT", 3), ("MASTER", 2)] {
         v.instances[0].state = state.into();
-        let text = render(Some(&v), None, &DaemonStats::default());
+        let text = render(Some(&v), None, None, &DaemonStats::default());
         has(
             &text,
             &format!(

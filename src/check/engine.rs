@@ -55,7 +55,9 @@ pub struct Board {
     slots: Box<[Mutex<CheckerState>]>,
     /// Something a report shows changed since the last `take_news`.
     news: AtomicBool,
-    pub stats: Stats,
+    /// Shared by the boards of successive plans (reloads), so that the
+    /// counters the metrics export only grow.
+    pub stats: Arc<Stats>,
 }
 
 impl Board {
@@ -68,16 +70,17 @@ impl Board {
                 .map(|c| Mutex::new(CheckerState::new(&c.common, now)))
                 .collect(),
             news: AtomicBool::new(false),
-            stats: Stats::default(),
+            stats: Arc::default(),
         })
     }
 
-    /// A board that carries on from these states (a reload keeping probes).
-    pub fn from_states(states: Vec<CheckerState>) -> Arc<Board> {
+    /// A board that carries on from these states (a reload keeping probes),
+    /// counting into `stats`.
+    pub fn from_states(states: Vec<CheckerState>, stats: Arc<Stats>) -> Arc<Board> {
         Arc::new(Board {
             slots: states.into_iter().map(Mutex::new).collect(),
             news: AtomicBool::new(true),
-            stats: Stats::default(),
+            stats,
         })
     }
 
@@ -136,14 +139,24 @@ fn bucket_high(i: usize) -> u64 {
     ((SUB + sub + 1) << (exp - SUB_BITS)) - 1
 }
 
-/// Counters of every probe made: how many, how many failed, and how late
-/// each started compared with its schedule (a histogram, microseconds).
+/// Upper bounds (seconds) of the probe-duration histogram's buckets (the
+/// last, +Inf, is implied).
+pub const DURATION_BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counters of every probe made: how many, how many failed, how late each
+/// started compared with its schedule (a histogram, microseconds) and how
+/// long each took (a histogram over [`DURATION_BOUNDS`]).
 #[derive(Debug)]
 pub struct Stats {
     probes: AtomicU64,
     failed: AtomicU64,
     local: AtomicU64,
     lateness: Box<[AtomicU64]>,
+    /// Per bucket (not cumulative), the last one for longer probes.
+    durations: [AtomicU64; DURATION_BOUNDS.len() + 1],
+    duration_sum_us: AtomicU64,
 }
 
 impl Default for Stats {
@@ -153,18 +166,29 @@ impl Default for Stats {
             failed: AtomicU64::new(0),
             local: AtomicU64::new(0),
             lateness: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            durations: Default::default(),
+            duration_sum_us: AtomicU64::new(0),
         }
     }
 }
 
 impl Stats {
-    fn record(&self, ok: bool, lateness: Duration) {
+    /// One probe's outcome: whether it passed, how late it started, how long it took.
+    pub fn record(&self, ok: bool, lateness: Duration, took: Duration) {
         self.probes.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
         let us = lateness.as_micros().min(u64::MAX as u128) as u64;
         self.lateness[bucket(us)].fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        let b = DURATION_BOUNDS
+            .iter()
+            .position(|&bound| secs <= bound)
+            .unwrap_or(DURATION_BOUNDS.len());
+        self.durations[b].fetch_add(1, Ordering::Relaxed);
+        let took_us = took.as_micros().min(u64::MAX as u128) as u64;
+        self.duration_sum_us.fetch_add(took_us, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -177,6 +201,12 @@ impl Stats {
                 .iter()
                 .map(|b| b.load(Ordering::Relaxed))
                 .collect(),
+            durations: self
+                .durations
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            duration_sum: Duration::from_micros(self.duration_sum_us.load(Ordering::Relaxed)),
         }
     }
 }
@@ -190,6 +220,9 @@ pub struct StatsSnapshot {
     /// not in `probes`).
     pub local: u64,
     lateness: Vec<u64>,
+    /// Probes per duration bucket ([`DURATION_BOUNDS`], then longer).
+    pub durations: Vec<u64>,
+    pub duration_sum: Duration,
 }
 
 impl StatsSnapshot {
@@ -205,6 +238,13 @@ impl StatsSnapshot {
                 .zip(&earlier.lateness)
                 .map(|(a, b)| a - b)
                 .collect(),
+            durations: self
+                .durations
+                .iter()
+                .zip(&earlier.durations)
+                .map(|(a, b)| a - b)
+                .collect(),
+            duration_sum: self.duration_sum.saturating_sub(earlier.duration_sum),
         }
     }
 
@@ -273,9 +313,11 @@ async fn probe_loop(t: Task) {
             result.weight,
             t.clock.at(end),
         );
-        t.board
-            .stats
-            .record(result.ok, started.saturating_duration_since(due));
+        t.board.stats.record(
+            result.ok,
+            started.saturating_duration_since(due),
+            end - started,
+        );
         if step.news {
             t.board.news.store(true, Ordering::Relaxed);
         }
@@ -393,7 +435,11 @@ mod tests {
         let s = Stats::default();
         let before = s.snapshot();
         for ms in 1..=100 {
-            s.record(ms != 100, Duration::from_millis(ms));
+            s.record(
+                ms != 100,
+                Duration::from_millis(ms),
+                Duration::from_millis(ms),
+            );
         }
         let w = s.snapshot().since(&before);
         assert_eq!((w.probes, w.failed), (100, 1));

@@ -42,6 +42,8 @@ pub struct Options {
     pub write_table: bool,
     /// Where the latest report is published in the process (besides the file).
     pub live: Option<status::LiveHealth>,
+    /// The probes' counters (for the metrics), across reloads.
+    pub stats: Arc<crate::check::engine::Stats>,
     /// `--persist-overrides`: the operator's overrides are kept in this
     /// file across restarts (otherwise only across reloads).
     pub persist_overrides: Option<PathBuf>,
@@ -131,7 +133,7 @@ pub async fn run(
     let started = std::time::SystemTime::now();
     let mut probes = Probes {
         tasks: Vec::new(),
-        board: Board::from_states(Vec::new()),
+        board: Board::from_states(Vec::new(), options.stats.clone()),
         updates: mpsc::channel(1).1,
         ctx: Arc::new(ProbeContext::from_config(&config)),
     };
@@ -159,7 +161,7 @@ pub async fn run(
                     states,
                 } => {
                     probes.stop();
-                    probes.board = Board::from_states(states);
+                    probes.board = Board::from_states(states, options.stats.clone());
                     probes.ctx = Arc::new(ProbeContext::from_config(&config));
                     let (tx, rx) = mpsc::channel::<ProbeUpdate>(4096);
                     probes.updates = rx;

@@ -54,6 +54,8 @@ pub struct Board {
     /// The checkers' latest report (the one they write to their file).
     pub health: status::LiveHealth,
     pub stats: std::sync::Mutex<DaemonStats>,
+    /// The probes' counters and duration histogram.
+    pub checks: Arc<crate::check::engine::Stats>,
 }
 
 impl Board {
@@ -86,6 +88,7 @@ impl Board {
         crate::metrics::render(
             self.vrrp_report().as_ref(),
             self.health_report().as_deref(),
+            Some(&self.checks.snapshot()),
             &self.daemon_stats(),
         )
     }

@@ -165,6 +165,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.live = Some(board.health.clone());
+            c.stats = board.checks.clone();
             Some(tokio::spawn(checks::run(
                 config,
                 c,

@@ -8,8 +8,10 @@
 pub mod server;
 
 use prometheus::core::Collector;
+use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use crate::check::engine::{DURATION_BOUNDS, StatsSnapshot};
 use crate::daemon::status::HealthReport;
 use crate::lvs::director::Override;
 use crate::vrrp::status::VrrpReport;
@@ -271,9 +273,18 @@ fn health_metrics(r: &Registry, h: &HealthReport) {
             }
         }
     }
+    let reason = gauges(
+        r,
+        "ipvsdir_real_server_down_reason_info",
+        "1 per failing check of a down real server, with its last result",
+        &["service", "real_server", "reason"],
+    );
     for (v, s) in h.servers() {
         for svc in &v.services {
             set(&up, &[svc, &s.real_server], if s.up { 1.0 } else { 0.0 });
+            for why in &s.reasons {
+                set(&reason, &[svc, &s.real_server, why], 1.0);
+            }
             set(&state, &[svc, &s.real_server, &s.state], 1.0);
             if let Some(o) = s.operator {
                 let name = match o {
@@ -325,10 +336,57 @@ fn daemon_metrics(r: &Registry, d: &DaemonStats) {
     set(&load, &[], d.last_load_seconds);
 }
 
+/// The probes' counters and duration histogram. The histogram is built from
+/// the engine's own buckets (its probes count as they run; nothing is
+/// observed here), hence by hand.
+fn check_metrics(c: &StatsSnapshot) -> Vec<MetricFamily> {
+    let r = Registry::new();
+    let total = counters(
+        &r,
+        "ipvsdir_checks_total",
+        "Probes made, per result (rate() gives checks per second)",
+        &["result"],
+    );
+    count(&total, &["ok"], c.probes - c.failed.min(c.probes));
+    count(&total, &["failed"], c.failed);
+    let local = counters(
+        &r,
+        "ipvsdir_checks_not_started_total",
+        "Probes that could not start for a reason on this host (descriptors, memory)",
+        &[],
+    );
+    count(&local, &[], c.local);
+    let mut families = r.gather();
+
+    let mut h = Histogram::default();
+    let mut cumulative = 0;
+    let mut buckets = Vec::with_capacity(DURATION_BOUNDS.len());
+    for (bound, n) in DURATION_BOUNDS.iter().zip(&c.durations) {
+        cumulative += n;
+        let mut b = Bucket::default();
+        b.set_upper_bound(*bound);
+        b.set_cumulative_count(cumulative);
+        buckets.push(b);
+    }
+    h.set_bucket(buckets);
+    h.set_sample_count(c.durations.iter().sum());
+    h.set_sample_sum(c.duration_sum.as_secs_f64());
+    let mut m = Metric::default();
+    m.set_histogram(h);
+    let mut f = MetricFamily::default();
+    f.set_name("ipvsdir_check_duration_seconds".into());
+    f.set_help("How long probes took".into());
+    f.set_field_type(MetricType::HISTOGRAM);
+    f.set_metric(vec![m]);
+    families.push(f);
+    families
+}
+
 /// The metrics in Prometheus' text format (version 0.0.4).
 pub fn render(
     vrrp: Option<&VrrpReport>,
     health: Option<&HealthReport>,
+    checks: Option<&StatsSnapshot>,
     daemon: &DaemonStats,
 ) -> String {
     let r = Registry::new();
@@ -339,8 +397,12 @@ pub fn render(
     if let Some(h) = health {
         health_metrics(&r, h);
     }
+    let mut families = r.gather();
+    if let Some(c) = checks.filter(|_| health.is_some()) {
+        families.extend(check_metrics(c));
+    }
     let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut out) {
+    if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!("metrics: {e}");
     }
     String::from_utf8_lossy(&out).into_owned()
