@@ -390,7 +390,16 @@ fn main() -> ExitCode {
         }
     }
     if config_test {
-        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len();
+        // As keepalived, -t looks at this host's interfaces (warnings).
+        let absent = if scope.vrrp {
+            ipvsdir::vrrp::host_check::absent_interfaces(&cfg)
+        } else {
+            Vec::new()
+        };
+        for w in &absent {
+            out.line(4, &format!("warning: {w}"));
+        }
+        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len() + absent.len();
         out.line(
             6,
             &format!(
