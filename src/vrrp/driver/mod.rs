@@ -261,7 +261,7 @@ impl Driver {
             }
             Err(e) => NodeEvent::InterfaceFailed {
                 instance: i,
-                error: e.error.to_string(),
+                error: e.reason(),
                 missing: e.missing,
             },
         };

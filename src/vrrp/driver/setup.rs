@@ -43,6 +43,16 @@ pub(super) struct AttachError {
     pub error: Error,
 }
 
+impl AttachError {
+    /// The reason without the instance's name (the node's log line has it).
+    pub fn reason(&self) -> String {
+        match &self.error {
+            Error::Instance { message, .. } => message.clone(),
+            e => e.to_string(),
+        }
+    }
+}
+
 pub(super) struct Io {
     pub inst: Vec<IoInstance>,
     pub sockets: Vec<Arc<VrrpSocket>>,
