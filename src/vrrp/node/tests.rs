@@ -325,3 +325,53 @@ fn an_interface_that_exists_but_cannot_be_used_is_tried_again() {
     );
     assert!(!asks(&drain(&mut n)));
 }
+
+#[test]
+fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
+    let mut n = waiting_node();
+    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        1,
+        Event::InterfaceFailed {
+            instance: 0,
+            error: "missing".into(),
+            missing: true,
+        },
+    );
+    drain(&mut n);
+    let config = n.config().clone();
+    // Still missing at the reload: asked again, in the new numbering.
+    n.handle(
+        10,
+        Event::Reload {
+            config: Box::new(config.clone()),
+            setup: vec![InstanceSetup {
+                src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                iface: Iface::missing("eth9"),
+                socket: usize::MAX,
+            }],
+            links: Vec::new(),
+        },
+    );
+    let e = drain(&mut n);
+    let reloaded = e.iter().position(|e| *e == Effect::Reloaded);
+    let asked = e
+        .iter()
+        .position(|e| *e == Effect::OpenInterface { instance: 0 });
+    assert!(reloaded < asked && reloaded.is_some(), "{e:?}");
+    assert_eq!(n.instances()[0].vrrp.state, State::Fault);
+    // There at the next reload: the instance leaves FAULT.
+    let Event::InterfaceReady { setup, .. } = ready(7) else {
+        unreachable!()
+    };
+    n.handle(
+        20,
+        Event::Reload {
+            config: Box::new(config),
+            setup: vec![setup],
+            links: Vec::new(),
+        },
+    );
+    assert!(!n.is_waiting(0));
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+}
