@@ -5,6 +5,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod docs;
 pub mod log_limit;
 pub mod lvs;
 pub mod metrics;

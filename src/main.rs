@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use ipvsdir::config::{self, LoadOptions, normalized};
 use ipvsdir::lvs::{commands, format};
 
@@ -273,6 +273,14 @@ struct Cli {
     /// Accepted for keepalived: no SNMP subsystem (notice).
     #[arg(short = 'A', long = "snmp-agent-socket", value_name = "FILE")]
     snmp_agent_socket: Option<PathBuf>,
+
+    /// Packaging: write ipvsdir.8 and ipvsdir.conf.5 into DIR and exit.
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_man: Option<PathBuf>,
+
+    /// Packaging: print the completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    generate_completions: Option<clap_complete::Shell>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -324,6 +332,9 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse_from(genhash_first(std::env::args_os().collect()));
+    if let Some(code) = generate_docs(&cli) {
+        return code;
+    }
     if let Some(name) = &cli.signum {
         return signum(name);
     }
@@ -422,7 +433,16 @@ fn main() -> ExitCode {
         }
     }
     if config_test {
-        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len();
+        // As keepalived, -t looks at this host's interfaces (warnings).
+        let absent = if scope.vrrp {
+            ipvsdir::vrrp::host_check::absent_interfaces(&cfg)
+        } else {
+            Vec::new()
+        };
+        for w in &absent {
+            out.line(4, &format!("warning: {w}"));
+        }
+        let warnings = loaded.diagnostics.warnings().count() + script_warnings.len() + absent.len();
         out.line(
             6,
             &format!(
@@ -493,6 +513,29 @@ impl Printer {
             );
         }
     }
+}
+
+/// `--generate-man DIR` / `--generate-completions SHELL` (for packaging):
+/// made from this very clap definition.
+fn generate_docs(cli: &Cli) -> Option<ExitCode> {
+    let result = if let Some(dir) = &cli.generate_man {
+        ipvsdir::docs::write_man_pages(Cli::command(), dir).map(|files| {
+            for f in files {
+                println!("{}", f.display());
+            }
+        })
+    } else if let Some(shell) = cli.generate_completions {
+        ipvsdir::docs::write_completions(Cli::command(), shell, &mut std::io::stdout())
+    } else {
+        return None;
+    };
+    Some(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipvsdir: cannot write the documentation: {e}");
+            ExitCode::from(1)
+        }
+    })
 }
 
 /// keepalived's `-T` (genhash mode) is only recognised as the first option:

@@ -133,6 +133,7 @@ fn render(e: &Effect, names: &[String], groups: &[String]) -> String {
         Effect::Transition {
             instance, state, ..
         } => format!("transition {} {}", name(*instance), state.name()),
+        Effect::OpenInterface { instance } => format!("open-interface {}", name(*instance)),
         Effect::WriteReport => "report".into(),
         Effect::Reloaded => "reloaded".into(),
         Effect::Stopped => "stopped".into(),

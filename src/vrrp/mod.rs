@@ -3,6 +3,7 @@
 
 pub mod driver;
 pub mod garp;
+pub mod host_check;
 pub mod instance;
 pub mod node;
 pub mod notify;

@@ -102,6 +102,11 @@ struct Driver {
     garp_senders: HashMap<u32, GarpSender>,
     runner: ScriptRunner,
     options: Options,
+    /// Receivers of the sockets opened for interfaces that appeared
+    /// (replaced by a reload's tasks).
+    attached: Tasks,
+    /// Where the tasks send their events (for the receivers of attached sockets).
+    tx: mpsc::Sender<Event>,
 }
 
 impl Driver {
@@ -132,7 +137,10 @@ impl Driver {
             self.generation,
             tx,
         ));
-        let (watch, states) = tasks::watch_links(&self.rtnl, links, tx).await;
+        // Watched whenever there are instances: an interface that is
+        // missing now is opened when it appears.
+        let watch_all = !config.vrrp_instances.is_empty();
+        let (watch, states) = tasks::watch_links(&self.rtnl, links, watch_all, tx).await;
         all.extend(watch);
         (Tasks(all), states)
     }
@@ -168,6 +176,7 @@ impl Driver {
             .await;
         let setup = io.setup();
         self.next_io = Some(io);
+        self.attached = Tasks(Vec::new());
         self.handle(NodeEvent::Reload {
             config: Box::new(config),
             setup,
@@ -212,8 +221,51 @@ impl Driver {
                     });
                 }
             }
-            Event::Link { name, up } => self.handle(NodeEvent::Link { name, up }),
+            Event::Link { name, up, removed } => {
+                self.handle(NodeEvent::Link {
+                    name: name.clone(),
+                    up,
+                });
+                if removed {
+                    for i in 0..self.io.inst.len() {
+                        if self.io.inst[i].interface == name {
+                            self.io.detach(i);
+                        }
+                    }
+                    self.handle(NodeEvent::LinkRemoved { name });
+                }
+            }
         }
+    }
+
+    /// The node asks for instance `i`'s interface (it did not exist).
+    async fn open_interface(&mut self, i: usize) {
+        if self.next_io.is_some() {
+            // A reload is switching tables: the new node asks again.
+            return;
+        }
+        let config = self.node.config().clone();
+        let event = match self.io.attach(&self.rtnl, &config, i).await {
+            Ok((setup, new_socket)) => {
+                if let Some(s) = new_socket
+                    && let Some(sock) = self.io.sockets.get(s)
+                {
+                    self.attached.0.push(tasks::spawn_receiver(
+                        sock.clone(),
+                        s,
+                        self.generation,
+                        &self.tx,
+                    ));
+                }
+                NodeEvent::InterfaceReady { instance: i, setup }
+            }
+            Err(e) => NodeEvent::InterfaceFailed {
+                instance: i,
+                error: e.reason(),
+                missing: e.missing,
+            },
+        };
+        self.handle(event);
     }
 
     /// Carries out what the node decided, in order.
@@ -250,6 +302,7 @@ impl Driver {
                         });
                     }
                 }
+                Effect::OpenInterface { instance } => self.open_interface(instance).await,
                 Effect::WriteReport => self.write_status(),
                 Effect::Reloaded => {
                     if let Some(io) = self.next_io.take() {
@@ -432,6 +485,8 @@ pub async fn run(
         garp_senders: HashMap::new(),
         runner,
         options,
+        attached: Tasks(Vec::new()),
+        tx: tx.clone(),
     };
     let (scripts, tracked) = (d.node.tracked_scripts(), d.node.tracked_links());
     let (mut tasks, links) = d.spawn_tasks(&config, &d.io, &tx, &scripts, &tracked).await;

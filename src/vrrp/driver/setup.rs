@@ -1,7 +1,9 @@
 //! The driver's I/O table for one configuration: each instance's interface
 //! (its VMAC created if asked), advert source and socket, the sockets, and
 //! the notify workers. Rebuilt by a reload; the node core gets the
-//! [`InstanceSetup`]s.
+//! [`InstanceSetup`]s. An instance whose interface does not exist gets
+//! [`Iface::missing`] and no socket; [`Io::attach`] opens it later, when
+//! the node asks.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,9 +33,31 @@ pub(super) struct IoInstance {
     pub socket: usize,
 }
 
+/// No socket: the instance's interface does not exist.
+pub(super) const NO_SOCKET: usize = usize::MAX;
+
+/// Why an instance's interface could not be opened.
+#[derive(Debug)]
+pub(super) struct AttachError {
+    pub missing: bool,
+    pub error: Error,
+}
+
+impl AttachError {
+    /// The reason without the instance's name (the node's log line has it).
+    pub fn reason(&self) -> String {
+        match &self.error {
+            Error::Instance { message, .. } => message.clone(),
+            e => e.to_string(),
+        }
+    }
+}
+
 pub(super) struct Io {
     pub inst: Vec<IoInstance>,
     pub sockets: Vec<Arc<VrrpSocket>>,
+    /// Each socket's (interface index, IPv6).
+    keys: Vec<(u32, bool)>,
     pub notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
     pub group_notifiers: Vec<Option<mpsc::UnboundedSender<Job>>>,
     /// The notify workers (awaited at stop so notify_stop runs).
@@ -86,6 +110,16 @@ async fn source(rtnl: &Rtnl, vi: &VrrpInstance, index: u32) -> Result<IpAddr, Er
         })
 }
 
+/// The source of an instance whose interface does not exist yet: the
+/// configured one, else the unspecified address (replaced when it appears).
+fn unspecified_source(vi: &VrrpInstance) -> IpAddr {
+    instance::configured_src(vi).unwrap_or(if instance::is_ipv6(vi) {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    })
+}
+
 /// The instance's interface: its VMAC (created, or reused from an earlier
 /// run or a reload) with use_vmac, else the configured one.
 async fn iface(rtnl: &Rtnl, vi: &VrrpInstance, link: &rtnl::LinkInfo) -> Result<Iface, Error> {
@@ -132,10 +166,23 @@ impl Io {
         // vmac_xmit_base, else its interface.
         let mut via = Vec::new();
         for vi in &config.vrrp_instances {
-            let link = rtnl
-                .link_by_name(&vi.interface)
-                .await
-                .map_err(|e| instance_error(vi, e.to_string()))?;
+            let link = match rtnl.link_by_name(&vi.interface).await {
+                Ok(link) => link,
+                // keepalived: the instance waits in FAULT (the node says so).
+                Err(rtnl::RtnlError::NoSuchInterface { .. }) => {
+                    via.push((0, vi.interface.clone()));
+                    inst.push(IoInstance {
+                        name: vi.name.clone(),
+                        interface: vi.interface.clone(),
+                        use_vmac: vi.use_vmac.clone(),
+                        iface: Iface::missing(&vi.interface),
+                        src: unspecified_source(vi),
+                        socket: NO_SOCKET,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(instance_error(vi, e.to_string())),
+            };
             let src = source(rtnl, vi, link.index).await?;
             let iface = iface(rtnl, vi, &link).await?;
             if vi.use_vmac.is_some() && !vi.vmac_xmit_base {
@@ -164,6 +211,9 @@ impl Io {
         let mut keys: Vec<(u32, bool)> = Vec::new();
         for n in 0..config.vrrp_instances.len() {
             let (index, name) = &via[n];
+            if *index == 0 {
+                continue;
+            }
             let key = (*index, ipv6[n]);
             inst[n].socket = match keys.iter().position(|k| *k == key) {
                 Some(p) => p,
@@ -200,10 +250,89 @@ impl Io {
         Ok(Io {
             inst,
             sockets,
+            keys,
             notifiers,
             group_notifiers,
             notify_tasks,
         })
+    }
+
+    /// Opens instance `i`'s interface, which did not exist when the table
+    /// was built: its source, VMAC and socket (a socket already open on
+    /// that interface is shared). Returns what the node needs and the
+    /// index of the socket if it is new (its receiver is to be started).
+    pub async fn attach(
+        &mut self,
+        rtnl: &Rtnl,
+        config: &Config,
+        i: usize,
+    ) -> Result<(InstanceSetup, Option<usize>), AttachError> {
+        let fail = |missing, error| AttachError { missing, error };
+        let (Some(vi), Some(slot)) = (config.vrrp_instances.get(i), self.inst.get(i)) else {
+            return Err(fail(
+                false,
+                Error::Io(std::io::Error::other("no such instance")),
+            ));
+        };
+        if slot.iface.exists() {
+            return Ok((self.setup_of(i), None));
+        }
+        let link = match rtnl.link_by_name(&vi.interface).await {
+            Ok(link) => link,
+            Err(e @ rtnl::RtnlError::NoSuchInterface { .. }) => {
+                return Err(fail(true, instance_error(vi, e.to_string())));
+            }
+            Err(e) => return Err(fail(false, instance_error(vi, e.to_string()))),
+        };
+        let src = source(rtnl, vi, link.index)
+            .await
+            .map_err(|e| fail(false, e))?;
+        let iface = iface(rtnl, vi, &link).await.map_err(|e| fail(false, e))?;
+        let (index, name) = if vi.use_vmac.is_some() && !vi.vmac_xmit_base {
+            (iface.index, iface.name.clone())
+        } else {
+            (link.index, link.name.clone())
+        };
+        let ipv6 = instance::is_ipv6(vi);
+        let (socket, new) = match self.keys.iter().position(|k| *k == (index, ipv6)) {
+            Some(p) => (p, None),
+            None => {
+                // Joined to the group when an instance on this interface multicasts.
+                let joins = config.vrrp_instances.iter().any(|o| {
+                    o.unicast_peers.is_empty()
+                        && instance::is_ipv6(o) == ipv6
+                        && (o.interface == vi.interface || o.use_vmac.as_deref() == Some(&name))
+                });
+                let group = joins.then(|| instance::multicast_group(config, ipv6));
+                let sock = VrrpSocket::open(&name, index, ipv6, group)
+                    .map_err(|e| fail(false, Error::Io(e)))?;
+                self.sockets.push(Arc::new(sock));
+                self.keys.push((index, ipv6));
+                (self.sockets.len() - 1, Some(self.sockets.len() - 1))
+            }
+        };
+        let slot = &mut self.inst[i];
+        slot.iface = iface;
+        slot.src = src;
+        slot.socket = socket;
+        Ok((self.setup_of(i), new))
+    }
+
+    /// Instance `i`'s interface was deleted: no socket until it is back.
+    pub fn detach(&mut self, i: usize) {
+        if let Some(slot) = self.inst.get_mut(i) {
+            slot.iface = Iface::missing(&slot.interface);
+            slot.socket = NO_SOCKET;
+        }
+    }
+
+    fn setup_of(&self, i: usize) -> InstanceSetup {
+        let x = &self.inst[i];
+        InstanceSetup {
+            src: x.src,
+            iface: x.iface.clone(),
+            socket: x.socket,
+        }
     }
 
     /// What the node core needs of each instance.
@@ -222,6 +351,9 @@ impl Io {
     /// another one, else the instance's interface.
     pub async fn vip_ifindex(&self, rtnl: &Rtnl, i: usize, dev: Option<&str>) -> Option<u32> {
         let inst = self.inst.get(i)?;
+        if !inst.iface.exists() {
+            return None;
+        }
         // With use_vmac, addresses written on the base interface go on the VMAC (keepalived).
         Some(match dev {
             Some(d) if inst.use_vmac.is_some() && d == inst.interface => inst.iface.index,

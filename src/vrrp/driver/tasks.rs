@@ -34,6 +34,8 @@ pub(super) enum Event {
     Link {
         name: String,
         up: bool,
+        /// The interface was deleted.
+        removed: bool,
     },
 }
 
@@ -159,32 +161,40 @@ pub(super) fn spawn_receivers(
     sockets
         .iter()
         .enumerate()
-        .map(|(index, sock)| {
-            let (sock, tx) = (sock.clone(), tx.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    match sock.recv(&mut buf).await {
-                        Ok((n, info)) => {
-                            let ev = Event::Packet {
-                                generation,
-                                socket: index,
-                                bytes: buf[..n].to_vec(),
-                                info,
-                            };
-                            if tx.send(ev).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("VRRP socket receive: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
+        .map(|(index, sock)| spawn_receiver(sock.clone(), index, generation, tx))
+        .collect()
+}
+
+/// The receiver of socket `index`.
+pub(super) fn spawn_receiver(
+    sock: Arc<VrrpSocket>,
+    index: usize,
+    generation: u64,
+    tx: &mpsc::Sender<Event>,
+) -> JoinHandle<()> {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match sock.recv(&mut buf).await {
+                Ok((n, info)) => {
+                    let ev = Event::Packet {
+                        generation,
+                        socket: index,
+                        bytes: buf[..n].to_vec(),
+                        info,
+                    };
+                    if tx.send(ev).await.is_err() {
+                        return;
                     }
                 }
-            })
-        })
-        .collect()
+                Err(e) => {
+                    tracing::warn!("VRRP socket receive: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
 }
 
 /// One task per vrrp_script used by an instance (on the script thread):
@@ -227,14 +237,16 @@ pub(super) fn spawn_scripts(
         .collect()
 }
 
-/// Watches link changes (for track_interface), then reads the tracked
-/// links' state (after the watch is open, so no change is missed).
+/// Watches link changes (for track_interface, and with `always` for the
+/// instances' own interfaces, which may appear later), then reads the
+/// tracked links' state (after the watch is open, so no change is missed).
 pub(super) async fn watch_links(
     rtnl: &rtnl::Rtnl,
     tracked: &[String],
+    always: bool,
     tx: &mpsc::Sender<Event>,
 ) -> (Option<JoinHandle<()>>, Vec<(String, bool)>) {
-    if tracked.is_empty() {
+    if tracked.is_empty() && !always {
         return (None, Vec::new());
     }
     let task = match rtnl::LinkWatch::open() {
@@ -245,6 +257,7 @@ pub(super) async fn watch_links(
                     let ev = Event::Link {
                         name: ev.name,
                         up: ev.up,
+                        removed: ev.removed,
                     };
                     if tx.send(ev).await.is_err() {
                         return;

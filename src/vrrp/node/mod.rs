@@ -16,6 +16,7 @@
 //! (the instances it removed leave then), those after it the new one.
 
 mod announce;
+mod attach;
 mod log;
 mod receive;
 mod reload;
@@ -38,6 +39,8 @@ use super::validate::DropKind;
 use log::{LOG_PERIOD, LogKey};
 use stop::Handoff;
 
+pub use attach::ATTACH_RETRY;
+
 /// How long a stopping master keeps its VIPs waiting for a successor
 /// (the backup takes over after Skew_Time, at most 1 s with v2).
 pub const HANDOFF_WAIT: Duration = Duration::from_millis(1500);
@@ -57,12 +60,30 @@ fn us(d: Duration) -> Micros {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Iface {
     pub name: String,
+    /// 0 (no interface has it): the interface does not exist (yet).
     pub index: u32,
     pub mac: [u8; 6],
 }
 
+impl Iface {
+    /// An interface that does not exist (yet): its instance waits in FAULT.
+    pub fn missing(name: &str) -> Iface {
+        Iface {
+            name: name.to_string(),
+            index: 0,
+            mac: [0; 6],
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.index != 0
+    }
+}
+
 /// What the driver found out for one configured instance before it runs:
-/// its advert source, its interface and the socket (index) it uses.
+/// its advert source, its interface and the socket (index) it uses. An
+/// instance whose interface does not exist has [`Iface::missing`] (and a
+/// socket index no socket has): it waits in FAULT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSetup {
     pub src: IpAddr,
@@ -106,6 +127,20 @@ pub enum Event {
     },
     /// A link went up or down.
     Link { name: String, up: bool },
+    /// The interface `name` was deleted.
+    LinkRemoved { name: String },
+    /// The driver opened the interface of instance `instance` (asked by
+    /// [`Effect::OpenInterface`]).
+    InterfaceReady {
+        instance: usize,
+        setup: InstanceSetup,
+    },
+    /// The driver could not open it; `missing`: it does not exist.
+    InterfaceFailed {
+        instance: usize,
+        error: String,
+        missing: bool,
+    },
     /// A reload is about to replace the instances: masters advertise now,
     /// so a short advert_int never sees a gap.
     ReloadBegin,
@@ -166,6 +201,9 @@ pub enum Effect {
         name: String,
         state: State,
     },
+    /// Look up instance `instance`'s interface and open its socket; answer
+    /// with [`Event::InterfaceReady`] or [`Event::InterfaceFailed`].
+    OpenInterface { instance: usize },
     /// Write the status report (it changed).
     WriteReport,
     /// A reload's new numbering starts with the next effect.
@@ -195,6 +233,8 @@ pub struct Node {
     inst_socket: Vec<usize>,
     scripts: Vec<ScriptTracker>,
     links_up: HashMap<String, bool>,
+    /// Per instance: waiting for its interface to exist.
+    waiting: Vec<Option<attach::Waiting>>,
     garps: Vec<GarpSchedule>,
     /// Announcement pacing per interface index (garp_interval / gna_interval).
     pacers: HashMap<u32, Pacer>,
@@ -227,12 +267,14 @@ impl Node {
         let mut instances = Vec::new();
         let mut ifaces = Vec::new();
         let mut inst_socket = Vec::new();
+        let mut waiting = Vec::new();
         for (i, s) in setup
             .into_iter()
             .enumerate()
             .take(config.vrrp_instances.len())
         {
             instances.push(Instance::new(config, i, s.src));
+            waiting.push((!s.iface.exists()).then(attach::Waiting::default));
             ifaces.push(s.iface);
             inst_socket.push(s.socket);
         }
@@ -262,6 +304,7 @@ impl Node {
                 .map(|s| ScriptTracker::new(s.rise, s.fall, s.init_fail))
                 .collect(),
             links_up: HashMap::new(),
+            waiting,
             garps,
             pacers: HashMap::new(),
             pending: Vec::new(),
@@ -387,7 +430,11 @@ impl Node {
                     .map(|t| t.saturating_add(us(REPORT_PERIOD)))
             })
             .flatten();
-        [vrrp, garp, logs, report].into_iter().flatten().min()
+        let attach = self.attach_deadline();
+        [vrrp, garp, logs, report, attach]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Feeds one event in; effects queue up for [`Node::poll_effect`].
@@ -402,6 +449,7 @@ impl Node {
         match event {
             Event::Start { links } => {
                 self.links_up.extend(links);
+                self.announce_waiting();
                 self.retrack(now);
                 for i in 0..self.instances.len() {
                     self.feed(i, now, Input::Start);
@@ -429,6 +477,17 @@ impl Node {
                 detail,
             } => self.on_script(now, index, success, &detail),
             Event::Link { name, up } => self.on_link(now, name, up),
+            Event::LinkRemoved { name } => self.link_removed(now, &name),
+            Event::InterfaceReady { instance, setup } => {
+                if instance < self.instances.len() {
+                    self.interface_ready(now, instance, setup);
+                }
+            }
+            Event::InterfaceFailed {
+                instance,
+                error,
+                missing,
+            } => self.interface_failed(now, instance, error, missing),
             Event::ReloadBegin => self.reload_begin(now),
             Event::Reload {
                 config,
@@ -493,7 +552,7 @@ impl Node {
             .map(|i| i.effective(&self.scripts, &|n| self.iface_up(n)))
             .collect();
         for (i, e) in effs.iter().enumerate() {
-            self.instances[i].own_fault = e.fault;
+            self.instances[i].own_fault = e.fault || self.is_waiting(i);
         }
         for (i, eff) in effs.iter().enumerate() {
             let group_fault = self.instances[i].sync_group.is_some_and(|g| {
@@ -666,6 +725,7 @@ impl Node {
             }
         }
         self.send_due_garps(now);
+        self.attach_timers(now);
         self.report_suppressed(now, false);
     }
 
@@ -689,11 +749,21 @@ impl Node {
     }
 
     fn on_link(&mut self, now: Micros, name: String, up: bool) {
+        // The driver reports every link of the namespace: only the
+        // instances' own and tracked interfaces matter (and are logged).
+        let ours = self.instances.iter().any(|i| i.cfg.interface == name)
+            || self.tracked_links().contains(&name);
+        if !ours {
+            return;
+        }
         let before = self.iface_up(&name);
         self.links_up.insert(name.clone(), up);
         if before != up {
             tracing::info!("Netlink reports {name} {}", if up { "up" } else { "down" });
             self.retrack(now);
+        }
+        if up {
+            self.link_up_for_waiting(&name);
         }
     }
 

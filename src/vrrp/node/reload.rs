@@ -123,6 +123,7 @@ impl Node {
             }
         }
         self.retrack(now);
+        self.ask_all_waiting();
         for (ni, oi) in from_old.iter().enumerate() {
             match oi {
                 None => self.feed(ni, now, Input::Start),

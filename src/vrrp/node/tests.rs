@@ -171,3 +171,207 @@ fn keepalived_statistics_count_transitions_and_priority_zero() {
     n.handle_packet(t + 3, 0, &p, packet::peek_ipv4(&p));
     assert_eq!(n.instances()[0].stats.priority_zero_received, 1);
 }
+
+const ON_ETH9: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth9\n  virtual_router_id 51\n  \
+    priority 100\n  advert_int 1\n  virtual_ipaddress {\n    10.0.0.100/24\n  }\n}\n";
+
+/// VI_1 on eth9, which does not exist when the node is made.
+fn waiting_node() -> Node {
+    let l = load_str("t.conf", ON_ETH9, &LoadOptions::default());
+    let Some(config) = l.config else {
+        panic!("{:?}", l.diagnostics)
+    };
+    let setup = vec![InstanceSetup {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        iface: Iface::missing("eth9"),
+        socket: usize::MAX,
+    }];
+    Node::new(&config, setup, NodeOptions::default(), Instant::now())
+}
+
+fn ready(index: u32) -> Event {
+    Event::InterfaceReady {
+        instance: 0,
+        setup: InstanceSetup {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            iface: Iface {
+                name: "eth9".into(),
+                index,
+                mac: [2, 0, 0, 0, 0, 9],
+            },
+            socket: 0,
+        },
+    }
+}
+
+fn asks(e: &[Effect]) -> bool {
+    e.contains(&Effect::OpenInterface { instance: 0 })
+}
+
+#[test]
+fn a_missing_interface_waits_in_fault_and_recovers_when_it_appears() {
+    let mut n = waiting_node();
+    n.handle(0, Event::Start { links: Vec::new() });
+    let e = drain(&mut n);
+    // FAULT at once, and one more look now that the driver watches links.
+    assert!(asks(&e), "{e:?}");
+    assert_eq!(n.instances()[0].vrrp.state, State::Fault);
+    assert!(n.is_waiting(0));
+    assert_eq!(n.awaited_interfaces(), ["eth9"]);
+    // Not there: wait for the link event, no timer.
+    n.handle(
+        10,
+        Event::InterfaceFailed {
+            instance: 0,
+            error: "interface eth9 does not exist".into(),
+            missing: true,
+        },
+    );
+    assert!(!asks(&drain(&mut n)));
+    // No retry timer: nothing asked, nothing sent, however long it waits.
+    n.handle(5_000_000, Event::Timer);
+    let e = drain(&mut n);
+    assert!(!asks(&e));
+    assert!(!e.iter().any(|e| matches!(e, Effect::Advert { .. })));
+    // Created down: still waiting; up: asked again.
+    n.handle(
+        6_000_000,
+        Event::Link {
+            name: "eth9".into(),
+            up: false,
+        },
+    );
+    assert!(!asks(&drain(&mut n)));
+    n.handle(
+        6_100_000,
+        Event::Link {
+            name: "eth9".into(),
+            up: true,
+        },
+    );
+    assert!(asks(&drain(&mut n)));
+    // Opened: BACKUP, then MASTER with its adverts from the new source.
+    n.handle(6_200_000, ready(7));
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+    assert!(!n.is_waiting(0));
+    assert_eq!(n.socket_of(0), Some(0));
+    let mut t = 6_200_000;
+    while n.instances()[0].vrrp.state != State::Master && t < 20_000_000 {
+        t = n.poll_timeout().unwrap_or(t + 100_000);
+        n.handle(t, Event::Timer);
+    }
+    assert_eq!(n.instances()[0].vrrp.state, State::Master);
+    let sent = drain(&mut n).into_iter().any(|e| {
+        matches!(e, Effect::Advert { instance: 0, src, .. } if src == IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
+    });
+    assert!(sent);
+}
+
+#[test]
+fn a_removed_interface_puts_its_instance_back_to_waiting() {
+    let mut n = waiting_node();
+    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(1, ready(7));
+    drain(&mut n);
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+    n.handle(
+        10,
+        Event::LinkRemoved {
+            name: "eth9".into(),
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.state, State::Fault);
+    assert!(n.is_waiting(0));
+    assert_eq!(n.socket_of(0), Some(usize::MAX));
+    n.handle(
+        20,
+        Event::Link {
+            name: "eth9".into(),
+            up: true,
+        },
+    );
+    assert!(asks(&drain(&mut n)));
+    // Back with another index.
+    n.handle(30, ready(8));
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+}
+
+#[test]
+fn an_interface_that_exists_but_cannot_be_used_is_tried_again() {
+    let mut n = waiting_node();
+    n.handle(0, Event::Start { links: Vec::new() });
+    drain(&mut n);
+    n.handle(
+        10,
+        Event::InterfaceFailed {
+            instance: 0,
+            error: "eth9 has no IPv4 address".into(),
+            missing: false,
+        },
+    );
+    let retry = 10 + us(ATTACH_RETRY);
+    assert!(n.poll_timeout().is_some_and(|t| t <= retry));
+    n.handle(retry - 1, Event::Timer);
+    assert!(!asks(&drain(&mut n)));
+    n.handle(retry, Event::Timer);
+    assert!(asks(&drain(&mut n)));
+    // Asked once: a link event meanwhile does not ask twice.
+    n.handle(
+        retry + 1,
+        Event::Link {
+            name: "eth9".into(),
+            up: true,
+        },
+    );
+    assert!(!asks(&drain(&mut n)));
+}
+
+#[test]
+fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
+    let mut n = waiting_node();
+    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        1,
+        Event::InterfaceFailed {
+            instance: 0,
+            error: "missing".into(),
+            missing: true,
+        },
+    );
+    drain(&mut n);
+    let config = n.config().clone();
+    // Still missing at the reload: asked again, in the new numbering.
+    n.handle(
+        10,
+        Event::Reload {
+            config: Box::new(config.clone()),
+            setup: vec![InstanceSetup {
+                src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                iface: Iface::missing("eth9"),
+                socket: usize::MAX,
+            }],
+            links: Vec::new(),
+        },
+    );
+    let e = drain(&mut n);
+    let reloaded = e.iter().position(|e| *e == Effect::Reloaded);
+    let asked = e
+        .iter()
+        .position(|e| *e == Effect::OpenInterface { instance: 0 });
+    assert!(reloaded < asked && reloaded.is_some(), "{e:?}");
+    assert_eq!(n.instances()[0].vrrp.state, State::Fault);
+    // There at the next reload: the instance leaves FAULT.
+    let Event::InterfaceReady { setup, .. } = ready(7) else {
+        unreachable!()
+    };
+    n.handle(
+        20,
+        Event::Reload {
+            config: Box::new(config),
+            setup: vec![setup],
+            links: Vec::new(),
+        },
+    );
+    assert!(!n.is_waiting(0));
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+}
