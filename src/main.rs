@@ -679,6 +679,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         drain_grace: std::time::Duration::from_secs(cli.drain_grace),
         write_table: !cli.no_ipvs,
         live: None,
+        recent: None,
         persist_overrides: cli.persist_overrides.clone(),
     }
 }

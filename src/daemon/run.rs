@@ -165,6 +165,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.live = Some(board.health.clone());
+            c.recent = Some(board.recent.clone());
             Some(tokio::spawn(checks::run(
                 config,
                 c,
@@ -194,6 +195,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
         v.live = Some(board.vrrp.clone());
+        v.recent = Some(board.recent.clone());
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
             let (tx, rx) = mpsc::unbounded_channel();
             v.transitions = Some(tx);
