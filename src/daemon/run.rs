@@ -153,11 +153,20 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             let listener = crate::metrics::server::bind(addr)
                 .await
                 .map_err(|e| Error::Metrics(addr, e))?;
-            tracing::info!("Serving metrics on http://{addr}/metrics");
+            tracing::info!(
+                "Serving metrics on http://{addr}/metrics, the status page on http://{addr}/"
+            );
             let b = board.clone();
             let render: crate::metrics::server::Render = Arc::new(move || b.metrics());
+            let b = board.clone();
+            let status: crate::metrics::server::RenderJson =
+                Arc::new(move || serde_json::to_string(&b.status()));
+            let routes = crate::metrics::server::Routes {
+                metrics: render,
+                status,
+            };
             Some(Tasks(tokio::spawn(crate::metrics::server::serve(
-                listener, render,
+                listener, routes,
             ))))
         }
         None => None,
