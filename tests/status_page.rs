@@ -550,3 +550,47 @@ fn chromium_shows_vrrp_quorum_and_overrides_and_inserts_data_as_text() {
     assert!(!dom.contains("<b>"), "an element was made from data");
     assert!(dom.contains("&lt;script&gt;alert(2)&lt;/script&gt;"));
 }
+
+/// A VRRP instance's transitions reach the status document: a director
+/// alone in a network namespace becomes MASTER (root and scripts/netns-lab).
+#[test]
+fn a_vrrp_instance_becoming_master_is_a_recorded_transition() {
+    let Some(mut lab) = common::lab::Lab::up("pgvrrp", 1, &[]) else {
+        return;
+    };
+    let conf = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+                priority 150\n  advert_int 1\n  virtual_ipaddress {\n    10.99.0.200/24 dev eth0\n  }\n}\n";
+    lab.start_ipvsdir("d1", conf);
+    lab.wait_state("d1", "VI_1", "MASTER", Duration::from_secs(20));
+    let sock = lab.path("d1.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let doc = loop {
+        let json = lab.sh(
+            "d1",
+            &format!(
+                "{} --dump --json --control-socket {}",
+                common::ipvsdir_bin(),
+                sock.display()
+            ),
+        );
+        let doc: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+        let to_master = doc["transitions"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["to"] == "MASTER"));
+        if to_master || Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    validate_status(&doc);
+    let t = doc["transitions"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["to"] == "MASTER"))
+        .unwrap_or_else(|| panic!("no transition to MASTER in {doc}"));
+    println!("VRRP transition: {t}");
+    assert_eq!(t["kind"], "vrrp_instance");
+    assert_eq!(t["name"], "VI_1");
+    assert_eq!(t["virtual_server"], Value::Null);
+    assert_eq!(t["from"], "BACKUP");
+    assert_eq!(t["reasons"][0], "effective priority 150, master 10.99.0.11");
+}
