@@ -425,8 +425,16 @@ fn chromium_renders_every_real_server_with_its_state_and_reason() {
     assert!(dom.contains("<div id=\"error\" role=\"alert\" class=\"shown\">"));
 }
 
-/// A loopback server with `page` at `/` and `api` (None: a 503) for
-/// anything else; its port.
+/// A page that shows the status page in a 320 px wide frame (a small
+/// phone) and, after it has rendered, how wide its content is.
+const WIDTH_PROBE: &str = "<!DOCTYPE html><html><body style=\"margin:0\">\
+<iframe id=\"f\" src=\"/\" style=\"width:320px;height:800px;border:0\"></iframe><pre id=\"out\"></pre>\
+<script>setTimeout(() => { const d = document.getElementById('f').contentDocument.documentElement; \
+document.getElementById('out').textContent = 'content ' + d.scrollWidth + ' of ' + d.clientWidth; }, 3000);</script>\
+</body></html>";
+
+/// A loopback server with `page` at `/`, [`WIDTH_PROBE`] at
+/// `/width-probe` and `api` (None: a 503) for anything else; its port.
 fn fake_listener(page: String, api: Option<String>) -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
@@ -438,6 +446,9 @@ fn fake_listener(page: String, api: Option<String>) -> u16 {
             let (status, kind, body) = match &api {
                 _ if req.starts_with("GET / ") => {
                     ("200 OK", "text/html; charset=utf-8", page.as_str())
+                }
+                _ if req.starts_with("GET /width-probe ") => {
+                    ("200 OK", "text/html; charset=utf-8", WIDTH_PROBE)
                 }
                 Some(doc) => ("200 OK", "application/json", doc.as_str()),
                 None => ("503 Service Unavailable", "text/plain", "no\n"),
@@ -549,6 +560,26 @@ fn chromium_shows_vrrp_quorum_and_overrides_and_inserts_data_as_text() {
     assert!(!dom.contains("<img"), "an element was made from data");
     assert!(!dom.contains("<b>"), "an element was made from data");
     assert!(dom.contains("&lt;script&gt;alert(2)&lt;/script&gt;"));
+
+    // On a 320 px wide screen nothing is wider than the screen (no
+    // horizontal scrolling), long names and reasons included.
+    let out = chromium(
+        &browser,
+        profile.path(),
+        &["--dump-dom", "--window-size=390,844"],
+        &format!("http://127.0.0.1:{port}/width-probe"),
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let width = text_lines(&dom)
+        .into_iter()
+        .find(|t| t.starts_with("content "))
+        .unwrap_or_else(|| panic!("the width probe did not run: {dom}"));
+    println!("width at 320 px: {width}");
+    let n: Vec<u32> = width.split(' ').filter_map(|w| w.parse().ok()).collect();
+    assert!(
+        n.len() == 2 && n[0] <= n[1] && n[1] > 0,
+        "the page scrolls sideways on a phone: {width}"
+    );
 }
 
 /// A VRRP instance's transitions reach the status document: a director
