@@ -723,6 +723,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         write_table: !cli.no_ipvs,
         live: None,
         stats: Default::default(),
+        recent: None,
         persist_overrides: cli.persist_overrides.clone(),
     }
 }

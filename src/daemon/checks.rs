@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::status;
+use super::transitions::Recent;
 use crate::check::engine::{self, Board, Clock, ProbeUpdate};
 use crate::check::health::HealthTable;
 use crate::check::probe::ProbeContext;
@@ -44,6 +45,8 @@ pub struct Options {
     pub live: Option<status::LiveHealth>,
     /// The probes' counters (for the metrics), across reloads.
     pub stats: Arc<crate::check::engine::Stats>,
+    /// Told of each published report, to record transitions.
+    pub recent: Option<Arc<Recent>>,
     /// `--persist-overrides`: the operator's overrides are kept in this
     /// file across restarts (otherwise only across reloads).
     pub persist_overrides: Option<PathBuf>,
@@ -250,6 +253,7 @@ fn write_status(
     let board = board.clone();
     let path = options.health_state.clone();
     let live = options.live.clone();
+    let recent = options.recent.clone();
     Some(tokio::task::spawn_blocking(move || {
         let view = HealthTable {
             plan,
@@ -263,10 +267,12 @@ fn write_status(
         if let Err(e) = status::write(&path, &r) {
             tracing::warn!("{e}");
         }
-        if let Some(live) = live
-            && let Ok(mut l) = live.lock()
-        {
-            *l = Some(Arc::new(r));
+        let r = Arc::new(r);
+        let old = live
+            .and_then(|live| live.lock().ok().map(|mut l| l.replace(r.clone())))
+            .flatten();
+        if let Some(recent) = recent {
+            recent.health(old.as_deref(), &r);
         }
     }))
 }

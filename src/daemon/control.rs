@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checks::Command;
 use super::ctl::{self, Answer, Request};
 use super::status::{self, HealthReport};
+use super::transitions::{Recent, Transition};
 use crate::metrics::DaemonStats;
 use crate::vrrp::status::{LiveReport, VrrpReport};
 
@@ -45,6 +46,10 @@ pub struct Status {
     /// None: no checkers in this daemon (`-P`), or no report yet (the
     /// first comes within a second of the start).
     pub health: Option<Arc<HealthReport>>,
+    /// The last real server and VRRP instance transitions, oldest first
+    /// (added within version 1: absent from older daemons' documents).
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
 }
 
 /// What the daemon's parts publish for the socket and the metrics.
@@ -56,6 +61,8 @@ pub struct Board {
     pub stats: std::sync::Mutex<DaemonStats>,
     /// The probes' counters and duration histogram.
     pub checks: Arc<crate::check::engine::Stats>,
+    /// Transitions, recorded where the reports above are published.
+    pub recent: Arc<Recent>,
 }
 
 impl Board {
@@ -80,6 +87,7 @@ impl Board {
             daemon: self.daemon_stats(),
             vrrp: self.vrrp_report().map(Arc::new),
             health: self.health_report(),
+            transitions: self.recent.list(),
         }
     }
 

@@ -14,3 +14,4 @@ pub mod process;
 pub mod run;
 pub mod status;
 pub mod sync_daemon;
+pub mod transitions;

@@ -153,11 +153,20 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             let listener = crate::metrics::server::bind(addr)
                 .await
                 .map_err(|e| Error::Metrics(addr, e))?;
-            tracing::info!("Serving metrics on http://{addr}/metrics");
+            tracing::info!(
+                "Serving metrics on http://{addr}/metrics, the status page on http://{addr}/"
+            );
             let b = board.clone();
             let render: crate::metrics::server::Render = Arc::new(move || b.metrics());
+            let b = board.clone();
+            let status: crate::metrics::server::RenderJson =
+                Arc::new(move || serde_json::to_string(&b.status()));
+            let routes = crate::metrics::server::Routes {
+                metrics: render,
+                status,
+            };
             Some(Tasks(tokio::spawn(crate::metrics::server::serve(
-                listener, render,
+                listener, routes,
             ))))
         }
         None => None,
@@ -166,6 +175,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.live = Some(board.health.clone());
             c.stats = board.checks.clone();
+            c.recent = Some(board.recent.clone());
             Some(tokio::spawn(checks::run(
                 config,
                 c,
@@ -195,6 +205,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
         v.live = Some(board.vrrp.clone());
+        v.recent = Some(board.recent.clone());
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
             let (tx, rx) = mpsc::unbounded_channel();
             v.transitions = Some(tx);

@@ -1,5 +1,7 @@
 //! The metrics listener (`--metrics-listen ADDR:PORT`): HTTP/1.1, GET
-//! `/metrics` only. Opt-in, never on a public address by default; like the
+//! `/metrics` (Prometheus), `/api/v1/status` (the status document, as the
+//! status socket answers `status`) and `/` (the status page: one
+//! self-contained HTML document that reads `/api/v1/status`). Opt-in, never on a public address by default; like the
 //! status socket it cannot hurt the director: a few clients at a time,
 //! timeouts on the request and the whole exchange, backoff on accept
 //! errors, the answer rendered off the probes' thread.
@@ -18,6 +20,28 @@ use tokio::net::TcpListener;
 
 /// Renders the metrics text on demand (called on a blocking thread).
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Renders the status document as JSON on demand (on a blocking thread).
+pub type RenderJson = Arc<dyn Fn() -> serde_json::Result<String> + Send + Sync>;
+
+/// What the listener serves.
+#[derive(Clone)]
+pub struct Routes {
+    /// `/metrics`
+    pub metrics: Render,
+    /// `/api/v1/status`
+    pub status: RenderJson,
+}
+
+/// The status page (`/`): inline CSS and script, no other asset.
+const PAGE: &str = include_str!("page.html");
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+/// The page may run only its own inline script and style and fetch only
+/// from this listener: it loads nothing from anywhere else.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
 
 const MAX_CLIENTS: usize = 8;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,9 +62,36 @@ fn text(status: StatusCode, body: String, kind: &'static str) -> Response<Full<B
     r
 }
 
+fn render_failed(what: &str) -> Response<Full<Bytes>> {
+    tracing::warn!("metrics listener: {what}");
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "render failed\n".into(),
+        "text/plain",
+    )
+}
+
+/// Answers are never cached: each one is the state now.
+fn no_store(mut r: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+fn page() -> Response<Full<Bytes>> {
+    let mut r = no_store(text(StatusCode::OK, PAGE.into(), HTML));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static(PAGE_POLICY),
+    );
+    r
+}
+
 async fn answer(
     req: Request<Incoming>,
-    render: Render,
+    routes: Routes,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET {
         return Ok(text(
@@ -49,26 +100,27 @@ async fn answer(
             "text/plain",
         ));
     }
-    if req.uri().path() != "/metrics" {
-        return Ok(text(
+    Ok(match req.uri().path() {
+        "/metrics" => match tokio::task::spawn_blocking(move || (routes.metrics)()).await {
+            Ok(b) => text(StatusCode::OK, b, super::CONTENT_TYPE),
+            Err(e) => render_failed(&format!("metrics: {e}")),
+        },
+        "/api/v1/status" => match tokio::task::spawn_blocking(move || (routes.status)()).await {
+            Ok(Ok(b)) => no_store(text(StatusCode::OK, b, JSON)),
+            Ok(Err(e)) => render_failed(&format!("status document: {e}")),
+            Err(e) => render_failed(&format!("status document: {e}")),
+        },
+        "/" => page(),
+        _ => text(
             StatusCode::NOT_FOUND,
-            "see /metrics\n".into(),
-            "text/plain",
-        ));
-    }
-    let body = tokio::task::spawn_blocking(move || render()).await;
-    Ok(match body {
-        Ok(b) => text(StatusCode::OK, b, super::CONTENT_TYPE),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "render failed\n".into(),
+            "see / (status page), /metrics, /api/v1/status\n".into(),
             "text/plain",
         ),
     })
 }
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, render: Render) {
+pub async fn serve(listener: TcpListener, routes: Routes) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     let mut backoff = crate::daemon::accept::Backoff::new("metrics listener");
     loop {
@@ -85,10 +137,10 @@ pub async fn serve(listener: TcpListener, render: Render) {
                 continue;
             }
         };
-        let render = render.clone();
+        let routes = routes.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(move |req| answer(req, render.clone()));
+            let service = hyper::service::service_fn(move |req| answer(req, routes.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)

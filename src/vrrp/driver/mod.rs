@@ -65,6 +65,8 @@ pub struct Options {
     pub transitions: Option<mpsc::UnboundedSender<Transition>>,
     /// Where the live report is published for the status socket.
     pub live: Option<status::LiveReport>,
+    /// Told of each published report, to record transitions.
+    pub recent: Option<std::sync::Arc<crate::daemon::transitions::Recent>>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
 }
@@ -75,6 +77,7 @@ impl Default for Options {
             release_vips: true,
             transitions: None,
             live: None,
+            recent: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
         }
     }
@@ -439,6 +442,9 @@ impl Driver {
         if let Some(live) = &self.options.live
             && let Ok(mut v) = live.lock()
         {
+            if let Some(recent) = &self.options.recent {
+                recent.vrrp(v.as_ref(), &report);
+            }
             *v = Some(report);
         }
     }
