@@ -37,6 +37,8 @@ pub struct Board {
     /// The report file, read when no live report was published yet.
     pub health_file: Option<PathBuf>,
     pub stats: std::sync::Mutex<crate::metrics::DaemonStats>,
+    /// The LVS metrics' source: configured weights, the kernel's counters.
+    pub lvs: crate::metrics::lvs_read::LvsReader,
 }
 
 impl Board {
@@ -65,10 +67,12 @@ impl Board {
     /// The metrics text (Prometheus' format).
     pub fn metrics(&self) -> String {
         let stats = self.stats.lock().map(|s| *s).unwrap_or_default();
-        crate::metrics::render(
+        let lvs = self.lvs.scrape();
+        crate::metrics::render_with_lvs(
             self.vrrp_report().as_ref(),
             self.health_report().as_deref(),
             &stats,
+            &lvs.view(),
         )
     }
 

@@ -3,8 +3,11 @@
 //!
 //! VRRP metrics carry the names and labels of mehdy/keepalived-exporter 1.7
 //! (`keepalived_*`, labels `iname`, `intf`, `vrid`), so dashboards and
-//! alerts written for it keep working; ours are under `ipvsdir_`.
+//! alerts written for it keep working; LVS metrics those of
+//! gen2brain/keepalived_exporter (`lvs`); ours are under `ipvsdir_`.
 
+pub mod lvs;
+pub mod lvs_read;
 pub mod server;
 
 use prometheus::core::Collector;
@@ -274,6 +277,16 @@ pub fn render(
     health: Option<&HealthReport>,
     daemon: &DaemonStats,
 ) -> String {
+    render_with_lvs(vrrp, health, daemon, &lvs::LvsView::default())
+}
+
+/// [`render`] plus the LVS metrics ([`lvs`]).
+pub fn render_with_lvs(
+    vrrp: Option<&VrrpReport>,
+    health: Option<&HealthReport>,
+    daemon: &DaemonStats,
+    lvs: &lvs::LvsView<'_>,
+) -> String {
     let r = Registry::new();
     daemon_metrics(&r, daemon);
     if let Some(v) = vrrp {
@@ -282,6 +295,7 @@ pub fn render(
     if let Some(h) = health {
         health_metrics(&r, h);
     }
+    lvs::lvs_metrics(&r, lvs);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut out) {
         tracing::error!("metrics: {e}");
