@@ -295,12 +295,13 @@ pub fn render_with_lvs(
     if let Some(h) = health {
         health_metrics(&r, h);
     }
-    lvs::lvs_metrics(&r, lvs);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut out) {
         tracing::error!("metrics: {e}");
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    lvs::write_lvs(&mut text, lvs);
+    text
 }
 
 /// The content type of [`render`]'s text.
