@@ -469,19 +469,20 @@ fn crafted_document() -> Value {
         "version": 1, "pid": 42, "generated": "2026-12-04T10:00:00.000Z",
         "daemon": {"reloads_ok": 2, "reloads_failed": 0, "last_load_seconds": 0.01},
         "vrrp": {"pid": 42, "written": "2026-12-04T09:59:59.000Z", "unmatched_drops": {},
+            "scripts": [{"name": "chk_<i>nginx</i>", "status": "GOOD"}],
             "instances": [{
                 "name": "VI_<img src=x onerror=alert(1)>", "interface": "eth0", "vrid": 51,
                 "version": 2, "state": "MASTER", "priority": 150, "effective_priority": 140,
                 "master": "10.0.0.2", "master_down_interval": 3.4, "vips": ["10.0.0.1/32", "10.0.0.5/32"],
                 "adverts_sent": 1, "adverts_received": 0, "late_adverts": 0, "dropped": {},
                 "became_master": 1, "released_master": 0,
-                "priority_zero_received": 0, "priority_zero_sent": 0
+                "priority_zero_received": 0, "priority_zero_sent": 0, "garp_master_delay": 5.0
             }, {
                 "name": "VI_2", "interface": "eth1", "vrid": 52, "version": 3, "state": "BACKUP",
                 "priority": 100, "effective_priority": 100, "master": "10.0.1.3",
                 "master_down_interval": 3.6, "vips": [], "adverts_sent": 0, "adverts_received": 9,
                 "late_adverts": 0, "dropped": {}, "became_master": 0, "released_master": 0,
-                "priority_zero_received": 0, "priority_zero_sent": 0
+                "priority_zero_received": 0, "priority_zero_sent": 0, "garp_master_delay": 5.0
             }]},
         "health": {"pid": 42, "written": "2026-12-04T09:59:59.000Z", "virtual_servers": [{
             "name": "group <b>web</b>", "services": ["TCP 10.0.0.1:80"], "quorum": 2,

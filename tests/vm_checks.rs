@@ -1,7 +1,8 @@
 //! `ipvsdir -C` (health checks driving IPVS) end to end in the kernel VM:
 //! busybox httpd real servers in namespaces are stopped and started, and
 //! the kernel table (read with ipvsadm) and a client's answers follow;
-//! genhash agrees with md5sum. See tests/vm/checks.sh.
+//! genhash agrees with md5sum; /metrics shows the kernel's LVS counters.
+//! See tests/vm/checks.sh.
 
 mod common;
 
@@ -62,6 +63,52 @@ fn checkers_drive_the_kernel_table() {
     assert_eq!(rs["state"], "up", "{j}");
     assert_eq!(rs["table_weight"], rs["weight"], "{j}");
 
+    // /metrics: the kernel's counters for the 4 requests (2 per real
+    // server, rr), with gen2brain/keepalived_exporter's names and labels.
+    let m = metrics(&s["all up metrics"]);
+    let vip = r#"{addr="192.168.10.100:80",proto="6"}"#;
+    assert_eq!(
+        m.get(&format!("keepalived_lvs_vip_conn{vip}")),
+        Some(&4.0),
+        "{m:#?}"
+    );
+    for name in ["in_packets", "out_packets", "in_bytes", "out_bytes"] {
+        let v = m.get(&format!("keepalived_lvs_vip_{name}{vip}"));
+        assert!(v.is_some_and(|v| *v > 0.0), "{name}: {m:#?}");
+    }
+    for rs in ["10.0.0.11:80", "10.0.0.12:80"] {
+        let l = format!(r#"{{addr="{rs}",proto="6",vip="192.168.10.100:80"}}"#);
+        assert_eq!(
+            m.get(&format!("keepalived_lvs_rs_conn{l}")),
+            Some(&2.0),
+            "{m:#?}"
+        );
+        for name in ["in_packets", "out_packets", "in_bytes", "out_bytes"] {
+            let v = m.get(&format!("keepalived_lvs_rs_{name}{l}"));
+            assert!(v.is_some_and(|v| *v > 0.0), "{rs} {name}: {m:#?}");
+        }
+        let ours = format!(r#"real_server="{rs}",service="TCP 192.168.10.100:80""#);
+        for kind in ["configured", "live"] {
+            let w = m.get(&format!(
+                r#"ipvsdir_real_server_weight{{kind="{kind}",{ours}}}"#
+            ));
+            assert_eq!(w, Some(&1.0), "{kind} {rs}: {m:#?}");
+        }
+        // Both connections are over (ipvsadm's InActConn, TIME_WAIT).
+        let conns = |n: &str| m.get(&format!("ipvsdir_real_server_{n}_connections{{{ours}}}"));
+        let (active, inactive) = (conns("active"), conns("inactive"));
+        assert!(
+            active.zip(inactive).is_some_and(|(a, i)| a + i == 2.0),
+            "{rs}: {active:?} {inactive:?}"
+        );
+    }
+    assert_eq!(m.get("ipvsdir_lvs_read_ok"), Some(&1.0), "{m:#?}");
+    assert!(
+        m.contains_key(r#"ipvsdir_netlink_errors_total{family="ipvs"}"#),
+        "{m:#?}"
+    );
+    promtool_clean(&s["all up metrics"]);
+
     // HTTP_GET fails: rs1 out of the table, no client request fails.
     assert!(
         !table("rs1 down").contains("10.0.0.11:80"),
@@ -77,6 +124,23 @@ fn checkers_drive_the_kernel_table() {
             && l.contains("; HTTP_GET: url /index.html: connection refused")),
         "{h}"
     );
+
+    // Its configured weight stays; nothing of it in the kernel's counters.
+    let m = &s["rs1 down metrics"];
+    assert!(
+        m.contains(r#"ipvsdir_real_server_weight{kind="configured",real_server="10.0.0.11:80",service="TCP 192.168.10.100:80"} 1"#),
+        "{m}"
+    );
+    assert!(
+        !m.contains(r#"kind="live",real_server="10.0.0.11:80""#),
+        "{m}"
+    );
+    assert!(!m.contains(r#"addr="10.0.0.11:80""#), "{m}");
+    // rs2 took the step's requests too (counted up to 2 s late).
+    let rs2 = metrics(m)
+        .get(r#"keepalived_lvs_rs_conn{addr="10.0.0.12:80",proto="6",vip="192.168.10.100:80"}"#)
+        .copied();
+    assert!(rs2.is_some_and(|n| n >= 2.0), "{m}");
 
     // Both down: quorum lost, the sorry server answers.
     let t = table("all down");
@@ -150,5 +214,53 @@ fn checkers_drive_the_kernel_table() {
         "IPVS: ipvsadm -D -t 192.168.10.100:80",
     ] {
         assert!(log.contains(line), "{line:?} missing from:\n{log}");
+    }
+}
+
+/// The samples of a metrics text: `name{labels}` -> value.
+fn metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `promtool check metrics` finds nothing but the exporter's counters
+/// without `_total` (skipped without promtool, unless CI=true).
+fn promtool_clean(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but promtool is not installed"
+        );
+        eprintln!("SKIP promtool: not installed (Debian's prometheus package)");
+        return;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in findings.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            line.starts_with("keepalived_lvs_")
+                && line.ends_with(" counter metrics should have \"_total\" suffix"),
+            "promtool check metrics:\n{findings}"
+        );
     }
 }

@@ -63,6 +63,8 @@ pub struct Board {
     pub checks: Arc<crate::check::engine::Stats>,
     /// Transitions, recorded where the reports above are published.
     pub recent: Arc<Recent>,
+    /// The LVS metrics' source: configured weights, the kernel's counters.
+    pub lvs: crate::metrics::lvs_read::LvsReader,
 }
 
 impl Board {
@@ -93,11 +95,13 @@ impl Board {
 
     /// The metrics text (Prometheus' format).
     pub fn metrics(&self) -> String {
-        crate::metrics::render(
+        let lvs = self.lvs.scrape();
+        crate::metrics::render_with_lvs(
             self.vrrp_report().as_ref(),
             self.health_report().as_deref(),
             Some(&self.checks.snapshot()),
             &self.daemon_stats(),
+            &lvs.view(),
         )
     }
 

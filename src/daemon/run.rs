@@ -148,6 +148,13 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     // servers (they read none): no deep copy of a large table.
     let vrrp_config = vrrp_part(&config);
     let board = Arc::new(control::Board::default());
+    // LVS metrics where this process runs the checkers; the kernel's
+    // counters only where it keeps the IPVS table too.
+    let lvs_metrics = opts.metrics_listen.is_some() && opts.checks.is_some();
+    if lvs_metrics {
+        let keeps_table = opts.checks.as_ref().is_some_and(|c| c.write_table);
+        board.lvs.configure(&config, keeps_table);
+    }
     let _metrics = match opts.metrics_listen {
         Some(addr) => {
             let listener = crate::metrics::server::bind(addr)
@@ -289,6 +296,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 let loaded = reload_config(&opts);
                 board.note_reload(loaded.is_some(), loading.elapsed());
                 if let Some(new) = loaded {
+                    if lvs_metrics {
+                        board.lvs.reconfigure(&new);
+                    }
                     match &director {
                         Some(_) => {
                             let for_vrrp = vrrp_part(&new);

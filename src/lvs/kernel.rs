@@ -28,10 +28,27 @@ const BATCH: usize = 512;
 
 pub use super::table::{KernelService, KernelTable};
 
+/// Netlink requests the kernel refused or that failed (each refused
+/// operation of a batch counts once), process-wide since start: the
+/// `ipvsdir_netlink_errors_total` metric.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `n` failed netlink requests.
+pub fn note_errors(n: u64) {
+    ERRORS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Failed netlink requests so far (see [`note_errors`]).
+pub fn errors_total() -> u64 {
+    ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Ipvs {
     sock: Socket,
     family: u16,
     seq: u32,
+    /// How long one send or receive may block (named in Timeout errors).
+    timeout: std::time::Duration,
 }
 
 pub fn message_of(op: &Op) -> IpvsMessage {
@@ -79,24 +96,13 @@ fn set_timeouts(sock: &Socket, t: std::time::Duration) -> std::io::Result<()> {
     Ok(())
 }
 
-fn send(sock: &Socket, buf: &[u8]) -> Result<(), KernelError> {
-    sock.send(buf, 0).map(|_| ()).map_err(timeout_or_io)
-}
-
-fn timeout_or_io(e: std::io::Error) -> KernelError {
+fn timeout_or_io(e: std::io::Error, timeout: std::time::Duration) -> KernelError {
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            KernelError::Timeout(IO_TIMEOUT.as_secs())
+            KernelError::Timeout(timeout.as_secs().max(1))
         }
         _ => KernelError::Io(e),
     }
-}
-
-/// One datagram, or Timeout when the kernel stays silent for IO_TIMEOUT.
-fn recv(sock: &Socket) -> Result<Vec<u8>, KernelError> {
-    sock.recv_from_full()
-        .map(|(data, _)| data)
-        .map_err(timeout_or_io)
 }
 
 /// Walks the netlink messages packed in one datagram.
@@ -135,20 +141,42 @@ impl Ipvs {
     /// Opens the socket and resolves the IPVS family (which also makes the
     /// kernel load ip_vs when it is available as a module).
     pub fn open() -> Result<Ipvs, KernelError> {
+        Self::open_with_timeout(IO_TIMEOUT)
+    }
+
+    /// [`open`](Self::open) with another bound on every send and receive
+    /// (e.g. a shorter one for a read at scrape time).
+    pub fn open_with_timeout(timeout: std::time::Duration) -> Result<Ipvs, KernelError> {
         let mut sock = Socket::new(NETLINK_GENERIC)?;
         sock.bind_auto()?;
         // ACKs without the echoed request keep the receive buffer small.
         let _ = sock.set_cap_ack(true);
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_rx_buf_sz(8 * 1024 * 1024);
-        set_timeouts(&sock, IO_TIMEOUT)?;
+        set_timeouts(&sock, timeout)?;
         let mut ipvs = Ipvs {
             sock,
             family: 0,
             seq: 0,
+            timeout,
         };
         ipvs.family = ipvs.resolve_family()?;
         Ok(ipvs)
+    }
+
+    fn send(&self, buf: &[u8]) -> Result<(), KernelError> {
+        self.sock
+            .send(buf, 0)
+            .map(|_| ())
+            .map_err(|e| timeout_or_io(e, self.timeout))
+    }
+
+    /// One datagram, or Timeout when the kernel stays silent for the timeout.
+    fn recv(&self) -> Result<Vec<u8>, KernelError> {
+        self.sock
+            .recv_from_full()
+            .map(|(data, _)| data)
+            .map_err(|e| timeout_or_io(e, self.timeout))
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -171,10 +199,10 @@ impl Ipvs {
         msg.finalize();
         let mut buf = vec![0; msg.buffer_len()];
         msg.serialize(&mut buf);
-        send(&self.sock, &buf)?;
+        self.send(&buf)?;
         let mut family = None;
         loop {
-            let data = recv(&self.sock)?;
+            let data = self.recv()?;
             for raw in messages(&data) {
                 let reply = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(raw)
                     .map_err(|e| KernelError::Decode(e.to_string()))?;
@@ -228,12 +256,12 @@ impl Ipvs {
                 let ack = if i + 1 == chunk.len() { NLM_F_ACK } else { 0 };
                 last = self.encode(&message_of(op), NLM_F_REQUEST | ack, &mut wire);
             }
-            send(&self.sock, &wire)?;
+            self.send(&wire)?;
             let mut outcome: Vec<Result<(), KernelError>> =
                 (0..chunk.len()).map(|_| Ok(())).collect();
             let mut closed = false;
             while !closed {
-                let data = recv(&self.sock)?;
+                let data = self.recv()?;
                 for raw in messages(&data) {
                     let Some((seq, code)) = error_reply(raw)? else {
                         continue;
@@ -290,10 +318,10 @@ impl Ipvs {
         };
         let mut bytes = Vec::new();
         let seq = self.encode(&m, flags, &mut bytes);
-        send(&self.sock, &bytes)?;
+        self.send(&bytes)?;
         let mut out = Vec::new();
         loop {
-            let data = recv(&self.sock)?;
+            let data = self.recv()?;
             for raw in messages(&data) {
                 let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
                     .map_err(|e| KernelError::Decode(e.to_string()))?;
@@ -324,11 +352,23 @@ impl Ipvs {
 
     /// One GET_SERVICE dump plus one GET_DEST dump per service.
     pub fn read(&mut self) -> Result<KernelTable, KernelError> {
+        self.read_until(None)
+    }
+
+    /// [`read`](Self::read), given up (Timeout) when `deadline` passes
+    /// between two dumps.
+    pub fn read_until(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<KernelTable, KernelError> {
         let mut table = KernelTable::default();
         for m in self.request(IpvsMessage::GetService(None), true)? {
             let IpvsMessage::ServiceReply(entry) = m else {
                 continue;
             };
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(KernelError::Timeout(self.timeout.as_secs().max(1)));
+            }
             let mut dests = Vec::new();
             for d in self.request(IpvsMessage::GetDest(entry.service.key), true)? {
                 if let IpvsMessage::DestReply(d) = d {

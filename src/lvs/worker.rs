@@ -11,8 +11,23 @@ use tokio::sync::mpsc;
 use super::director::{KernelReply, KernelRequest};
 use super::kernel::{Ipvs, KernelError};
 
-/// One request against the kernel.
+/// One request against the kernel; failures are counted
+/// ([`kernel::errors_total`](super::kernel::errors_total)).
 pub fn execute(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
+    let reply = run(ipvs, request);
+    let failed = match &reply {
+        KernelReply::Done(r) => u64::from(r.is_err()),
+        KernelReply::Table(r) => u64::from(r.is_err()),
+        KernelReply::Executed(Ok(results)) => results.iter().filter(|r| r.is_err()).count() as u64,
+        KernelReply::Executed(Err(_)) => 1,
+    };
+    if failed > 0 {
+        super::kernel::note_errors(failed);
+    }
+    reply
+}
+
+fn run(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
     match request {
         KernelRequest::Flush => {
             KernelReply::Done(ipvs.request(IpvsMessage::Flush, false).map(|_| ()))

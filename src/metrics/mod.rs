@@ -3,8 +3,11 @@
 //!
 //! VRRP metrics carry the names and labels of mehdy/keepalived-exporter 1.7
 //! (`keepalived_*`, labels `iname`, `intf`, `vrid`), so dashboards and
-//! alerts written for it keep working; ours are under `ipvsdir_`.
+//! alerts written for it keep working; LVS metrics those of
+//! gen2brain/keepalived_exporter (`lvs`); ours are under `ipvsdir_`.
 
+pub mod lvs;
+pub mod lvs_read;
 pub mod server;
 
 use prometheus::core::Collector;
@@ -389,6 +392,17 @@ pub fn render(
     checks: Option<&StatsSnapshot>,
     daemon: &DaemonStats,
 ) -> String {
+    render_with_lvs(vrrp, health, checks, daemon, &lvs::LvsView::default())
+}
+
+/// [`render`] plus the LVS metrics ([`lvs`]).
+pub fn render_with_lvs(
+    vrrp: Option<&VrrpReport>,
+    health: Option<&HealthReport>,
+    checks: Option<&StatsSnapshot>,
+    daemon: &DaemonStats,
+    lvs: &lvs::LvsView<'_>,
+) -> String {
     let r = Registry::new();
     daemon_metrics(&r, daemon);
     if let Some(v) = vrrp {
@@ -405,7 +419,9 @@ pub fn render(
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!("metrics: {e}");
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    lvs::write_lvs(&mut text, lvs);
+    text
 }
 
 /// The content type of [`render`]'s text.

@@ -51,10 +51,17 @@ wait_for() { i=0; until ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 1
 wait_gone() { i=0; while ipvsadm -Ln | grep -q -- "$1"; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; }
 step() { sec "$1 table"; ipvsadm -Ln; sec "$1 answers"; for n in 1 2 3 4; do get; done; }
 
-ipvsdir -f check.conf -C --drift-interval 2 2>/tmp/ipvsdir.log &
+# The metrics (LVS counters read from the kernel at scrape time).
+metrics() { timeout 5 busybox wget -q -O - http://127.0.0.1:9650/metrics 2>/dev/null; }
+vip_conn='keepalived_lvs_vip_conn{addr="192.168.10.100:80",proto="6"}'
+
+ipvsdir -f check.conf -C --drift-interval 2 --metrics-listen 127.0.0.1:9650 2>/tmp/ipvsdir.log &
 pid=$!
 wait_for "10.0.0.11:80" && wait_for "10.0.0.12:80"
 step "all up"
+# IPVS counters lag up to 2 s behind the traffic: wait for the 4 requests.
+i=0; until metrics | grep -qxF "$vip_conn 4" || [ $i -gt 50 ]; do i=$((i+1)); sleep 0.2; done
+sec "all up metrics"; metrics
 # The report is rewritten within a second of new results: wait for both checkers'.
 i=0; while ipvsdir --dump --health 2>/dev/null | grep -q "not checked yet" && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
 sec "all up health"; ipvsdir --dump --health
@@ -66,6 +73,7 @@ step "rs1 down"
 # The report shows the verdict within a second of it.
 i=0; while ! ipvsdir --dump --health 2>/dev/null | grep -q "10.0.0.11:80.*out of the table" && [ $i -lt 30 ]; do i=$((i+1)); sleep 0.1; done
 sec "rs1 down health"; ipvsdir --dump --health
+sec "rs1 down metrics"; metrics | grep -e '^keepalived_lvs_rs_conn' -e '^ipvsdir_real_server_weight'
 
 stop 2
 wait_for "10.0.0.13:80"
