@@ -626,3 +626,39 @@ fn a_vrrp_instance_becoming_master_is_a_recorded_transition() {
     assert_eq!(t["from"], "BACKUP");
     assert_eq!(t["reasons"][0], "effective priority 150, master 10.99.0.11");
 }
+
+/// `metrics_listen` in global_defs opens the listener as the flag does; a
+/// bad value is a configuration error with its place in the file.
+#[test]
+fn the_global_defs_keyword_opens_the_listener() {
+    let (_up, p_up) = listener();
+    let port = free_port();
+    let text = format!(
+        "global_defs {{\n metrics_listen 127.0.0.1:{port}\n}}\n{}",
+        conf(p_up, free_port(), free_port())
+    );
+    let d = Daemon::start(&text, &[]);
+    let v = wait_api(port, 10, |v| v["health"].is_object());
+    assert_eq!(v["version"], 1);
+    let (head, body) = get(port, "/metrics");
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(body.contains("ipvsdir_build_info"), "{body}");
+    drop(d);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "global_defs {\n metrics_listen localhost\n}\n").unwrap();
+    let out = Command::new(common::daemon::BIN)
+        .arg("-f")
+        .arg(&bad)
+        .arg("-t")
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad.conf:2:17") && err.contains("metrics_listen needs ADDR:PORT"),
+        "{err}"
+    );
+}

@@ -78,6 +78,9 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     /// Interface for static addresses and instances that name none.
     pub default_interface: Option<String>,
+    /// `metrics_listen ADDR:PORT` (ipvsdir's): serve metrics, the status
+    /// API and page there; `--metrics-listen` overrides it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub vrrp: VrrpGlobals,
     pub lvs: LvsGlobals,
 }
@@ -95,6 +98,7 @@ impl Default for GlobalDefs {
             script_user: None,
             enable_script_security: false,
             default_interface: None,
+            metrics_listen: None,
             vrrp: VrrpGlobals::default(),
             lvs: LvsGlobals::default(),
         }

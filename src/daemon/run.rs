@@ -148,14 +148,16 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     // servers (they read none): no deep copy of a large table.
     let vrrp_config = vrrp_part(&config);
     let board = Arc::new(control::Board::default());
+    // --metrics-listen, else the file's metrics_listen (read at start only).
+    let metrics_listen = opts.metrics_listen.or(config.global.metrics_listen);
     // LVS metrics where this process runs the checkers; the kernel's
     // counters only where it keeps the IPVS table too.
-    let lvs_metrics = opts.metrics_listen.is_some() && opts.checks.is_some();
+    let lvs_metrics = metrics_listen.is_some() && opts.checks.is_some();
     if lvs_metrics {
         let keeps_table = opts.checks.as_ref().is_some_and(|c| c.write_table);
         board.lvs.configure(&config, keeps_table);
     }
-    let _metrics = match opts.metrics_listen {
+    let _metrics = match metrics_listen {
         Some(addr) => {
             let listener = crate::metrics::server::bind(addr)
                 .await
@@ -296,6 +298,11 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 let loaded = reload_config(&opts);
                 board.note_reload(loaded.is_some(), loading.elapsed());
                 if let Some(new) = loaded {
+                    if opts.metrics_listen.is_none() && new.global.metrics_listen != metrics_listen {
+                        tracing::warn!(
+                            "reload: metrics_listen changed; the metrics listener moves at the next restart"
+                        );
+                    }
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }

@@ -7,7 +7,7 @@ use crate::config::tree::Node;
 use super::ctx::Ctx;
 
 /// Keywords ipvsdir adds to keepalived's global_defs.
-const EXTENSIONS: &[&str] = &["v3_checksum_as_v2"];
+const EXTENSIONS: &[&str] = &["v3_checksum_as_v2", "metrics_listen"];
 
 pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
     for n in nodes {
@@ -82,6 +82,18 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             "vrrp_lower_prio_no_advert" => set_val(&mut v.lower_prio_no_advert, cx.flag(n)),
             "vrrp_higher_prio_send_advert" => set_val(&mut v.higher_prio_send_advert, cx.flag(n)),
             "v3_checksum_as_v2" => set_val(&mut v.v3_checksum_as_v2, cx.flag(n)),
+            "metrics_listen" => {
+                cx.at_most(n, 1);
+                if let Some(w) = cx.arg(n, 0, "an ADDR:PORT to listen on") {
+                    match w.text.parse::<std::net::SocketAddr>() {
+                        Ok(a) => g.metrics_listen = Some(a),
+                        Err(_) => cx.error(
+                            w.span,
+                            "metrics_listen needs ADDR:PORT, e.g. 127.0.0.1:9650 or [::1]:9650",
+                        ),
+                    }
+                }
+            }
             "vrrp_priority" => set(&mut v.nice, cx.int(n, -20..=19)),
             "vrrp_rt_priority" => set(&mut v.rt_priority, cx.int(n, 1..=99)),
             "lvs_flush" => set_val(&mut g.lvs.flush, cx.flag(n)),
