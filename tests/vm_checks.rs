@@ -121,7 +121,7 @@ fn checkers_drive_the_kernel_table() {
     assert!(
         h.lines().any(|l| l.starts_with("  -- 10.0.0.11:80")
             && l.contains("out of the table: DOWN since ")
-            && l.contains("; HTTP_GET: url /index.html: connection refused")),
+            && l.contains("): HTTP_GET: url /index.html: connection refused")),
         "{h}"
     );
 

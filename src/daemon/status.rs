@@ -266,7 +266,9 @@ fn state_text(s: &ServerReport, now: SystemTime, every_check: bool) -> String {
         s.reasons.clone()
     };
     if !results.is_empty() {
-        text.push_str("; ");
+        // `DOWN since ... (2m10s): HTTP_GET: ...`; each check's result after
+        // a server in the table: `up since ...; HTTP_GET: ok (...)`.
+        text.push_str(if every_check { "; " } else { ": " });
         text.push_str(&results.join("; "));
     }
     if s.checks.is_empty() && s.state != "disabled" {
@@ -416,7 +418,7 @@ mod tests {
                 &server("down", vec![check(false, since, "digest mismatch")]),
                 now
             ),
-            "  -- 10.0.0.12:8080               out of the table: DOWN since 22:13:20 UTC (2m10s); HTTP_GET: digest mismatch"
+            "  -- 10.0.0.12:8080               out of the table: DOWN since 22:13:20 UTC (2m10s): HTTP_GET: digest mismatch"
         );
         // Two failing checks: since the first failure.
         let two = vec![
