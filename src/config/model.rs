@@ -78,8 +78,45 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     /// Interface for static addresses and instances that name none.
     pub default_interface: Option<String>,
+    /// `notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo`.
+    pub notify_fifos: NotifyFifos,
     pub vrrp: VrrpGlobals,
     pub lvs: LvsGlobals,
+}
+
+/// A FIFO the daemon writes one line per event to (keepalived's
+/// `notify_fifo PATH [USER [GROUP]]`), and the script that reads it
+/// (`notify_fifo_script`), started with the FIFO's path as its argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyFifo {
+    /// An absolute path.
+    pub path: std::path::PathBuf,
+    /// The owner given to the FIFO when ipvsdir creates it.
+    pub owner: Option<ScriptUser>,
+    pub script: Option<Script>,
+}
+
+/// The three notify FIFOs of global_defs: `all` gets both streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyFifos {
+    /// `notify_fifo`: VRRP and LVS lines.
+    pub all: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo`: `INSTANCE`/`GROUP` lines.
+    pub vrrp: Option<NotifyFifo>,
+    /// `lvs_notify_fifo`: `VS`/`RS` lines.
+    pub lvs: Option<NotifyFifo>,
+}
+
+impl NotifyFifos {
+    /// Some FIFO takes VRRP lines.
+    pub fn wants_vrrp(&self) -> bool {
+        self.all.is_some() || self.vrrp.is_some()
+    }
+
+    /// Some FIFO takes LVS (virtual and real server) lines.
+    pub fn wants_lvs(&self) -> bool {
+        self.all.is_some() || self.lvs.is_some()
+    }
 }
 
 impl Default for GlobalDefs {
@@ -95,6 +132,7 @@ impl Default for GlobalDefs {
             script_user: None,
             enable_script_security: false,
             default_interface: None,
+            notify_fifos: NotifyFifos::default(),
             vrrp: VrrpGlobals::default(),
             lvs: LvsGlobals::default(),
         }

@@ -178,8 +178,21 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         }
         None => None,
     };
+    // The notify FIFOs (and their scripts) before anything writes to them.
+    let runs_vrrp = opts.vrrp.is_some();
+    let fifos = crate::script::fifo::Fifos::open(
+        &config.global,
+        crate::script::fifo::Scope {
+            vrrp: runs_vrrp,
+            lvs: opts.checks.is_some(),
+            // With -C beside a -P for the same file, the VRRP process runs it.
+            all_script: runs_vrrp || config.vrrp_instances.is_empty(),
+        },
+    );
+    let fifo_config = config.global.notify_fifos.clone();
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
+            c.fifo = fifos.lvs_sink();
             c.live = Some(board.health.clone());
             c.stats = board.checks.clone();
             c.recent = Some(board.recent.clone());
@@ -211,6 +224,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let no_ipvs = opts.checks.as_ref().is_some_and(|c| !c.write_table);
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
+        v.fifo = fifos.vrrp_sink();
         v.live = Some(board.vrrp.clone());
         v.recent = Some(board.recent.clone());
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
@@ -296,6 +310,11 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 let loaded = reload_config(&opts);
                 board.note_reload(loaded.is_some(), loading.elapsed());
                 if let Some(new) = loaded {
+                    if new.global.notify_fifos != fifo_config {
+                        tracing::warn!(
+                            "reload: the notify FIFOs changed; the ones opened at start stay until a restart"
+                        );
+                    }
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -356,6 +375,8 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Ok(Ok(())) => {}
         }
     }
+    // The last lines (STOP, omega's DOWN) are written: the scripts may go.
+    fifos.close().await;
     result
 }
 

@@ -69,6 +69,9 @@ pub struct Options {
     pub recent: Option<std::sync::Arc<crate::daemon::transitions::Recent>>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
+    /// The notify FIFOs that take VRRP lines (`notify_fifo`,
+    /// `vrrp_notify_fifo`); opened by the daemon.
+    pub fifo: crate::script::fifo::Sink,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             live: None,
             recent: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
+            fifo: Default::default(),
         }
     }
 }
@@ -289,6 +293,8 @@ impl Driver {
                 } => self.set_vips(instance, add, &vips, &routes).await,
                 Effect::Announce { instance, vip } => self.announce(instance, vip),
                 Effect::Notify { target, job } => {
+                    // Never blocks: a full FIFO drops the line.
+                    self.options.fifo.write(&job.fifo_line());
                     let tx = match target {
                         NotifyTarget::Instance(i) => self.io.notifiers.get(i),
                         NotifyTarget::Group(g) => self.io.group_notifiers.get(g),
