@@ -41,6 +41,10 @@ pub struct Config {
     pub vrrp_instances: Vec<VrrpInstance>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `static_ipaddress`: set at start whatever the VRRP state.
+    pub static_ipaddress: Vec<VirtualAddress>,
+    /// `static_routes`: set at start whatever the VRRP state.
+    pub static_routes: Vec<VirtualRoute>,
 }
 
 /// The account a script runs as.

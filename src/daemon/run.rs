@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, LoadOptions, model::Config};
 use crate::vrrp::driver::{self, Control};
+use crate::vrrp::rtnl::Rtnl;
+use crate::vrrp::statics::Statics;
 
 use sd_notify::NotifyState;
 
@@ -190,6 +192,12 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         },
     );
     let fifo_config = config.global.notify_fifos.clone();
+    // static_ipaddress / static_routes: where VRRP runs (not with -C).
+    let mut statics = crate::vrrp::statics::Statics::default();
+    let mut statics_rtnl = None;
+    if runs_vrrp {
+        set_statics(&mut statics_rtnl, &mut statics, Statics::of(&config)).await;
+    }
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.fifo = fifos.lvs_sink();
@@ -315,6 +323,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                             "reload: the notify FIFOs changed; the ones opened at start stay until a restart"
                         );
                     }
+                    if runs_vrrp {
+                        set_statics(&mut statics_rtnl, &mut statics, Statics::of(&new)).await;
+                    }
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -359,6 +370,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Ok(Ok(())) => {}
         }
     }
+    if opts.vrrp.as_ref().is_some_and(|v| v.release_vips) {
+        set_statics(&mut statics_rtnl, &mut statics, Statics::default()).await;
+    }
     let _ = dir_tx.send(checks::Command::VrrpStopped).await;
     let _ = std::fs::remove_file(&opts.control_socket);
     // The VRRP driver is gone, and with it the transitions' sender: the sync daemon stops.
@@ -380,6 +394,28 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     result
 }
 
+/// Brings the static addresses and routes from `current` to `new`,
+/// opening the rtnetlink socket the first time there is something to do.
+async fn set_statics(rtnl: &mut Option<Rtnl>, current: &mut Statics, new: Statics) {
+    if *current == new {
+        return;
+    }
+    if rtnl.is_none() {
+        match Rtnl::open().await {
+            Ok(r) => *rtnl = Some(r),
+            Err(e) => {
+                tracing::error!("static_ipaddress/static_routes: {e}");
+                return;
+            }
+        }
+    }
+    if let Some(r) = rtnl.as_ref() {
+        let p = crate::vrrp::statics::plan(current, &new);
+        crate::vrrp::statics::apply(r, &p, current, &new).await;
+    }
+    *current = new;
+}
+
 /// The part of the file the VRRP side reads: all but the virtual servers.
 fn vrrp_part(c: &Config) -> Config {
     Config {
@@ -389,6 +425,8 @@ fn vrrp_part(c: &Config) -> Config {
         vrrp_instances: c.vrrp_instances.clone(),
         virtual_server_groups: Vec::new(),
         virtual_servers: Vec::new(),
+        static_ipaddress: c.static_ipaddress.clone(),
+        static_routes: c.static_routes.clone(),
     }
 }
 

@@ -713,7 +713,7 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
     Some(a)
 }
 
-fn addresses(cx: &mut Ctx, node: &Node) -> Vec<VirtualAddress> {
+pub(super) fn addresses(cx: &mut Ctx, node: &Node) -> Vec<VirtualAddress> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };
@@ -832,7 +832,7 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
     Some(r)
 }
 
-fn routes(cx: &mut Ctx, node: &Node) -> Vec<VirtualRoute> {
+pub(super) fn routes(cx: &mut Ctx, node: &Node) -> Vec<VirtualRoute> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };
