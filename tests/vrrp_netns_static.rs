@@ -1,4 +1,4 @@
-//! static_ipaddress and static_routes in a network namespace
+//! static_ipaddress, static_routes and static_rules in a network namespace
 //! (scripts/netns-lab): present after start whatever the VRRP state,
 //! changed by a reload where the file changed, gone after stop. `ip` is
 //! the oracle. Needs root (fails under CI=true without it, skips elsewhere).
@@ -15,6 +15,8 @@ fn conf(addr: &str) -> String {
     format!(
         "static_ipaddress {{\n  {addr}/24 dev eth0\n}}\n\
          static_routes {{\n  10.98.0.0/16 dev eth0\n  blackhole 10.97.0.0/16\n}}\n\
+         static_rules {{\n  from 10.99.7.0/24 table 100 priority 1000\n  from all fwmark 0x10/0xff priority 1001 table 101\n  \
+         to 10.99.9.0/24 priority 1002 prohibit\n}}\n\
          vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  priority 100\n  advert_int 1\n  \
          virtual_ipaddress {{\n    10.99.0.200/24 dev eth0\n  }}\n}}\n"
     )
@@ -32,12 +34,13 @@ fn wait(lab: &Lab, what: &str, ok: impl Fn() -> bool) {
 }
 
 #[test]
-fn static_addresses_and_routes_live_from_start_to_stop() {
+fn static_addresses_routes_and_rules_live_from_start_to_stop() {
     let Some(mut lab) = Lab::up("static", 1, &[]) else {
         return;
     };
     let addrs = |lab: &Lab| lab.sh("d1", "ip -o addr show dev eth0");
     let routes = |lab: &Lab| lab.sh("d1", "ip route show");
+    let rules = |lab: &Lab| lab.sh("d1", "ip rule show");
     lab.start_ipvsdir("d1", &conf("10.99.5.1"));
     wait(&lab, "the static address", || {
         addrs(&lab).contains("10.99.5.1/24")
@@ -52,6 +55,14 @@ fn static_addresses_and_routes_live_from_start_to_stop() {
     let r = routes(&lab);
     assert!(r.contains("10.98.0.0/16 dev eth0"), "{r}");
     assert!(r.contains("blackhole 10.97.0.0/16"), "{r}");
+    let ru = rules(&lab);
+    for want in [
+        "1000:\tfrom 10.99.7.0/24 lookup 100",
+        "1001:\tfrom all fwmark 0x10/0xff lookup 101",
+        "1002:\tfrom all to 10.99.9.0/24 prohibit",
+    ] {
+        assert!(ru.contains(want), "{want:?} in\n{ru}\n{}", lab.logs());
+    }
     // VRRP's start does not take it for a stale VIP of ours.
     lab.wait_state("d1", "VI_1", "MASTER", LONG);
     assert!(addrs(&lab).contains("10.99.5.1/24"));

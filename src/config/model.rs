@@ -45,6 +45,8 @@ pub struct Config {
     pub static_ipaddress: Vec<VirtualAddress>,
     /// `static_routes`: set at start whatever the VRRP state.
     pub static_routes: Vec<VirtualRoute>,
+    /// `static_rules`: set at start whatever the VRRP state.
+    pub static_rules: Vec<VirtualRule>,
 }
 
 /// The account a script runs as.
@@ -333,6 +335,39 @@ pub struct VirtualRoute {
     pub scope: Option<Scope>,
     pub table: Option<u32>,
     pub metric: Option<u32>,
+    pub no_track: bool,
+}
+
+/// What a matching `static_rules` / `virtual_rules` line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// `table N` (the default: main).
+    Table(u32),
+    /// `goto PRIORITY`.
+    Goto(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// One policy-routing rule line (`ip rule` syntax, as keepalived reads it):
+/// `[not] [from SRC|all] [to DST|all] [priority N] [tos N] [fwmark M[/MASK]]
+/// [iif IF] [oif IF] [table N|goto N|blackhole|unreachable|prohibit] [no_track]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualRule {
+    pub ipv6: bool,
+    pub invert: bool,
+    /// Address and prefix length; None: all.
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    pub priority: Option<u32>,
+    pub tos: u8,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub action: RuleAction,
     pub no_track: bool,
 }
 

@@ -427,6 +427,7 @@ fn vrrp_part(c: &Config) -> Config {
         virtual_servers: Vec::new(),
         static_ipaddress: c.static_ipaddress.clone(),
         static_routes: c.static_routes.clone(),
+        static_rules: c.static_rules.clone(),
     }
 }
 

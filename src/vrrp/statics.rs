@@ -1,5 +1,5 @@
-//! `static_ipaddress` and `static_routes` (top-level blocks, keepalived.conf(5)):
-//! addresses and routes set at start whatever the VRRP state, changed by a
+//! `static_ipaddress`, `static_routes` and `static_rules` (top-level blocks,
+//! keepalived.conf(5)): addresses, routes and policy rules set at start whatever the VRRP state, changed by a
 //! reload where the file changed, removed at stop (kept with
 //! --dont-release-vrrp, as the VIPs). Same line syntax as
 //! virtual_ipaddress / virtual_routes; an address without `dev` goes on
@@ -8,7 +8,7 @@
 //! What changes is decided by [`plan`] (pure); [`apply`] carries it out
 //! over rtnetlink.
 
-use crate::config::model::{Config, VirtualAddress, VirtualRoute};
+use crate::config::model::{Config, VirtualAddress, VirtualRoute, VirtualRule};
 
 use super::rtnl::{Change, Rtnl};
 
@@ -17,6 +17,7 @@ use super::rtnl::{Change, Rtnl};
 pub struct Statics {
     pub addrs: Vec<VirtualAddress>,
     pub routes: Vec<VirtualRoute>,
+    pub rules: Vec<VirtualRule>,
     /// global_defs `default_interface`.
     pub default_interface: Option<String>,
 }
@@ -26,12 +27,13 @@ impl Statics {
         Statics {
             addrs: config.static_ipaddress.clone(),
             routes: config.static_routes.clone(),
+            rules: config.static_rules.clone(),
             default_interface: config.global.default_interface.clone(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty() && self.routes.is_empty()
+        self.addrs.is_empty() && self.routes.is_empty() && self.rules.is_empty()
     }
 }
 
@@ -39,10 +41,12 @@ impl Statics {
 /// addresses they may use), then additions (addresses before routes).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
+    pub del_rules: Vec<VirtualRule>,
     pub del_routes: Vec<VirtualRoute>,
     pub del_addrs: Vec<VirtualAddress>,
     pub add_addrs: Vec<VirtualAddress>,
     pub add_routes: Vec<VirtualRoute>,
+    pub add_rules: Vec<VirtualRule>,
 }
 
 /// Start: `plan(&Statics::default(), &new)`; stop: `plan(&old, &Statics::default())`.
@@ -54,7 +58,15 @@ pub fn plan(old: &Statics, new: &Statics) -> Plan {
     };
     let same_route =
         |r: &VirtualRoute, list: &[VirtualRoute]| list.contains(r) && !(moved && r.dev.is_none());
+    let rules = |from: &[VirtualRule], other: &[VirtualRule]| -> Vec<VirtualRule> {
+        from.iter()
+            .filter(|r| !other.contains(r))
+            .cloned()
+            .collect()
+    };
     Plan {
+        del_rules: rules(&old.rules, &new.rules),
+        add_rules: rules(&new.rules, &old.rules),
         del_routes: old
             .routes
             .iter()
@@ -85,6 +97,10 @@ pub fn plan(old: &Statics, new: &Statics) -> Plan {
 /// Carries out `plan`; removals use `old`'s default interface, additions
 /// `new`'s. Failures are logged, the rest goes on.
 pub async fn apply(rtnl: &Rtnl, plan: &Plan, old: &Statics, new: &Statics) {
+    for r in &plan.del_rules {
+        let text = super::rtnl::rule_text(r);
+        log("remove", "static rule", &text, rtnl.del_rule(r).await);
+    }
     for r in &plan.del_routes {
         let index = default_index(rtnl, old).await;
         log(
@@ -127,6 +143,10 @@ pub async fn apply(rtnl: &Rtnl, plan: &Plan, old: &Statics, new: &Statics) {
             &route_text(r),
             rtnl.add_route(index, r).await,
         );
+    }
+    for r in &plan.add_rules {
+        let text = super::rtnl::rule_text(r);
+        log("add", "static rule", &text, rtnl.add_rule(r).await);
     }
 }
 
@@ -183,6 +203,38 @@ mod tests {
         assert!(reload.add_routes.is_empty() && reload.del_routes.is_empty());
         let stop = plan(&b, &Statics::default());
         assert_eq!((stop.del_addrs.len(), stop.del_routes.len()), (2, 1));
+    }
+
+    #[test]
+    fn rules_are_read_as_ip_rule_writes_them_and_unknown_selectors_refused() {
+        use crate::config::model::RuleAction;
+        let s = statics(
+            "static_rules {\n from 10.0.0.0/8 table 100 priority 10\n not from all fwmark 0x10/0xff iif eth0 lookup main\n \
+             to 2001:db8::/32 prohibit\n from all goto 20 pref 5\n}\n",
+        );
+        let r = &s.rules;
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].from, Some(("10.0.0.0".parse().unwrap(), 8)));
+        assert_eq!(
+            (r[0].action, r[0].priority),
+            (RuleAction::Table(100), Some(10))
+        );
+        assert!(r[1].invert && !r[1].ipv6);
+        assert_eq!((r[1].fwmark, r[1].fwmask), (Some(0x10), Some(0xff)));
+        assert_eq!(r[1].action, RuleAction::Table(254));
+        assert!(r[2].ipv6);
+        assert_eq!(r[2].action, RuleAction::Prohibit);
+        assert_eq!(r[3].action, RuleAction::Goto(20));
+        let m = crate::vrrp::rtnl::rule_message(&r[0]);
+        assert_eq!((m.header.src_len, m.header.table), (8, 100));
+        let l = load_str(
+            "t.conf",
+            "static_rules {\n from 10.0.0.0/8 sport 80 table 1\n from 10.0.0.0/8 to ::1 table 1\n}\n",
+            &LoadOptions::default(),
+        );
+        let msgs = l.diagnostics.to_string();
+        assert!(msgs.contains("`sport` is not supported yet"), "{msgs}");
+        assert!(msgs.contains("mixes IPv4 and IPv6"), "{msgs}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod ctx;
 mod global;
 mod lvs;
+mod rules;
 mod vrrp;
 
 use std::collections::HashMap;
@@ -136,10 +137,14 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         cx.at_most(n, 0);
         config.static_routes.extend(vrrp::routes(cx, n));
     }
+    for n in nodes.iter().filter(|n| n.name() == "static_rules") {
+        cx.at_most(n, 0);
+        config.static_rules.extend(rules::rules(cx, n));
+    }
 
     for n in nodes {
         match n.name() {
-            "static_ipaddress" | "static_routes" => {}
+            "static_ipaddress" | "static_routes" | "static_rules" => {}
             "global_defs"
             | "vrrp_script"
             | "vrrp_instance"
