@@ -1,4 +1,5 @@
-//! static_ipaddress, static_routes and static_rules in a network namespace
+//! static_ipaddress, static_routes, static_rules (and an instance's
+//! virtual_rules, set with its VIPs) in a network namespace
 //! (scripts/netns-lab): present after start whatever the VRRP state,
 //! changed by a reload where the file changed, gone after stop. `ip` is
 //! the oracle. Needs root (fails under CI=true without it, skips elsewhere).
@@ -18,7 +19,8 @@ fn conf(addr: &str) -> String {
          static_rules {{\n  from 10.99.7.0/24 table 100 priority 1000\n  from all fwmark 0x10/0xff priority 1001 table 101\n  \
          to 10.99.9.0/24 priority 1002 prohibit\n}}\n\
          vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  priority 100\n  advert_int 1\n  \
-         virtual_ipaddress {{\n    10.99.0.200/24 dev eth0\n  }}\n}}\n"
+         virtual_ipaddress {{\n    10.99.0.200/24 dev eth0\n  }}\n  \
+         virtual_rules {{\n    from 10.99.0.200 table 200 priority 2000\n  }}\n}}\n"
     )
 }
 
@@ -63,9 +65,14 @@ fn static_addresses_routes_and_rules_live_from_start_to_stop() {
     ] {
         assert!(ru.contains(want), "{want:?} in\n{ru}\n{}", lab.logs());
     }
+    // virtual_rules follow the VIPs: not while BACKUP.
+    assert!(!ru.contains("lookup 200"), "{ru}");
     // VRRP's start does not take it for a stale VIP of ours.
     lab.wait_state("d1", "VI_1", "MASTER", LONG);
     assert!(addrs(&lab).contains("10.99.5.1/24"));
+    wait(&lab, "the virtual rule", || {
+        rules(&lab).contains("2000:\tfrom 10.99.0.200 lookup 200")
+    });
 
     // A reload moves what changed only.
     std::fs::write(lab.path("d1.conf"), conf("10.99.5.2")).unwrap();

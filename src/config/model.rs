@@ -409,6 +409,8 @@ pub struct VrrpInstance {
     pub virtual_ipaddress: Vec<VirtualAddress>,
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     pub virtual_routes: Vec<VirtualRoute>,
+    /// Policy rules set with the VIPs (while MASTER).
+    pub virtual_rules: Vec<VirtualRule>,
     pub track_script: Vec<Tracked>,
     pub track_interface: Vec<Tracked>,
     pub notify: Notify,

@@ -290,7 +290,17 @@ impl Driver {
                     add,
                     vips,
                     routes,
-                } => self.set_vips(instance, add, &vips, &routes).await,
+                    rules,
+                } => {
+                    // Rules go last in, first out.
+                    if !add {
+                        self.set_rules(instance, add, &rules).await;
+                    }
+                    self.set_vips(instance, add, &vips, &routes).await;
+                    if add {
+                        self.set_rules(instance, add, &rules).await;
+                    }
+                }
                 Effect::Announce { instance, vip } => self.announce(instance, vip),
                 Effect::Notify { target, job } => {
                     // Never blocks: a full FIFO drops the line.
@@ -396,6 +406,26 @@ impl Driver {
                     "VRRP_Instance({name}) cannot {verb} route {}/{}: {e}",
                     r.dest,
                     r.prefix_len
+                );
+            }
+        }
+    }
+
+    async fn set_rules(&self, i: usize, add: bool, rules: &[crate::config::model::VirtualRule]) {
+        let Some(name) = self.io.inst.get(i).map(|x| x.name.as_str()) else {
+            return;
+        };
+        for r in rules {
+            let res = if add {
+                self.rtnl.add_rule(r).await
+            } else {
+                self.rtnl.del_rule(r).await
+            };
+            if let Err(e) = res {
+                let verb = if add { "add" } else { "remove" };
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot {verb} rule {}: {e}",
+                    rtnl::rule_text(r)
                 );
             }
         }
