@@ -1,7 +1,9 @@
 //! `static_rules { }` and `virtual_rules { }` lines: policy-routing rules
 //! in `ip rule` syntax as keepalived reads them. A selector we do not
 //! model would make the rule match more than written, so a line with one
-//! is left out (with a warning), never installed half-understood.
+//! is left out (with a warning), never installed half-understood. A line
+//! that does not parse is left out with a warning too (keepalived logs and
+//! skips it; its own sample file has such lines).
 
 use std::net::IpAddr;
 
@@ -74,7 +76,10 @@ fn rule_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRule> {
             "from" | "to" | "priority" | "preference" | "pref" | "tos" | "dsfield" | "fwmark"
             | "iif" | "oif" | "table" | "lookup" | "goto" => {
                 let Some(v) = words.get(i).copied() else {
-                    cx.error(k.span, format!("`{key}` needs a value"));
+                    cx.warn(
+                        k.span,
+                        format!("`{key}` needs a value; the rule is not installed"),
+                    );
                     return None;
                 };
                 i += 1;
@@ -100,7 +105,10 @@ fn rule_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRule> {
                     "tos" | "dsfield" => {
                         let t = number(cx, v, key)?;
                         let Ok(t) = u8::try_from(t) else {
-                            cx.error(v.span, format!("`{key}` must be 0-255"));
+                            cx.warn(
+                                v.span,
+                                format!("`{key}` must be 0-255; the rule is not installed"),
+                            );
                             return None;
                         };
                         r.tos = t;
@@ -123,7 +131,7 @@ fn rule_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRule> {
                 }
             }
             _ => {
-                cx.error(
+                cx.warn(
                     k.span,
                     format!("unknown rule option `{key}`: the rule is not installed"),
                 );
@@ -137,7 +145,10 @@ fn rule_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRule> {
         .flatten()
         .any(|(a, _)| a.is_ipv6() != r.ipv6);
     if mixed {
-        cx.error(n.span(), "a rule mixes IPv4 and IPv6 addresses");
+        cx.warn(
+            n.span(),
+            "a rule mixes IPv4 and IPv6 addresses; it is not installed",
+        );
         return None;
     }
     Some(r)
@@ -149,7 +160,13 @@ fn prefix(cx: &mut Ctx, w: &Word) -> Option<(IpAddr, u8)> {
         None => (w.text.as_str(), None),
     };
     let Ok(addr) = a.parse::<IpAddr>() else {
-        cx.error(w.span, format!("'{}' is not a valid IP address", w.text));
+        cx.warn(
+            w.span,
+            format!(
+                "'{}' is not a valid IP address; the rule is not installed",
+                w.text
+            ),
+        );
         return None;
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -157,9 +174,12 @@ fn prefix(cx: &mut Ctx, w: &Word) -> Option<(IpAddr, u8)> {
         None => max,
         Some(Ok(l)) if l <= max => l,
         _ => {
-            cx.error(
+            cx.warn(
                 w.span,
-                format!("'{}': prefix length must be 0-{max}", w.text),
+                format!(
+                    "'{}': prefix length must be 0-{max}; the rule is not installed",
+                    w.text
+                ),
             );
             return None;
         }
@@ -180,7 +200,13 @@ fn num_text(cx: &mut Ctx, w: &Word, text: &str, key: &str) -> Option<u32> {
     match v {
         Ok(v) => Some(v),
         Err(_) => {
-            cx.error(w.span, format!("`{key}` needs a number, not '{}'", w.text));
+            cx.warn(
+                w.span,
+                format!(
+                    "`{key}` needs a number, not '{}'; the rule is not installed",
+                    w.text
+                ),
+            );
             None
         }
     }
