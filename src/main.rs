@@ -725,6 +725,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         stats: Default::default(),
         recent: None,
         persist_overrides: cli.persist_overrides.clone(),
+        fifo: Default::default(),
     }
 }
 

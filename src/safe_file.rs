@@ -62,8 +62,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), SafeFileError> {
     Ok(())
 }
 
-/// Checks `dir` and the directories above it (see the module docs).
-fn check_dir(dir: &Path, file: &Path) -> Result<(), SafeFileError> {
+/// Checks `dir` and the directories above it (see the module docs); `file`
+/// names what is refused in the error.
+pub fn check_dir(dir: &Path, file: &Path) -> Result<(), SafeFileError> {
     let euid = nix::unistd::geteuid().as_raw();
     let abs = std::path::absolute(dir).map_err(|source| SafeFileError::Io {
         file: file.to_path_buf(),

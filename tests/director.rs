@@ -164,6 +164,7 @@ impl Sim {
                 Effect::TableReady => "ready".into(),
                 Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
+                Effect::FifoLine(l) => format!("fifo {l}"),
                 Effect::Kernel(_) => unreachable!(),
             })
             .collect()
@@ -781,4 +782,67 @@ fn the_report_is_written_on_ticks_after_the_table_until_the_stop() {
     sim.said();
     sim.at(10.0);
     assert!(!sim.said().iter().any(|s| s.starts_with("report")));
+}
+
+#[test]
+fn notify_fifo_lines_follow_their_scripts_rs_before_vs_and_omega_at_stop() {
+    let text = "global_defs {\n lvs_notify_fifo /run/lvs.fifo\n}
+virtual_server 10.0.0.1 80 {
+ omega
+ quorum_up \"/bin/qup\"
+ real_server 10.0.1.1 80 {
+  notify_down \"/bin/down\"
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 10.0.1.2 80 {
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+}
+";
+    let mut s = Sim::new(text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let said = s.said();
+    assert!(
+        said.contains(&"fifo VS [10.0.0.1]:tcp:80 UP".to_string()),
+        "{said:?}"
+    );
+    s.probe(0, false);
+    assert_eq!(
+        s.said(),
+        [
+            "script /bin/down",
+            "fifo RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN"
+        ]
+    );
+    s.probe(1, false);
+    assert_eq!(
+        s.said(),
+        [
+            "fifo RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN",
+            "fifo VS [10.0.0.1]:tcp:80 DOWN"
+        ]
+    );
+    s.probe(1, true);
+    assert_eq!(
+        s.said(),
+        [
+            "fifo RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 UP",
+            "script /bin/qup",
+            "fifo VS [10.0.0.1]:tcp:80 UP"
+        ]
+    );
+    s.ops();
+    // omega: the servers still up say DOWN at stop.
+    s.on(Event::Stop);
+    let said = s.said();
+    assert!(
+        said.contains(&"fifo RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN".to_string())
+            && said.contains(&"fifo VS [10.0.0.1]:tcp:80 DOWN".to_string()),
+        "{said:?}"
+    );
 }

@@ -102,6 +102,7 @@ fn render(e: &Effect, names: &[String], groups: &[String]) -> String {
             add,
             vips,
             routes,
+            ..
         } => {
             let mut what: Vec<String> = vips
                 .iter()

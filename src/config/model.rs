@@ -41,6 +41,12 @@ pub struct Config {
     pub vrrp_instances: Vec<VrrpInstance>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `static_ipaddress`: set at start whatever the VRRP state.
+    pub static_ipaddress: Vec<VirtualAddress>,
+    /// `static_routes`: set at start whatever the VRRP state.
+    pub static_routes: Vec<VirtualRoute>,
+    /// `static_rules`: set at start whatever the VRRP state.
+    pub static_rules: Vec<VirtualRule>,
 }
 
 /// The account a script runs as.
@@ -81,8 +87,45 @@ pub struct GlobalDefs {
     /// `metrics_listen ADDR:PORT` (ipvsdir's): serve metrics, the status
     /// API and page there; `--metrics-listen` overrides it.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo`.
+    pub notify_fifos: NotifyFifos,
     pub vrrp: VrrpGlobals,
     pub lvs: LvsGlobals,
+}
+
+/// A FIFO the daemon writes one line per event to (keepalived's
+/// `notify_fifo PATH [USER [GROUP]]`), and the script that reads it
+/// (`notify_fifo_script`), started with the FIFO's path as its argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyFifo {
+    /// An absolute path.
+    pub path: std::path::PathBuf,
+    /// The owner given to the FIFO when ipvsdir creates it.
+    pub owner: Option<ScriptUser>,
+    pub script: Option<Script>,
+}
+
+/// The three notify FIFOs of global_defs: `all` gets both streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyFifos {
+    /// `notify_fifo`: VRRP and LVS lines.
+    pub all: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo`: `INSTANCE`/`GROUP` lines.
+    pub vrrp: Option<NotifyFifo>,
+    /// `lvs_notify_fifo`: `VS`/`RS` lines.
+    pub lvs: Option<NotifyFifo>,
+}
+
+impl NotifyFifos {
+    /// Some FIFO takes VRRP lines.
+    pub fn wants_vrrp(&self) -> bool {
+        self.all.is_some() || self.vrrp.is_some()
+    }
+
+    /// Some FIFO takes LVS (virtual and real server) lines.
+    pub fn wants_lvs(&self) -> bool {
+        self.all.is_some() || self.lvs.is_some()
+    }
 }
 
 impl Default for GlobalDefs {
@@ -99,6 +142,7 @@ impl Default for GlobalDefs {
             enable_script_security: false,
             default_interface: None,
             metrics_listen: None,
+            notify_fifos: NotifyFifos::default(),
             vrrp: VrrpGlobals::default(),
             lvs: LvsGlobals::default(),
         }
@@ -298,6 +342,39 @@ pub struct VirtualRoute {
     pub no_track: bool,
 }
 
+/// What a matching `static_rules` / `virtual_rules` line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// `table N` (the default: main).
+    Table(u32),
+    /// `goto PRIORITY`.
+    Goto(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// One policy-routing rule line (`ip rule` syntax, as keepalived reads it):
+/// `[not] [from SRC|all] [to DST|all] [priority N] [tos N] [fwmark M[/MASK]]
+/// [iif IF] [oif IF] [table N|goto N|blackhole|unreachable|prohibit] [no_track]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualRule {
+    pub ipv6: bool,
+    pub invert: bool,
+    /// Address and prefix length; None: all.
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    pub priority: Option<u32>,
+    pub tos: u8,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub action: RuleAction,
+    pub no_track: bool,
+}
+
 /// A tracked script or interface with its optional weight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracked {
@@ -336,6 +413,8 @@ pub struct VrrpInstance {
     pub virtual_ipaddress: Vec<VirtualAddress>,
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     pub virtual_routes: Vec<VirtualRoute>,
+    /// Policy rules set with the VIPs (while MASTER).
+    pub virtual_rules: Vec<VirtualRule>,
     pub track_script: Vec<Tracked>,
     pub track_interface: Vec<Tracked>,
     pub notify: Notify,

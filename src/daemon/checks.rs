@@ -50,6 +50,9 @@ pub struct Options {
     /// `--persist-overrides`: the operator's overrides are kept in this
     /// file across restarts (otherwise only across reloads).
     pub persist_overrides: Option<PathBuf>,
+    /// The notify FIFOs that take LVS lines (`notify_fifo`,
+    /// `lvs_notify_fifo`); opened by the daemon.
+    pub fifo: crate::script::fifo::Sink,
 }
 
 /// What the daemon tells the director.
@@ -158,6 +161,7 @@ pub async fn run(
                     }
                 }
                 Effect::RunScript { script, what } => run_script(&probes.ctx, &script, what),
+                Effect::FifoLine(line) => options.fifo.write(&line),
                 Effect::StartProbes {
                     config,
                     plan,

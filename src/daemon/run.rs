@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, LoadOptions, model::Config};
 use crate::vrrp::driver::{self, Control};
+use crate::vrrp::rtnl::Rtnl;
+use crate::vrrp::statics::Statics;
 
 use sd_notify::NotifyState;
 
@@ -180,8 +182,27 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         }
         None => None,
     };
+    // The notify FIFOs (and their scripts) before anything writes to them.
+    let runs_vrrp = opts.vrrp.is_some();
+    let fifos = crate::script::fifo::Fifos::open(
+        &config.global,
+        crate::script::fifo::Scope {
+            vrrp: runs_vrrp,
+            lvs: opts.checks.is_some(),
+            // With -C beside a -P for the same file, the VRRP process runs it.
+            all_script: runs_vrrp || config.vrrp_instances.is_empty(),
+        },
+    );
+    let fifo_config = config.global.notify_fifos.clone();
+    // static_ipaddress / static_routes: where VRRP runs (not with -C).
+    let mut statics = crate::vrrp::statics::Statics::default();
+    let mut statics_rtnl = None;
+    if runs_vrrp {
+        set_statics(&mut statics_rtnl, &mut statics, Statics::of(&config)).await;
+    }
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
+            c.fifo = fifos.lvs_sink();
             c.live = Some(board.health.clone());
             c.stats = board.checks.clone();
             c.recent = Some(board.recent.clone());
@@ -213,6 +234,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let no_ipvs = opts.checks.as_ref().is_some_and(|c| !c.write_table);
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
+        v.fifo = fifos.vrrp_sink();
         v.live = Some(board.vrrp.clone());
         v.recent = Some(board.recent.clone());
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
@@ -303,6 +325,14 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                             "reload: metrics_listen changed; the metrics listener moves at the next restart"
                         );
                     }
+                    if new.global.notify_fifos != fifo_config {
+                        tracing::warn!(
+                            "reload: the notify FIFOs changed; the ones opened at start stay until a restart"
+                        );
+                    }
+                    if runs_vrrp {
+                        set_statics(&mut statics_rtnl, &mut statics, Statics::of(&new)).await;
+                    }
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -347,6 +377,9 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Ok(Ok(())) => {}
         }
     }
+    if opts.vrrp.as_ref().is_some_and(|v| v.release_vips) {
+        set_statics(&mut statics_rtnl, &mut statics, Statics::default()).await;
+    }
     let _ = dir_tx.send(checks::Command::VrrpStopped).await;
     let _ = std::fs::remove_file(&opts.control_socket);
     // The VRRP driver is gone, and with it the transitions' sender: the sync daemon stops.
@@ -363,7 +396,31 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Ok(Ok(())) => {}
         }
     }
+    // The last lines (STOP, omega's DOWN) are written: the scripts may go.
+    fifos.close().await;
     result
+}
+
+/// Brings the static addresses and routes from `current` to `new`,
+/// opening the rtnetlink socket the first time there is something to do.
+async fn set_statics(rtnl: &mut Option<Rtnl>, current: &mut Statics, new: Statics) {
+    if *current == new {
+        return;
+    }
+    if rtnl.is_none() {
+        match Rtnl::open().await {
+            Ok(r) => *rtnl = Some(r),
+            Err(e) => {
+                tracing::error!("static_ipaddress/static_routes: {e}");
+                return;
+            }
+        }
+    }
+    if let Some(r) = rtnl.as_ref() {
+        let p = crate::vrrp::statics::plan(current, &new);
+        crate::vrrp::statics::apply(r, &p, current, &new).await;
+    }
+    *current = new;
 }
 
 /// The part of the file the VRRP side reads: all but the virtual servers.
@@ -375,6 +432,9 @@ fn vrrp_part(c: &Config) -> Config {
         vrrp_instances: c.vrrp_instances.clone(),
         virtual_server_groups: Vec::new(),
         virtual_servers: Vec::new(),
+        static_ipaddress: c.static_ipaddress.clone(),
+        static_routes: c.static_routes.clone(),
+        static_rules: c.static_rules.clone(),
     }
 }
 

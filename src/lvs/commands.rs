@@ -109,6 +109,7 @@ pub fn drive(
             Effect::TableReady | Effect::Stopped => return,
             // No probes, hook scripts or report in a one-shot run.
             Effect::RunScript { .. }
+            | Effect::FifoLine(_)
             | Effect::StartProbes { .. }
             | Effect::StopProbes
             | Effect::SaveOverrides(_)

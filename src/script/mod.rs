@@ -111,6 +111,7 @@
 
 pub mod audit;
 mod child;
+pub mod fifo;
 pub mod security;
 mod split;
 pub mod user;

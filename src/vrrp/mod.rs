@@ -11,6 +11,7 @@ pub mod packet;
 pub mod rtnl;
 pub mod socket;
 pub mod state;
+pub mod statics;
 pub mod status;
 pub mod track;
 pub mod validate;

@@ -29,6 +29,18 @@ pub struct Job {
     pub priority: u8,
 }
 
+impl Job {
+    /// The line for the notify FIFOs, without its newline:
+    /// `INSTANCE "VI_1" MASTER 100`, `GROUP "G1" BACKUP 0` (keepalived
+    /// writes 0 as a group's priority).
+    pub fn fifo_line(&self) -> String {
+        format!(
+            "{} \"{}\" {} {}",
+            self.kind, self.name, self.state, self.priority
+        )
+    }
+}
+
 /// The scripts a job runs, in order: the specific one, then the generic one.
 pub fn scripts_for<'a>(notify: &'a Notify, job: &Job) -> Vec<(&'a Script, Vec<String>)> {
     let specific = match job.state {
@@ -90,5 +102,23 @@ mod tests {
             ..job
         };
         assert_eq!(scripts_for(&n, &backup).len(), 1);
+    }
+
+    #[test]
+    fn fifo_lines_as_keepalived_writes_them() {
+        let job = Job {
+            kind: "INSTANCE",
+            name: "VI_1".into(),
+            state: "MASTER",
+            priority: 100,
+        };
+        assert_eq!(job.fifo_line(), "INSTANCE \"VI_1\" MASTER 100");
+        let group = Job {
+            kind: "GROUP",
+            name: "G1".into(),
+            state: "BACKUP",
+            priority: 0,
+        };
+        assert_eq!(group.fifo_line(), "GROUP \"G1\" BACKUP 0");
     }
 }

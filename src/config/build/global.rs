@@ -1,7 +1,11 @@
 //! `global_defs { ... }`.
 
 use crate::config::keywords::Section;
-use crate::config::model::{FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, SmtpServer};
+use crate::config::model::{
+    FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, NotifyFifo, NotifyFifos, Script,
+    ScriptUser, SmtpServer,
+};
+use crate::config::source::Span;
 use crate::config::tree::Node;
 
 use super::ctx::Ctx;
@@ -10,9 +14,22 @@ use super::ctx::Ctx;
 const EXTENSIONS: &[&str] = &["v3_checksum_as_v2", "metrics_listen"];
 
 pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
+    // `*_notify_fifo_script` may come before its FIFO: attached at the end.
+    let mut fifo_scripts: [Option<(Script, Span)>; 3] = [None, None, None];
     for n in nodes {
         let v = &mut g.vrrp;
         match n.name() {
+            name @ ("notify_fifo" | "vrrp_notify_fifo" | "lvs_notify_fifo") => {
+                if let Some(f) = notify_fifo(cx, n) {
+                    *fifo_slot(&mut g.notify_fifos, name) = Some(f);
+                }
+            }
+            name
+            @ ("notify_fifo_script" | "vrrp_notify_fifo_script" | "lvs_notify_fifo_script") => {
+                if let Some(s) = cx.script(n) {
+                    fifo_scripts[fifo_index(name)] = Some((s, n.keyword.span));
+                }
+            }
             "router_id" => set(&mut g.router_id, cx.string(n, "a name")),
             "notification_email" => {
                 g.notification_email = cx.words(n).iter().map(|w| w.text.to_string()).collect();
@@ -123,6 +140,59 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
         }
     }
+    for (i, name) in ["notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"]
+        .into_iter()
+        .enumerate()
+    {
+        let Some((script, span)) = fifo_scripts[i].take() else {
+            continue;
+        };
+        match fifo_slot(&mut g.notify_fifos, name) {
+            Some(f) => f.script = Some(script),
+            None => cx.warn(
+                span,
+                format!("`{name}_script` without `{name}`: the script is not started"),
+            ),
+        }
+    }
+}
+
+fn fifo_index(name: &str) -> usize {
+    match name {
+        n if n.starts_with("vrrp_") => 1,
+        n if n.starts_with("lvs_") => 2,
+        _ => 0,
+    }
+}
+
+fn fifo_slot<'a>(f: &'a mut NotifyFifos, name: &str) -> &'a mut Option<NotifyFifo> {
+    match fifo_index(name) {
+        1 => &mut f.vrrp,
+        2 => &mut f.lvs,
+        _ => &mut f.all,
+    }
+}
+
+/// `notify_fifo PATH [USER [GROUP]]`: an absolute path (the FIFO is
+/// created as root; a relative one would depend on the daemon's directory).
+fn notify_fifo(cx: &mut Ctx, n: &Node) -> Option<NotifyFifo> {
+    cx.no_block(n);
+    cx.at_most(n, 3);
+    let p = cx.arg(n, 0, "the path of a FIFO")?;
+    let path = std::path::PathBuf::from(&*p.text);
+    if !path.is_absolute() {
+        cx.error(p.span, format!("`{}` needs an absolute path", n.name()));
+        return None;
+    }
+    let owner = n.args.get(1).map(|u| ScriptUser {
+        user: u.text.to_string(),
+        group: n.args.get(2).map(|g| g.text.to_string()),
+    });
+    Some(NotifyFifo {
+        path,
+        owner,
+        script: None,
+    })
 }
 
 /// `include_check [[+|-]read|match|wildcard_match|brace_match ...]`.

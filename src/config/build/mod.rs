@@ -5,6 +5,7 @@
 mod ctx;
 mod global;
 mod lvs;
+mod rules;
 mod vrrp;
 
 use std::collections::HashMap;
@@ -117,8 +118,33 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         n.block = None;
     }
 
+    for n in nodes.iter().filter(|n| n.name() == "static_ipaddress") {
+        cx.at_most(n, 0);
+        for a in vrrp::addresses(cx, n) {
+            if a.dev.is_none() && config.global.default_interface.is_none() {
+                cx.warn(
+                    n.span(),
+                    format!(
+                        "static_ipaddress {}: no `dev` and no global_defs default_interface; it is not added",
+                        a.addr
+                    ),
+                );
+            }
+            config.static_ipaddress.push(a);
+        }
+    }
+    for n in nodes.iter().filter(|n| n.name() == "static_routes") {
+        cx.at_most(n, 0);
+        config.static_routes.extend(vrrp::routes(cx, n));
+    }
+    for n in nodes.iter().filter(|n| n.name() == "static_rules") {
+        cx.at_most(n, 0);
+        config.static_rules.extend(rules::rules(cx, n));
+    }
+
     for n in nodes {
         match n.name() {
+            "static_ipaddress" | "static_routes" | "static_rules" => {}
             "global_defs"
             | "vrrp_script"
             | "vrrp_instance"

@@ -155,6 +155,7 @@ pub fn vrrp_instance(
         virtual_ipaddress: Vec::new(),
         virtual_ipaddress_excluded: Vec::new(),
         virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
         track_script: Vec::new(),
         track_interface: Vec::new(),
         notify: Notify::default(),
@@ -235,6 +236,7 @@ pub fn vrrp_instance(
             }
             "virtual_ipaddress_excluded" => vi.virtual_ipaddress_excluded.extend(addresses(cx, n)),
             "virtual_routes" => vi.virtual_routes.extend(routes(cx, n)),
+            "virtual_rules" => vi.virtual_rules.extend(super::rules::rules(cx, n)),
             "track_script" => vi.track_script.extend(tracked(cx, n, Some((scripts, at)))),
             "track_interface" => vi.track_interface.extend(tracked(cx, n, None)),
             "notify_master" => set(&mut vi.notify.master, cx.script(n)),
@@ -713,7 +715,7 @@ fn address_line(cx: &mut Ctx, n: &Node) -> Option<VirtualAddress> {
     Some(a)
 }
 
-fn addresses(cx: &mut Ctx, node: &Node) -> Vec<VirtualAddress> {
+pub(super) fn addresses(cx: &mut Ctx, node: &Node) -> Vec<VirtualAddress> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };
@@ -832,7 +834,7 @@ fn route_line(cx: &mut Ctx, n: &Node) -> Option<VirtualRoute> {
     Some(r)
 }
 
-fn routes(cx: &mut Ctx, node: &Node) -> Vec<VirtualRoute> {
+pub(super) fn routes(cx: &mut Ctx, node: &Node) -> Vec<VirtualRoute> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };

@@ -87,6 +87,10 @@ pub enum Effect {
     Kernel(KernelRequest),
     /// Run a hook script (notify_up/down, quorum_up/down, omega's).
     RunScript { script: Script, what: String },
+    /// Write this line (no newline) to the LVS notify FIFOs
+    /// (`notify_fifo`, `lvs_notify_fifo`): `RS [rip]:tcp:80 [vip]:tcp:80 UP`,
+    /// `VS [vip]:tcp:80 DOWN`. Emitted only when the file configures one.
+    FifoLine(String),
     /// (Re)start the probes of this plan from these states, replacing any
     /// running ones; the configuration gives their context.
     StartProbes {

@@ -395,6 +395,37 @@ impl Director {
         }
     }
 
+    /// keepalived's `RS [rip]:tcp:80 [vip]:tcp:80 UP|DOWN` FIFO line, where
+    /// it runs notify_up/notify_down.
+    fn fifo_rs(&mut self, v: usize, r: usize, up: bool) {
+        if !self.config.global.notify_fifos.wants_lvs() {
+            return;
+        }
+        let vs = &self.config.virtual_servers[v];
+        let line = format!(
+            "RS {} {} {}",
+            names::real_server(vs, &vs.real_servers[r]),
+            names::virtual_server(vs),
+            if up { "UP" } else { "DOWN" }
+        );
+        self.effects.push_back(Effect::FifoLine(line));
+    }
+
+    /// keepalived's `VS [vip]:tcp:80 UP|DOWN` FIFO line, where it runs
+    /// quorum_up/quorum_down.
+    fn fifo_vs(&mut self, v: usize, up: bool) {
+        if !self.config.global.notify_fifos.wants_lvs() {
+            return;
+        }
+        let vs = &self.config.virtual_servers[v];
+        let line = format!(
+            "VS {} {}",
+            names::virtual_server(vs),
+            if up { "UP" } else { "DOWN" }
+        );
+        self.effects.push_back(Effect::FifoLine(line));
+    }
+
     /// Copies the changed probes' states; logs and notifies the real
     /// servers whose health changed; marks their virtual servers for
     /// recomputation.
@@ -445,6 +476,8 @@ impl Director {
                 }
                 self.run_script(&down, format!("notify_down for {rsn}"));
             }
+            // After the script, as keepalived.
+            self.fifo_rs(*v, *r, now);
         }
     }
 
@@ -573,16 +606,21 @@ impl Director {
     /// omega: at shutdown, the down notifiers of servers that are up.
     fn omega(&mut self) {
         let config = self.config.clone();
-        for vs in config.virtual_servers.iter().filter(|v| v.omega) {
-            for rs in &vs.real_servers {
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
+            if !vs.omega {
+                continue;
+            }
+            for (r, rs) in vs.real_servers.iter().enumerate() {
                 if self.health.rs_health(&RsKey::of(vs, rs)).alive {
                     let what = format!("notify_down (omega) for {}", names::real_server(vs, rs));
                     self.run_script(&rs.notify_down, what);
+                    self.fifo_rs(v, r, false);
                 }
             }
             if self.quorum.held(vs) == Some(true) {
                 let what = format!("quorum_down (omega) for VS {}", names::virtual_server(vs));
                 self.run_script(&vs.quorum_down, what);
+                self.fifo_vs(v, false);
             }
         }
     }
@@ -632,6 +670,7 @@ impl Director {
                 tracing::warn!("Lost quorum {} for VS {vsn}", vs.quorum);
                 self.run_script(&vs.quorum_down, format!("quorum_down for VS {vsn}"));
             }
+            self.fifo_vs(v, now == Some(true));
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Options {
     pub recent: Option<std::sync::Arc<crate::daemon::transitions::Recent>>,
     /// Where the instances' state is written for `--dump`.
     pub status_file: Option<PathBuf>,
+    /// The notify FIFOs that take VRRP lines (`notify_fifo`,
+    /// `vrrp_notify_fifo`); opened by the daemon.
+    pub fifo: crate::script::fifo::Sink,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             live: None,
             recent: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
+            fifo: Default::default(),
         }
     }
 }
@@ -286,9 +290,21 @@ impl Driver {
                     add,
                     vips,
                     routes,
-                } => self.set_vips(instance, add, &vips, &routes).await,
+                    rules,
+                } => {
+                    // Rules go last in, first out.
+                    if !add {
+                        self.set_rules(instance, add, &rules).await;
+                    }
+                    self.set_vips(instance, add, &vips, &routes).await;
+                    if add {
+                        self.set_rules(instance, add, &rules).await;
+                    }
+                }
                 Effect::Announce { instance, vip } => self.announce(instance, vip),
                 Effect::Notify { target, job } => {
+                    // Never blocks: a full FIFO drops the line.
+                    self.options.fifo.write(&job.fifo_line());
                     let tx = match target {
                         NotifyTarget::Instance(i) => self.io.notifiers.get(i),
                         NotifyTarget::Group(g) => self.io.group_notifiers.get(g),
@@ -390,6 +406,26 @@ impl Driver {
                     "VRRP_Instance({name}) cannot {verb} route {}/{}: {e}",
                     r.dest,
                     r.prefix_len
+                );
+            }
+        }
+    }
+
+    async fn set_rules(&self, i: usize, add: bool, rules: &[crate::config::model::VirtualRule]) {
+        let Some(name) = self.io.inst.get(i).map(|x| x.name.as_str()) else {
+            return;
+        };
+        for r in rules {
+            let res = if add {
+                self.rtnl.add_rule(r).await
+            } else {
+                self.rtnl.del_rule(r).await
+            };
+            if let Err(e) = res {
+                let verb = if add { "add" } else { "remove" };
+                tracing::error!(
+                    "VRRP_Instance({name}) cannot {verb} rule {}: {e}",
+                    rtnl::rule_text(r)
                 );
             }
         }

@@ -393,6 +393,8 @@ impl Io {
             .vrrp_instances
             .iter()
             .flat_map(|i| i.virtual_ipaddress.iter().map(|v| v.addr))
+            // static_ipaddress: set by the daemon before VRRP starts.
+            .chain(config.static_ipaddress.iter().map(|v| v.addr))
             .collect();
         let indexes: Vec<u32> = self.inst.iter().map(|f| f.iface.index).collect();
         match rtnl.list_protocol_addrs().await {

@@ -110,6 +110,18 @@ impl Node {
             .filter(|r| !old.virtual_routes.contains(r))
             .cloned()
             .collect();
+        let rules_removed: Vec<_> = old
+            .virtual_rules
+            .iter()
+            .filter(|r| !cfg.virtual_rules.contains(r))
+            .cloned()
+            .collect();
+        let rules_added: Vec<_> = cfg
+            .virtual_rules
+            .iter()
+            .filter(|r| !old.virtual_rules.contains(r))
+            .cloned()
+            .collect();
         let repeat = cfg.garp_master_repeat;
         for v in &removed {
             tracing::info!("VRRP_Instance({name}) removing VIP {} (reload)", v.addr);
@@ -117,21 +129,23 @@ impl Node {
         for v in &added {
             tracing::info!("VRRP_Instance({name}) adding VIP {} (reload)", v.addr);
         }
-        if !removed.is_empty() || !routes_removed.is_empty() {
+        if !removed.is_empty() || !routes_removed.is_empty() || !rules_removed.is_empty() {
             self.effects.push_back(Effect::Vips {
                 instance: i,
                 add: false,
                 vips: removed,
                 routes: routes_removed,
+                rules: rules_removed,
             });
         }
-        if !added.is_empty() || !routes_added.is_empty() {
+        if !added.is_empty() || !routes_added.is_empty() || !rules_added.is_empty() {
             let addrs: Vec<IpAddr> = added.iter().map(|v| v.addr).collect();
             self.effects.push_back(Effect::Vips {
                 instance: i,
                 add: true,
                 vips: added,
                 routes: routes_added,
+                rules: rules_added,
             });
             if !addrs.is_empty() {
                 self.plan(i, now, repeat, &addrs);

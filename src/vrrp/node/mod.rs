@@ -184,12 +184,13 @@ pub enum Effect {
         src: IpAddr,
         packets: Vec<(Vec<u8>, IpAddr)>,
     },
-    /// Add (or remove) these VIPs and routes.
+    /// Add (or remove) these VIPs, routes and policy rules.
     Vips {
         instance: usize,
         add: bool,
         vips: Vec<VirtualAddress>,
         routes: Vec<VirtualRoute>,
+        rules: Vec<crate::config::model::VirtualRule>,
     },
     /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `vip`, now.
     Announce { instance: usize, vip: IpAddr },
@@ -628,6 +629,7 @@ impl Node {
             add,
             vips: inst.cfg.virtual_ipaddress.clone(),
             routes: inst.cfg.virtual_routes.clone(),
+            rules: inst.cfg.virtual_rules.clone(),
         });
     }
 

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod link;
 mod route;
+mod rule;
 mod socket;
 mod vmac;
 
@@ -22,5 +23,6 @@ pub use error::{Change, RtnlError};
 pub use events::{LinkEvent, LinkStates, LinkWatch};
 pub use link::{IFNAME_MAX, LinkInfo, check_ifname, parse_link};
 pub use route::{TABLE_MAIN, check_route, needs_default_dev, route_message, route_text};
+pub use rule::{rule_message, rule_text};
 pub use socket::Rtnl;
 pub use vmac::{mac_text, macvlan_message, vmac_address};
