@@ -23,7 +23,7 @@ use super::prepared::Prepared;
 use super::probe::ProbeContext;
 use super::state::{CheckerState, Millis};
 use crate::FastMap;
-use crate::config::model::CheckCommon;
+use crate::config::model::{CheckCommon, FileCheck};
 
 /// What a probe task reports: a change that matters to the IPVS table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +288,69 @@ struct Task {
     tx: mpsc::Sender<ProbeUpdate>,
 }
 
+/// Publishes a result's step: the board's news, and an update to the
+/// caller when the checker changed. False when the caller is gone.
+async fn publish(t: &Task, step: super::state::Step) -> bool {
+    if step.news {
+        t.board.news.store(true, Ordering::Relaxed);
+    }
+    if step.changed.is_some() || step.weight_changed {
+        let update = ProbeUpdate {
+            id: t.id,
+            changed: step.changed,
+            weight_changed: step.weight_changed,
+        };
+        return t.tx.send(update).await.is_ok();
+    }
+    !t.tx.is_closed()
+}
+
+/// FILE_CHECK: no schedule; the tracked file is watched and each new value
+/// is a result, judged at once (no retry).
+async fn file_loop(t: &Task, f: &FileCheck) {
+    let (mut watch, error) = crate::track_file::Watch::open(&f.name, &f.path);
+    if let Some(e) = error {
+        tracing::warn!(
+            "{e}; FILE_CHECK polls {} every {}s",
+            f.path.display(),
+            crate::track_file::POLL.as_secs()
+        );
+    }
+    let mut value = watch.value();
+    loop {
+        tracing::debug!(
+            "track_file {}: {} holds {value} (FILE_CHECK {}:{})",
+            f.name,
+            f.path.display(),
+            t.common.connect_ip,
+            t.common.connect_port
+        );
+        let result = super::file::judge(value, f);
+        let step = t.board.slot(t.id).on_result(
+            &t.common,
+            result.ok,
+            result.reason,
+            result.weight,
+            t.clock.now(),
+        );
+        t.board
+            .stats
+            .record(result.ok, Duration::ZERO, Duration::ZERO);
+        if !publish(t, step).await {
+            return;
+        }
+        tokio::select! {
+            v = watch.changed() => value = v,
+            () = t.tx.closed() => return,
+        }
+    }
+}
+
 async fn probe_loop(t: Task) {
+    if let Prepared::File(f) = &t.probe {
+        let f = (**f).clone();
+        return file_loop(&t, &f).await;
+    }
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
     let mut timer = pin!(tokio::time::sleep_until(due.into()));
@@ -318,19 +380,7 @@ async fn probe_loop(t: Task) {
             started.saturating_duration_since(due),
             end - started,
         );
-        if step.news {
-            t.board.news.store(true, Ordering::Relaxed);
-        }
-        if step.changed.is_some() || step.weight_changed {
-            let update = ProbeUpdate {
-                id: t.id,
-                changed: step.changed,
-                weight_changed: step.weight_changed,
-            };
-            if t.tx.send(update).await.is_err() {
-                return;
-            }
-        } else if t.tx.is_closed() {
+        if !publish(&t, step).await {
             return;
         }
         // The next probe is due `step.next` after this one started, so a

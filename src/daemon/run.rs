@@ -136,6 +136,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         None => super::lock::default_path(&opts.control_socket),
     };
     let _lock = super::lock::PidLock::acquire(&pid_path)?;
+    crate::track_file::init_all(&config);
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
@@ -296,6 +297,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 let loaded = reload_config(&opts);
                 board.note_reload(loaded.is_some(), loading.elapsed());
                 if let Some(new) = loaded {
+                    crate::track_file::init_all(&new);
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -364,6 +366,7 @@ fn vrrp_part(c: &Config) -> Config {
     Config {
         global: c.global.clone(),
         vrrp_scripts: c.vrrp_scripts.clone(),
+        track_files: c.track_files.clone(),
         vrrp_sync_groups: c.vrrp_sync_groups.clone(),
         vrrp_instances: c.vrrp_instances.clone(),
         virtual_server_groups: Vec::new(),
