@@ -24,27 +24,34 @@ fn file_check_follows_the_file_while_the_daemon_runs() {
     std::fs::write(&gate, "0\n").unwrap();
     let (_l1, p1) = listener();
     let (_l2, p2) = listener();
+    let (_l3, p3) = listener();
     let conf = format!(
         "track_file gate {{\n file {}\n weight 0\n}}\n\
          vrrp_track_file scale {{\n file {}\n init_file 1\n}}\n\
          virtual_server 127.0.0.1 80 {{\n delay_loop 1\n lb_kind NAT\n protocol TCP\n\
          real_server 127.0.0.1 {p1} {{\n  weight 3\n  FILE_CHECK {{\n   track_file gate\n  }}\n }}\n\
-         real_server 127.0.0.1 {p2} {{\n  weight 10\n  FILE_CHECK {{\n   track_file scale\n   weight 5\n  }}\n }}\n}}\n",
+         real_server 127.0.0.1 {p2} {{\n  weight 10\n  FILE_CHECK {{\n   track_file scale\n   weight 5\n  }}\n }}\n\
+         real_server 127.0.0.1 {p3} {{\n  FILE_CHECK {{\n   track_file gate\n   weight 0 reverse\n  }}\n }}\n}}\n",
         gate.display(),
         scale.display()
     );
     let d = Daemon::start(&conf, &[]);
     let (a, b) = (format!("127.0.0.1:{p1}"), format!("127.0.0.1:{p2}"));
+    // tracks the same file (one watch for both), reversed: 0 is down
+    let c = format!("127.0.0.1:{p3}");
     // init_file created `scale` with 1: weight 10 + 1 * 5
     let s = d.wait_status(10, |s| {
         rs(s, &a)["state"] == "up" && rs(s, &b)["table_weight"] == 15
     });
     assert_eq!(rs(&s, &a)["table_weight"], 3, "{s}");
+    assert_eq!(rs(&s, &c)["state"], "down", "{s}");
     assert_eq!(std::fs::read_to_string(&scale).unwrap().trim(), "1");
 
     // weight 0: a non-zero value takes the real server down, written in place
     std::fs::write(&gate, "1\n").unwrap();
-    let s = d.wait_status(5, |s| rs(s, &a)["state"] == "down");
+    let s = d.wait_status(5, |s| {
+        rs(s, &a)["state"] == "down" && rs(s, &c)["state"] == "up"
+    });
     assert!(
         rs(&s, &a)["reasons"][0]
             .as_str()
@@ -55,7 +62,9 @@ fn file_check_follows_the_file_while_the_daemon_runs() {
     let tmp = files.path().join("gate.tmp");
     std::fs::write(&tmp, "0").unwrap();
     std::fs::rename(&tmp, &gate).unwrap();
-    d.wait_status(5, |s| rs(s, &a)["state"] == "up");
+    d.wait_status(5, |s| {
+        rs(s, &a)["state"] == "up" && rs(s, &c)["state"] == "down"
+    });
     // deleted: read as 0, still up; created again with 5: down
     std::fs::remove_file(&gate).unwrap();
     std::fs::write(&gate, "5").unwrap();

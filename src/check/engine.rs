@@ -286,6 +286,8 @@ struct Task {
     clock: Clock,
     board: Arc<Board>,
     tx: mpsc::Sender<ProbeUpdate>,
+    /// FILE_CHECK: the tracked file's value, from its watch.
+    file: Option<tokio::sync::watch::Receiver<i64>>,
 }
 
 /// Publishes a result's step: the board's news, and an update to the
@@ -305,9 +307,10 @@ async fn publish(t: &Task, step: super::state::Step) -> bool {
     !t.tx.is_closed()
 }
 
-/// FILE_CHECK: no schedule; the tracked file is watched and each new value
-/// is a result, judged at once (no retry).
-async fn file_loop(t: &Task, f: &FileCheck) {
+/// One watch per tracked file, shared by every FILE_CHECK of that file
+/// (one inotify instance each: the system allows 128 per user by default).
+/// The task ends when no FILE_CHECK listens any more.
+fn watch_file(f: &FileCheck) -> (tokio::sync::watch::Receiver<i64>, JoinHandle<()>) {
     let (mut watch, error) = crate::track_file::Watch::open(&f.name, &f.path);
     if let Some(e) = error {
         tracing::warn!(
@@ -316,7 +319,32 @@ async fn file_loop(t: &Task, f: &FileCheck) {
             crate::track_file::POLL.as_secs()
         );
     }
-    let mut value = watch.value();
+    tracing::info!(
+        "track_file {}: {} holds {} (FILE_CHECK)",
+        f.name,
+        f.path.display(),
+        watch.value()
+    );
+    let (tx, rx) = tokio::sync::watch::channel(watch.value());
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                v = watch.changed() => {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// FILE_CHECK: no schedule; each new value of the tracked file is a
+/// result, judged at once (no retry).
+async fn file_loop(t: &Task, f: &FileCheck, mut file: tokio::sync::watch::Receiver<i64>) {
+    let mut value = *file.borrow_and_update();
     loop {
         tracing::debug!(
             "track_file {}: {} holds {value} (FILE_CHECK {}:{})",
@@ -340,16 +368,21 @@ async fn file_loop(t: &Task, f: &FileCheck) {
             return;
         }
         tokio::select! {
-            v = watch.changed() => value = v,
+            r = file.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                value = *file.borrow_and_update();
+            }
             () = t.tx.closed() => return,
         }
     }
 }
 
 async fn probe_loop(t: Task) {
-    if let Prepared::File(f) = &t.probe {
-        let f = (**f).clone();
-        return file_loop(&t, &f).await;
+    if let (Prepared::File(f), Some(file)) = (&t.probe, &t.file) {
+        let (f, file) = ((**f).clone(), file.clone());
+        return file_loop(&t, &f, file).await;
     }
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
@@ -443,21 +476,35 @@ pub fn spawn(
     tx: mpsc::Sender<ProbeUpdate>,
 ) -> Vec<JoinHandle<()>> {
     assert_eq!(board.len(), plan.probes.len(), "a board for this plan");
-    plan.probes
-        .iter()
-        .enumerate()
-        .map(|(id, c)| {
-            tokio::spawn(probe_loop(Task {
-                id,
-                probe: Prepared::new(c),
-                common: c.common.clone(),
-                ctx: ctx.clone(),
-                clock,
-                board: board.clone(),
-                tx: tx.clone(),
-            }))
-        })
-        .collect()
+    let mut tasks = Vec::with_capacity(plan.probes.len());
+    let mut files: FastMap<std::path::PathBuf, tokio::sync::watch::Receiver<i64>> =
+        FastMap::default();
+    for (id, c) in plan.probes.iter().enumerate() {
+        let file = match &c.kind {
+            crate::config::model::CheckKind::File(f) => Some(
+                files
+                    .entry(f.path.clone())
+                    .or_insert_with(|| {
+                        let (rx, task) = watch_file(f);
+                        tasks.push(task);
+                        rx
+                    })
+                    .clone(),
+            ),
+            _ => None,
+        };
+        tasks.push(tokio::spawn(probe_loop(Task {
+            id,
+            probe: Prepared::new(c),
+            common: c.common.clone(),
+            ctx: ctx.clone(),
+            clock,
+            board: board.clone(),
+            tx: tx.clone(),
+            file,
+        })));
+    }
+    tasks
 }
 
 #[cfg(test)]
