@@ -38,12 +38,16 @@ fn writing_the_tracked_file_hands_over_and_back() {
     lab.wait_state("d2", "VI_1", "BACKUP", LONG);
     assert!(lab.has_addr("d1", VIP));
     assert_eq!(std::fs::read_to_string(&state).unwrap().trim(), "0");
+    let files = |lab: &Lab| lab.report("d1").map(|r| r.files).unwrap_or_default();
+    assert_eq!(files(&lab)[0].name, "load");
+    assert_eq!(files(&lab)[0].value, 0);
 
     // 6 * -10: 150 -> 90, below the backup's 100 (written in place)
     std::fs::write(&state, "6\n").unwrap();
     lab.wait_state("d2", "VI_1", "MASTER", LONG);
     lab.wait_state("d1", "VI_1", "BACKUP", LONG);
     assert_eq!(lab.instance("d1", "VI_1").unwrap().effective_priority, 90);
+    assert_eq!(files(&lab)[0].value, 6);
     assert!(lab.has_addr("d2", VIP));
     assert!(
         lab.log("d1")

@@ -456,6 +456,7 @@ impl Driver {
             self.node.instances(),
             self.node.unmatched_drops(),
             self.node.script_states(),
+            self.node.file_values(),
         );
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
