@@ -136,6 +136,10 @@ impl Node {
                 Some(_) => {}
             }
         }
+        // Instances new in this file took no tracker effect in Init.
+        if from_old.iter().any(Option::is_none) {
+            self.retrack(now);
+        }
         self.report.dirty = true;
         tracing::info!(
             "VRRP: reloaded: {} instance(s) kept, {} started, {} removed",

@@ -505,3 +505,70 @@ fn tracked_files_move_priority_and_fault_whole_sync_groups() {
         vec![("state".into(), 26), ("gate".into(), 0)]
     );
 }
+
+#[test]
+fn a_reload_takes_the_tracked_files_values_it_is_given() {
+    let mut n = node(FILES);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 80);
+    // The same file with VI_1's weight changed to -20: the value read at
+    // the reload (3) applies at once, to the kept instance.
+    let text = FILES.replace(
+        "  track_file {\n    state\n  }",
+        "  track_file {\n    state weight -20\n  }",
+    );
+    let l = load_str("t.conf", &text, &LoadOptions::default());
+    let config = l.config.unwrap();
+    let setup = |config: &Config| {
+        config
+            .vrrp_instances
+            .iter()
+            .map(|_| InstanceSetup {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                iface: Iface {
+                    name: "eth0".into(),
+                    index: 2,
+                    mac: [0; 6],
+                },
+                socket: 0,
+            })
+            .collect()
+    };
+    n.handle(10, Event::ReloadBegin);
+    n.handle(
+        20,
+        Event::Reload {
+            setup: setup(&config),
+            config: Box::new(config),
+            links: Vec::new(),
+            files: vec![(0, 3), (1, 0)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 40);
+    // A new instance tracking the file starts with it too.
+    let text = format!(
+        "{FILES}vrrp_instance VI_4 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 54\n  \
+         priority 100\n  track_file {{\n    state\n  }}\n  virtual_ipaddress {{\n    10.0.0.104/24\n  }}\n}}\n"
+    );
+    let config = load_str("t.conf", &text, &LoadOptions::default())
+        .config
+        .unwrap();
+    n.handle(30, Event::ReloadBegin);
+    n.handle(
+        40,
+        Event::Reload {
+            setup: setup(&config),
+            config: Box::new(config),
+            links: Vec::new(),
+            files: vec![(0, 1), (1, 0)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 90);
+    assert_eq!(n.instances()[3].vrrp.priority, 90);
+}
