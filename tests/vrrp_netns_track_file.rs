@@ -1,7 +1,7 @@
 //! track_file on the VRRP side between real processes in network
 //! namespaces (scripts/netns-lab): writing the tracked file drops the
 //! master's priority and the backup takes over; restoring it hands back.
-//! A weight-0 file puts a sync group in FAULT. Needs root (fails under
+//! A weight-0 file in a sync group faults every member. Needs root (fails under
 //! CI=true without it, skips elsewhere).
 
 mod common;

@@ -389,8 +389,8 @@ pub struct SyncGroup {
     pub notify: Notify,
     pub smtp_alert: bool,
     pub global_tracking: bool,
-    /// Tracked files whose failure puts the whole group in FAULT (no weights
-    /// in a sync group, as keepalived).
+    /// Tracked files applied to every member, weights included (as
+    /// keepalived 2.2.7 does).
     #[serde(default)]
     pub track_file: Vec<Tracked>,
 }

@@ -140,8 +140,9 @@ impl Instance {
             .vrrp_sync_groups
             .iter()
             .position(|sg| sg.group.contains(&cfg.name));
-        // The instance's tracked files, then its sync group's (weight 0:
-        // a failing file puts the whole group in FAULT).
+        // The instance's tracked files, then its sync group's (applied to
+        // every member with their weights, as keepalived 2.2.7; a FAULT of
+        // one member is the group's).
         let group_files = sync_group
             .and_then(|g| config.vrrp_sync_groups.get(g))
             .map_or(&[][..], |g| g.track_file.as_slice());

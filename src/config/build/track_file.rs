@@ -133,9 +133,9 @@ fn known<'c>(cx: &mut Ctx<'c>, w: &Word, what: &str) -> bool {
 }
 
 /// `track_file { NAME [weight N [reverse]] }` in a vrrp_instance, or in a
-/// vrrp_sync_group (`group`: no weights there, a tracked file failing puts
-/// the group in FAULT, as keepalived).
-pub fn tracked(cx: &mut Ctx, node: &Node, group: bool) -> Vec<Tracked> {
+/// vrrp_sync_group (where keepalived 2.2.7 applies it, weight included, to
+/// every member).
+pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
     let Some(body) = cx.block(node) else {
         return Vec::new();
     };
@@ -167,19 +167,6 @@ pub fn tracked(cx: &mut Ctx, node: &Node, group: bool) -> Vec<Tracked> {
                 w.span,
                 format!("expected `weight N [reverse]`, found '{}'", w.text),
             ),
-        }
-        if group {
-            if t.weight.is_some_and(|w| w != 0) {
-                cx.warn(
-                    n.keyword.span,
-                    format!(
-                        "a vrrp_sync_group tracks '{}' without weight (as keepalived): the weight is ignored, \
-                         a failing file puts the whole group in FAULT",
-                        t.name
-                    ),
-                );
-            }
-            t.weight = Some(0);
         }
         out.push(t);
     }

@@ -238,9 +238,7 @@ pub fn vrrp_instance(
             "virtual_routes" => vi.virtual_routes.extend(routes(cx, n)),
             "track_script" => vi.track_script.extend(tracked(cx, n, Some((scripts, at)))),
             "track_interface" => vi.track_interface.extend(tracked(cx, n, None)),
-            "track_file" => vi
-                .track_file
-                .extend(super::track_file::tracked(cx, n, false)),
+            "track_file" => vi.track_file.extend(super::track_file::tracked(cx, n)),
             "notify_master" => set(&mut vi.notify.master, cx.script(n)),
             "notify_backup" => set(&mut vi.notify.backup, cx.script(n)),
             "notify_fault" => set(&mut vi.notify.fault, cx.script(n)),
@@ -965,7 +963,7 @@ pub fn sync_group(
                 }
             }
             "global_tracking" => set_val(&mut g.global_tracking, cx.flag(n)),
-            "track_file" => g.track_file.extend(super::track_file::tracked(cx, n, true)),
+            "track_file" => g.track_file.extend(super::track_file::tracked(cx, n)),
             kw if instances.contains_key(kw) => cx.warn(
                 n.keyword.span,
                 format!("`{kw}` is ignored here (keepalived ignores it too): list sync group members inside `group {{ {kw} }}`"),

@@ -572,3 +572,33 @@ fn a_reload_takes_the_tracked_files_values_it_is_given() {
     assert_eq!(n.instances()[0].vrrp.priority, 90);
     assert_eq!(n.instances()[3].vrrp.priority, 90);
 }
+
+#[test]
+fn a_sync_group_applies_its_tracked_files_weights_to_every_member() {
+    // keepalived 2.2.7: `tf weight 5` in the group, the file holding 2,
+    // moves both members from 100 to 110; without a weight there the
+    // block's weight is used.
+    let text = FILES.replace("    gate\n  }\n}\n", "    state weight 5\n  }\n}\n");
+    let mut n = node(&text);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[1].vrrp.priority, 110);
+    assert_eq!(n.instances()[2].vrrp.priority, 110);
+    assert_eq!(n.instances()[0].vrrp.priority, 80, "VI_1's own weight -10");
+    let text = FILES.replace("    gate\n  }\n}\n", "    state\n  }\n}\n");
+    let mut n = node(&text);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[1].vrrp.priority, 80);
+    assert_eq!(n.instances()[2].vrrp.priority, 80);
+}
