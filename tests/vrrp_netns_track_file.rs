@@ -1,7 +1,9 @@
 //! track_file on the VRRP side between real processes in network
 //! namespaces (scripts/netns-lab): writing the tracked file drops the
 //! master's priority and the backup takes over; restoring it hands back.
-//! A weight-0 file in a sync group faults every member. Needs root (fails under
+//! A weight-0 file in a sync group faults every member. The same values fed
+//! to Debian's keepalived 2.2.7 and to ipvsdir give the same priorities and
+//! FAULTs (a differential test). Needs root (fails under
 //! CI=true without it, skips elsewhere).
 
 mod common;
@@ -102,4 +104,92 @@ fn a_weight_zero_file_faults_the_whole_sync_group() {
     lab.wait_state("d1", "VI_1", "MASTER", LONG);
     lab.wait_state("d1", "VI_2", "MASTER", LONG);
     lab.wait_state("d2", "VI_1", "BACKUP", LONG);
+}
+
+/// keepalived's state and effective priority of its first instance, from
+/// its SIGUSR1 dump (/tmp/keepalived.data).
+fn keepalived_view(lab: &Lab) -> Option<(String, u32)> {
+    let _ = std::fs::remove_file("/tmp/keepalived.data");
+    let pid = std::fs::read_to_string(lab.path("d1-vrrp.pid")).ok()?;
+    lab.sh("d1", &format!("kill -USR1 {}", pid.trim()));
+    let mut text = String::new();
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        text = std::fs::read_to_string("/tmp/keepalived.data").unwrap_or_default();
+        if text.contains("Effective priority") {
+            break;
+        }
+    }
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    Some((
+        field("State = ")?,
+        field("Effective priority = ")?.parse().ok()?,
+    ))
+}
+
+#[test]
+fn the_same_values_give_keepalived_s_priorities_and_faults() {
+    let Some(mut lab) = Lab::up("tfdiff", 2, &["keepalived"]) else {
+        return;
+    };
+    let conf = |node: &str, vrid: u8| {
+        format!(
+            "track_file tf {{\n  file {}\n  weight 10 reverse\n}}\n{}",
+            lab.path(&format!("{node}-tf")).display(),
+            instance(
+                "VI_1",
+                vrid,
+                100,
+                "track_file {\n    tf\n  }",
+                if vrid == 51 { VIP } else { VIP2 }
+            )
+        )
+    };
+    let (k, ours) = (lab.path("d1-tf"), lab.path("d2-tf"));
+    let write = |v: Option<i64>| {
+        for p in [&k, &ours] {
+            match v {
+                Some(v) => std::fs::write(p, format!("{v}\n")).unwrap(),
+                None => std::fs::remove_file(p).unwrap(),
+            }
+        }
+    };
+    write(Some(3));
+    let (c1, c2) = (conf("d1", 51), conf("d2", 52));
+    lab.start_keepalived("d1", &c1);
+    lab.start_ipvsdir("d2", &c2);
+    lab.wait_state("d2", "VI_1", "MASTER", LONG);
+    // Each value, then what keepalived made of it, then ipvsdir the same.
+    for v in [
+        None,
+        Some(3),
+        Some(-30),
+        Some(26),
+        Some(0),
+        Some(5),
+        None,
+        Some(-26),
+        Some(2),
+    ] {
+        if v.is_some() || k.exists() {
+            write(v);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        let (kstate, kprio) = keepalived_view(&lab).expect("keepalived's dump");
+        let fault = kstate == "FAULT";
+        lab.wait_for(
+            &format!("ipvsdir to match keepalived ({kstate}, {kprio}) for {v:?}"),
+            Duration::from_secs(5),
+            |l| {
+                l.instance("d2", "VI_1").is_some_and(|i| {
+                    (i.state == "FAULT") == fault
+                        && (fault || i.effective_priority == u8::try_from(kprio).unwrap_or(0))
+                })
+            },
+        );
+        println!("value {v:?}: keepalived {kstate} {kprio}, ipvsdir the same");
+    }
 }
