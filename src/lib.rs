@@ -14,6 +14,7 @@ pub mod safe_file;
 pub mod script;
 pub mod time_format;
 pub mod timer;
+pub mod track_file;
 pub mod vrrp;
 
 /// A hash map with a fast hasher, for maps keyed by what the configuration

@@ -350,8 +350,8 @@ fn unknown_keyword_with_suggestion_and_unsupported_warning() {
         ["2:2: Warning: unknown keyword `priorty`, ignored; did you mean `priority`?"]
     );
     assert_eq!(
-        diags(&vi(" track_file {\n  f1\n }")),
-        ["2:2: Warning: `track_file` is not supported yet, ignored"]
+        diags(&vi(" track_process {\n  p1\n }")),
+        ["2:2: Warning: `track_process` is not supported yet, ignored"]
     );
     assert_eq!(
         diags("bfd_instance b1 {\n neighbor_ip 10.0.0.1\n}\n"),

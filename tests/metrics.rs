@@ -60,6 +60,7 @@ fn vrrp() -> VrrpReport {
                 status: "BAD".into(),
             },
         ],
+        files: Vec::new(),
     }
 }
 

@@ -298,7 +298,13 @@ impl Segment {
         );
         dir.alive = true;
         dir.holds = vec![false; dir.config.vrrp_instances.len()];
-        self.handle(d, Event::Start { links: Vec::new() });
+        self.handle(
+            d,
+            Event::Start {
+                links: Vec::new(),
+                files: Vec::new(),
+            },
+        );
     }
 
     /// kill -9: no more effects; the VIPs it held stay on its (dead) box
@@ -685,6 +691,7 @@ fn a_reload_with_unchanged_instances_causes_no_transition() {
                     setup: setup(&config, addr),
                     config: Box::new(config),
                     links: Vec::new(),
+                    files: Vec::new(),
                 },
             );
             seg.run_until(seg.now + step / 3);
@@ -734,6 +741,7 @@ fn a_reload_that_changes_the_vips_moves_only_them() {
             setup: setup(&config, seg.dirs[0].addr),
             config: Box::new(config),
             links: Vec::new(),
+            files: Vec::new(),
         },
     );
     seg.run_until(seg.now + 3_000_000);

@@ -230,6 +230,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     .filter_map(|l| l.split_once('='))
                     .map(|(n, s)| (n.to_string(), s == "up"))
                     .collect(),
+                files: Vec::new(),
             },
             "advert" => {
                 let instance = index_of(w[2]);
@@ -273,6 +274,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     setup: setup(&c),
                     config: Box::new(c),
                     links: Vec::new(),
+                    files: Vec::new(),
                 }
             }
             "stop" => Event::Stop,

@@ -23,7 +23,7 @@ use super::prepared::Prepared;
 use super::probe::ProbeContext;
 use super::state::{CheckerState, Millis};
 use crate::FastMap;
-use crate::config::model::CheckCommon;
+use crate::config::model::{CheckCommon, FileCheck};
 
 /// What a probe task reports: a change that matters to the IPVS table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,9 +286,104 @@ struct Task {
     clock: Clock,
     board: Arc<Board>,
     tx: mpsc::Sender<ProbeUpdate>,
+    /// FILE_CHECK: the tracked file's value, from its watch.
+    file: Option<tokio::sync::watch::Receiver<i64>>,
+}
+
+/// Publishes a result's step: the board's news, and an update to the
+/// caller when the checker changed. False when the caller is gone.
+async fn publish(t: &Task, step: super::state::Step) -> bool {
+    if step.news {
+        t.board.news.store(true, Ordering::Relaxed);
+    }
+    if step.changed.is_some() || step.weight_changed {
+        let update = ProbeUpdate {
+            id: t.id,
+            changed: step.changed,
+            weight_changed: step.weight_changed,
+        };
+        return t.tx.send(update).await.is_ok();
+    }
+    !t.tx.is_closed()
+}
+
+/// One watch per tracked file, shared by every FILE_CHECK of that file
+/// (one inotify instance each: the system allows 128 per user by default).
+/// The task ends when no FILE_CHECK listens any more.
+fn watch_file(f: &FileCheck) -> (tokio::sync::watch::Receiver<i64>, JoinHandle<()>) {
+    let (mut watch, error) = crate::track_file::Watch::open(&f.name, &f.path);
+    if let Some(e) = error {
+        tracing::warn!(
+            "{e}; FILE_CHECK polls {} every {}s",
+            f.path.display(),
+            crate::track_file::POLL.as_secs()
+        );
+    }
+    tracing::info!(
+        "track_file {}: {} holds {} (FILE_CHECK)",
+        f.name,
+        f.path.display(),
+        watch.value()
+    );
+    let (tx, rx) = tokio::sync::watch::channel(watch.value());
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                v = watch.changed() => {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// FILE_CHECK: no schedule; each new value of the tracked file is a
+/// result, judged at once (no retry).
+async fn file_loop(t: &Task, f: &FileCheck, mut file: tokio::sync::watch::Receiver<i64>) {
+    let mut value = *file.borrow_and_update();
+    loop {
+        tracing::debug!(
+            "track_file {}: {} holds {value} (FILE_CHECK {}:{})",
+            f.name,
+            f.path.display(),
+            t.common.connect_ip,
+            t.common.connect_port
+        );
+        let result = super::file::judge(value, f);
+        let step = t.board.slot(t.id).on_result(
+            &t.common,
+            result.ok,
+            result.reason,
+            result.weight,
+            t.clock.now(),
+        );
+        t.board
+            .stats
+            .record(result.ok, Duration::ZERO, Duration::ZERO);
+        if !publish(t, step).await {
+            return;
+        }
+        tokio::select! {
+            r = file.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                value = *file.borrow_and_update();
+            }
+            () = t.tx.closed() => return,
+        }
+    }
 }
 
 async fn probe_loop(t: Task) {
+    if let (Prepared::File(f), Some(file)) = (&t.probe, &t.file) {
+        let (f, file) = ((**f).clone(), file.clone());
+        return file_loop(&t, &f, file).await;
+    }
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
     let mut timer = pin!(tokio::time::sleep_until(due.into()));
@@ -318,19 +413,7 @@ async fn probe_loop(t: Task) {
             started.saturating_duration_since(due),
             end - started,
         );
-        if step.news {
-            t.board.news.store(true, Ordering::Relaxed);
-        }
-        if step.changed.is_some() || step.weight_changed {
-            let update = ProbeUpdate {
-                id: t.id,
-                changed: step.changed,
-                weight_changed: step.weight_changed,
-            };
-            if t.tx.send(update).await.is_err() {
-                return;
-            }
-        } else if t.tx.is_closed() {
+        if !publish(&t, step).await {
             return;
         }
         // The next probe is due `step.next` after this one started, so a
@@ -393,21 +476,35 @@ pub fn spawn(
     tx: mpsc::Sender<ProbeUpdate>,
 ) -> Vec<JoinHandle<()>> {
     assert_eq!(board.len(), plan.probes.len(), "a board for this plan");
-    plan.probes
-        .iter()
-        .enumerate()
-        .map(|(id, c)| {
-            tokio::spawn(probe_loop(Task {
-                id,
-                probe: Prepared::new(c),
-                common: c.common.clone(),
-                ctx: ctx.clone(),
-                clock,
-                board: board.clone(),
-                tx: tx.clone(),
-            }))
-        })
-        .collect()
+    let mut tasks = Vec::with_capacity(plan.probes.len());
+    let mut files: FastMap<std::path::PathBuf, tokio::sync::watch::Receiver<i64>> =
+        FastMap::default();
+    for (id, c) in plan.probes.iter().enumerate() {
+        let file = match &c.kind {
+            crate::config::model::CheckKind::File(f) => Some(
+                files
+                    .entry(f.path.clone())
+                    .or_insert_with(|| {
+                        let (rx, task) = watch_file(f);
+                        tasks.push(task);
+                        rx
+                    })
+                    .clone(),
+            ),
+            _ => None,
+        };
+        tasks.push(tokio::spawn(probe_loop(Task {
+            id,
+            probe: Prepared::new(c),
+            common: c.common.clone(),
+            ctx: ctx.clone(),
+            clock,
+            board: board.clone(),
+            tx: tx.clone(),
+            file,
+        })));
+    }
+    tasks
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! real-server health for the IPVS table.
 
 pub mod engine;
+pub mod file;
 pub mod genhash;
 pub mod health;
 pub mod http;

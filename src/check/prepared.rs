@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::file;
 use super::http::PreparedHttp;
 use super::misc;
 use super::probe::{ProbeContext, ProbeResult};
 use super::tcp;
-use crate::config::model::{CheckKind, Checker, MiscCheck};
+use crate::config::model::{CheckKind, Checker, FileCheck, MiscCheck};
 
 #[derive(Debug)]
 pub enum Prepared {
@@ -19,6 +20,8 @@ pub enum Prepared {
     },
     Http(Box<PreparedHttp>),
     Misc(Box<MiscCheck>),
+    /// Watched by the engine rather than probed (see [`crate::track_file`]).
+    File(Box<FileCheck>),
 }
 
 impl Prepared {
@@ -34,6 +37,7 @@ impl Prepared {
             },
             CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
             CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
+            CheckKind::File(f) => Prepared::File(Box::new(f.clone())),
         }
     }
 
@@ -48,6 +52,7 @@ impl Prepared {
             } => tcp::probe(*addr, *bind, *timeout).await,
             Prepared::Http(h) => Box::pin(h.probe()).await,
             Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+            Prepared::File(f) => file::judge(crate::track_file::read_value(&f.name, &f.path), f),
         }
     }
 }

@@ -71,6 +71,7 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
             sources: &sources,
             diags: &mut diags,
             mail_warned: false,
+            track_files: Vec::new(),
         },
         &mut nodes,
     );

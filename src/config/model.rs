@@ -37,6 +37,9 @@ impl<'de> Deserialize<'de> for Timer {
 pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
+    /// `track_file` / `vrrp_track_file` blocks (VRRP trackers and FILE_CHECK).
+    #[serde(default)]
+    pub track_files: Vec<TrackFile>,
     pub vrrp_sync_groups: Vec<SyncGroup>,
     pub vrrp_instances: Vec<VrrpInstance>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
@@ -375,6 +378,27 @@ pub struct VirtualRule {
     pub no_track: bool,
 }
 
+/// `track_file NAME { file PATH; weight N [reverse]; init_file [VALUE] [overwrite] }`:
+/// a file holding an integer, watched for changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    /// The default weight of those that track it (keepalived's default 1).
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file`: the value written at start.
+    pub init: Option<InitFile>,
+}
+
+/// `init_file [VALUE] [overwrite]`: create the file with VALUE (default 0)
+/// when it does not exist, or always with `overwrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InitFile {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
 /// A tracked script or interface with its optional weight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracked {
@@ -417,6 +441,9 @@ pub struct VrrpInstance {
     pub virtual_rules: Vec<VirtualRule>,
     pub track_script: Vec<Tracked>,
     pub track_interface: Vec<Tracked>,
+    /// `track_file { NAME [weight N [reverse]] }`: names of `track_file` blocks.
+    #[serde(default)]
+    pub track_file: Vec<Tracked>,
     pub notify: Notify,
     pub garp_master_delay: Timer,
     pub garp_master_repeat: u32,
@@ -445,6 +472,10 @@ pub struct SyncGroup {
     pub notify: Notify,
     pub smtp_alert: bool,
     pub global_tracking: bool,
+    /// Tracked files applied to every member, weights included (as
+    /// keepalived 2.2.7 does).
+    #[serde(default)]
+    pub track_file: Vec<Tracked>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -730,12 +761,25 @@ pub struct MiscCheck {
     pub dynamic: bool,
 }
 
+/// FILE_CHECK: the real server follows a tracked file's value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileCheck {
+    /// The `track_file` block's name and file.
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
+    /// The real server's configured weight (the base the value moves).
+    pub base_weight: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Http(HttpCheck),
     Tcp,
     Misc(MiscCheck),
+    File(FileCheck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

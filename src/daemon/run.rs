@@ -138,6 +138,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         None => super::lock::default_path(&opts.control_socket),
     };
     let _lock = super::lock::PidLock::acquire(&pid_path)?;
+    crate::track_file::init_all(&config);
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
@@ -333,6 +334,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                     if runs_vrrp {
                         set_statics(&mut statics_rtnl, &mut statics, Statics::of(&new)).await;
                     }
+                    crate::track_file::init_all(&new);
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -428,6 +430,7 @@ fn vrrp_part(c: &Config) -> Config {
     Config {
         global: c.global.clone(),
         vrrp_scripts: c.vrrp_scripts.clone(),
+        track_files: c.track_files.clone(),
         vrrp_sync_groups: c.vrrp_sync_groups.clone(),
         vrrp_instances: c.vrrp_instances.clone(),
         virtual_server_groups: Vec::new(),

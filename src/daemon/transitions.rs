@@ -269,6 +269,7 @@ mod tests {
             instances,
             unmatched_drops: Default::default(),
             scripts: Vec::new(),
+            files: Vec::new(),
         }
     }
 

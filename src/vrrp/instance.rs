@@ -27,6 +27,8 @@ pub enum TrackerKind {
     Script(usize),
     /// Interface name.
     Interface(String),
+    /// Index into the configuration's track_files.
+    File(usize),
 }
 
 #[derive(Debug)]
@@ -138,6 +140,26 @@ impl Instance {
             .vrrp_sync_groups
             .iter()
             .position(|sg| sg.group.contains(&cfg.name));
+        // The instance's tracked files, then its sync group's (applied to
+        // every member with their weights, as keepalived 2.2.7; a FAULT of
+        // one member is the group's).
+        let group_files = sync_group
+            .and_then(|g| config.vrrp_sync_groups.get(g))
+            .map_or(&[][..], |g| g.track_file.as_slice());
+        for t in cfg.track_file.iter().chain(group_files) {
+            if let Some(i) = config.track_files.iter().position(|f| f.name == t.name) {
+                let f = &config.track_files[i];
+                trackers.push(Tracker {
+                    kind: TrackerKind::File(i),
+                    weight: t.weight.unwrap_or(f.weight),
+                    reverse: if t.weight.is_some() {
+                        t.reverse
+                    } else {
+                        f.reverse
+                    },
+                });
+            }
+        }
         let params = Params {
             version: cfg.version,
             priority: cfg.priority,
@@ -296,24 +318,33 @@ impl Instance {
     }
 
     /// Effective priority and fault from the trackers' states.
+    /// What the trackers make of this instance; `file_values`: each
+    /// track_file's current value (by index into the configuration's list).
     pub fn effective(
         &self,
         script_up: &[ScriptTracker],
         iface_up: &dyn Fn(&str) -> bool,
+        file_values: &[i64],
     ) -> Effective {
-        let states: Vec<TrackState> = self
-            .trackers
-            .iter()
-            .map(|t| TrackState {
-                up: match &t.kind {
-                    TrackerKind::Script(i) => script_up.get(*i).is_none_or(|s| s.up),
-                    TrackerKind::Interface(name) => iface_up(name),
-                },
+        let mut states = Vec::with_capacity(self.trackers.len());
+        let mut files = Vec::new();
+        for t in &self.trackers {
+            let up = match &t.kind {
+                TrackerKind::Script(i) => script_up.get(*i).is_none_or(|s| s.up),
+                TrackerKind::Interface(name) => iface_up(name),
+                TrackerKind::File(i) => {
+                    let value = file_values.get(*i).copied().unwrap_or(0);
+                    files.push(track::file_effect(value, t.weight, t.reverse));
+                    continue;
+                }
+            };
+            states.push(TrackState {
+                up,
                 weight: t.weight,
                 reverse: t.reverse,
-            })
-            .collect();
-        track::effective(self.cfg.priority, &states)
+            });
+        }
+        track::effective_with_files(self.cfg.priority, &states, &files)
     }
 }
 

@@ -45,6 +45,13 @@ pub struct InstanceReport {
     pub garp_master_delay: f64,
 }
 
+/// A tracked file's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileReport {
+    pub name: String,
+    pub value: i64,
+}
+
 /// A tracked vrrp_script's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptReport {
@@ -67,15 +74,24 @@ pub struct VrrpReport {
     /// The vrrp_scripts some instance tracks.
     #[serde(default)]
     pub scripts: Vec<ScriptReport>,
+    /// The track_files some instance tracks, with their values.
+    #[serde(default)]
+    pub files: Vec<FileReport>,
 }
 
-/// `scripts`: each tracked vrrp_script's name and whether it is up.
+/// `scripts`: each tracked vrrp_script's name and whether it is up;
+/// `files`: each tracked file's name and value.
 pub fn report(
     instances: &[Instance],
     unmatched: &BTreeMap<DropKind, u64>,
     scripts: Vec<(String, bool)>,
+    files: Vec<(String, i64)>,
 ) -> VrrpReport {
     VrrpReport {
+        files: files
+            .into_iter()
+            .map(|(name, value)| FileReport { name, value })
+            .collect(),
         scripts: scripts
             .into_iter()
             .map(|(name, up)| ScriptReport {

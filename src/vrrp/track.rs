@@ -9,6 +9,9 @@
 //! counts as up; a tracker without weight (weight 0) that is down puts the
 //! instance into FAULT. The address owner (priority 255) is never adjusted;
 //! other priorities stay within 1..=254.
+//!
+//! A `track_file`'s value is multiplied by its weight and added to the
+//! priority ([`file_effect`]).
 
 /// Up/down of one `vrrp_script` with its fall/rise counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +67,51 @@ pub struct Effective {
     pub fault: bool,
 }
 
+/// What a tracked file's value does to an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileEffect {
+    /// The instance goes to FAULT.
+    Fault,
+    /// Added to the priority.
+    Delta(i32),
+}
+
+/// keepalived's rules for a `track_file` value: with weight 0, a non-zero
+/// value is a failure (FAULT) and 0 is fine (`reverse` swaps the two);
+/// otherwise the value times the weight (negated with `reverse`) is added
+/// to the priority, kept within -254..=253, and -254 (a product below
+/// -253) means FAULT.
+pub fn file_effect(value: i64, weight: i32, reverse: bool) -> FileEffect {
+    if weight == 0 {
+        return if (value != 0) != reverse {
+            FileEffect::Fault
+        } else {
+            FileEffect::Delta(0)
+        };
+    }
+    let sign: i128 = if reverse { -1 } else { 1 };
+    let product = (i128::from(value) * i128::from(weight) * sign).clamp(-254, 253);
+    if product <= -254 {
+        FileEffect::Fault
+    } else {
+        FileEffect::Delta(product as i32)
+    }
+}
+
 pub fn effective(base: u8, trackers: &[TrackState]) -> Effective {
+    effective_with_files(base, trackers, &[])
+}
+
+/// [`effective`] with tracked files' effects too.
+pub fn effective_with_files(base: u8, trackers: &[TrackState], files: &[FileEffect]) -> Effective {
     let mut delta: i64 = 0;
     let mut fault = false;
+    for f in files {
+        match f {
+            FileEffect::Fault => fault = true,
+            FileEffect::Delta(d) => delta += i64::from(*d),
+        }
+    }
     for t in trackers {
         let up = t.up != t.reverse;
         if t.weight == 0 {
@@ -109,6 +154,37 @@ mod tests {
         let mut t = ScriptTracker::new(1, 1, true);
         assert!(!t.up);
         assert!(t.record(true));
+    }
+
+    #[test]
+    fn file_values_follow_keepalived() {
+        use FileEffect::*;
+        // weight 0: non-zero is a failure, 0 is fine; reverse swaps them
+        assert_eq!(file_effect(0, 0, false), Delta(0));
+        assert_eq!(file_effect(1, 0, false), Fault);
+        assert_eq!(file_effect(-7, 0, false), Fault);
+        assert_eq!(file_effect(0, 0, true), Fault);
+        assert_eq!(file_effect(3, 0, true), Delta(0));
+        // value times weight, negated by reverse
+        assert_eq!(file_effect(5, 1, false), Delta(5));
+        assert_eq!(file_effect(5, -10, false), Delta(-50));
+        assert_eq!(file_effect(-5, 10, false), Delta(-50));
+        assert_eq!(file_effect(5, 10, true), Delta(-50));
+        // kept within -254..=253; -254 (below -253) is FAULT
+        assert_eq!(file_effect(1000, 1, false), Delta(253));
+        assert_eq!(file_effect(-253, 1, false), Delta(-253));
+        assert_eq!(file_effect(-254, 1, false), Fault);
+        assert_eq!(file_effect(i64::MIN, 254, false), Fault);
+        assert_eq!(file_effect(i64::MAX, -254, true), Delta(253));
+        // combined with the base priority
+        let e = effective_with_files(100, &[], &[Delta(-50), Delta(5)]);
+        assert_eq!((e.priority, e.fault), (55, false));
+        let e = effective_with_files(100, &[], &[Delta(253)]);
+        assert_eq!((e.priority, e.fault), (254, false));
+        let e = effective_with_files(100, &[], &[Delta(-253)]);
+        assert_eq!((e.priority, e.fault), (1, false));
+        assert!(effective_with_files(100, &[], &[Fault]).fault);
+        assert_eq!(effective_with_files(255, &[], &[Delta(-50)]).priority, 255);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub diags: &'a mut Diagnostics,
     /// The "no mail is sent" warning was given (once per file).
     pub mail_warned: bool,
+    /// The `track_file` blocks, read before the blocks that name them.
+    pub track_files: Vec<crate::config::model::TrackFile>,
 }
 
 /// Closest candidate within a small edit distance, for "did you mean".

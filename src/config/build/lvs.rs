@@ -774,9 +774,8 @@ fn real_server(
                     cx.no_mail(n.keyword.span, "smtp_alert");
                 }
             }
-            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" => {}
-            kw @ ("SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK"
-            | "FILE_CHECK") => {
+            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "FILE_CHECK" => {}
+            kw @ ("SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK") => {
                 cx.warn(n.keyword.span, format!("{kw} is not supported yet, ignored: real_server {addr} {port} is judged by its other checkers only (always up if it has none)"));
             }
             _ => cx.other(n, Section::RealServer, &[]),
@@ -809,6 +808,11 @@ fn real_server(
             "SSL_GET" => CheckerType::Http { tls: true },
             "TCP_CHECK" => CheckerType::Tcp,
             "MISC_CHECK" => CheckerType::Misc,
+            "FILE_CHECK" => {
+                let c = super::track_file::file_check(cx, n, &rs);
+                rs.checkers.extend(c);
+                continue;
+            }
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {

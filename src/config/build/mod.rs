@@ -6,6 +6,7 @@ mod ctx;
 mod global;
 mod lvs;
 mod rules;
+mod track_file;
 mod vrrp;
 
 use std::collections::HashMap;
@@ -38,6 +39,18 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
             config.vrrp_scripts.push(s);
         }
     }
+    // track_file blocks wherever they stand (instances, sync groups and
+    // FILE_CHECK name them); a name defined again replaces the first.
+    for n in nodes
+        .iter()
+        .filter(|n| matches!(n.name(), "track_file" | "vrrp_track_file"))
+    {
+        if let Some(t) = track_file::track_file_block(cx, n) {
+            config.track_files.retain(|old| old.name != t.name);
+            config.track_files.push(t);
+        }
+    }
+    cx.track_files = config.track_files.clone();
     let mut instance_names = HashMap::new();
     let mut vrids = vrrp::VridUse::default();
     for (i, n) in nodes
@@ -147,6 +160,8 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
             "static_ipaddress" | "static_routes" | "static_rules" => {}
             "global_defs"
             | "vrrp_script"
+            | "track_file"
+            | "vrrp_track_file"
             | "vrrp_instance"
             | "vrrp_sync_group"
             | "virtual_server_group"

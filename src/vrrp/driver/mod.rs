@@ -96,6 +96,23 @@ pub enum Control {
     Stop,
 }
 
+/// What a node tracks: the tasks to start for it.
+struct Tracked {
+    scripts: Vec<usize>,
+    links: Vec<String>,
+    files: Vec<usize>,
+}
+
+impl Tracked {
+    fn of(node: &Node) -> Tracked {
+        Tracked {
+            scripts: node.tracked_scripts(),
+            links: node.tracked_links(),
+            files: node.tracked_files(),
+        }
+    }
+}
+
 struct Driver {
     node: Node,
     rtnl: Rtnl,
@@ -127,15 +144,15 @@ impl Driver {
     }
 
     /// Starts the tasks that feed events in for the current configuration;
-    /// returns them and the tracked links' state.
+    /// returns them, the tracked links' state and the tracked files' values.
     async fn spawn_tasks(
         &self,
         config: &Config,
         io: &Io,
         tx: &mpsc::Sender<Event>,
-        scripts: &[usize],
-        links: &[String],
-    ) -> (Tasks, Vec<(String, bool)>) {
+        tracked: &Tracked,
+    ) -> (Tasks, Vec<(String, bool)>, Vec<(usize, i64)>) {
+        let (scripts, links) = (&tracked.scripts, &tracked.links);
         let mut all = tasks::spawn_receivers(&io.sockets, self.generation, tx);
         all.extend(tasks::spawn_scripts(
             &self.runner,
@@ -149,7 +166,9 @@ impl Driver {
         let watch_all = !config.vrrp_instances.is_empty();
         let (watch, states) = tasks::watch_links(&self.rtnl, links, watch_all, tx).await;
         all.extend(watch);
-        (Tasks(all), states)
+        let (watches, files) = tasks::watch_files(config, &tracked.files, self.generation, tx);
+        all.extend(watches);
+        (Tasks(all), states, files)
     }
 
     /// SIGHUP: the node carries state over; the I/O table is rebuilt. On
@@ -172,14 +191,8 @@ impl Driver {
             self.start.into_std(),
         );
         self.generation += 1;
-        let (tasks, links) = self
-            .spawn_tasks(
-                &config,
-                &io,
-                tx,
-                &probe.tracked_scripts(),
-                &probe.tracked_links(),
-            )
+        let (tasks, links, files) = self
+            .spawn_tasks(&config, &io, tx, &Tracked::of(&probe))
             .await;
         let setup = io.setup();
         self.next_io = Some(io);
@@ -188,6 +201,7 @@ impl Driver {
             config: Box::new(config),
             setup,
             links,
+            files,
         });
         self.run_effects().await;
         Some(tasks)
@@ -226,6 +240,15 @@ impl Driver {
                         success: outcome.success(),
                         detail: outcome.describe(),
                     });
+                }
+            }
+            Event::File {
+                generation,
+                index,
+                value,
+            } => {
+                if generation == self.generation {
+                    self.handle(NodeEvent::TrackFile { index, value });
                 }
             }
             Event::Link { name, up, removed } => {
@@ -469,6 +492,7 @@ impl Driver {
             self.node.instances(),
             self.node.unmatched_drops(),
             self.node.script_states(),
+            self.node.file_values(),
         );
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
@@ -530,9 +554,9 @@ pub async fn run(
         attached: Tasks(Vec::new()),
         tx: tx.clone(),
     };
-    let (scripts, tracked) = (d.node.tracked_scripts(), d.node.tracked_links());
-    let (mut tasks, links) = d.spawn_tasks(&config, &d.io, &tx, &scripts, &tracked).await;
-    d.handle(NodeEvent::Start { links });
+    let tracked = Tracked::of(&d.node);
+    let (mut tasks, links, files) = d.spawn_tasks(&config, &d.io, &tx, &tracked).await;
+    d.handle(NodeEvent::Start { links, files });
     d.run_effects().await;
     if let Some(r) = ready {
         let _ = r.send(());

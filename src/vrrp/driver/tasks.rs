@@ -37,6 +37,12 @@ pub(super) enum Event {
         /// The interface was deleted.
         removed: bool,
     },
+    File {
+        /// The generation whose configuration numbered the file.
+        generation: u64,
+        index: usize,
+        value: i64,
+    },
 }
 
 /// A thread with its own single-threaded runtime for scripts, at normal
@@ -235,6 +241,53 @@ pub(super) fn spawn_scripts(
             })
         })
         .collect()
+}
+
+/// One watch per track_file used by an instance: opened (and the value
+/// read) now, so that the instances start with it; each change is an event.
+pub(super) fn watch_files(
+    config: &Config,
+    used: &[usize],
+    generation: u64,
+    tx: &mpsc::Sender<Event>,
+) -> (Vec<JoinHandle<()>>, Vec<(usize, i64)>) {
+    let mut tasks = Vec::new();
+    let mut values = Vec::new();
+    for &index in used {
+        let Some(def) = config.track_files.get(index) else {
+            continue;
+        };
+        let (mut watch, error) = crate::track_file::Watch::open(&def.name, &def.path);
+        if let Some(e) = error {
+            tracing::warn!(
+                "{e}; polling {} every {}s",
+                def.path.display(),
+                crate::track_file::POLL.as_secs()
+            );
+        }
+        tracing::info!(
+            "VRRP track_file {}: {} holds {}",
+            def.name,
+            def.path.display(),
+            watch.value()
+        );
+        values.push((index, watch.value()));
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let value = watch.changed().await;
+                let ev = Event::File {
+                    generation,
+                    index,
+                    value,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    (tasks, values)
 }
 
 /// Watches link changes (for track_interface, and with `always` for the

@@ -106,8 +106,12 @@ impl Default for NodeOptions {
 /// What happens to the node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Start every instance; `links`: the tracked interfaces' state now.
-    Start { links: Vec<(String, bool)> },
+    /// Start every instance; `links`: the tracked interfaces' state now;
+    /// `files`: the tracked files' values now (index, value).
+    Start {
+        links: Vec<(String, bool)>,
+        files: Vec<(usize, i64)>,
+    },
     /// A received advert, already decoded and validated by instance
     /// `instance` (see [`Node::handle_packet`] for raw packets).
     Advert {
@@ -119,6 +123,9 @@ pub enum Event {
     },
     /// The deadline from [`Node::poll_timeout`] has passed.
     Timer,
+    /// A tracked file (index into the configuration's track_files) holds
+    /// a new value.
+    TrackFile { index: usize, value: i64 },
     /// A vrrp_script run ended; `detail` describes how (for the log).
     Script {
         index: usize,
@@ -150,6 +157,8 @@ pub enum Event {
         config: Box<Config>,
         setup: Vec<InstanceSetup>,
         links: Vec<(String, bool)>,
+        /// The new configuration's tracked files' values (index, value).
+        files: Vec<(usize, i64)>,
     },
     /// Leave: hand over (make-before-break), then stop every instance.
     Stop,
@@ -233,6 +242,8 @@ pub struct Node {
     /// Socket index per instance.
     inst_socket: Vec<usize>,
     scripts: Vec<ScriptTracker>,
+    /// Each track_file's value (0 until read).
+    files: Vec<i64>,
     links_up: HashMap<String, bool>,
     /// Per instance: waiting for its interface to exist.
     waiting: Vec<Option<attach::Waiting>>,
@@ -304,6 +315,7 @@ impl Node {
                 .iter()
                 .map(|s| ScriptTracker::new(s.rise, s.fall, s.init_fail))
                 .collect(),
+            files: vec![0; config.track_files.len()],
             links_up: HashMap::new(),
             waiting,
             garps,
@@ -374,9 +386,43 @@ impl Node {
             .flat_map(|i| i.trackers.iter())
             .filter_map(|t| match &t.kind {
                 TrackerKind::Interface(n) => Some(n.clone()),
-                TrackerKind::Script(_) => None,
+                TrackerKind::Script(_) | TrackerKind::File(_) => None,
             })
             .collect()
+    }
+
+    /// The track_files (indices into the configuration's list) some
+    /// instance tracks: the ones worth watching.
+    pub fn tracked_files(&self) -> Vec<usize> {
+        use super::instance::TrackerKind;
+        (0..self.config.track_files.len())
+            .filter(|&f| {
+                self.instances
+                    .iter()
+                    .any(|i| i.trackers.iter().any(|t| t.kind == TrackerKind::File(f)))
+            })
+            .collect()
+    }
+
+    /// Each tracked file's name and value.
+    pub fn file_values(&self) -> Vec<(String, i64)> {
+        self.tracked_files()
+            .into_iter()
+            .filter_map(|f| {
+                Some((
+                    self.config.track_files.get(f)?.name.clone(),
+                    *self.files.get(f)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn set_files(&mut self, files: &[(usize, i64)]) {
+        for &(index, value) in files {
+            if let Some(slot) = self.files.get_mut(index) {
+                *slot = value;
+            }
+        }
     }
 
     /// The socket (index) each instance uses.
@@ -448,13 +494,17 @@ impl Node {
             return;
         }
         match event {
-            Event::Start { links } => {
+            Event::Start { links, files } => {
                 self.links_up.extend(links);
+                self.set_files(&files);
                 self.announce_waiting();
                 self.retrack(now);
                 for i in 0..self.instances.len() {
                     self.feed(i, now, Input::Start);
                 }
+                // An instance in Init takes no priority or fault: what the
+                // trackers said before the start applies now.
+                self.retrack(now);
             }
             Event::Advert {
                 instance,
@@ -472,6 +522,7 @@ impl Node {
                 }
             }
             Event::Timer => self.on_timers(now),
+            Event::TrackFile { index, value } => self.on_file(now, index, value),
             Event::Script {
                 index,
                 success,
@@ -494,7 +545,8 @@ impl Node {
                 config,
                 setup,
                 links,
-            } => self.reload(now, *config, setup, links),
+                files,
+            } => self.reload(now, *config, setup, links, files),
             Event::Stop => self.stop(now),
             Event::SendFailed {
                 instance,
@@ -550,7 +602,7 @@ impl Node {
         let effs: Vec<_> = self
             .instances
             .iter()
-            .map(|i| i.effective(&self.scripts, &|n| self.iface_up(n)))
+            .map(|i| i.effective(&self.scripts, &|n| self.iface_up(n), &self.files))
             .collect();
         for (i, e) in effs.iter().enumerate() {
             self.instances[i].own_fault = e.fault || self.is_waiting(i);
@@ -748,6 +800,23 @@ impl Node {
             }
             self.retrack(now);
         }
+    }
+
+    fn on_file(&mut self, now: Micros, index: usize, value: i64) {
+        let Some(slot) = self.files.get_mut(index) else {
+            return;
+        };
+        if *slot == value {
+            return;
+        }
+        *slot = value;
+        let name = self
+            .config
+            .track_files
+            .get(index)
+            .map_or("?", |f| f.name.as_str());
+        tracing::info!("VRRP track_file {name}: value now {value}");
+        self.retrack(now);
     }
 
     fn on_link(&mut self, now: Micros, name: String, up: bool) {

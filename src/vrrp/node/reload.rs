@@ -43,8 +43,10 @@ impl Node {
         config: Config,
         setup: Vec<InstanceSetup>,
         links: Vec<(String, bool)>,
+        files: Vec<(usize, i64)>,
     ) {
         let mut new = Node::new(&config, setup, self.options.clone(), self.epoch);
+        new.set_files(&files);
         new.links_up = mem::take(&mut self.links_up);
         new.links_up.extend(links);
         new.pacers = mem::take(&mut self.pacers);
@@ -133,6 +135,10 @@ impl Node {
                 }
                 Some(_) => {}
             }
+        }
+        // Instances new in this file took no tracker effect in Init.
+        if from_old.iter().any(Option::is_none) {
+            self.retrack(now);
         }
         self.report.dirty = true;
         tracing::info!(

@@ -60,7 +60,13 @@ fn packet(vrid: u8, priority: u8, ttl: u8) -> Vec<u8> {
 #[test]
 fn the_report_follows_transitions_at_once_and_counters_once_a_second() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     assert!(drain(&mut n).contains(&Effect::WriteReport));
     // Received adverts change only counters: the next write waits a second.
     let p = packet(51, 200, 255);
@@ -75,7 +81,13 @@ fn the_report_follows_transitions_at_once_and_counters_once_a_second() {
 #[test]
 fn packets_are_screened_and_every_drop_is_counted() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     drain(&mut n);
     let garbage = [0x45u8, 0, 0];
     n.handle_packet(1, 0, &garbage, packet::peek_ipv4(&garbage));
@@ -98,7 +110,13 @@ fn packets_are_screened_and_every_drop_is_counted() {
 #[test]
 fn a_script_result_changes_priority_and_a_stale_index_is_ignored() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     let fail = |index| Event::Script {
         index,
         success: false,
@@ -113,7 +131,13 @@ fn a_script_result_changes_priority_and_a_stale_index_is_ignored() {
 #[test]
 fn a_failed_send_is_not_counted_as_sent() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     let t = n.poll_timeout().unwrap();
     n.handle(t, Event::Timer);
     assert_eq!(n.instances()[0].vrrp.state, State::Master);
@@ -132,7 +156,13 @@ fn a_failed_send_is_not_counted_as_sent() {
 #[test]
 fn a_stop_without_masters_ends_at_once_and_later_events_do_nothing() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     drain(&mut n);
     n.handle(10, Event::Stop);
     let e = drain(&mut n);
@@ -147,7 +177,13 @@ fn a_stop_without_masters_ends_at_once_and_later_events_do_nothing() {
 #[test]
 fn keepalived_statistics_count_transitions_and_priority_zero() {
     let mut n = node(CONF);
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     // No master heard: BACKUP times out to MASTER.
     let mut t = 0;
     while n.instances()[0].vrrp.state != State::Master && t < 10_000_000 {
@@ -211,7 +247,13 @@ fn asks(e: &[Effect]) -> bool {
 #[test]
 fn a_missing_interface_waits_in_fault_and_recovers_when_it_appears() {
     let mut n = waiting_node();
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     let e = drain(&mut n);
     // FAULT at once, and one more look now that the driver watches links.
     assert!(asks(&e), "{e:?}");
@@ -270,7 +312,13 @@ fn a_missing_interface_waits_in_fault_and_recovers_when_it_appears() {
 #[test]
 fn a_removed_interface_puts_its_instance_back_to_waiting() {
     let mut n = waiting_node();
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     n.handle(1, ready(7));
     drain(&mut n);
     assert_eq!(n.instances()[0].vrrp.state, State::Backup);
@@ -299,7 +347,13 @@ fn a_removed_interface_puts_its_instance_back_to_waiting() {
 #[test]
 fn an_interface_that_exists_but_cannot_be_used_is_tried_again() {
     let mut n = waiting_node();
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     drain(&mut n);
     n.handle(
         10,
@@ -329,7 +383,13 @@ fn an_interface_that_exists_but_cannot_be_used_is_tried_again() {
 #[test]
 fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
     let mut n = waiting_node();
-    n.handle(0, Event::Start { links: Vec::new() });
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
     n.handle(
         1,
         Event::InterfaceFailed {
@@ -351,6 +411,7 @@ fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
                 socket: usize::MAX,
             }],
             links: Vec::new(),
+            files: Vec::new(),
         },
     );
     let e = drain(&mut n);
@@ -370,8 +431,174 @@ fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
             config: Box::new(config),
             setup: vec![setup],
             links: Vec::new(),
+            files: Vec::new(),
         },
     );
     assert!(!n.is_waiting(0));
     assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+}
+
+const FILES: &str = "track_file state {\n  file /run/none/state\n  weight -10\n}\n\
+    vrrp_track_file gate {\n  file /run/none/gate\n  weight 0\n}\n\
+    vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+    advert_int 1\n  track_file {\n    state\n  }\n  virtual_ipaddress {\n    10.0.0.100/24\n  }\n}\n\
+    vrrp_instance VI_2 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  priority 100\n  \
+    advert_int 1\n  virtual_ipaddress {\n    10.0.0.101/24\n  }\n}\n\
+    vrrp_instance VI_3 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 53\n  priority 100\n  \
+    advert_int 1\n  virtual_ipaddress {\n    10.0.0.102/24\n  }\n}\n\
+    vrrp_sync_group G {\n  group {\n    VI_2\n    VI_3\n  }\n  track_file {\n    gate\n  }\n}\n";
+
+#[test]
+fn tracked_files_move_priority_and_fault_whole_sync_groups() {
+    let mut n = node(FILES);
+    assert_eq!(n.tracked_files(), vec![0, 1]);
+    // The values read before the start are in force from the start.
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2), (1, 0)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 80);
+    n.handle(
+        10,
+        Event::TrackFile {
+            index: 0,
+            value: -3,
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 130);
+    n.handle(20, Event::TrackFile { index: 0, value: 0 });
+    assert_eq!(n.instances()[0].vrrp.priority, 100);
+    // weight 0: a non-zero value is FAULT, for the whole sync group
+    assert_ne!(n.instances()[1].vrrp.state, State::Fault);
+    n.handle(30, Event::TrackFile { index: 1, value: 1 });
+    assert_eq!(n.instances()[1].vrrp.state, State::Fault);
+    assert_eq!(n.instances()[2].vrrp.state, State::Fault);
+    assert_ne!(n.instances()[0].vrrp.state, State::Fault);
+    n.handle(40, Event::TrackFile { index: 1, value: 0 });
+    assert_ne!(n.instances()[1].vrrp.state, State::Fault);
+    assert_ne!(n.instances()[2].vrrp.state, State::Fault);
+    // -26 * -10 = 260: kept at +253, the priority at 254
+    n.handle(
+        50,
+        Event::TrackFile {
+            index: 0,
+            value: -26,
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 254);
+    // 26 * -10 = -260: below -253, FAULT
+    n.handle(
+        60,
+        Event::TrackFile {
+            index: 0,
+            value: 26,
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.state, State::Fault);
+    // a stale index is ignored
+    n.handle(70, Event::TrackFile { index: 9, value: 1 });
+    assert_eq!(
+        n.file_values(),
+        vec![("state".into(), 26), ("gate".into(), 0)]
+    );
+}
+
+#[test]
+fn a_reload_takes_the_tracked_files_values_it_is_given() {
+    let mut n = node(FILES);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 80);
+    // The same file with VI_1's weight changed to -20: the value read at
+    // the reload (3) applies at once, to the kept instance.
+    let text = FILES.replace(
+        "  track_file {\n    state\n  }",
+        "  track_file {\n    state weight -20\n  }",
+    );
+    let l = load_str("t.conf", &text, &LoadOptions::default());
+    let config = l.config.unwrap();
+    let setup = |config: &Config| {
+        config
+            .vrrp_instances
+            .iter()
+            .map(|_| InstanceSetup {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                iface: Iface {
+                    name: "eth0".into(),
+                    index: 2,
+                    mac: [0; 6],
+                },
+                socket: 0,
+            })
+            .collect()
+    };
+    n.handle(10, Event::ReloadBegin);
+    n.handle(
+        20,
+        Event::Reload {
+            setup: setup(&config),
+            config: Box::new(config),
+            links: Vec::new(),
+            files: vec![(0, 3), (1, 0)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 40);
+    // A new instance tracking the file starts with it too.
+    let text = format!(
+        "{FILES}vrrp_instance VI_4 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 54\n  \
+         priority 100\n  track_file {{\n    state\n  }}\n  virtual_ipaddress {{\n    10.0.0.104/24\n  }}\n}}\n"
+    );
+    let config = load_str("t.conf", &text, &LoadOptions::default())
+        .config
+        .unwrap();
+    n.handle(30, Event::ReloadBegin);
+    n.handle(
+        40,
+        Event::Reload {
+            setup: setup(&config),
+            config: Box::new(config),
+            links: Vec::new(),
+            files: vec![(0, 1), (1, 0)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 90);
+    assert_eq!(n.instances()[3].vrrp.priority, 90);
+}
+
+#[test]
+fn a_sync_group_applies_its_tracked_files_weights_to_every_member() {
+    // keepalived 2.2.7: `tf weight 5` in the group, the file holding 2,
+    // moves both members from 100 to 110; without a weight there the
+    // block's weight is used.
+    let text = FILES.replace("    gate\n  }\n}\n", "    state weight 5\n  }\n}\n");
+    let mut n = node(&text);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[1].vrrp.priority, 110);
+    assert_eq!(n.instances()[2].vrrp.priority, 110);
+    assert_eq!(n.instances()[0].vrrp.priority, 80, "VI_1's own weight -10");
+    let text = FILES.replace("    gate\n  }\n}\n", "    state\n  }\n}\n");
+    let mut n = node(&text);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: vec![(0, 2)],
+        },
+    );
+    assert_eq!(n.instances()[1].vrrp.priority, 80);
+    assert_eq!(n.instances()[2].vrrp.priority, 80);
 }
