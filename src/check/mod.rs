@@ -1,5 +1,5 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
-//! (`tcp`, `http`, `misc`, sharing `probe`), a checker ready to probe
+//! (`tcp`, `udp`, `http`, `misc`, sharing `probe`), a checker ready to probe
 //! (`prepared`), and the engine that schedules them and turns results into
 //! real-server health for the IPVS table.
 
@@ -12,3 +12,4 @@ pub mod prepared;
 pub mod probe;
 pub mod state;
 pub mod tcp;
+pub mod udp;

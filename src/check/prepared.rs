@@ -8,7 +8,8 @@ use super::http::PreparedHttp;
 use super::misc;
 use super::probe::{ProbeContext, ProbeResult};
 use super::tcp;
-use crate::config::model::{CheckKind, Checker, MiscCheck};
+use super::udp;
+use crate::config::model::{CheckKind, Checker, MiscCheck, UdpCheck};
 
 #[derive(Debug)]
 pub enum Prepared {
@@ -19,6 +20,12 @@ pub enum Prepared {
     },
     Http(Box<PreparedHttp>),
     Misc(Box<MiscCheck>),
+    Udp {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        timeout: Duration,
+        check: Box<UdpCheck>,
+    },
 }
 
 impl Prepared {
@@ -34,6 +41,14 @@ impl Prepared {
             },
             CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
             CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
+            CheckKind::Udp(u) => Prepared::Udp {
+                addr: SocketAddr::new(c.connect_ip, c.connect_port),
+                bind: c
+                    .bindto
+                    .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
+                timeout: c.connect_timeout.0,
+                check: Box::new(u.clone()),
+            },
         }
     }
 
@@ -48,6 +63,12 @@ impl Prepared {
             } => tcp::probe(*addr, *bind, *timeout).await,
             Prepared::Http(h) => Box::pin(h.probe()).await,
             Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+            Prepared::Udp {
+                addr,
+                bind,
+                timeout,
+                check,
+            } => Box::pin(udp::probe(*addr, *bind, *timeout, check)).await,
         }
     }
 }

@@ -653,6 +653,25 @@ pub enum CheckKind {
     Http(HttpCheck),
     Tcp,
     Misc(MiscCheck),
+    Udp(UdpCheck),
+}
+
+/// UDP_CHECK: one datagram to the real server. Down when an ICMP error
+/// (port unreachable) comes back within connect_timeout; with
+/// `require_reply`, down too unless a fitting reply arrives in that time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdpCheck {
+    /// The datagram sent (`payload`, hex); empty when not set.
+    pub payload: Vec<u8>,
+    /// `require_reply`: a reply is needed to be up.
+    pub require_reply: bool,
+    /// `require_reply HEX`: the reply must start with these bytes (as far
+    /// as the reply goes); lengths are checked only then, as keepalived does.
+    pub reply: Option<Vec<u8>>,
+    /// `min_reply_length` (default 0).
+    pub min_reply_length: u16,
+    /// `max_reply_length` (default 255).
+    pub max_reply_length: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

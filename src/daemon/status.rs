@@ -99,6 +99,7 @@ fn kind(k: &CheckKind) -> &'static str {
         CheckKind::Http(_) => "HTTP_GET",
         CheckKind::Tcp => "TCP_CHECK",
         CheckKind::Misc(_) => "MISC_CHECK",
+        CheckKind::Udp(_) => "UDP_CHECK",
     }
 }
 

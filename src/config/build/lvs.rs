@@ -8,7 +8,7 @@ use crate::config::keywords::Section;
 use crate::config::model::{
     CheckCommon, CheckKind, Checker, Family, ForwardMethod, GroupEntry, HttpCheck, HttpVersion,
     MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script, ScriptUser,
-    SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, Url, VirtualServer,
+    SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, UdpCheck, Url, VirtualServer,
     VirtualServerGroup, VirtualServerKey,
 };
 use crate::config::source::Span;
@@ -753,6 +753,7 @@ fn real_server(
         checkers: Vec::new(),
     };
     let mut method_node = None;
+    let mut unsupported: Vec<&Node> = Vec::new();
     for n in body {
         if own.take(cx, n) {
             continue;
@@ -774,10 +775,9 @@ fn real_server(
                     cx.no_mail(n.keyword.span, "smtp_alert");
                 }
             }
-            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" => {}
-            kw @ ("SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK"
-            | "FILE_CHECK") => {
-                cx.warn(n.keyword.span, format!("{kw} is not supported yet, ignored: real_server {addr} {port} is judged by its other checkers only (always up if it has none)"));
+            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" => {}
+            "SMTP_CHECK" | "DNS_CHECK" | "PING_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
+                unsupported.push(n);
             }
             _ => cx.other(n, Section::RealServer, &[]),
         }
@@ -809,11 +809,29 @@ fn real_server(
             "SSL_GET" => CheckerType::Http { tls: true },
             "TCP_CHECK" => CheckerType::Tcp,
             "MISC_CHECK" => CheckerType::Misc,
+            "UDP_CHECK" => CheckerType::Udp,
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
             rs.checkers.push(c);
         }
+    }
+    // A checker ipvsdir cannot run yet must not leave the real server
+    // silently up: say what judges it instead.
+    for n in unsupported {
+        let kw = n.name();
+        let judged = if rs.checkers.is_empty() {
+            "it has no other checker, so it is never taken out of the table".to_string()
+        } else {
+            format!(
+                "it is judged by its other {} checker(s) only",
+                rs.checkers.len()
+            )
+        };
+        cx.warn(
+            n.keyword.span,
+            format!("{kw} is not supported yet, ignored: real_server {addr} {port}: {judged}"),
+        );
     }
     // A first push reserves room for four checkers; most real servers have one.
     rs.checkers.shrink_to_fit();
@@ -825,6 +843,7 @@ enum CheckerType {
     Http { tls: bool },
     Tcp,
     Misc,
+    Udp,
 }
 
 fn checker(
@@ -840,6 +859,7 @@ fn checker(
         CheckerType::Http { .. } => Section::HttpGet,
         CheckerType::Tcp => Section::TcpCheck,
         CheckerType::Misc => Section::MiscCheck,
+        CheckerType::Udp => Section::UdpCheck,
     };
     let mut own = Inherited::default();
     let mut connect_ip = None;
@@ -857,6 +877,13 @@ fn checker(
     let mut misc_timeout = None;
     let mut misc_dynamic = false;
     let mut misc_user: Option<ScriptUser> = None;
+    let mut udp = UdpCheck {
+        payload: Vec::new(),
+        require_reply: false,
+        reply: None,
+        min_reply_length: 0,
+        max_reply_length: u16::from(u8::MAX),
+    };
     let is_http = matches!(kind, CheckerType::Http { .. });
     for n in body {
         if own.take(cx, n) {
@@ -905,6 +932,29 @@ fn checker(
             ("misc_timeout", CheckerType::Misc) => set(&mut misc_timeout, cx.timer(n)),
             ("misc_dynamic", CheckerType::Misc) => set_val(&mut misc_dynamic, cx.flag(n)),
             ("user", CheckerType::Misc) => set(&mut misc_user, cx.user(n)),
+            ("payload", CheckerType::Udp) => {
+                cx.no_block(n);
+                if cx.arg(n, 0, "a hex string (e.g. 0a1b2c)").is_some()
+                    && let Some(p) = hex(cx, n)
+                {
+                    udp.payload = p;
+                }
+            }
+            ("require_reply", CheckerType::Udp) => {
+                cx.no_block(n);
+                udp.require_reply = true;
+                if !n.args.is_empty() {
+                    udp.reply = hex(cx, n);
+                }
+            }
+            ("min_reply_length", CheckerType::Udp) => set_val(
+                &mut udp.min_reply_length,
+                cx.int(n, 0..=i64::from(u16::MAX)),
+            ),
+            ("max_reply_length", CheckerType::Udp) => set_val(
+                &mut udp.max_reply_length,
+                cx.int(n, 0..=i64::from(u16::MAX)),
+            ),
             _ => cx.other(n, section, &[]),
         }
     }
@@ -975,6 +1025,18 @@ fn checker(
             })
         }
         CheckerType::Tcp => CheckKind::Tcp,
+        CheckerType::Udp => {
+            if udp.min_reply_length > udp.max_reply_length {
+                cx.warn(
+                    node.keyword.span,
+                    format!(
+                        "UDP_CHECK min_reply_length {} > max_reply_length {}: it will always fail",
+                        udp.min_reply_length, udp.max_reply_length
+                    ),
+                );
+            }
+            CheckKind::Udp(udp)
+        }
         CheckerType::Misc => {
             let Some(mut path) = misc_path else {
                 cx.error(
@@ -994,6 +1056,32 @@ fn checker(
         }
     };
     Some(Checker { kind, common })
+}
+
+/// The hex string of `payload` / `require_reply`: its words joined (spaces
+/// between bytes are allowed), an even number of hex digits.
+fn hex(cx: &mut Ctx, n: &Node) -> Option<Vec<u8>> {
+    let text: String = n.args.iter().map(|w| w.text.as_str()).collect();
+    let at = n.args.first().map_or(n.keyword.span, |w| w.span);
+    let digits: Option<Vec<u8>> = text
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect();
+    match digits {
+        Some(d) if !d.is_empty() && d.len() % 2 == 0 => {
+            Some(d.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
+        }
+        _ => {
+            cx.error(
+                at,
+                format!(
+                    "`{}` needs an even number of hex digits (e.g. 0a1b2c), found '{text}'",
+                    n.name()
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn url(cx: &mut Ctx, node: &Node) -> Option<Url> {

@@ -1,0 +1,219 @@
+//! The LVS checkers beyond TCP/HTTP/MISC against real servers: UDP_CHECK
+//! against UDP servers in this test (one that echoes and then stops, so the
+//! kernel answers port unreachable; one that never answers). A checker
+//! ipvsdir cannot run is said, with what then judges the real server.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use ipvsdir::check::udp;
+use ipvsdir::config::model::{CheckKind, Config, UdpCheck};
+use ipvsdir::config::{LoadOptions, load_str};
+use serde_json::Value;
+
+fn load(text: &str) -> (Option<Config>, String) {
+    let l = load_str("t.conf", text, &LoadOptions::default());
+    (l.config, l.diagnostics.to_string())
+}
+
+fn config(text: &str) -> Config {
+    let (c, d) = load(text);
+    c.unwrap_or_else(|| panic!("{d}"))
+}
+
+/// A UDP echo server on loopback in a thread, until `stop` is set; then its
+/// socket is closed, and the kernel answers port unreachable.
+fn echo_server(
+    reply: Option<&'static [u8]>,
+) -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while !s.load(Ordering::SeqCst) {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(reply.unwrap_or(&buf[..n]), from);
+            }
+        }
+    });
+    (addr, stop, t)
+}
+
+fn udp_check(require_reply: bool, reply: Option<&[u8]>) -> UdpCheck {
+    UdpCheck {
+        payload: b"ping".to_vec(),
+        require_reply,
+        reply: reply.map(|r| r.to_vec()),
+        min_reply_length: 0,
+        max_reply_length: 255,
+    }
+}
+
+const T: Duration = Duration::from_millis(500);
+
+#[tokio::test]
+async fn udp_echo_up_then_port_unreachable_down() {
+    let (addr, stop, t) = echo_server(None);
+    let c = udp_check(true, Some(b"pi"));
+    let r = udp::probe(addr, None, T, &c).await;
+    assert!(r.ok, "{r:?}");
+    // The payload came back: a reply of its 4 bytes.
+    assert_eq!(&*r.reason, "reply of 4 bytes");
+    // Data that does not match is down.
+    let r = udp::probe(addr, None, T, &udp_check(true, Some(b"pong"))).await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert!(r.reason.contains("mismatch at byte 1"), "{r:?}");
+
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("server thread");
+    // The socket is closed: ICMP port unreachable, down even without
+    // require_reply, and well before the timeout.
+    for require in [false, true] {
+        let started = std::time::Instant::now();
+        let r = udp::probe(
+            addr,
+            None,
+            Duration::from_secs(5),
+            &udp_check(require, None),
+        )
+        .await;
+        assert!(!r.ok && !r.local, "{r:?}");
+        assert_eq!(&*r.reason, "port unreachable (ICMP): connection refused");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn udp_silent_server_needs_require_reply_to_be_down() {
+    // Bound and never read: no reply and no ICMP error.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let r = udp::probe(addr, None, T, &udp_check(false, None)).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(&*r.reason, "sent; no ICMP error");
+    let started = std::time::Instant::now();
+    let r = udp::probe(addr, None, T, &udp_check(true, None)).await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert_eq!(&*r.reason, "no reply within 0.5 s");
+    assert!(started.elapsed() >= T);
+    drop(silent);
+}
+
+#[tokio::test]
+async fn udp_reply_lengths() {
+    let (addr, stop, t) = echo_server(Some(b"0123456789"));
+    let mut c = udp_check(true, Some(b"01"));
+    c.max_reply_length = 9;
+    let r = udp::probe(addr, None, T, &c).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(r.reason.contains("reply of 10 bytes"), "{r:?}");
+    c.max_reply_length = 10;
+    c.min_reply_length = 10;
+    let r = udp::probe(addr, None, T, &c).await;
+    assert!(r.ok, "{r:?}");
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("server thread");
+}
+
+#[test]
+fn udp_check_config() {
+    let c = config(
+        "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 127.0.0.1 53 {\n  UDP_CHECK {\n   connect_timeout 2\n   payload 00 01 ff\n   require_reply 4f4B\n   min_reply_length 2\n   max_reply_length 512\n  }\n }\n}\n",
+    );
+    let ch = &c.virtual_servers[0].real_servers[0].checkers[0];
+    let CheckKind::Udp(u) = &ch.kind else {
+        panic!("{ch:?}")
+    };
+    assert_eq!(u.payload, [0, 1, 0xff]);
+    assert!(u.require_reply);
+    assert_eq!(u.reply.as_deref(), Some(&b"OK"[..]));
+    assert_eq!((u.min_reply_length, u.max_reply_length), (2, 512));
+    assert_eq!(ch.common.connect_port, 53);
+
+    // Defaults: nothing sent but an empty datagram, no reply needed, 0..255.
+    let c = config(
+        "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 127.0.0.1 53 {\n  UDP_CHECK {\n  }\n }\n}\n",
+    );
+    let CheckKind::Udp(u) = &c.virtual_servers[0].real_servers[0].checkers[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        u,
+        &UdpCheck {
+            payload: vec![],
+            require_reply: false,
+            reply: None,
+            min_reply_length: 0,
+            max_reply_length: 255,
+        }
+    );
+
+    let (c, d) = load(
+        "virtual_server 10.0.0.1 53 {\n real_server 127.0.0.1 53 {\n  UDP_CHECK {\n   payload 0g1\n  }\n }\n}\n",
+    );
+    assert!(c.is_none(), "{d}");
+    assert!(d.contains("even number of hex digits"), "{d}");
+}
+
+#[test]
+fn unsupported_checkers_say_what_judges_the_real_server() {
+    let (c, d) = load(
+        "virtual_server 10.0.0.1 80 {\n real_server 127.0.0.1 80 {\n  BFD_CHECK {\n  }\n }\n real_server 127.0.0.2 80 {\n  BFD_CHECK {\n  }\n  TCP_CHECK {\n  }\n }\n}\n",
+    );
+    assert!(c.is_some(), "{d}");
+    assert!(
+        d.contains("BFD_CHECK is not supported yet, ignored: real_server 127.0.0.1 80: it has no other checker, so it is never taken out of the table"),
+        "{d}"
+    );
+    assert!(
+        d.contains("real_server 127.0.0.2 80: it is judged by its other 1 checker(s) only"),
+        "{d}"
+    );
+}
+
+/// The real server `addr` in the status document.
+fn rs<'a>(s: &'a Value, addr: &str) -> &'a Value {
+    s["health"]["virtual_servers"][0]["real_servers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["real_server"] == addr))
+        .unwrap_or(&Value::Null)
+}
+
+#[test]
+fn daemon_takes_a_dead_udp_service_out() {
+    let (addr, stop, t) = echo_server(None);
+    let conf = format!(
+        "virtual_server 127.0.0.1 53 {{\n delay_loop 0.3\n lb_kind NAT\n protocol UDP\n real_server 127.0.0.1 {} {{\n  UDP_CHECK {{\n   connect_timeout 1\n   retry 0\n   warmup 0\n   payload 6869\n   require_reply 6869\n  }}\n }}\n real_server 127.0.0.2 53 {{\n  BFD_CHECK {{\n  }}\n }}\n}}\n",
+        addr.port()
+    );
+    let d = Daemon::start(&conf, &[]);
+    let name = format!("127.0.0.1:{}", addr.port());
+    let doc = d.wait_status(15, |s| rs(s, &name)["state"] == "up");
+    let r = rs(&doc, &name);
+    assert_eq!(r["checks"][0]["kind"], "UDP_CHECK", "{r}");
+    common::daemon::validate_status(&doc);
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("server thread");
+    let doc = d.wait_status(15, |s| rs(s, &name)["state"] == "down");
+    let text = rs(&doc, &name).to_string();
+    assert!(text.contains("port unreachable"), "{text}");
+    // The checker it cannot run is said at start, with its consequence.
+    let log = d.stop();
+    assert!(
+        log.contains("BFD_CHECK is not supported yet, ignored: real_server 127.0.0.2 53: it has no other checker, so it is never taken out of the table"),
+        "{log}"
+    );
+}
