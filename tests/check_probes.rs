@@ -184,11 +184,15 @@ fn unsupported_checkers_say_what_judges_the_real_server() {
     );
 }
 
-/// The real server `addr` in the status document.
+/// The real server `addr` in the status document (any virtual server).
 fn rs<'a>(s: &'a Value, addr: &str) -> &'a Value {
-    s["health"]["virtual_servers"][0]["real_servers"]
+    s["health"]["virtual_servers"]
         .as_array()
-        .and_then(|a| a.iter().find(|r| r["real_server"] == addr))
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["real_servers"].as_array())
+        .flatten()
+        .find(|r| r["real_server"] == addr)
         .unwrap_or(&Value::Null)
 }
 
@@ -216,4 +220,88 @@ fn daemon_takes_a_dead_udp_service_out() {
         log.contains("BFD_CHECK is not supported yet, ignored: real_server 127.0.0.2 53: it has no other checker, so it is never taken out of the table"),
         "{log}"
     );
+}
+
+/// In a namespace of its own (root): 10.77.0.2 and fd77::2 are on one end
+/// of a veth pair, answered by this namespace's kernel; removed, nothing
+/// answers for them (the other end has no address).
+fn ping_lab() -> bool {
+    if !common::netns::enter_new_netns_or_skip("PING_CHECK in a network namespace") {
+        return false;
+    }
+    common::netns::sh(
+        "ip link add d0 type veth peer name d1 && ip link set d1 up && ip link set d0 up && \
+         ip addr add 10.77.0.1/24 dev d0 && ip addr add 10.77.0.2/24 dev d0 && \
+         ip -6 addr add fd77::1/64 dev d0 nodad && ip -6 addr add fd77::2/64 dev d0 nodad",
+    );
+    true
+}
+
+const V4: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 77, 0, 2));
+const V6: std::net::IpAddr =
+    std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2));
+
+#[tokio::test]
+async fn ping_answers_until_the_address_is_removed() {
+    use ipvsdir::check::ping::{self, SocketKind};
+    if !ping_lab() {
+        return;
+    }
+    // A new namespace allows no ping sockets ("1 0"): raw only, and the
+    // probe falls back to it.
+    let r = ping::probe_using(SocketKind::Ping, V4, None, T).await;
+    assert!(r.local, "{r:?}");
+    for ip in [V4, V6] {
+        let r = ping::probe_using(SocketKind::Raw, ip, None, T).await;
+        assert!(r.ok, "{ip} raw: {r:?}");
+        assert_eq!(&*r.reason, "echo reply");
+        let r = ping::probe(ip, None, T).await;
+        assert!(r.ok, "{ip} auto: {r:?}");
+    }
+    common::netns::sh("sysctl -qw net.ipv4.ping_group_range='0 2147483647'");
+    for ip in [V4, V6] {
+        let r = ping::probe_using(SocketKind::Ping, ip, None, T).await;
+        assert!(r.ok, "{ip} ping socket: {r:?}");
+        // From a bound source address too.
+        let src = if ip.is_ipv4() {
+            "10.77.0.1".parse().unwrap()
+        } else {
+            "fd77::1".parse().unwrap()
+        };
+        let r = ping::probe(ip, Some(src), T).await;
+        assert!(r.ok, "{ip} from {src}: {r:?}");
+    }
+    common::netns::sh("ip addr del 10.77.0.2/24 dev d0 && ip -6 addr del fd77::2/64 dev d0");
+    for ip in [V4, V6] {
+        for kind in [SocketKind::Ping, SocketKind::Raw] {
+            let r = ping::probe_using(kind, ip, None, T).await;
+            assert!(!r.ok && !r.local, "{ip} {kind:?}: {r:?}");
+            assert_eq!(&*r.reason, "no echo reply within 0.5 s");
+        }
+    }
+}
+
+#[test]
+fn daemon_takes_an_unpingable_server_out() {
+    if !ping_lab() {
+        return;
+    }
+    // The daemon starts in this thread's namespace.
+    let conf = "virtual_server 10.77.0.100 80 {\n delay_loop 0.3\n lb_kind NAT\n protocol TCP\n real_server 10.77.0.2 80 {\n  PING_CHECK {\n   connect_timeout 0.5\n   retry 0\n   warmup 0\n  }\n }\n}\nvirtual_server fd77::100 80 {\n delay_loop 0.3\n lb_kind NAT\n protocol TCP\n real_server fd77::2 80 {\n  PING_CHECK {\n   connect_timeout 0.5\n   retry 0\n   warmup 0\n  }\n }\n}\n";
+    let d = Daemon::start(conf, &[]);
+    let all = |s: &Value, state: &str| {
+        ["10.77.0.2:80", "[fd77::2]:80"]
+            .iter()
+            .all(|n| rs(s, n)["state"] == state)
+    };
+    let doc = d.wait_status(15, |s| {
+        all(s, "up") && rs(s, "10.77.0.2:80")["checks"][0]["last_reason"] == "echo reply"
+    });
+    assert_eq!(rs(&doc, "10.77.0.2:80")["checks"][0]["kind"], "PING_CHECK");
+    common::daemon::validate_status(&doc);
+    common::netns::sh("ip addr del 10.77.0.2/24 dev d0 && ip -6 addr del fd77::2/64 dev d0");
+    let doc = d.wait_status(15, |s| all(s, "down"));
+    let text = rs(&doc, "[fd77::2]:80").to_string();
+    assert!(text.contains("no echo reply within 0.5 s"), "{text}");
+    d.stop();
 }

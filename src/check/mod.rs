@@ -1,5 +1,5 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
-//! (`tcp`, `udp`, `http`, `misc`, sharing `probe`), a checker ready to probe
+//! (`tcp`, `udp`, `ping`, `http`, `misc`, sharing `probe`), a checker ready to probe
 //! (`prepared`), and the engine that schedules them and turns results into
 //! real-server health for the IPVS table.
 
@@ -8,6 +8,7 @@ pub mod genhash;
 pub mod health;
 pub mod http;
 pub mod misc;
+pub mod ping;
 pub mod prepared;
 pub mod probe;
 pub mod state;

@@ -1,11 +1,12 @@
 //! A configured checker ready to probe again and again: addresses resolved
 //! and HTTP requests rendered once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::http::PreparedHttp;
 use super::misc;
+use super::ping;
 use super::probe::{ProbeContext, ProbeResult};
 use super::tcp;
 use super::udp;
@@ -20,6 +21,11 @@ pub enum Prepared {
     },
     Http(Box<PreparedHttp>),
     Misc(Box<MiscCheck>),
+    Ping {
+        ip: IpAddr,
+        bind: Option<IpAddr>,
+        timeout: Duration,
+    },
     Udp {
         addr: SocketAddr,
         bind: Option<SocketAddr>,
@@ -41,6 +47,11 @@ impl Prepared {
             },
             CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
             CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
+            CheckKind::Ping => Prepared::Ping {
+                ip: c.connect_ip,
+                bind: c.bindto,
+                timeout: c.connect_timeout.0,
+            },
             CheckKind::Udp(u) => Prepared::Udp {
                 addr: SocketAddr::new(c.connect_ip, c.connect_port),
                 bind: c
@@ -63,6 +74,9 @@ impl Prepared {
             } => tcp::probe(*addr, *bind, *timeout).await,
             Prepared::Http(h) => Box::pin(h.probe()).await,
             Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+            Prepared::Ping { ip, bind, timeout } => {
+                Box::pin(ping::probe(*ip, *bind, *timeout)).await
+            }
             Prepared::Udp {
                 addr,
                 bind,

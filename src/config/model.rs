@@ -654,6 +654,9 @@ pub enum CheckKind {
     Tcp,
     Misc(MiscCheck),
     Udp(UdpCheck),
+    /// PING_CHECK: an ICMP/ICMPv6 echo to connect_ip, answered within
+    /// connect_timeout.
+    Ping,
 }
 
 /// UDP_CHECK: one datagram to the real server. Down when an ICMP error

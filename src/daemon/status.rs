@@ -100,6 +100,7 @@ fn kind(k: &CheckKind) -> &'static str {
         CheckKind::Tcp => "TCP_CHECK",
         CheckKind::Misc(_) => "MISC_CHECK",
         CheckKind::Udp(_) => "UDP_CHECK",
+        CheckKind::Ping => "PING_CHECK",
     }
 }
 

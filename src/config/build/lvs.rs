@@ -775,8 +775,8 @@ fn real_server(
                     cx.no_mail(n.keyword.span, "smtp_alert");
                 }
             }
-            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" => {}
-            "SMTP_CHECK" | "DNS_CHECK" | "PING_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
+            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK" => {}
+            "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
                 unsupported.push(n);
             }
             _ => cx.other(n, Section::RealServer, &[]),
@@ -810,6 +810,7 @@ fn real_server(
             "TCP_CHECK" => CheckerType::Tcp,
             "MISC_CHECK" => CheckerType::Misc,
             "UDP_CHECK" => CheckerType::Udp,
+            "PING_CHECK" => CheckerType::Ping,
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
@@ -844,6 +845,7 @@ enum CheckerType {
     Tcp,
     Misc,
     Udp,
+    Ping,
 }
 
 fn checker(
@@ -860,6 +862,7 @@ fn checker(
         CheckerType::Tcp => Section::TcpCheck,
         CheckerType::Misc => Section::MiscCheck,
         CheckerType::Udp => Section::UdpCheck,
+        CheckerType::Ping => Section::PingCheck,
     };
     let mut own = Inherited::default();
     let mut connect_ip = None;
@@ -989,7 +992,7 @@ fn checker(
         alpha: level.alpha.unwrap_or(false),
         log_all_failures,
     };
-    if kind != CheckerType::Misc && common.connect_port == 0 {
+    if !matches!(kind, CheckerType::Misc | CheckerType::Ping) && common.connect_port == 0 {
         cx.error(
             node.keyword.span,
             format!(
@@ -1025,6 +1028,7 @@ fn checker(
             })
         }
         CheckerType::Tcp => CheckKind::Tcp,
+        CheckerType::Ping => CheckKind::Ping,
         CheckerType::Udp => {
             if udp.min_reply_length > udp.max_reply_length {
                 cx.warn(
