@@ -305,3 +305,190 @@ fn daemon_takes_an_unpingable_server_out() {
     assert!(text.contains("no echo reply within 0.5 s"), "{text}");
     d.stop();
 }
+
+/// Debian's dnsmasq (scripts/netns-lab/setup installs it); a failure
+/// under CI=true when missing, a skip otherwise.
+fn dnsmasq_or_skip() -> Option<&'static str> {
+    let path = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if path.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but dnsmasq is missing (scripts/netns-lab/setup installs it)"
+        );
+        eprintln!("SKIP: dnsmasq is not installed");
+    }
+    path
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq on 127.0.0.1:53 of this thread's namespace, answering only
+/// from its `--address` rules (no upstream, no hosts file).
+fn dnsmasq(bin: &str, rules: &[&str]) -> Child {
+    let mut c = std::process::Command::new(bin);
+    c.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--port=53",
+        "--user=root",
+        "--pid-file=",
+    ]);
+    for r in rules {
+        c.arg(format!("--address={r}"));
+    }
+    Child(
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dnsmasq"),
+    )
+}
+
+fn dns_check(qtype: &str, name: &str) -> Vec<u8> {
+    ipvsdir::check::dns::encode_query(&ipvsdir::config::model::DnsCheck {
+        qtype: qtype.into(),
+        name: name.into(),
+    })
+    .expect("a query")
+}
+
+/// Probes until `ok` holds for the result (dnsmasq needs a moment to start).
+async fn dns_until(
+    query: &[u8],
+    what: &str,
+    ok: impl Fn(&ipvsdir::check::probe::ProbeResult) -> bool,
+) -> ipvsdir::check::probe::ProbeResult {
+    let addr: SocketAddr = "127.0.0.1:53".parse().expect("addr");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = ipvsdir::check::dns::probe(addr, None, T, query).await;
+        if ok(&r) {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: last {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn dns_against_dnsmasq_answering_then_nxdomain_then_servfail_and_gone() {
+    let Some(bin) = dnsmasq_or_skip() else { return };
+    if !common::netns::enter_new_netns_or_skip("DNS_CHECK against dnsmasq in a namespace") {
+        return;
+    }
+    let up = dns_check("A", "up.test");
+    let server = dnsmasq(bin, &["/up.test/10.1.2.3"]);
+    let r = dns_until(&up, "dnsmasq answering", |r| r.ok).await;
+    assert_eq!(&*r.reason, "NOERROR");
+    // A name it has no rule for: no upstream, so REFUSED.
+    let r = dns_until(&dns_check("SOA", "other.test"), "REFUSED", |r| !r.ok).await;
+    assert_eq!(&*r.reason, "DNS error REFUSED (rcode 5)");
+    drop(server);
+    // The same name now does not exist.
+    let server = dnsmasq(bin, &["/up.test/"]);
+    let r = dns_until(&up, "NXDOMAIN", |r| r.reason.contains("rcode")).await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert_eq!(&*r.reason, "DNS error NXDOMAIN (rcode 3)");
+    drop(server);
+    // No server at all: the kernel's port unreachable.
+    let r = dns_until(&up, "port unreachable", |r| {
+        r.reason.contains("unreachable")
+    })
+    .await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    // A server that answers SERVFAIL after a stray datagram with another
+    // ID (skipped), then one that never answers: the timeout.
+    let failing = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind :53");
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        if let Ok((n, from)) = failing.recv_from(&mut buf) {
+            let mut stray = buf[..n].to_vec();
+            stray[0] ^= 0xff;
+            stray[2] |= 0x80;
+            let _ = failing.send_to(&stray, from);
+            let _ = failing.send_to(&[1, 2, 3], from);
+            buf[2] |= 0x80;
+            buf[3] = (buf[3] & 0xf0) | 2;
+            let _ = failing.send_to(&buf[..n], from);
+        }
+    });
+    let r = ipvsdir::check::dns::probe("127.0.0.1:53".parse().expect("addr"), None, T, &up).await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert_eq!(&*r.reason, "DNS error SERVFAIL (rcode 2)");
+    t.join().expect("server thread");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind :53");
+    let r = ipvsdir::check::dns::probe("127.0.0.1:53".parse().expect("addr"), None, T, &up).await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert_eq!(&*r.reason, "no DNS response within 0.5 s");
+    drop(silent);
+}
+
+#[test]
+fn dns_check_config_defaults_as_keepalived() {
+    let c = config(
+        "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 127.0.0.1 53 {\n  DNS_CHECK {\n  }\n  DNS_CHECK {\n   type aaaa\n   name www.example.com\n   retry 1\n  }\n }\n}\n",
+    );
+    let rs = &c.virtual_servers[0].real_servers[0];
+    let CheckKind::Dns(d) = &rs.checkers[0].kind else {
+        panic!("{rs:?}")
+    };
+    assert_eq!((d.qtype.as_str(), d.name.as_str()), ("SOA", "."));
+    assert_eq!(
+        rs.checkers[0].common.retry, 3,
+        "keepalived's DNS_CHECK retry"
+    );
+    let CheckKind::Dns(d) = &rs.checkers[1].kind else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(
+        (d.qtype.as_str(), d.name.as_str()),
+        ("AAAA", "www.example.com")
+    );
+    assert_eq!(rs.checkers[1].common.retry, 1);
+    let (c, d) = load(
+        "virtual_server 10.0.0.1 53 {\n real_server 127.0.0.1 53 {\n  DNS_CHECK {\n   type SRV\n  }\n }\n}\n",
+    );
+    assert!(c.is_some(), "{d}");
+    assert!(
+        d.contains("unknown DNS_CHECK type 'SRV': SOA is queried"),
+        "{d}"
+    );
+}
+
+#[test]
+fn daemon_dns_check_follows_dnsmasq() {
+    let Some(bin) = dnsmasq_or_skip() else { return };
+    if !common::netns::enter_new_netns_or_skip("DNS_CHECK daemon test in a namespace") {
+        return;
+    }
+    let server = dnsmasq(bin, &["/up.test/10.1.2.3"]);
+    let conf = "virtual_server 127.0.0.1 53 {\n delay_loop 0.3\n lb_kind NAT\n protocol UDP\n real_server 127.0.0.1 53 {\n  DNS_CHECK {\n   type A\n   name up.test\n   connect_timeout 1\n   retry 0\n   warmup 0\n  }\n }\n}\n";
+    let d = Daemon::start(conf, &[]);
+    let doc = d.wait_status(15, |s| {
+        rs(s, "127.0.0.1:53")["checks"][0]["last_reason"] == "NOERROR"
+    });
+    assert_eq!(rs(&doc, "127.0.0.1:53")["checks"][0]["kind"], "DNS_CHECK");
+    common::daemon::validate_status(&doc);
+    drop(server);
+    let _server = dnsmasq(bin, &["/up.test/"]);
+    let doc = d.wait_status(15, |s| {
+        rs(s, "127.0.0.1:53")["state"] == "down"
+            && rs(s, "127.0.0.1:53")["checks"][0]["last_reason"] == "DNS error NXDOMAIN (rcode 3)"
+    });
+    drop(doc);
+    d.stop();
+}

@@ -1,8 +1,9 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
-//! (`tcp`, `udp`, `ping`, `http`, `misc`, sharing `probe`), a checker ready to probe
+//! (`tcp`, `udp`, `ping`, `dns`, `http`, `misc`, sharing `probe`), a checker ready to probe
 //! (`prepared`), and the engine that schedules them and turns results into
 //! real-server health for the IPVS table.
 
+pub mod dns;
 pub mod engine;
 pub mod genhash;
 pub mod health;

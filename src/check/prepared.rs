@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::dns;
 use super::http::PreparedHttp;
 use super::misc;
 use super::ping;
@@ -21,6 +22,13 @@ pub enum Prepared {
     },
     Http(Box<PreparedHttp>),
     Misc(Box<MiscCheck>),
+    Dns {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        timeout: Duration,
+        /// The query with ID 0, or why there is none.
+        query: Result<Vec<u8>, dns::QueryError>,
+    },
     Ping {
         ip: IpAddr,
         bind: Option<IpAddr>,
@@ -47,6 +55,14 @@ impl Prepared {
             },
             CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
             CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
+            CheckKind::Dns(d) => Prepared::Dns {
+                addr: SocketAddr::new(c.connect_ip, c.connect_port),
+                bind: c
+                    .bindto
+                    .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
+                timeout: c.connect_timeout.0,
+                query: dns::encode_query(d),
+            },
             CheckKind::Ping => Prepared::Ping {
                 ip: c.connect_ip,
                 bind: c.bindto,
@@ -74,6 +90,15 @@ impl Prepared {
             } => tcp::probe(*addr, *bind, *timeout).await,
             Prepared::Http(h) => Box::pin(h.probe()).await,
             Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+            Prepared::Dns {
+                addr,
+                bind,
+                timeout,
+                query,
+            } => match query {
+                Ok(q) => Box::pin(dns::probe(*addr, *bind, *timeout, q)).await,
+                Err(e) => ProbeResult::local(e.to_string()),
+            },
             Prepared::Ping { ip, bind, timeout } => {
                 Box::pin(ping::probe(*ip, *bind, *timeout)).await
             }

@@ -657,6 +657,16 @@ pub enum CheckKind {
     /// PING_CHECK: an ICMP/ICMPv6 echo to connect_ip, answered within
     /// connect_timeout.
     Ping,
+    Dns(DnsCheck),
+}
+
+/// DNS_CHECK: a query over UDP, up on a response with rcode NOERROR.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DnsCheck {
+    /// `type`: A, NS, CNAME, SOA (default), MX, TXT or AAAA, uppercase.
+    pub qtype: String,
+    /// `name` (default `.`).
+    pub name: String,
 }
 
 /// UDP_CHECK: one datagram to the real server. Down when an ICMP error

@@ -101,6 +101,7 @@ fn kind(k: &CheckKind) -> &'static str {
         CheckKind::Misc(_) => "MISC_CHECK",
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
+        CheckKind::Dns(_) => "DNS_CHECK",
     }
 }
 

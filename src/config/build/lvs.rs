@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::keywords::Section;
 use crate::config::model::{
-    CheckCommon, CheckKind, Checker, Family, ForwardMethod, GroupEntry, HttpCheck, HttpVersion,
-    MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script, ScriptUser,
-    SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, UdpCheck, Url, VirtualServer,
-    VirtualServerGroup, VirtualServerKey,
+    CheckCommon, CheckKind, Checker, DnsCheck, Family, ForwardMethod, GroupEntry, HttpCheck,
+    HttpVersion, MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script,
+    ScriptUser, SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, UdpCheck, Url,
+    VirtualServer, VirtualServerGroup, VirtualServerKey,
 };
 use crate::config::source::Span;
 use crate::config::tree::{Node, Word};
@@ -775,8 +775,9 @@ fn real_server(
                     cx.no_mail(n.keyword.span, "smtp_alert");
                 }
             }
-            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK" => {}
-            "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
+            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK"
+            | "DNS_CHECK" => {}
+            "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
                 unsupported.push(n);
             }
             _ => cx.other(n, Section::RealServer, &[]),
@@ -811,6 +812,7 @@ fn real_server(
             "MISC_CHECK" => CheckerType::Misc,
             "UDP_CHECK" => CheckerType::Udp,
             "PING_CHECK" => CheckerType::Ping,
+            "DNS_CHECK" => CheckerType::Dns,
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
@@ -846,6 +848,7 @@ enum CheckerType {
     Misc,
     Udp,
     Ping,
+    Dns,
 }
 
 fn checker(
@@ -863,6 +866,7 @@ fn checker(
         CheckerType::Misc => Section::MiscCheck,
         CheckerType::Udp => Section::UdpCheck,
         CheckerType::Ping => Section::PingCheck,
+        CheckerType::Dns => Section::DnsCheck,
     };
     let mut own = Inherited::default();
     let mut connect_ip = None;
@@ -880,6 +884,8 @@ fn checker(
     let mut misc_timeout = None;
     let mut misc_dynamic = false;
     let mut misc_user: Option<ScriptUser> = None;
+    let mut dns_type: Option<String> = None;
+    let mut dns_name: Option<String> = None;
     let mut udp = UdpCheck {
         payload: Vec::new(),
         require_reply: false,
@@ -950,6 +956,21 @@ fn checker(
                     udp.reply = hex(cx, n);
                 }
             }
+            ("type", CheckerType::Dns) => {
+                if let Some(t) = cx.string(n, "a DNS record type (A NS CNAME SOA MX TXT AAAA)") {
+                    let known = crate::check::dns::TYPES
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&t));
+                    match known {
+                        Some((k, _)) => dns_type = Some((*k).to_string()),
+                        None => cx.warn(
+                            n.args[0].span,
+                            format!("unknown DNS_CHECK type '{t}': SOA is queried (as keepalived does); use A NS CNAME SOA MX TXT or AAAA"),
+                        ),
+                    }
+                }
+            }
+            ("name", CheckerType::Dns) => set(&mut dns_name, cx.string(n, "a domain name")),
             ("min_reply_length", CheckerType::Udp) => set_val(
                 &mut udp.min_reply_length,
                 cx.int(n, 0..=i64::from(u16::MAX)),
@@ -980,9 +1001,12 @@ fn checker(
         fwmark,
         connect_timeout: level.connect_timeout.unwrap_or(Timer::secs(5)),
         delay_loop,
-        retry: level
-            .retry
-            .unwrap_or(if kind == CheckerType::Misc { 0 } else { 1 }),
+        // keepalived: MISC_CHECK 0, DNS_CHECK 3, the others 1.
+        retry: level.retry.unwrap_or(match kind {
+            CheckerType::Misc => 0,
+            CheckerType::Dns => 3,
+            _ => 1,
+        }),
         delay_before_retry: level.delay_before_retry.unwrap_or(Timer::secs(if is_http {
             3
         } else {
@@ -1029,6 +1053,17 @@ fn checker(
         }
         CheckerType::Tcp => CheckKind::Tcp,
         CheckerType::Ping => CheckKind::Ping,
+        CheckerType::Dns => {
+            let dns = DnsCheck {
+                qtype: dns_type.unwrap_or_else(|| "SOA".into()),
+                name: dns_name.unwrap_or_else(|| ".".into()),
+            };
+            if let Err(e) = crate::check::dns::encode_query(&dns) {
+                cx.error(node.keyword.span, e.to_string());
+                return None;
+            }
+            CheckKind::Dns(dns)
+        }
         CheckerType::Udp => {
             if udp.min_reply_length > udp.max_reply_length {
                 cx.warn(
