@@ -492,3 +492,200 @@ fn daemon_dns_check_follows_dnsmasq() {
     drop(doc);
     d.stop();
 }
+
+/// Debian's aiosmtpd (python3-aiosmtpd; scripts/netns-lab/setup installs
+/// it); a failure under CI=true when missing, a skip otherwise.
+fn aiosmtpd_or_skip() -> Option<&'static str> {
+    let path = ["/usr/bin/aiosmtpd", "/usr/local/bin/aiosmtpd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if path.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but aiosmtpd is missing (scripts/netns-lab/setup installs python3-aiosmtpd)"
+        );
+        eprintln!("SKIP: aiosmtpd is not installed");
+    }
+    path
+}
+
+/// aiosmtpd on 127.0.0.1:`port`, once it accepts connections.
+fn aiosmtpd(bin: &str, port: u16) -> Child {
+    let child = Child(
+        std::process::Command::new(bin)
+            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "aiosmtpd did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn smtp_target(port: u16) -> ipvsdir::check::smtp::Target {
+    ipvsdir::check::smtp::Target {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        bind: None,
+        timeout: T,
+    }
+}
+
+/// A one-connection SMTP server that says `script`'s lines in turn, each
+/// after reading a line from the client (the first at once).
+fn scripted_smtp(script: &'static [&'static [u8]]) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{BufRead, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let t = std::thread::spawn(move || {
+        let mut heard = Vec::new();
+        let Ok((s, _)) = l.accept() else {
+            return heard;
+        };
+        let mut r = std::io::BufReader::new(s.try_clone().expect("clone"));
+        let mut w = s;
+        for (i, line) in script.iter().enumerate() {
+            if i > 0 && r.read_until(b'\n', &mut heard).unwrap_or(0) == 0 {
+                break;
+            }
+            if w.write_all(line).is_err() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        heard
+    });
+    (port, t)
+}
+
+#[tokio::test]
+async fn smtp_against_aiosmtpd_then_gone() {
+    use ipvsdir::check::smtp;
+    let Some(bin) = aiosmtpd_or_skip() else {
+        return;
+    };
+    let port = common::daemon::free_port();
+    let server = aiosmtpd(bin, port);
+    let r = smtp::probe(&[smtp_target(port)], "director.example").await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(&*r.reason, "HELO accepted");
+    // host { } blocks: each in turn, the first failing one named.
+    let dead = common::daemon::free_port();
+    let r = smtp::probe(&[smtp_target(port), smtp_target(dead)], "x").await;
+    assert!(!r.ok && !r.local, "{r:?}");
+    assert_eq!(
+        &*r.reason,
+        format!("host 127.0.0.1:{dead}: connection refused")
+    );
+    drop(server);
+    let r = smtp::probe(&[smtp_target(port)], "x").await;
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(&*r.reason, "connection refused");
+}
+
+#[tokio::test]
+async fn smtp_bad_and_hostile_servers() {
+    use ipvsdir::check::smtp;
+    // The HELO line is what the server hears.
+    let (port, t) = scripted_smtp(&[b"220-hello\r\n220 there\r\n", b"250 ok\r\n", b"221 bye\r\n"]);
+    let r = smtp::probe(&[smtp_target(port)], "lb1.example").await;
+    assert!(r.ok, "{r:?}");
+    let heard = String::from_utf8(t.join().expect("server")).expect("text");
+    assert_eq!(heard, "HELO lb1.example\r\nQUIT\r\n");
+
+    let (port, t) = scripted_smtp(&[b"554 \x1b[31mgo away\r\n"]);
+    let r = smtp::probe(&[smtp_target(port)], "x").await;
+    assert_eq!(&*r.reason, "bad greeting banner: '554 ?[31mgo away'");
+    t.join().expect("server");
+
+    let (port, t) = scripted_smtp(&[b"220 hi\r\n", b"501 who are you\r\n"]);
+    let r = smtp::probe(&[smtp_target(port)], "x").await;
+    assert_eq!(&*r.reason, "bad HELO response: '501 who are you'");
+    t.join().expect("server");
+
+    // No newline, ever: cut off, not buffered without end.
+    static JUNK: [u8; 8192] = [b'2'; 8192];
+    static JUNK_SCRIPT: [&[u8]; 1] = [&JUNK];
+    let (port, t) = scripted_smtp(&JUNK_SCRIPT);
+    let r = smtp::probe(&[smtp_target(port)], "x").await;
+    assert_eq!(&*r.reason, "greeting: reply longer than 4096 bytes");
+    t.join().expect("server");
+
+    // Silent after connecting: the step's timeout.
+    let (port, t) = scripted_smtp(&[b""]);
+    let r = smtp::probe(&[smtp_target(port)], "x").await;
+    assert_eq!(&*r.reason, "greeting: timed out after 0.5 s");
+    t.join().expect("server");
+}
+
+#[test]
+fn smtp_check_config_with_hosts() {
+    let c = config(
+        "virtual_server 10.0.0.1 25 {\n real_server 127.0.0.1 25 {\n  SMTP_CHECK {\n   connect_timeout 2\n  }\n  SMTP_CHECK {\n   helo_name lb1.example\n   connect_timeout 3\n   host {\n    connect_ip 127.0.0.2\n   }\n   host {\n    connect_ip 127.0.0.3\n    connect_port 2525\n    bindto 127.0.0.1\n    connect_timeout 1\n   }\n  }\n }\n}\n",
+    );
+    let rs = &c.virtual_servers[0].real_servers[0];
+    let CheckKind::Smtp(s) = &rs.checkers[0].kind else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(s.helo_name, "smtpchecker.keepalived.org");
+    assert!(s.hosts.is_empty());
+    let CheckKind::Smtp(s) = &rs.checkers[1].kind else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(s.helo_name, "lb1.example");
+    let h: Vec<_> = s
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                h.connect_ip.to_string(),
+                h.connect_port,
+                h.bindto.map(|b| b.to_string()),
+                h.connect_timeout.0.as_secs(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        h,
+        [
+            ("127.0.0.2".to_string(), 25, None, 3),
+            (
+                "127.0.0.3".to_string(),
+                2525,
+                Some("127.0.0.1".to_string()),
+                1
+            ),
+        ]
+    );
+}
+
+#[test]
+fn daemon_smtp_check_follows_aiosmtpd() {
+    let Some(bin) = aiosmtpd_or_skip() else {
+        return;
+    };
+    let port = common::daemon::free_port();
+    let server = aiosmtpd(bin, port);
+    let conf = format!(
+        "virtual_server 127.0.0.1 25 {{\n delay_loop 0.3\n lb_kind NAT\n protocol TCP\n real_server 127.0.0.1 {port} {{\n  SMTP_CHECK {{\n   helo_name lb1.example\n   connect_timeout 1\n   retry 0\n   warmup 0\n  }}\n }}\n}}\n"
+    );
+    let d = Daemon::start(&conf, &[]);
+    let name = format!("127.0.0.1:{port}");
+    let doc = d.wait_status(15, |s| {
+        rs(s, &name)["checks"][0]["last_reason"] == "HELO accepted"
+    });
+    assert_eq!(rs(&doc, &name)["checks"][0]["kind"], "SMTP_CHECK");
+    common::daemon::validate_status(&doc);
+    drop(server);
+    let doc = d.wait_status(15, |s| rs(s, &name)["state"] == "down");
+    let text = rs(&doc, &name).to_string();
+    assert!(text.contains("connection refused"), "{text}");
+    d.stop();
+}

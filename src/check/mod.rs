@@ -1,5 +1,5 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
-//! (`tcp`, `udp`, `ping`, `dns`, `http`, `misc`, sharing `probe`), a checker ready to probe
+//! (`tcp`, `udp`, `ping`, `dns`, `smtp`, `http`, `misc`, sharing `probe`), a checker ready to probe
 //! (`prepared`), and the engine that schedules them and turns results into
 //! real-server health for the IPVS table.
 
@@ -12,6 +12,7 @@ pub mod misc;
 pub mod ping;
 pub mod prepared;
 pub mod probe;
+pub mod smtp;
 pub mod state;
 pub mod tcp;
 pub mod udp;

@@ -9,6 +9,7 @@ use super::http::PreparedHttp;
 use super::misc;
 use super::ping;
 use super::probe::{ProbeContext, ProbeResult};
+use super::smtp;
 use super::tcp;
 use super::udp;
 use crate::config::model::{CheckKind, Checker, MiscCheck, UdpCheck};
@@ -22,6 +23,10 @@ pub enum Prepared {
     },
     Http(Box<PreparedHttp>),
     Misc(Box<MiscCheck>),
+    Smtp {
+        targets: Vec<smtp::Target>,
+        helo: String,
+    },
     Dns {
         addr: SocketAddr,
         bind: Option<SocketAddr>,
@@ -55,6 +60,41 @@ impl Prepared {
             },
             CheckKind::Http(h) => Prepared::Http(Box::new(PreparedHttp::new(c, h))),
             CheckKind::Misc(m) => Prepared::Misc(Box::new(m.clone())),
+            CheckKind::Smtp(s) => {
+                let target = |ip, port, bind: Option<IpAddr>, bport: Option<u16>, t: Duration| {
+                    smtp::Target {
+                        addr: SocketAddr::new(ip, port),
+                        bind: bind.map(|a| SocketAddr::new(a, bport.unwrap_or(0))),
+                        timeout: t,
+                    }
+                };
+                let targets = if s.hosts.is_empty() {
+                    vec![target(
+                        c.connect_ip,
+                        c.connect_port,
+                        c.bindto,
+                        c.bind_port,
+                        c.connect_timeout.0,
+                    )]
+                } else {
+                    s.hosts
+                        .iter()
+                        .map(|h| {
+                            target(
+                                h.connect_ip,
+                                h.connect_port,
+                                h.bindto,
+                                h.bind_port,
+                                h.connect_timeout.0,
+                            )
+                        })
+                        .collect()
+                };
+                Prepared::Smtp {
+                    targets,
+                    helo: s.helo_name.clone(),
+                }
+            }
             CheckKind::Dns(d) => Prepared::Dns {
                 addr: SocketAddr::new(c.connect_ip, c.connect_port),
                 bind: c
@@ -90,6 +130,7 @@ impl Prepared {
             } => tcp::probe(*addr, *bind, *timeout).await,
             Prepared::Http(h) => Box::pin(h.probe()).await,
             Prepared::Misc(m) => Box::pin(misc::probe(m, ctx)).await,
+            Prepared::Smtp { targets, helo } => Box::pin(smtp::probe(targets, helo)).await,
             Prepared::Dns {
                 addr,
                 bind,

@@ -658,6 +658,27 @@ pub enum CheckKind {
     /// connect_timeout.
     Ping,
     Dns(DnsCheck),
+    Smtp(SmtpCheck),
+}
+
+/// SMTP_CHECK: greeting 220, `HELO helo_name` 250, QUIT.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SmtpCheck {
+    /// `helo_name` (keepalived's default `smtpchecker.keepalived.org`).
+    pub helo_name: String,
+    /// The `host { }` blocks, each filled in from the checker's own
+    /// settings; empty: the checker's connect_ip/port only.
+    pub hosts: Vec<SmtpHost>,
+}
+
+/// One `host { }` of SMTP_CHECK (keepalived deprecates the block, still reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SmtpHost {
+    pub connect_ip: IpAddr,
+    pub connect_port: u16,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub connect_timeout: Timer,
 }
 
 /// DNS_CHECK: a query over UDP, up on a response with rcode NOERROR.

@@ -102,6 +102,7 @@ fn kind(k: &CheckKind) -> &'static str {
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
         CheckKind::Dns(_) => "DNS_CHECK",
+        CheckKind::Smtp(_) => "SMTP_CHECK",
     }
 }
 

@@ -8,8 +8,8 @@ use crate::config::keywords::Section;
 use crate::config::model::{
     CheckCommon, CheckKind, Checker, DnsCheck, Family, ForwardMethod, GroupEntry, HttpCheck,
     HttpVersion, MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script,
-    ScriptUser, SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, UdpCheck, Url,
-    VirtualServer, VirtualServerGroup, VirtualServerKey,
+    ScriptUser, SmtpCheck, SmtpHost, SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType,
+    UdpCheck, Url, VirtualServer, VirtualServerGroup, VirtualServerKey,
 };
 use crate::config::source::Span;
 use crate::config::tree::{Node, Word};
@@ -776,8 +776,8 @@ fn real_server(
                 }
             }
             "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK"
-            | "DNS_CHECK" => {}
-            "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
+            | "DNS_CHECK" | "SMTP_CHECK" => {}
+            "BFD_CHECK" | "FILE_CHECK" => {
                 unsupported.push(n);
             }
             _ => cx.other(n, Section::RealServer, &[]),
@@ -813,6 +813,7 @@ fn real_server(
             "UDP_CHECK" => CheckerType::Udp,
             "PING_CHECK" => CheckerType::Ping,
             "DNS_CHECK" => CheckerType::Dns,
+            "SMTP_CHECK" => CheckerType::Smtp,
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
@@ -849,6 +850,7 @@ enum CheckerType {
     Udp,
     Ping,
     Dns,
+    Smtp,
 }
 
 fn checker(
@@ -867,6 +869,7 @@ fn checker(
         CheckerType::Udp => Section::UdpCheck,
         CheckerType::Ping => Section::PingCheck,
         CheckerType::Dns => Section::DnsCheck,
+        CheckerType::Smtp => Section::SmtpCheck,
     };
     let mut own = Inherited::default();
     let mut connect_ip = None;
@@ -884,6 +887,8 @@ fn checker(
     let mut misc_timeout = None;
     let mut misc_dynamic = false;
     let mut misc_user: Option<ScriptUser> = None;
+    let mut helo_name: Option<String> = None;
+    let mut smtp_hosts: Vec<HostBlock> = Vec::new();
     let mut dns_type: Option<String> = None;
     let mut dns_name: Option<String> = None;
     let mut udp = UdpCheck {
@@ -970,6 +975,12 @@ fn checker(
                     }
                 }
             }
+            ("helo_name", CheckerType::Smtp) => set(&mut helo_name, cx.string(n, "a host name")),
+            ("host", CheckerType::Smtp) => {
+                if let Some(h) = smtp_host(cx, n) {
+                    smtp_hosts.push(h);
+                }
+            }
             ("name", CheckerType::Dns) => set(&mut dns_name, cx.string(n, "a domain name")),
             ("min_reply_length", CheckerType::Udp) => set_val(
                 &mut udp.min_reply_length,
@@ -1016,7 +1027,12 @@ fn checker(
         alpha: level.alpha.unwrap_or(false),
         log_all_failures,
     };
-    if !matches!(kind, CheckerType::Misc | CheckerType::Ping) && common.connect_port == 0 {
+    let hosts_have_ports =
+        !smtp_hosts.is_empty() && smtp_hosts.iter().all(|h| h.connect_port.is_some());
+    if !matches!(kind, CheckerType::Misc | CheckerType::Ping)
+        && common.connect_port == 0
+        && !hosts_have_ports
+    {
         cx.error(
             node.keyword.span,
             format!(
@@ -1053,6 +1069,28 @@ fn checker(
         }
         CheckerType::Tcp => CheckKind::Tcp,
         CheckerType::Ping => CheckKind::Ping,
+        CheckerType::Smtp => {
+            let hosts: Vec<SmtpHost> = smtp_hosts
+                .into_iter()
+                .map(|h| SmtpHost {
+                    connect_ip: h.connect_ip.unwrap_or(common.connect_ip),
+                    connect_port: h.connect_port.unwrap_or(common.connect_port),
+                    bindto: h.bindto.or(common.bindto),
+                    bind_port: h.bind_port.or(common.bind_port),
+                    connect_timeout: h.connect_timeout.unwrap_or(common.connect_timeout),
+                })
+                .collect();
+            if hosts.iter().any(|h| h.connect_port == 0) {
+                cx.error(
+                    node.keyword.span,
+                    "an SMTP_CHECK host has no port to connect to: add `connect_port N`",
+                );
+            }
+            CheckKind::Smtp(SmtpCheck {
+                helo_name: helo_name.unwrap_or_else(|| "smtpchecker.keepalived.org".into()),
+                hosts,
+            })
+        }
         CheckerType::Dns => {
             let dns = DnsCheck {
                 qtype: dns_type.unwrap_or_else(|| "SOA".into()),
@@ -1095,6 +1133,42 @@ fn checker(
         }
     };
     Some(Checker { kind, common })
+}
+
+/// A `host { }` of SMTP_CHECK as written; what it leaves out comes from
+/// the checker.
+#[derive(Default)]
+struct HostBlock {
+    connect_ip: Option<IpAddr>,
+    connect_port: Option<u16>,
+    bindto: Option<IpAddr>,
+    bind_port: Option<u16>,
+    connect_timeout: Option<Timer>,
+}
+
+fn smtp_host(cx: &mut Ctx, node: &Node) -> Option<HostBlock> {
+    cx.at_most(node, 0);
+    let body = cx.block(node)?;
+    let mut h = HostBlock::default();
+    for n in body {
+        match n.name() {
+            "connect_ip" => set(&mut h.connect_ip, cx.ip(n)),
+            "connect_port" => set(&mut h.connect_port, cx.port(n)),
+            "bindto" => set(&mut h.bindto, cx.ip(n)),
+            "bind_port" => set(&mut h.bind_port, cx.port(n)),
+            "connect_timeout" => set(&mut h.connect_timeout, cx.timer(n)),
+            _ => cx.other(n, Section::SmtpHost, &[]),
+        }
+    }
+    if let (Some(c), Some(b)) = (h.connect_ip, h.bindto)
+        && c.is_ipv4() != b.is_ipv4()
+    {
+        cx.error(
+            node.keyword.span,
+            format!("connect_ip {c} and bindto {b} are of different address families"),
+        );
+    }
+    Some(h)
 }
 
 /// The hex string of `payload` / `require_reply`: its words joined (spaces
