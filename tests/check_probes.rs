@@ -179,7 +179,7 @@ fn unsupported_checkers_say_what_judges_the_real_server() {
         "{d}"
     );
     assert!(
-        d.contains("real_server 127.0.0.2 80: it is judged by its other 1 checker(s) only"),
+        d.contains("real_server 127.0.0.2 80: it is judged by its TCP_CHECK only"),
         "{d}"
     );
 }

@@ -754,6 +754,7 @@ fn real_server(
     };
     let mut method_node = None;
     let mut unsupported: Vec<&Node> = Vec::new();
+    let mut judges: Vec<&str> = Vec::new();
     for n in body {
         if own.take(cx, n) {
             continue;
@@ -818,6 +819,9 @@ fn real_server(
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
             rs.checkers.push(c);
+            if !unsupported.is_empty() && !judges.contains(&n.name()) {
+                judges.push(n.name());
+            }
         }
     }
     // A checker ipvsdir cannot run yet must not leave the real server
@@ -827,10 +831,7 @@ fn real_server(
         let judged = if rs.checkers.is_empty() {
             "it has no other checker, so it is never taken out of the table".to_string()
         } else {
-            format!(
-                "it is judged by its other {} checker(s) only",
-                rs.checkers.len()
-            )
+            format!("it is judged by its {} only", judges.join(", "))
         };
         cx.warn(
             n.keyword.span,
