@@ -359,7 +359,7 @@ fn dnsmasq(bin: &str, rules: &[&str]) -> Child {
 }
 
 fn dns_check(qtype: &str, name: &str) -> Vec<u8> {
-    ipvsdir::check::dns::encode_query(&ipvsdir::config::model::DnsCheck {
+    ipvsdir::check::dns_message::encode_query(&ipvsdir::config::model::DnsCheck {
         qtype: qtype.into(),
         name: name.into(),
     })

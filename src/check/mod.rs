@@ -4,6 +4,7 @@
 //! real-server health for the IPVS table.
 
 pub mod dns;
+pub mod dns_message;
 pub mod engine;
 pub mod genhash;
 pub mod health;

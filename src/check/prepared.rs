@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::dns;
+use super::dns_message;
 use super::http::PreparedHttp;
 use super::misc;
 use super::ping;
@@ -32,7 +33,7 @@ pub enum Prepared {
         bind: Option<SocketAddr>,
         timeout: Duration,
         /// The query with ID 0, or why there is none.
-        query: Result<Vec<u8>, dns::QueryError>,
+        query: Result<Vec<u8>, dns_message::QueryError>,
     },
     Ping {
         ip: IpAddr,
@@ -101,7 +102,7 @@ impl Prepared {
                     .bindto
                     .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
                 timeout: c.connect_timeout.0,
-                query: dns::encode_query(d),
+                query: dns_message::encode_query(d),
             },
             CheckKind::Ping => Prepared::Ping {
                 ip: c.connect_ip,

@@ -964,7 +964,7 @@ fn checker(
             }
             ("type", CheckerType::Dns) => {
                 if let Some(t) = cx.string(n, "a DNS record type (A NS CNAME SOA MX TXT AAAA)") {
-                    let known = crate::check::dns::TYPES
+                    let known = crate::check::dns_message::TYPES
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case(&t));
                     match known {
@@ -1097,7 +1097,7 @@ fn checker(
                 qtype: dns_type.unwrap_or_else(|| "SOA".into()),
                 name: dns_name.unwrap_or_else(|| ".".into()),
             };
-            if let Err(e) = crate::check::dns::encode_query(&dns) {
+            if let Err(e) = crate::check::dns_message::encode_query(&dns) {
                 cx.error(node.keyword.span, e.to_string());
                 return None;
             }
