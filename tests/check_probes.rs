@@ -162,6 +162,14 @@ fn udp_check_config() {
     );
 
     let (c, d) = load(
+        "virtual_server 10.0.0.1 53 {\n real_server 127.0.0.1 53 {\n  UDP_CHECK {\n   require_reply\n   min_reply_length 4\n  }\n }\n}\n",
+    );
+    assert!(c.is_some(), "{d}");
+    assert!(
+        d.contains("min_reply_length is only checked with `require_reply HEX` (as keepalived does): ignored here"),
+        "{d}"
+    );
+    let (c, d) = load(
         "virtual_server 10.0.0.1 53 {\n real_server 127.0.0.1 53 {\n  UDP_CHECK {\n   payload 0g1\n  }\n }\n}\n",
     );
     assert!(c.is_none(), "{d}");

@@ -892,6 +892,7 @@ fn checker(
     let mut smtp_hosts: Vec<HostBlock> = Vec::new();
     let mut dns_type: Option<String> = None;
     let mut dns_name: Option<String> = None;
+    let mut length_node: Option<&Node> = None;
     let mut udp = UdpCheck {
         payload: Vec::new(),
         require_reply: false,
@@ -983,14 +984,20 @@ fn checker(
                 }
             }
             ("name", CheckerType::Dns) => set(&mut dns_name, cx.string(n, "a domain name")),
-            ("min_reply_length", CheckerType::Udp) => set_val(
-                &mut udp.min_reply_length,
-                cx.int(n, 0..=i64::from(u16::MAX)),
-            ),
-            ("max_reply_length", CheckerType::Udp) => set_val(
-                &mut udp.max_reply_length,
-                cx.int(n, 0..=i64::from(u16::MAX)),
-            ),
+            ("min_reply_length", CheckerType::Udp) => {
+                length_node.get_or_insert(n);
+                set_val(
+                    &mut udp.min_reply_length,
+                    cx.int(n, 0..=i64::from(u16::MAX)),
+                )
+            }
+            ("max_reply_length", CheckerType::Udp) => {
+                length_node.get_or_insert(n);
+                set_val(
+                    &mut udp.max_reply_length,
+                    cx.int(n, 0..=i64::from(u16::MAX)),
+                )
+            }
             _ => cx.other(n, section, &[]),
         }
     }
@@ -1104,6 +1111,14 @@ fn checker(
             CheckKind::Dns(dns)
         }
         CheckerType::Udp => {
+            if let Some(n) = length_node
+                && udp.reply.is_none()
+            {
+                cx.warn(
+                    n.keyword.span,
+                    format!("{} is only checked with `require_reply HEX` (as keepalived does): ignored here", n.name()),
+                );
+            }
             if udp.min_reply_length > udp.max_reply_length {
                 cx.warn(
                     node.keyword.span,
