@@ -696,9 +696,9 @@ fn misc_check_needs_path() {
 #[test]
 fn unsupported_checkers_warn() {
     assert_eq!(
-        diags(&vs("", "  SMTP_CHECK {\n   helo_name x\n  }")),
+        diags(&vs("", "  BFD_CHECK {\n   name x\n  }")),
         [
-            "4:3: Warning: SMTP_CHECK is not supported yet, ignored: real_server 10.0.0.11 80 is judged by its other checkers only (always up if it has none)"
+            "4:3: Warning: BFD_CHECK is not supported yet, ignored: real_server 10.0.0.11 80: it has no other checker, so it is never taken out of the table"
         ]
     );
 }

@@ -780,6 +780,59 @@ pub enum CheckKind {
     Tcp,
     Misc(MiscCheck),
     File(FileCheck),
+    Udp(UdpCheck),
+    /// PING_CHECK: an ICMP/ICMPv6 echo to connect_ip, answered within
+    /// connect_timeout.
+    Ping,
+    Dns(DnsCheck),
+    Smtp(SmtpCheck),
+}
+
+/// SMTP_CHECK: greeting 220, `HELO helo_name` 250, QUIT.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SmtpCheck {
+    /// `helo_name` (keepalived's default `smtpchecker.keepalived.org`).
+    pub helo_name: String,
+    /// The `host { }` blocks, each filled in from the checker's own
+    /// settings; empty: the checker's connect_ip/port only.
+    pub hosts: Vec<SmtpHost>,
+}
+
+/// One `host { }` of SMTP_CHECK (keepalived deprecates the block, still reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SmtpHost {
+    pub connect_ip: IpAddr,
+    pub connect_port: u16,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub connect_timeout: Timer,
+}
+
+/// DNS_CHECK: a query over UDP, up on a response with rcode NOERROR.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DnsCheck {
+    /// `type`: A, NS, CNAME, SOA (default), MX, TXT or AAAA, uppercase.
+    pub qtype: String,
+    /// `name` (default `.`).
+    pub name: String,
+}
+
+/// UDP_CHECK: one datagram to the real server. Down when an ICMP error
+/// (port unreachable) comes back within connect_timeout; with
+/// `require_reply`, down too unless a fitting reply arrives in that time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdpCheck {
+    /// The datagram sent (`payload`, hex); empty when not set.
+    pub payload: Vec<u8>,
+    /// `require_reply`: a reply is needed to be up.
+    pub require_reply: bool,
+    /// `require_reply HEX`: the reply must start with these bytes (as far
+    /// as the reply goes); lengths are checked only then, as keepalived does.
+    pub reply: Option<Vec<u8>>,
+    /// `min_reply_length` (default 0).
+    pub min_reply_length: u16,
+    /// `max_reply_length` (default 255).
+    pub max_reply_length: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

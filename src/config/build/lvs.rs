@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::keywords::Section;
 use crate::config::model::{
-    CheckCommon, CheckKind, Checker, Family, ForwardMethod, GroupEntry, HttpCheck, HttpVersion,
-    MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script, ScriptUser,
-    SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType, Url, VirtualServer,
-    VirtualServerGroup, VirtualServerKey,
+    CheckCommon, CheckKind, Checker, DnsCheck, Family, ForwardMethod, GroupEntry, HttpCheck,
+    HttpVersion, MiscCheck, Persistence, Protocol, RealServer, SchedFlags, Scheduler, Script,
+    ScriptUser, SmtpCheck, SmtpHost, SorryServer, StatusCodes, Timer, TunnelChecksum, TunnelType,
+    UdpCheck, Url, VirtualServer, VirtualServerGroup, VirtualServerKey,
 };
 use crate::config::source::Span;
 use crate::config::tree::{Node, Word};
@@ -753,6 +753,8 @@ fn real_server(
         checkers: Vec::new(),
     };
     let mut method_node = None;
+    let mut unsupported: Vec<&Node> = Vec::new();
+    let mut judges: Vec<&str> = Vec::new();
     for n in body {
         if own.take(cx, n) {
             continue;
@@ -774,9 +776,10 @@ fn real_server(
                     cx.no_mail(n.keyword.span, "smtp_alert");
                 }
             }
-            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "FILE_CHECK" => {}
-            kw @ ("SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK") => {
-                cx.warn(n.keyword.span, format!("{kw} is not supported yet, ignored: real_server {addr} {port} is judged by its other checkers only (always up if it has none)"));
+            "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "FILE_CHECK" | "UDP_CHECK"
+            | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => {}
+            "BFD_CHECK" => {
+                unsupported.push(n);
             }
             _ => cx.other(n, Section::RealServer, &[]),
         }
@@ -813,11 +816,32 @@ fn real_server(
                 rs.checkers.extend(c);
                 continue;
             }
+            "UDP_CHECK" => CheckerType::Udp,
+            "PING_CHECK" => CheckerType::Ping,
+            "DNS_CHECK" => CheckerType::Dns,
+            "SMTP_CHECK" => CheckerType::Smtp,
             _ => continue,
         };
         if let Some(c) = checker(cx, n, kind, &rs, &level) {
             rs.checkers.push(c);
+            if !unsupported.is_empty() && !judges.contains(&n.name()) {
+                judges.push(n.name());
+            }
         }
+    }
+    // A checker ipvsdir cannot run yet must not leave the real server
+    // silently up: say what judges it instead.
+    for n in unsupported {
+        let kw = n.name();
+        let judged = if rs.checkers.is_empty() {
+            "it has no other checker, so it is never taken out of the table".to_string()
+        } else {
+            format!("it is judged by its {} only", judges.join(", "))
+        };
+        cx.warn(
+            n.keyword.span,
+            format!("{kw} is not supported yet, ignored: real_server {addr} {port}: {judged}"),
+        );
     }
     // A first push reserves room for four checkers; most real servers have one.
     rs.checkers.shrink_to_fit();
@@ -829,6 +853,10 @@ enum CheckerType {
     Http { tls: bool },
     Tcp,
     Misc,
+    Udp,
+    Ping,
+    Dns,
+    Smtp,
 }
 
 fn checker(
@@ -844,6 +872,10 @@ fn checker(
         CheckerType::Http { .. } => Section::HttpGet,
         CheckerType::Tcp => Section::TcpCheck,
         CheckerType::Misc => Section::MiscCheck,
+        CheckerType::Udp => Section::UdpCheck,
+        CheckerType::Ping => Section::PingCheck,
+        CheckerType::Dns => Section::DnsCheck,
+        CheckerType::Smtp => Section::SmtpCheck,
     };
     let mut own = Inherited::default();
     let mut connect_ip = None;
@@ -861,6 +893,18 @@ fn checker(
     let mut misc_timeout = None;
     let mut misc_dynamic = false;
     let mut misc_user: Option<ScriptUser> = None;
+    let mut helo_name: Option<String> = None;
+    let mut smtp_hosts: Vec<HostBlock> = Vec::new();
+    let mut dns_type: Option<String> = None;
+    let mut dns_name: Option<String> = None;
+    let mut length_node: Option<&Node> = None;
+    let mut udp = UdpCheck {
+        payload: Vec::new(),
+        require_reply: false,
+        reply: None,
+        min_reply_length: 0,
+        max_reply_length: u16::from(u8::MAX),
+    };
     let is_http = matches!(kind, CheckerType::Http { .. });
     for n in body {
         if own.take(cx, n) {
@@ -909,6 +953,56 @@ fn checker(
             ("misc_timeout", CheckerType::Misc) => set(&mut misc_timeout, cx.timer(n)),
             ("misc_dynamic", CheckerType::Misc) => set_val(&mut misc_dynamic, cx.flag(n)),
             ("user", CheckerType::Misc) => set(&mut misc_user, cx.user(n)),
+            ("payload", CheckerType::Udp) => {
+                cx.no_block(n);
+                if cx.arg(n, 0, "a hex string (e.g. 0a1b2c)").is_some()
+                    && let Some(p) = hex(cx, n)
+                {
+                    udp.payload = p;
+                }
+            }
+            ("require_reply", CheckerType::Udp) => {
+                cx.no_block(n);
+                udp.require_reply = true;
+                if !n.args.is_empty() {
+                    udp.reply = hex(cx, n);
+                }
+            }
+            ("type", CheckerType::Dns) => {
+                if let Some(t) = cx.string(n, "a DNS record type (A NS CNAME SOA MX TXT AAAA)") {
+                    let known = crate::check::dns_message::TYPES
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&t));
+                    match known {
+                        Some((k, _)) => dns_type = Some((*k).to_string()),
+                        None => cx.warn(
+                            n.args[0].span,
+                            format!("unknown DNS_CHECK type '{t}': SOA is queried (as keepalived does); use A NS CNAME SOA MX TXT or AAAA"),
+                        ),
+                    }
+                }
+            }
+            ("helo_name", CheckerType::Smtp) => set(&mut helo_name, cx.string(n, "a host name")),
+            ("host", CheckerType::Smtp) => {
+                if let Some(h) = smtp_host(cx, n) {
+                    smtp_hosts.push(h);
+                }
+            }
+            ("name", CheckerType::Dns) => set(&mut dns_name, cx.string(n, "a domain name")),
+            ("min_reply_length", CheckerType::Udp) => {
+                length_node.get_or_insert(n);
+                set_val(
+                    &mut udp.min_reply_length,
+                    cx.int(n, 0..=i64::from(u16::MAX)),
+                )
+            }
+            ("max_reply_length", CheckerType::Udp) => {
+                length_node.get_or_insert(n);
+                set_val(
+                    &mut udp.max_reply_length,
+                    cx.int(n, 0..=i64::from(u16::MAX)),
+                )
+            }
             _ => cx.other(n, section, &[]),
         }
     }
@@ -931,9 +1025,12 @@ fn checker(
         fwmark,
         connect_timeout: level.connect_timeout.unwrap_or(Timer::secs(5)),
         delay_loop,
-        retry: level
-            .retry
-            .unwrap_or(if kind == CheckerType::Misc { 0 } else { 1 }),
+        // keepalived: MISC_CHECK 0, DNS_CHECK 3, the others 1.
+        retry: level.retry.unwrap_or(match kind {
+            CheckerType::Misc => 0,
+            CheckerType::Dns => 3,
+            _ => 1,
+        }),
         delay_before_retry: level.delay_before_retry.unwrap_or(Timer::secs(if is_http {
             3
         } else {
@@ -943,7 +1040,12 @@ fn checker(
         alpha: level.alpha.unwrap_or(false),
         log_all_failures,
     };
-    if kind != CheckerType::Misc && common.connect_port == 0 {
+    let hosts_have_ports =
+        !smtp_hosts.is_empty() && smtp_hosts.iter().all(|h| h.connect_port.is_some());
+    if !matches!(kind, CheckerType::Misc | CheckerType::Ping)
+        && common.connect_port == 0
+        && !hosts_have_ports
+    {
         cx.error(
             node.keyword.span,
             format!(
@@ -979,6 +1081,60 @@ fn checker(
             })
         }
         CheckerType::Tcp => CheckKind::Tcp,
+        CheckerType::Ping => CheckKind::Ping,
+        CheckerType::Smtp => {
+            let hosts: Vec<SmtpHost> = smtp_hosts
+                .into_iter()
+                .map(|h| SmtpHost {
+                    connect_ip: h.connect_ip.unwrap_or(common.connect_ip),
+                    connect_port: h.connect_port.unwrap_or(common.connect_port),
+                    bindto: h.bindto.or(common.bindto),
+                    bind_port: h.bind_port.or(common.bind_port),
+                    connect_timeout: h.connect_timeout.unwrap_or(common.connect_timeout),
+                })
+                .collect();
+            if hosts.iter().any(|h| h.connect_port == 0) {
+                cx.error(
+                    node.keyword.span,
+                    "an SMTP_CHECK host has no port to connect to: add `connect_port N`",
+                );
+            }
+            CheckKind::Smtp(SmtpCheck {
+                helo_name: helo_name.unwrap_or_else(|| "smtpchecker.keepalived.org".into()),
+                hosts,
+            })
+        }
+        CheckerType::Dns => {
+            let dns = DnsCheck {
+                qtype: dns_type.unwrap_or_else(|| "SOA".into()),
+                name: dns_name.unwrap_or_else(|| ".".into()),
+            };
+            if let Err(e) = crate::check::dns_message::encode_query(&dns) {
+                cx.error(node.keyword.span, e.to_string());
+                return None;
+            }
+            CheckKind::Dns(dns)
+        }
+        CheckerType::Udp => {
+            if let Some(n) = length_node
+                && udp.reply.is_none()
+            {
+                cx.warn(
+                    n.keyword.span,
+                    format!("{} is only checked with `require_reply HEX` (as keepalived does): ignored here", n.name()),
+                );
+            }
+            if udp.min_reply_length > udp.max_reply_length {
+                cx.warn(
+                    node.keyword.span,
+                    format!(
+                        "UDP_CHECK min_reply_length {} > max_reply_length {}: it will always fail",
+                        udp.min_reply_length, udp.max_reply_length
+                    ),
+                );
+            }
+            CheckKind::Udp(udp)
+        }
         CheckerType::Misc => {
             let Some(mut path) = misc_path else {
                 cx.error(
@@ -998,6 +1154,68 @@ fn checker(
         }
     };
     Some(Checker { kind, common })
+}
+
+/// A `host { }` of SMTP_CHECK as written; what it leaves out comes from
+/// the checker.
+#[derive(Default)]
+struct HostBlock {
+    connect_ip: Option<IpAddr>,
+    connect_port: Option<u16>,
+    bindto: Option<IpAddr>,
+    bind_port: Option<u16>,
+    connect_timeout: Option<Timer>,
+}
+
+fn smtp_host(cx: &mut Ctx, node: &Node) -> Option<HostBlock> {
+    cx.at_most(node, 0);
+    let body = cx.block(node)?;
+    let mut h = HostBlock::default();
+    for n in body {
+        match n.name() {
+            "connect_ip" => set(&mut h.connect_ip, cx.ip(n)),
+            "connect_port" => set(&mut h.connect_port, cx.port(n)),
+            "bindto" => set(&mut h.bindto, cx.ip(n)),
+            "bind_port" => set(&mut h.bind_port, cx.port(n)),
+            "connect_timeout" => set(&mut h.connect_timeout, cx.timer(n)),
+            _ => cx.other(n, Section::SmtpHost, &[]),
+        }
+    }
+    if let (Some(c), Some(b)) = (h.connect_ip, h.bindto)
+        && c.is_ipv4() != b.is_ipv4()
+    {
+        cx.error(
+            node.keyword.span,
+            format!("connect_ip {c} and bindto {b} are of different address families"),
+        );
+    }
+    Some(h)
+}
+
+/// The hex string of `payload` / `require_reply`: its words joined (spaces
+/// between bytes are allowed), an even number of hex digits.
+fn hex(cx: &mut Ctx, n: &Node) -> Option<Vec<u8>> {
+    let text: String = n.args.iter().map(|w| w.text.as_str()).collect();
+    let at = n.args.first().map_or(n.keyword.span, |w| w.span);
+    let digits: Option<Vec<u8>> = text
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect();
+    match digits {
+        Some(d) if !d.is_empty() && d.len() % 2 == 0 => {
+            Some(d.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
+        }
+        _ => {
+            cx.error(
+                at,
+                format!(
+                    "`{}` needs an even number of hex digits (e.g. 0a1b2c), found '{text}'",
+                    n.name()
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn url(cx: &mut Ctx, node: &Node) -> Option<Url> {
