@@ -11,14 +11,11 @@
 //! checker and only its ID changes per probe.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
-
-use tokio::net::UdpSocket;
 
 use super::dns_message::judge;
 use super::probe::ProbeResult;
-use super::tcp::is_local;
 
 fn random_id() -> u16 {
     let mut h = RandomState::new().build_hasher();
@@ -31,13 +28,7 @@ fn random_id() -> u16 {
 }
 
 fn io_down(e: &std::io::Error, what: &str) -> ProbeResult {
-    if is_local(e) {
-        ProbeResult::local(format!("cannot {what}: {e}"))
-    } else if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        ProbeResult::down("port unreachable (ICMP): connection refused")
-    } else {
-        ProbeResult::down(format!("DNS {what} failed: {e}"))
-    }
+    super::udp::io_down(e, "DNS", what)
 }
 
 /// One query to `addr`; `query` from [`encode_query`].
@@ -50,21 +41,10 @@ pub async fn probe(
     if query.len() < 12 {
         return ProbeResult::local("no DNS query to send");
     }
-    let local = bind.unwrap_or_else(|| {
-        let any = if addr.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        };
-        SocketAddr::new(any, 0)
-    });
-    let sock = match UdpSocket::bind(local).await {
+    let sock = match super::udp::connected(addr, bind, "DNS").await {
         Ok(s) => s,
-        Err(e) => return ProbeResult::local(format!("cannot bind a UDP socket to {local}: {e}")),
+        Err(r) => return r,
     };
-    if let Err(e) = sock.connect(addr).await {
-        return io_down(&e, "connect");
-    }
     let id = random_id();
     let mut msg = query.to_vec();
     msg[..2].copy_from_slice(&id.to_be_bytes());

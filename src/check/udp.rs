@@ -34,7 +34,9 @@ pub fn judge_reply(reply: &[u8], check: &UdpCheck) -> Option<String> {
     ))
 }
 
-fn io_down(e: &io::Error, what: &str) -> ProbeResult {
+/// Why a UDP exchange failed: a local problem (no verdict), an ICMP port
+/// unreachable, or another error; `proto` names the check (`UDP`, `DNS`).
+pub(super) fn io_down(e: &io::Error, proto: &str, what: &str) -> ProbeResult {
     if is_local(e) {
         return ProbeResult::local(format!("cannot {what}: {e}"));
     }
@@ -42,16 +44,17 @@ fn io_down(e: &io::Error, what: &str) -> ProbeResult {
         Some(libc::ECONNREFUSED) => {
             ProbeResult::down("port unreachable (ICMP): connection refused")
         }
-        _ => ProbeResult::down(format!("UDP {what} failed: {e}")),
+        _ => ProbeResult::down(format!("{proto} {what} failed: {e}")),
     }
 }
 
-pub async fn probe(
+/// A socket bound to `bind` (else any address of `addr`'s family) and
+/// connected to `addr`, so that an ICMP error comes back as ECONNREFUSED.
+pub(super) async fn connected(
     addr: SocketAddr,
     bind: Option<SocketAddr>,
-    timeout: Duration,
-    check: &UdpCheck,
-) -> ProbeResult {
+    proto: &str,
+) -> Result<UdpSocket, ProbeResult> {
     let local = bind.unwrap_or_else(|| {
         let any = if addr.is_ipv4() {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -60,25 +63,37 @@ pub async fn probe(
         };
         SocketAddr::new(any, 0)
     });
-    let sock = match UdpSocket::bind(local).await {
+    let sock = UdpSocket::bind(local)
+        .await
+        .map_err(|e| ProbeResult::local(format!("cannot bind a UDP socket to {local}: {e}")))?;
+    sock.connect(addr)
+        .await
+        .map_err(|e| io_down(&e, proto, "connect"))?;
+    Ok(sock)
+}
+
+pub async fn probe(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+    timeout: Duration,
+    check: &UdpCheck,
+) -> ProbeResult {
+    let sock = match connected(addr, bind, "UDP").await {
         Ok(s) => s,
-        Err(e) => return ProbeResult::local(format!("cannot bind a UDP socket to {local}: {e}")),
+        Err(r) => return r,
     };
-    if let Err(e) = sock.connect(addr).await {
-        return io_down(&e, "connect");
-    }
     // One deadline for sending and hearing back.
     let exchange = async {
         sock.send(&check.payload)
             .await
-            .map_err(|e| io_down(&e, "send"))?;
+            .map_err(|e| io_down(&e, "UDP", "send"))?;
         // One byte more than the largest reply allowed, so that a longer one
         // shows as too long rather than cut to fit.
         let mut buf = vec![0u8; usize::from(check.max_reply_length) + 1];
         let n = sock
             .recv(&mut buf)
             .await
-            .map_err(|e| io_down(&e, "receive"))?;
+            .map_err(|e| io_down(&e, "UDP", "receive"))?;
         buf.truncate(n);
         Ok::<_, ProbeResult>(buf)
     };
