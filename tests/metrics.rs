@@ -3,11 +3,14 @@
 //! clean), and the listener of a running daemon (`-C --no-ipvs` on
 //! loopback: no root, no IPVS).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::{free_port, get};
 use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport, VirtualServerReport};
 use ipvsdir::lvs::director::Override;
 use ipvsdir::metrics::{DaemonStats, render};
@@ -277,22 +280,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// One HTTP/1.0 GET on loopback: (status line, body).
-fn get(port: u16, path: &str) -> Option<(String, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut all = String::new();
-    s.read_to_string(&mut all).ok()?;
-    let (head, body) = all.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 #[test]
