@@ -2,7 +2,8 @@
 //! the daemon stays up with the instance in FAULT, and when the interface
 //! appears (a veth created in the director's namespace) the instance
 //! leaves FAULT and advertises on it; deleted and created again, the same.
-//! tcpdump on the veth's other end is the oracle for the adverts.
+//! tcpdump on the veth's other end is the oracle for the adverts. Set
+//! down (not deleted), FAULT too, and MASTER again once up.
 //! Needs root (fails under CI=true without it, skips elsewhere).
 
 mod common;
@@ -113,5 +114,17 @@ fn an_instance_waits_in_fault_for_its_interface_and_runs_when_it_appears() {
         1,
         "each reason said once: {log}"
     );
+
+    // Set down (not deleted): the instance's own interface is tracked as
+    // keepalived tracks it (no dont_track_primary): FAULT, VIP gone; up
+    // again: MASTER.
+    let d1 = lab.ns("d1");
+    common::netns::sh(&format!("ip -n {d1} link set eth9 down"));
+    lab.wait_state("d1", "VI_1", "FAULT", LONG);
+    assert!(!lab.has_addr("d1", VIP));
+    common::netns::sh(&format!("ip -n {d1} link set eth9 up"));
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    assert!(lab.has_addr("d1", VIP));
+    adverts_seen(&lab);
     println!("{}", lab.log("d1"));
 }

@@ -136,6 +136,16 @@ impl Instance {
                 reverse: t.reverse,
             });
         }
+        // As keepalived: the instance's own interface is tracked (down =
+        // FAULT) unless `dont_track_primary` says otherwise.
+        let listed = cfg.track_interface.iter().any(|t| t.name == cfg.interface);
+        if !cfg.dont_track_primary && !listed {
+            trackers.push(Tracker {
+                kind: TrackerKind::Interface(cfg.interface.clone()),
+                weight: 0,
+                reverse: false,
+            });
+        }
         let sync_group = config
             .vrrp_sync_groups
             .iter()

@@ -328,7 +328,7 @@ pub(super) async fn watch_links(
         let up = match rtnl.link_by_name(name).await {
             Ok(l) => l.up,
             Err(e) => {
-                tracing::warn!("track_interface {name}: {e}; taken as down");
+                tracing::warn!("interface {name} (tracked): {e}; taken as down");
                 false
             }
         };

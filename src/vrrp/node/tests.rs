@@ -602,3 +602,29 @@ fn a_sync_group_applies_its_tracked_files_weights_to_every_member() {
     assert_eq!(n.instances()[1].vrrp.priority, 80);
     assert_eq!(n.instances()[2].vrrp.priority, 80);
 }
+
+#[test]
+fn the_instances_own_interface_going_down_is_a_fault_unless_dont_track_primary() {
+    for (extra, faults) in [("", true), ("  dont_track_primary\n", false)] {
+        let text = CONF.replace("  advert_int 1\n", &format!("  advert_int 1\n{extra}"));
+        let mut n = node(&text);
+        n.handle(
+            0,
+            Event::Start {
+                links: vec![("eth0".into(), true)],
+                files: Vec::new(),
+            },
+        );
+        drain(&mut n);
+        assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+        let link = |up| Event::Link {
+            name: "eth0".into(),
+            up,
+        };
+        n.handle(10, link(false));
+        let state = n.instances()[0].vrrp.state;
+        assert_eq!(state == State::Fault, faults, "{extra:?}: {state:?}");
+        n.handle(20, link(true));
+        assert_eq!(n.instances()[0].vrrp.state, State::Backup, "{extra:?}");
+    }
+}
