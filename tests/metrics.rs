@@ -51,6 +51,12 @@ fn vrrp() -> VrrpReport {
             priority_zero_received: 4,
             priority_zero_sent: 1,
             garp_master_delay: 5.0,
+            takeovers: {
+                let mut t = ipvsdir::vrrp::instance::Takeovers::default();
+                t.record(3_000);
+                t.record(3_600_000);
+                (&t).into()
+            },
         }],
         unmatched_drops: unmatched,
         scripts: vec![
@@ -236,6 +242,18 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
         r#"ipvsdir_check_duration_seconds_bucket{le="+Inf"} 5"#,
     );
     has(&text, "ipvsdir_check_duration_seconds_count 5");
+    has(
+        &text,
+        r#"ipvsdir_vrrp_takeover_silence_seconds_bucket{iname="VI_1",intf="eth0",vrid="51",le="0.005"} 1"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_vrrp_takeover_silence_seconds_bucket{iname="VI_1",intf="eth0",vrid="51",le="5"} 2"#,
+    );
+    has(
+        &text,
+        r#"ipvsdir_vrrp_takeover_silence_seconds_sum{iname="VI_1",intf="eth0",vrid="51"} 3.603"#,
+    );
     has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
     has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);
     has(&text, "ipvsdir_config_load_seconds 0.25");

@@ -259,6 +259,7 @@ mod tests {
             priority_zero_received: 0,
             priority_zero_sent: 0,
             garp_master_delay: 5.0,
+            takeovers: Default::default(),
         }
     }
 

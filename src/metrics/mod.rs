@@ -11,7 +11,7 @@ pub mod lvs_read;
 pub mod server;
 
 use prometheus::core::Collector;
-use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::check::engine::{DURATION_BOUNDS, StatsSnapshot};
@@ -360,11 +360,26 @@ fn check_metrics(c: &StatsSnapshot) -> Vec<MetricFamily> {
     );
     count(&local, &[], c.local);
     let mut families = r.gather();
+    families.push(histogram_family(
+        "ipvsdir_check_duration_seconds",
+        "How long probes took",
+        vec![histogram(
+            &[],
+            &DURATION_BOUNDS,
+            &c.durations,
+            c.duration_sum.as_secs_f64(),
+        )],
+    ));
+    families
+}
 
+/// One histogram from counts kept per bucket (not cumulative; the last one
+/// is +Inf) under `bounds`, with its labels.
+fn histogram(labels: &[(&str, &str)], bounds: &[f64], counts: &[u64], sum: f64) -> Metric {
     let mut h = Histogram::default();
     let mut cumulative = 0;
-    let mut buckets = Vec::with_capacity(DURATION_BOUNDS.len());
-    for (bound, n) in DURATION_BOUNDS.iter().zip(&c.durations) {
+    let mut buckets = Vec::with_capacity(bounds.len());
+    for (bound, n) in bounds.iter().zip(counts) {
         cumulative += n;
         let mut b = Bucket::default();
         b.set_upper_bound(*bound);
@@ -372,17 +387,56 @@ fn check_metrics(c: &StatsSnapshot) -> Vec<MetricFamily> {
         buckets.push(b);
     }
     h.set_bucket(buckets);
-    h.set_sample_count(c.durations.iter().sum());
-    h.set_sample_sum(c.duration_sum.as_secs_f64());
+    h.set_sample_count(counts.iter().sum());
+    h.set_sample_sum(sum);
     let mut m = Metric::default();
+    m.set_label(
+        labels
+            .iter()
+            .map(|(k, v)| {
+                let mut l = LabelPair::default();
+                l.set_name((*k).into());
+                l.set_value((*v).into());
+                l
+            })
+            .collect(),
+    );
     m.set_histogram(h);
+    m
+}
+
+/// A histogram family built by hand (the counts come from our own
+/// buckets: nothing is observed here).
+fn histogram_family(name: &str, help: &str, metrics: Vec<Metric>) -> MetricFamily {
     let mut f = MetricFamily::default();
-    f.set_name("ipvsdir_check_duration_seconds".into());
-    f.set_help("How long probes took".into());
+    f.set_name(name.into());
+    f.set_help(help.into());
     f.set_field_type(MetricType::HISTOGRAM);
-    f.set_metric(vec![m]);
-    families.push(f);
-    families
+    f.set_metric(metrics);
+    f
+}
+
+/// Per instance: the master's silence before each takeover from BACKUP.
+fn takeover_metrics(v: &VrrpReport) -> MetricFamily {
+    let metrics = v
+        .instances
+        .iter()
+        .map(|i| {
+            let vrid = i.vrid.to_string();
+            let t = &i.takeovers;
+            let labels = [
+                ("iname", i.name.as_str()),
+                ("intf", i.interface.as_str()),
+                ("vrid", vrid.as_str()),
+            ];
+            histogram(&labels, &t.bounds, &t.counts, t.seconds_sum)
+        })
+        .collect();
+    histogram_family(
+        "ipvsdir_vrrp_takeover_silence_seconds",
+        "Takeovers from BACKUP: time from the last advert heard from the master (priority 0 included) to entering MASTER",
+        metrics,
+    )
 }
 
 /// The metrics in Prometheus' text format (version 0.0.4).
@@ -412,6 +466,9 @@ pub fn render_with_lvs(
         health_metrics(&r, h);
     }
     let mut families = r.gather();
+    if let Some(v) = vrrp.filter(|v| !v.instances.is_empty()) {
+        families.push(takeover_metrics(v));
+    }
     if let Some(c) = checks.filter(|_| health.is_some()) {
         families.extend(check_metrics(c));
     }

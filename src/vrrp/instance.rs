@@ -68,6 +68,40 @@ pub struct InstanceStats {
     pub released_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
+    /// Takeovers from BACKUP: how long the master had been silent.
+    pub takeovers: Takeovers,
+}
+
+/// Upper bounds (seconds) of the takeover histogram: a priority-0
+/// handoff lands in the first ones, a crash near Master_Down_Interval.
+pub const TAKEOVER_BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A histogram of the silences that ended in a takeover (the time from the
+/// last advert heard from the master followed, priority 0 included, to this
+/// instance entering MASTER): how long the VIP may have had no owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Takeovers {
+    /// Per bucket of [`TAKEOVER_BOUNDS`] (not cumulative), then +Inf.
+    pub counts: [u64; TAKEOVER_BOUNDS.len() + 1],
+    pub sum_us: u64,
+}
+
+impl Takeovers {
+    pub fn record(&mut self, silence_us: u64) {
+        let secs = silence_us as f64 / 1e6;
+        let i = TAKEOVER_BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(TAKEOVER_BOUNDS.len());
+        self.counts[i] += 1;
+        self.sum_us = self.sum_us.saturating_add(silence_us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
 }
 
 /// The instance's address family: its first VIP's, else its unicast peers'.

@@ -99,6 +99,9 @@ pub struct Vrrp {
     deadline: Option<Micros>,
     /// Last advert heard from the current master (for the early warning).
     last_advert: Option<Micros>,
+    /// Last advert heard from the master followed, priority 0 included:
+    /// where the silence before a takeover began.
+    last_heard: Option<Micros>,
     /// preempt_delay is owed before taking over (at start, or after hearing a lower-priority master).
     delay_owed: bool,
     pub master_ip: Option<IpAddr>,
@@ -112,10 +115,16 @@ impl Vrrp {
             state: State::Init,
             deadline: None,
             last_advert: None,
+            last_heard: None,
             delay_owed: false,
             master_ip: None,
             params,
         }
+    }
+
+    /// When the master this backup followed was last heard (any priority).
+    pub fn last_heard(&self) -> Option<Micros> {
+        self.last_heard
     }
 
     /// When the caller must feed [`Input::Timer`] next.
@@ -131,6 +140,7 @@ impl Vrrp {
         self.priority = old.priority;
         self.deadline = old.deadline;
         self.last_advert = old.last_advert;
+        self.last_heard = old.last_heard;
         self.delay_owed = old.delay_owed;
         self.master_ip = match old.state {
             State::Master => Some(self.params.primary_ip),
@@ -167,6 +177,9 @@ impl Vrrp {
     }
 
     fn enter_backup(&mut self, now: Micros, out: &mut Vec<Action>) {
+        // No master heard yet in this BACKUP spell (the caller sets it when
+        // an advert is what sent us here).
+        self.last_heard = None;
         self.go(State::Backup, out);
         self.deadline = Some(now + us(self.master_down_interval()));
     }
@@ -249,6 +262,7 @@ impl Vrrp {
                 },
             ) => {
                 if priority == 0 {
+                    self.last_heard = Some(now);
                     // Only ever brought forward: repeated priority-0 adverts
                     // must not postpone the takeover.
                     let at = now + us(self.skew_time());
@@ -270,6 +284,7 @@ impl Vrrp {
                         }
                     }
                     self.last_advert = Some(now);
+                    self.last_heard = Some(now);
                     self.master_ip = Some(src);
                     self.deadline = Some(now + us(self.master_down_interval()));
                 } else if !self.params.preempt_delay.is_zero() {
@@ -297,6 +312,7 @@ impl Vrrp {
                     self.master_ip = Some(src);
                     self.last_advert = Some(now);
                     self.enter_backup(now, &mut out);
+                    self.last_heard = Some(now);
                 }
             }
             (_, Input::Priority(p)) => {

@@ -43,6 +43,32 @@ pub struct InstanceReport {
     /// `garp_master_delay`, seconds (keepalived.data's "Gratuitous ARP delay").
     #[serde(default)]
     pub garp_master_delay: f64,
+    /// Takeovers from BACKUP and the master's silence before each.
+    #[serde(default)]
+    pub takeovers: TakeoverReport,
+}
+
+/// The silences that ended in a takeover (see [`super::instance::Takeovers`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TakeoverReport {
+    pub count: u64,
+    /// Sum of the silences, seconds.
+    pub seconds_sum: f64,
+    /// Takeovers per histogram bucket (upper bounds `bounds`, then +Inf);
+    /// not cumulative.
+    pub counts: Vec<u64>,
+    pub bounds: Vec<f64>,
+}
+
+impl From<&super::instance::Takeovers> for TakeoverReport {
+    fn from(t: &super::instance::Takeovers) -> Self {
+        TakeoverReport {
+            count: t.count(),
+            seconds_sum: t.sum_us as f64 / 1e6,
+            counts: t.counts.to_vec(),
+            bounds: super::instance::TAKEOVER_BOUNDS.to_vec(),
+        }
+    }
 }
 
 /// A tracked file's value.
@@ -133,6 +159,7 @@ pub fn report(
                 priority_zero_received: i.stats.priority_zero_received,
                 priority_zero_sent: i.stats.priority_zero_sent,
                 garp_master_delay: i.cfg.garp_master_delay.0.as_secs_f64(),
+                takeovers: (&i.stats.takeovers).into(),
                 dropped: i
                     .drops
                     .iter()

@@ -702,7 +702,13 @@ impl Node {
             self.pending.retain(|(o, _)| *o != i);
         }
         if to == State::Master {
-            self.instances[i].stats.became_master += 1;
+            let inst = &mut self.instances[i];
+            inst.stats.became_master += 1;
+            if from == State::Backup
+                && let Some(heard) = inst.vrrp.last_heard()
+            {
+                inst.stats.takeovers.record(now.saturating_sub(heard));
+            }
             self.vips(i, true);
             if let Some(burst) = self.garps[i].become_master(now) {
                 self.plan_garps(i, now, burst.repeat, true);

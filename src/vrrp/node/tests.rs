@@ -628,3 +628,65 @@ fn the_instances_own_interface_going_down_is_a_fault_unless_dont_track_primary()
         assert_eq!(n.instances()[0].vrrp.state, State::Backup, "{extra:?}");
     }
 }
+
+#[test]
+fn each_takeover_records_how_long_the_master_was_silent() {
+    let mut n = node(CONF);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
+    drain(&mut n);
+    let takeovers = |n: &Node| n.instances()[0].stats.takeovers;
+    // A master at 200 heard at 0.5 s, then silent: the takeover comes at
+    // Master_Down_Interval (3 x 1 s + skew 0.61 s) after it.
+    let p = packet(51, 200, 255);
+    n.handle_packet(500_000, 0, &p, packet::peek_ipv4(&p));
+    let mut now = 500_000;
+    while n.instances()[0].vrrp.state != State::Master && now < 10_000_000 {
+        now = n.poll_timeout().expect("a deadline");
+        n.handle(now, Event::Timer);
+    }
+    let t = takeovers(&n);
+    assert_eq!(t.count(), 1);
+    assert_eq!(t.sum_us, now - 500_000);
+    assert_eq!(t.counts[9], 1, "3.6 s: in the 5 s bucket: {t:?}");
+    // Preempted by it again, then its priority 0: a takeover after Skew_Time.
+    n.handle_packet(now + 10, 0, &p, packet::peek_ipv4(&p));
+    assert_eq!(n.instances()[0].vrrp.state, State::Backup);
+    let zero = packet(51, 0, 255);
+    let at = now + 20;
+    n.handle_packet(at, 0, &zero, packet::peek_ipv4(&zero));
+    let skew = n.poll_timeout().expect("the skew deadline");
+    n.handle(skew, Event::Timer);
+    assert_eq!(n.instances()[0].vrrp.state, State::Master);
+    let t = takeovers(&n);
+    assert_eq!(t.count(), 2);
+    assert_eq!(t.counts[7], 1, "Skew_Time 0.61 s: in the 1 s bucket: {t:?}");
+    // A FAULT and back: no master heard in that spell, so no takeover
+    // silence is made up from before it.
+    n.handle(
+        skew + 1,
+        Event::Link {
+            name: "eth0".into(),
+            up: false,
+        },
+    );
+    n.handle(
+        skew + 2,
+        Event::Link {
+            name: "eth0".into(),
+            up: true,
+        },
+    );
+    let mut now = skew + 2;
+    while n.instances()[0].vrrp.state != State::Master && now < skew + 10_000_000 {
+        now = n.poll_timeout().expect("a deadline");
+        n.handle(now, Event::Timer);
+    }
+    assert_eq!(n.instances()[0].vrrp.state, State::Master);
+    assert_eq!(takeovers(&n).count(), 2);
+}
