@@ -504,7 +504,10 @@ fn crafted_document() -> Value {
             "at": "2026-12-04T09:59:00.000Z", "kind": "vrrp_instance", "virtual_server": null,
             "name": "VI_2", "from": "MASTER", "to": "BACKUP",
             "reasons": ["effective priority 100, master 10.0.1.3"]
-        }]
+        }],
+        "connections": [{"service": "TCP 10.0.0.1:80", "real_servers": [
+            {"real_server": "10.0.0.12:80", "active": 7, "inactive": 31, "persistent": 0}
+        ]}]
     })
 }
 
@@ -542,6 +545,7 @@ fn chromium_shows_vrrp_quorum_and_overrides_and_inserts_data_as_text() {
         "operator: weight 5",
         "inhibited",
         "weight 2, table weight 0",
+        "7 active, 31 inactive connections",
         "since 2h00m ago",
         "HTTP_GET: url /h: digest <script>alert(2)</script> mismatch",
         "VRRP VI_2",

@@ -62,6 +62,18 @@ fn checkers_drive_the_kernel_table() {
     let rs = &j["health"]["virtual_servers"][0]["real_servers"][0];
     assert_eq!(rs["state"], "up", "{j}");
     assert_eq!(rs["table_weight"], rs["weight"], "{j}");
+    // The kernel's connection entries of the 4 requests (2 per real server),
+    // named as the health report names services and real servers.
+    let c = &j["connections"][0];
+    assert_eq!(c["service"], "TCP 192.168.10.100:80", "{j}");
+    for rs in ["10.0.0.11:80", "10.0.0.12:80"] {
+        let r = c["real_servers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["real_server"] == rs))
+            .unwrap_or_else(|| panic!("{rs} has no connection counts: {j}"));
+        let n = r["active"].as_u64().unwrap_or(0) + r["inactive"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&n), "{rs}: {n} connection entries: {j}");
+    }
 
     // /metrics: the kernel's counters for the 4 requests (2 per real
     // server, rr), with gen2brain/keepalived_exporter's names and labels.

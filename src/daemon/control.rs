@@ -50,6 +50,50 @@ pub struct Status {
     /// (added within version 1: absent from older daemons' documents).
     #[serde(default)]
     pub transitions: Vec<Transition>,
+    /// The kernel's connection counts per service and real server, read
+    /// for this document (added within version 1). None: this daemon does
+    /// not read the table (`--no-ipvs`, VRRP only) or the read failed.
+    #[serde(default)]
+    pub connections: Option<Vec<ServiceConnections>>,
+}
+
+/// One kernel service's connections (ipvsadm's ActiveConn / InActConn).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceConnections {
+    /// As `services[]` in the health report names it (`TCP 10.0.0.1:80`).
+    pub service: String,
+    pub real_servers: Vec<RealServerConnections>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServerConnections {
+    /// As the health report names it (`10.0.0.11:8080`).
+    pub real_server: String,
+    pub active: u32,
+    pub inactive: u32,
+    /// Persistence templates.
+    pub persistent: u32,
+}
+
+/// The connection counts of every service in a kernel table.
+pub fn connections(table: &crate::lvs::table::KernelTable) -> Vec<ServiceConnections> {
+    table
+        .services
+        .iter()
+        .map(|s| ServiceConnections {
+            service: s.entry.service.key.to_string(),
+            real_servers: s
+                .dests
+                .iter()
+                .map(|d| RealServerConnections {
+                    real_server: crate::lvs::format::addr_port(d.dest.addr, d.dest.port),
+                    active: d.active_conns,
+                    inactive: d.inact_conns,
+                    persistent: d.persist_conns,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// What the daemon's parts publish for the socket and the metrics.
@@ -80,9 +124,12 @@ impl Board {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
-    /// The status document now (the health report is shared, not copied).
+    /// The status document now (the health report is shared, not copied;
+    /// the kernel table is read for the connection counts: blocking).
     pub fn status(&self) -> Status {
+        let lvs = self.lvs.scrape();
         Status {
+            connections: lvs.kernel.flatten().as_ref().map(connections),
             version: API_VERSION,
             pid: std::process::id(),
             generated: crate::time_format::now(),
