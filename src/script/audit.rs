@@ -149,6 +149,14 @@ fn check_scripts(cfg: &Config) -> Vec<(String, &Script)> {
             v.push((format!("quorum_down of {name}"), s));
         }
         for rs in &vs.real_servers {
+            // Named only when it has a script (names cost at 40,000 servers).
+            let misc = |c: &&crate::config::model::Checker| matches!(c.kind, CheckKind::Misc(_));
+            if rs.notify_up.is_none()
+                && rs.notify_down.is_none()
+                && !rs.checkers.iter().any(|c| misc(&c))
+            {
+                continue;
+            }
             let rname = format!(
                 "real_server {} of {name}",
                 crate::lvs::names::real_server(vs, rs)
