@@ -63,10 +63,12 @@ fn vrrp() -> VrrpReport {
             ScriptReport {
                 name: "chk_nginx".into(),
                 status: "GOOD".into(),
+                state: "running".into(),
             },
             ScriptReport {
                 name: "chk_disk".into(),
                 status: "BAD".into(),
+                state: "idle".into(),
             },
         ],
         files: Vec::new(),
@@ -187,6 +189,8 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
     );
     has(&text, r#"keepalived_script_status{name="chk_nginx"} 1"#);
     has(&text, r#"keepalived_script_status{name="chk_disk"} 0"#);
+    has(&text, r#"keepalived_script_state{name="chk_nginx"} 1"#);
+    has(&text, r#"keepalived_script_state{name="chk_disk"} 0"#);
     has(
         &text,
         &format!("keepalived_packet_length_errors_total{l} 0"),

@@ -169,6 +169,12 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
         "Tracker Script Status (0 BAD, 1 GOOD)",
         &["name"],
     );
+    let script_states = gauges(
+        r,
+        "keepalived_script_state",
+        "Tracker Script State (0 idle, 1 running)",
+        &["name"],
+    );
     let prio = gauges(r, "ipvsdir_vrrp_priority", "Configured priority", INSTANCE);
     let eff = gauges(
         r,
@@ -231,6 +237,13 @@ fn vrrp_metrics(r: &Registry, v: &VrrpReport) {
             &scripts,
             &[&sc.name],
             if sc.status == "GOOD" { 1.0 } else { 0.0 },
+        );
+        // keepalived-exporter's numbering: idle, running, requested
+        // termination, forcing termination (we report the first two).
+        set(
+            &script_states,
+            &[&sc.name],
+            if sc.state == "running" { 1.0 } else { 0.0 },
         );
     }
 }

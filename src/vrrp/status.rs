@@ -84,6 +84,13 @@ pub struct ScriptReport {
     pub name: String,
     /// `GOOD` or `BAD`, as keepalived says it.
     pub status: String,
+    /// `idle` or `running` (a run under way), as keepalived says it.
+    #[serde(default = "idle")]
+    pub state: String,
+}
+
+fn idle() -> String {
+    "idle".into()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,7 +117,7 @@ pub struct VrrpReport {
 pub fn report(
     instances: &[Instance],
     unmatched: &BTreeMap<DropKind, u64>,
-    scripts: Vec<(String, bool)>,
+    scripts: Vec<(String, bool, bool)>,
     files: Vec<(String, i64)>,
 ) -> VrrpReport {
     VrrpReport {
@@ -120,9 +127,10 @@ pub fn report(
             .collect(),
         scripts: scripts
             .into_iter()
-            .map(|(name, up)| ScriptReport {
+            .map(|(name, up, running)| ScriptReport {
                 name,
                 status: if up { "GOOD" } else { "BAD" }.into(),
+                state: if running { "running" } else { "idle" }.into(),
             })
             .collect(),
         unmatched_drops: unmatched

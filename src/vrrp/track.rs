@@ -17,6 +17,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptTracker {
     pub up: bool,
+    /// A run has begun and not ended (keepalived's script state `running`).
+    pub running: bool,
     rise: u32,
     fall: u32,
     /// Consecutive results that disagree with `up`.
@@ -27,6 +29,7 @@ impl ScriptTracker {
     pub fn new(rise: u32, fall: u32, init_fail: bool) -> Self {
         ScriptTracker {
             up: !init_fail,
+            running: false,
             rise: rise.max(1),
             fall: fall.max(1),
             streak: 0,

@@ -242,6 +242,11 @@ impl Driver {
                     });
                 }
             }
+            Event::ScriptStarted { generation, index } => {
+                if generation == self.generation {
+                    self.handle(NodeEvent::ScriptStarted { index });
+                }
+            }
             Event::File {
                 generation,
                 index,

@@ -31,6 +31,8 @@ pub(super) enum Event {
         index: usize,
         outcome: script::Outcome,
     },
+    /// A vrrp_script run began (its report says `running` until it ends).
+    ScriptStarted { generation: u64, index: usize },
     Link {
         name: String,
         up: bool,
@@ -225,6 +227,10 @@ pub(super) fn spawn_scripts(
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
+                    let started = Event::ScriptStarted { generation, index };
+                    if tx.send(started).await.is_err() {
+                        return;
+                    }
                     let outcome = script::run(&s.script, &opts).await;
                     if let script::Outcome::TimedOut { .. } = outcome {
                         tracing::warn!("VRRP_Script({}) timed out", s.name);

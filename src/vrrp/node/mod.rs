@@ -126,6 +126,8 @@ pub enum Event {
     /// A tracked file (index into the configuration's track_files) holds
     /// a new value.
     TrackFile { index: usize, value: i64 },
+    /// A vrrp_script run began.
+    ScriptStarted { index: usize },
     /// A vrrp_script run ended; `detail` describes how (for the log).
     Script {
         index: usize,
@@ -352,14 +354,17 @@ impl Node {
         &self.config
     }
 
-    /// Each tracked vrrp_script's name and whether it is up (GOOD).
-    pub fn script_states(&self) -> Vec<(String, bool)> {
+    /// Each tracked vrrp_script's name, whether it is up (GOOD) and
+    /// whether a run of it is under way.
+    pub fn script_states(&self) -> Vec<(String, bool, bool)> {
         self.tracked_scripts()
             .into_iter()
             .filter_map(|s| {
+                let t = self.scripts.get(s)?;
                 Some((
                     self.config.vrrp_scripts.get(s)?.name.clone(),
-                    self.scripts.get(s)?.up,
+                    t.up,
+                    t.running,
                 ))
             })
             .collect()
@@ -523,6 +528,11 @@ impl Node {
             }
             Event::Timer => self.on_timers(now),
             Event::TrackFile { index, value } => self.on_file(now, index, value),
+            Event::ScriptStarted { index } => {
+                if let Some(t) = self.scripts.get_mut(index) {
+                    t.running = true;
+                }
+            }
             Event::Script {
                 index,
                 success,
@@ -793,6 +803,7 @@ impl Node {
         let Some(tracker) = self.scripts.get_mut(index) else {
             return;
         };
+        tracker.running = false;
         if tracker.record(success) {
             let name = self
                 .config

@@ -690,3 +690,30 @@ fn each_takeover_records_how_long_the_master_was_silent() {
     assert_eq!(n.instances()[0].vrrp.state, State::Master);
     assert_eq!(takeovers(&n).count(), 2);
 }
+
+#[test]
+fn a_script_is_reported_running_from_its_start_to_its_result() {
+    let mut n = node(CONF);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+        },
+    );
+    assert_eq!(n.script_states(), vec![("chk".to_string(), true, false)]);
+    n.handle(10, Event::ScriptStarted { index: 0 });
+    assert_eq!(n.script_states(), vec![("chk".to_string(), true, true)]);
+    n.handle(
+        20,
+        Event::Script {
+            index: 0,
+            success: true,
+            detail: String::new(),
+        },
+    );
+    assert_eq!(n.script_states(), vec![("chk".to_string(), true, false)]);
+    // A stale index (from before a reload) changes nothing.
+    n.handle(30, Event::ScriptStarted { index: 7 });
+    assert_eq!(n.script_states().len(), 1);
+}
