@@ -569,8 +569,8 @@ fn sorry_server_and_quorum() {
     assert_eq!((s.port, s.inhibit), (8080, true));
     assert_eq!((v.quorum, v.hysteresis), (3, 1));
     assert_eq!(
-        diags(&vs(" quorum 2\n hysteresis 2", "")),
-        ["3:2: Warning: hysteresis 2 is not below quorum 2: quorum can never be lost"]
+        diags(&vs(" quorum 2\n hysteresis 2", "  weight 2")),
+        ["3:2: Warning: hysteresis 2 is not below quorum 2: set to 1, as keepalived does"]
     );
 }
 
@@ -757,9 +757,45 @@ fn dr_port_mismatch_warns() {
     assert_eq!(
         diags("virtual_server 10.0.0.10 80 {\n lb_kind DR\n real_server 10.0.0.11 8080 {\n }\n}\n"),
         [
-            "3:2: Warning: with DR/TUN the real server port must equal the virtual port (80): IPVS does not rewrite ports, so 8080 is not used"
+            "3:2: Warning: with DR/TUN the real server port must equal the virtual port (80): IPVS does not rewrite ports, so 8080 is reset to 80, as keepalived does (checkers still use 8080)"
         ]
     );
+    // The kernel gets the service's port; the checker keeps the configured one.
+    let l = ipvsdir::config::load_str(
+        "t.conf",
+        "virtual_server 10.0.0.10 80 {\n lb_kind DR\n real_server 10.0.0.11 8080 {\n  TCP_CHECK {\n  }\n }\n}\n\
+         virtual_server fwmark 3 {\n lb_kind TUN\n real_server 10.0.0.12 80 {\n }\n}\n",
+        &ipvsdir::config::LoadOptions::default(),
+    );
+    let c = l.config.expect("loads");
+    let rs = &c.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.port, 80);
+    assert_eq!(rs.checkers[0].common.connect_port, 8080);
+    assert_eq!(c.virtual_servers[1].real_servers[0].port, 0);
+}
+
+/// keepalived 2.2.7's corrections: a virtual server without real servers is
+/// ignored (its sorry server too); a quorum above the total weight is
+/// lowered to it; a hysteresis not below the quorum becomes quorum - 1.
+#[test]
+fn keepalived_corrections_of_virtual_servers() {
+    assert_eq!(
+        diags("virtual_server 10.0.0.10 80 {\n sorry_server 10.0.0.19 80\n}\n"),
+        [
+            "1:1: Warning: virtual_server 10.0.0.10:80 has no real_server: ignored, as keepalived ignores it"
+        ]
+    );
+    let text = "virtual_server 10.0.0.10 80 {\n quorum 5\n hysteresis 2\n real_server 10.0.0.11 80 {\n  weight 2\n }\n}\n";
+    assert_eq!(
+        diags(text),
+        [
+            "2:2: Warning: quorum 5 exceeds the real servers' total weight 2: reduced to 2, as keepalived does",
+            "3:2: Warning: hysteresis 2 is not below quorum 2: set to 1, as keepalived does",
+        ]
+    );
+    let l = ipvsdir::config::load_str("t.conf", text, &ipvsdir::config::LoadOptions::default());
+    let vs = &l.config.expect("loads").virtual_servers[0];
+    assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
 }
 
 #[test]

@@ -62,15 +62,15 @@ impl QuorumMemory {
     }
 }
 
-/// keepalived's rule: quorum is gained at `quorum + hysteresis` live weight
-/// and lost below `quorum - hysteresis`; the first decision has no memory.
+/// keepalived 2.2.7's rule: quorum is gained at `quorum + hysteresis` live
+/// weight (also the first decision, as its start-up decides) and lost below
+/// `quorum - hysteresis`, or when no live weight is left at all.
 pub fn quorum_held(vs: &VirtualServer, live_weight: u64, previously: Option<bool>) -> bool {
     let q = u64::from(vs.quorum);
     let h = u64::from(vs.hysteresis);
     match previously {
-        None => live_weight >= q,
-        Some(true) => live_weight >= q.saturating_sub(h),
-        Some(false) => live_weight >= q + h,
+        Some(true) => live_weight > 0 && live_weight >= q.saturating_sub(h),
+        None | Some(false) => live_weight >= q + h,
     }
 }
 
@@ -98,11 +98,24 @@ pub fn vs_services(
         .map(|key| {
             let mut svc = VirtualService::new(service(vs, key));
             for d in &dests {
-                svc.dests.insert((d.addr, d.port), *d);
+                let port = kernel_port(&key, d.fwd == Fwd::Masq, d.port);
+                svc.dests.insert((d.addr, port), Dest { port, ..*d });
             }
             (key, svc)
         })
         .collect()
+}
+
+/// A destination's port in the kernel under service `key`, as keepalived
+/// sets it: NAT keeps the real server's port; with DR and TUN (the kernel
+/// does not rewrite ports) it is the service's, 0 under a fwmark. Outside
+/// groups the configuration already says so (see config::build::lvs).
+pub fn kernel_port(key: &ServiceKey, nat: bool, port: u16) -> u16 {
+    match key {
+        _ if nat => port,
+        ServiceKey::Addr { port, .. } => *port,
+        ServiceKey::Fwmark { .. } => 0,
+    }
 }
 
 /// The IPVS services a virtual_server stands for (a group expands to many).

@@ -406,6 +406,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     let mut family: Option<Family> = None;
     let mut ops_node = None;
     let mut hysteresis_node = None;
+    let mut quorum_node = None;
     let mut protocol_node = None;
 
     for n in body {
@@ -523,7 +524,10 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
             "sorry_server_inhibit" => set_val(&mut sorry_inhibit, cx.flag(n)),
             "sorry_server_lvs_method" => set(&mut sorry_method, method(cx, n)),
             "omega" => set_val(&mut vs.omega, cx.flag(n)),
-            "quorum" => set_val(&mut vs.quorum, cx.int(n, 1..=i64::from(u32::MAX))),
+            "quorum" => {
+                quorum_node = Some(n);
+                set_val(&mut vs.quorum, cx.int(n, 1..=i64::from(u32::MAX)));
+            }
             "hysteresis" => {
                 hysteresis_node = Some(n);
                 set_val(&mut vs.hysteresis, cx.int(n, 0..=i64::from(u32::MAX)));
@@ -611,17 +615,6 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     if !port_given && vs.persistence.is_none() {
         cx.error(head, format!("virtual_server {} has no port: a port may be omitted only for a persistent service (add `persistence_timeout`) — or give the port", first.text));
     }
-    if vs.hysteresis >= vs.quorum
-        && let Some(n) = hysteresis_node
-    {
-        cx.warn(
-            n.keyword.span,
-            format!(
-                "hysteresis {} is not below quorum {}: quorum can never be lost",
-                vs.hysteresis, vs.quorum
-            ),
-        );
-    }
     if let Some(d) = inherited.delay_loop {
         vs.delay_loop = d;
     }
@@ -690,10 +683,19 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         vs.real_servers.push(rs);
     }
     if let Some((n, addr, port)) = sorry {
+        let method = sorry_method.unwrap_or(vs.method);
+        let port = match (non_nat_port(&vs.key, method), port) {
+            (Some(kernel), Some(p)) if p != kernel => {
+                cx.warn(n.keyword.span, format!("with DR/TUN the sorry_server's port is the service's: {p} is reset to {kernel}, as keepalived does"));
+                Some(kernel)
+            }
+            (Some(kernel), _) => Some(kernel),
+            (None, p) => p,
+        };
         vs.sorry_server = Some(SorryServer {
             addr,
             port: port.unwrap_or(vs_port),
-            method: sorry_method.unwrap_or(vs.method),
+            method,
             inhibit: sorry_inhibit,
         });
         if port.is_none()
@@ -706,11 +708,46 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
             cx.warn(n.keyword.span, "sorry_server has no port");
         }
     }
-    if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+    if vs.real_servers.is_empty() {
+        // keepalived 2.2.7 ignores it, its sorry_server too.
         cx.warn(
             head,
-            format!("virtual_server {} has no real_server", describe(&vs.key)),
+            format!(
+                "virtual_server {} has no real_server: ignored, as keepalived ignores it",
+                describe(&vs.key)
+            ),
         );
+        return None;
+    }
+    // keepalived's corrections, in its order: a quorum above the real
+    // servers' total weight could never be reached; a hysteresis at or
+    // above the quorum could never let it be lost.
+    let total: u64 = vs.real_servers.iter().map(|r| u64::from(r.weight)).sum();
+    if u64::from(vs.quorum) > total {
+        let at = quorum_node.map_or(head, |n| n.keyword.span);
+        cx.warn(
+            at,
+            format!(
+                "quorum {} exceeds the real servers' total weight {total}: reduced to {total}, as keepalived does",
+                vs.quorum
+            ),
+        );
+        vs.quorum = u32::try_from(total).unwrap_or(u32::MAX);
+    }
+    if vs.hysteresis >= vs.quorum {
+        // keepalived: quorum - 1, which wraps for a quorum of 0 (held for good).
+        let h = vs.quorum.wrapping_sub(1);
+        let at = hysteresis_node
+            .or(quorum_node)
+            .map_or(head, |n| n.keyword.span);
+        cx.warn(
+            at,
+            format!(
+                "hysteresis {} is not below quorum {}: set to {h}, as keepalived does",
+                vs.hysteresis, vs.quorum
+            ),
+        );
+        vs.hysteresis = h;
     }
     Some(vs)
 }
@@ -794,13 +831,7 @@ fn real_server(
         );
     }
 
-    if matches!(rs.method, ForwardMethod::Dr | ForwardMethod::Tun { .. })
-        && vs_port != 0
-        && port != vs_port
-    {
-        let at = method_node.map_or(node.span(), |n| n.span());
-        cx.warn(at, format!("with DR/TUN the real server port must equal the virtual port ({vs_port}): IPVS does not rewrite ports, so {port} is not used"));
-    }
+    let method_at = method_node.map_or(node.span(), |n| n.span());
     let level = own.over(parent);
     rs.inhibit_on_failure = level.inhibit_on_failure.unwrap_or(false);
     rs.slow_start = level.slow_start.map(|t| t.0).filter(|d| !d.is_zero());
@@ -843,9 +874,42 @@ fn real_server(
             format!("{kw} is not supported yet, ignored: real_server {addr} {port}: {judged}"),
         );
     }
+    // After the checkers took their default port from the configured one
+    // (keepalived's checkers keep it too): with DR/TUN the kernel's port is
+    // the service's, and keepalived resets the real server's to it.
+    if let Some(kernel) = non_nat_port(&vs.key, rs.method)
+        && rs.port != kernel
+    {
+        cx.warn(
+            method_at,
+            match vs.key {
+                VirtualServerKey::Fwmark { .. } => format!(
+                    "with DR/TUN a fwmark service's real servers have no port: {port} is cleared, as keepalived does (checkers still use {port})"
+                ),
+                _ => format!(
+                    "with DR/TUN the real server port must equal the virtual port ({kernel}): IPVS does not rewrite ports, so {port} is reset to {kernel}, as keepalived does (checkers still use {port})"
+                ),
+            },
+        );
+        rs.port = kernel;
+    }
     // A first push reserves room for four checkers; most real servers have one.
     rs.checkers.shrink_to_fit();
     Some(rs)
+}
+
+/// The port keepalived gives a DR/TUN real server (or sorry server) of a
+/// virtual server that is not a group: the service's, 0 under a fwmark
+/// (None: NAT keeps its own; a group's entries decide per service).
+fn non_nat_port(key: &VirtualServerKey, method: ForwardMethod) -> Option<u16> {
+    if matches!(method, ForwardMethod::Nat) {
+        return None;
+    }
+    match key {
+        VirtualServerKey::Addr { port, .. } => Some(*port),
+        VirtualServerKey::Fwmark { .. } => Some(0),
+        VirtualServerKey::Group { .. } => None,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -39,10 +39,13 @@ impl Director {
             .collect();
         for (key, v, r) in &self.health.plan.servers {
             let rs = &config.virtual_servers[*v].real_servers[*r];
+            let nat = matches!(rs.method, crate::config::model::ForwardMethod::Nat);
             let weight = keys[*v]
                 .as_ref()
-                .and_then(|k| desired.services.get(k))
-                .and_then(|s| s.dests.get(&(rs.addr, rs.port)))
+                .and_then(|k| {
+                    let port = crate::lvs::desired::kernel_port(k, nat, rs.port);
+                    desired.services.get(k)?.dests.get(&(rs.addr, port))
+                })
                 .map(|d| d.weight);
             p.weight.push(weight);
             p.overrides.push(self.overrides.get(key).copied());
