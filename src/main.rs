@@ -71,9 +71,11 @@ struct Cli {
     #[arg(long, global = true)]
     health: bool,
 
-    /// Where `-C` writes, and `--dump --health` reads, the checkers' report.
-    #[arg(long, value_name = "FILE", default_value = ipvsdir::daemon::status::HEALTH_STATE)]
-    health_state: PathBuf,
+    /// Also write the checkers' report to FILE (JSON, at most once a second),
+    /// where `--dump --health` falls back to it when no daemon answers on
+    /// the status socket. Off by default: the socket serves the report.
+    #[arg(long, value_name = "FILE")]
+    health_state: Option<PathBuf>,
 
     /// With --dump: the table as ipvsadm rules (`ipvsadm -Sn`).
     #[arg(long, global = true)]
@@ -815,11 +817,18 @@ fn dump(cli: &Cli) -> ExitCode {
         };
     }
     let health = if cli.health {
-        let report = ipvsdir::daemon::status::read(&cli.health_state);
+        let report = cli
+            .health_state
+            .as_deref()
+            .and_then(ipvsdir::daemon::status::read);
         if report.is_none() {
             eprintln!(
-                "ipvsdir: no running checkers' report at {} (start `ipvsdir -C`); showing the table only",
-                cli.health_state.display()
+                "ipvsdir: no daemon answers on {}{}; showing the table only",
+                cli.control_socket.display(),
+                cli.health_state
+                    .as_deref()
+                    .map(|p| format!(" and no running checkers' report is at {}", p.display()))
+                    .unwrap_or_default()
             );
         }
         report

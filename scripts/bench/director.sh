@@ -205,7 +205,7 @@ daemon() {
         # The full daemon (no vrrp_instance: VRRP idles) or -C.
         cmd=("$(exe "$tool")" -f "$live" -n -l
             --owned-state /tmp/own$rep.state --control-socket /tmp/ctl$rep.sock
-            --health-state /tmp/health$rep.json --vrrp-state /tmp/vrrp$rep.json
+            --vrrp-state /tmp/vrrp$rep.json
             -p /tmp/ipvsdir$rep.pid)
         ;;
     keepalived)

@@ -32,8 +32,10 @@ pub struct Options {
     pub owned_state: PathBuf,
     /// How often the kernel table is re-read to repair drift.
     pub drift_interval: Duration,
-    /// Where the checkers' report for `--dump --health` is written.
-    pub health_state: PathBuf,
+    /// Where the checkers' report is also written as a file, if anywhere
+    /// (opt-in: the status socket serves it; at tens of thousands of real
+    /// servers the file costs more than the rest of a start).
+    pub health_state: Option<PathBuf>,
     /// A real server (or virtual server) removed by a reload stays with
     /// weight 0 this long (its connections drain) before it is deleted.
     pub drain_grace: Duration,
@@ -238,7 +240,9 @@ pub async fn run(
     if let Some(t) = report.take() {
         let _ = t.await;
     }
-    let _ = std::fs::remove_file(&options.health_state);
+    if let Some(path) = &options.health_state {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 
@@ -268,7 +272,9 @@ fn write_status(
             return;
         }
         let r = status::report(&config, &view, &placement, started);
-        if let Err(e) = status::write(&path, &r) {
+        if let Some(path) = path
+            && let Err(e) = status::write(&path, &r)
+        {
             tracing::warn!("{e}");
         }
         let r = Arc::new(r);

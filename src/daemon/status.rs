@@ -20,9 +20,6 @@ use crate::lvs::names;
 /// status socket and the metrics read it).
 pub type LiveHealth = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<HealthReport>>>>;
 
-/// Where `-C` writes the report by default.
-pub const HEALTH_STATE: &str = "/run/ipvsdir/health.json";
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// `HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`.
