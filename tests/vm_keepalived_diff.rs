@@ -1,9 +1,14 @@
-//! keepalived 2.2.7 as the oracle for what lands in the kernel: the same
-//! configuration loaded by keepalived's checker process and by `ipvsdir -C`
-//! must give the same IPVS table (`ipvsadm -S -n`: services, schedulers and
-//! their flags, persistence, forwarding, weights, thresholds) and the same
-//! timeouts. One VM boot; each tool alone in its own network namespace.
-//! See tests/vm/lvs-diff.sh and tests/fixtures/lvs-diff/.
+//! keepalived 2.2.7 as the oracle for what lands in the kernel, in one VM
+//! boot (each tool in its own network namespace, so its own IPVS table):
+//! - the same configuration loaded by keepalived's checker process and by
+//!   `ipvsdir -C` gives the same IPVS table (`ipvsadm -S -n`: services,
+//!   schedulers and their flags, persistence, forwarding, weights,
+//!   thresholds) and the same timeouts (tests/vm/lvs-diff.sh,
+//!   tests/fixtures/lvs-diff/);
+//! - the same checkers (HTTP_GET with a digest, TCP_CHECK, MISC_CHECK with
+//!   and without misc_dynamic, PING_CHECK, FILE_CHECK, SMTP_CHECK) run by
+//!   both at the same time against the same real servers, changed one at a
+//!   time, give the same sequence of tables (tests/vm/check-diff.sh).
 
 mod common;
 
@@ -15,7 +20,7 @@ fn ipvsdir_builds_the_table_keepalived_builds() {
         return;
     }
     let fixtures = repo().join("tests/fixtures/lvs-diff");
-    let args = vec![
+    let mut args = vec![
         "--bin".into(),
         ipvsdir_bin(),
         "--file".into(),
@@ -23,7 +28,12 @@ fn ipvsdir_builds_the_table_keepalived_builds() {
         "--file".into(),
         format!("{}:lvs-diff", fixtures.display()),
     ];
-    let s = sections(&vm_run_ok(&args, "sh lvs-diff.sh"));
+    args.extend([
+        "--file".into(),
+        repo().join("tests/vm/check-diff.sh").display().to_string(),
+    ]);
+    let s = sections(&vm_run_ok(&args, "sh lvs-diff.sh; sh check-diff.sh"));
+    check_sequences(&s);
     let mut files: Vec<String> = std::fs::read_dir(&fixtures)
         .expect("tests/fixtures/lvs-diff")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -74,5 +84,77 @@ fn ipvsdir_builds_the_table_keepalived_builds() {
         mismatches.len(),
         files.len(),
         mismatches.join("\n")
+    );
+}
+
+/// One tool's recorded tables: (step, ms since its start, real servers
+/// with weights as `ADDR:PORT/WEIGHT`, sorted).
+fn changes(text: &str) -> Vec<(u32, u64, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.splitn(3, ' ');
+            let step = w.next()?.parse().ok()?;
+            let ms = w.next()?.parse().ok()?;
+            Some((step, ms, w.next().unwrap_or("").trim().to_string()))
+        })
+        .collect()
+}
+
+/// The table at the end of each step (the last one recorded in it or before).
+fn at_step_ends(c: &[(u32, u64, String)], steps: u32) -> Vec<String> {
+    (0..=steps)
+        .map(|k| {
+            c.iter()
+                .rev()
+                .find(|(s, _, _)| *s <= k)
+                .map_or(String::new(), |(_, _, t)| t.clone())
+        })
+        .collect()
+}
+
+fn check_sequences(s: &std::collections::BTreeMap<String, String>) {
+    assert!(s.contains_key("checks done"), "the checks part did not finish: {s:#?}");
+    let ka = changes(&s["checks keepalived"]);
+    let ours = changes(&s["checks ipvsdir"]);
+    let steps: u32 = 17;
+    println!("checks: the steps\n{}", s["checks steps"]);
+    // When each step's change showed: (step start, keepalived, ipvsdir).
+    let started: Vec<(u32, u64)> = s["checks steps"]
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("step ")?.split([' ', ':']);
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect();
+    println!("step  change seen after (s): keepalived  ipvsdir");
+    for (k, at) in &started {
+        let first = |c: &[(u32, u64, String)]| {
+            c.iter()
+                .find(|(s, _, _)| s == k)
+                .map_or("-".to_string(), |(_, ms, _)| format!("{:.1}", (*ms as f64 - *at as f64) / 1000.0))
+        };
+        println!("{k:>4}  {:>28}  {:>7}", first(&ka), first(&ours));
+    }
+    let (a, b) = (at_step_ends(&ka, steps), at_step_ends(&ours, steps));
+    let mut wrong = Vec::new();
+    for k in 0..=steps as usize {
+        println!("after step {k:>2}: {}", a[k]);
+        if a[k] != b[k] {
+            wrong.push(format!("after step {k}: keepalived [{}], ipvsdir [{}]", a[k], b[k]));
+        }
+    }
+    let distinct = |c: &[(u32, u64, String)]| {
+        let mut v: Vec<String> = c.iter().map(|(_, _, t)| t.clone()).collect();
+        v.dedup();
+        v
+    };
+    assert!(
+        wrong.is_empty() && distinct(&ka) == distinct(&ours),
+        "the checkers disagree with keepalived's:\n{}\nkeepalived's tables:\n{}\nipvsdir's tables:\n{}\n--- keepalived log\n{}\n--- ipvsdir log\n{}",
+        wrong.join("\n"),
+        s["checks keepalived"],
+        s["checks ipvsdir"],
+        s["checks keepalived log"],
+        s["checks ipvsdir log"]
     );
 }

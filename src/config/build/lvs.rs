@@ -1,7 +1,7 @@
 //! `virtual_server_group`, `virtual_server`, `real_server` and the checkers.
 //! Checker settings inherit virtual_server -> real_server -> checker.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::keywords::Section;
@@ -83,7 +83,7 @@ const DEFAULT_DELAY_LOOP: Timer = Timer::secs(60);
 #[derive(Default)]
 pub struct LvsNames {
     pub groups: HashSet<String>,
-    pub services: HashMap<(VirtualServerKey, Protocol), Span>,
+    pub services: crate::FastMap<(VirtualServerKey, Protocol), Span>,
 }
 
 pub fn virtual_server_group(cx: &mut Ctx, node: &Node) -> Option<VirtualServerGroup> {
@@ -661,7 +661,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         VirtualServerKey::Addr { port, .. } => port,
         _ => 0,
     };
-    let mut seen: HashMap<(IpAddr, u16), Span> = HashMap::new();
+    let mut seen: crate::FastMap<(IpAddr, u16), Span> = crate::FastMap::default();
     // Sized once: a virtual server may hold thousands of real servers.
     vs.real_servers
         .reserve_exact(body.iter().filter(|n| n.name() == "real_server").count());
