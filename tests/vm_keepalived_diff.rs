@@ -113,7 +113,10 @@ fn at_step_ends(c: &[(u32, u64, String)], steps: u32) -> Vec<String> {
 }
 
 fn check_sequences(s: &std::collections::BTreeMap<String, String>) {
-    assert!(s.contains_key("checks done"), "the checks part did not finish: {s:#?}");
+    assert!(
+        s.contains_key("checks done"),
+        "the checks part did not finish: {s:#?}"
+    );
     let ka = changes(&s["checks keepalived"]);
     let ours = changes(&s["checks ipvsdir"]);
     let steps: u32 = 17;
@@ -131,7 +134,9 @@ fn check_sequences(s: &std::collections::BTreeMap<String, String>) {
         let first = |c: &[(u32, u64, String)]| {
             c.iter()
                 .find(|(s, _, _)| s == k)
-                .map_or("-".to_string(), |(_, ms, _)| format!("{:.1}", (*ms as f64 - *at as f64) / 1000.0))
+                .map_or("-".to_string(), |(_, ms, _)| {
+                    format!("{:.1}", (*ms as f64 - *at as f64) / 1000.0)
+                })
         };
         println!("{k:>4}  {:>28}  {:>7}", first(&ka), first(&ours));
     }
@@ -140,7 +145,10 @@ fn check_sequences(s: &std::collections::BTreeMap<String, String>) {
     for k in 0..=steps as usize {
         println!("after step {k:>2}: {}", a[k]);
         if a[k] != b[k] {
-            wrong.push(format!("after step {k}: keepalived [{}], ipvsdir [{}]", a[k], b[k]));
+            wrong.push(format!(
+                "after step {k}: keepalived [{}], ipvsdir [{}]",
+                a[k], b[k]
+            ));
         }
     }
     let distinct = |c: &[(u32, u64, String)]| {

@@ -341,6 +341,43 @@ fn watch_file(f: &FileCheck) -> (tokio::sync::watch::Receiver<i64>, JoinHandle<(
     (rx, task)
 }
 
+/// One value of a FILE_CHECK's tracked file, judged into probe `id`'s state.
+fn file_result(
+    board: &Board,
+    id: ProbeId,
+    common: &CheckCommon,
+    f: &FileCheck,
+    value: i64,
+    now: Millis,
+) -> super::state::Step {
+    let result = super::file::judge(value, f);
+    board
+        .stats
+        .record(result.ok, Duration::ZERO, Duration::ZERO);
+    board
+        .slot(id)
+        .on_result(common, result.ok, result.reason, result.weight, now)
+}
+
+/// Every FILE_CHECK of `plan` judged on its file's value now, into `board`;
+/// the probes judged. The first table (at start, after a reload) is built
+/// with them, as keepalived reads the files before it sets up IPVS; the
+/// probes' own tasks then follow the files.
+pub fn judge_files_now(plan: &ProbePlan, board: &Board, now: Millis) -> Vec<ProbeId> {
+    plan.probes
+        .iter()
+        .enumerate()
+        .filter_map(|(id, c)| {
+            let crate::config::model::CheckKind::File(f) = &c.kind else {
+                return None;
+            };
+            let value = crate::track_file::read_value(&f.name, &f.path);
+            file_result(board, id, &c.common, f, value, now);
+            Some(id)
+        })
+        .collect()
+}
+
 /// FILE_CHECK: no schedule; each new value of the tracked file is a
 /// result, judged at once (no retry).
 async fn file_loop(t: &Task, f: &FileCheck, mut file: tokio::sync::watch::Receiver<i64>) {
@@ -353,17 +390,7 @@ async fn file_loop(t: &Task, f: &FileCheck, mut file: tokio::sync::watch::Receiv
             t.common.connect_ip,
             t.common.connect_port
         );
-        let result = super::file::judge(value, f);
-        let step = t.board.slot(t.id).on_result(
-            &t.common,
-            result.ok,
-            result.reason,
-            result.weight,
-            t.clock.now(),
-        );
-        t.board
-            .stats
-            .record(result.ok, Duration::ZERO, Duration::ZERO);
+        let step = file_result(&t.board, t.id, &t.common, f, value, t.clock.now());
         if !publish(t, step).await {
             return;
         }

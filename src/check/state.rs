@@ -112,10 +112,10 @@ impl CheckerState {
         };
         if ok {
             self.failures = 0;
-            let weight_changed = dynamic_weight.is_some() && dynamic_weight != self.dynamic_weight;
-            if weight_changed {
-                self.dynamic_weight = dynamic_weight;
-            }
+            // As keepalived: a success without a weight of its own (MISC_CHECK's
+            // exit 0 after a misc_dynamic weight) means the configured one.
+            let weight_changed = dynamic_weight != self.dynamic_weight;
+            self.dynamic_weight = dynamic_weight;
             let changed = (!self.up).then(|| {
                 self.up = true;
                 self.since = now;
@@ -282,12 +282,17 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_weight_is_kept_from_successes() {
+    fn a_success_without_a_weight_brings_back_the_configured_one() {
         let c = common(0, false);
         let mut s = CheckerState::new(&c, 0);
-        s.on_result(&c, true, "".into(), Some(7), 0);
+        let step = s.on_result(&c, true, "".into(), Some(7), 0);
+        assert!(step.weight_changed);
         assert_eq!(s.dynamic_weight, Some(7));
-        s.on_result(&c, true, "".into(), None, 1);
-        assert_eq!(s.dynamic_weight, Some(7));
+        let step = s.on_result(&c, true, "".into(), Some(7), 1);
+        assert!(!step.weight_changed);
+        // keepalived's misc_dynamic: exit 0 is the configured weight again.
+        let step = s.on_result(&c, true, "".into(), None, 2);
+        assert!(step.weight_changed);
+        assert_eq!(s.dynamic_weight, None);
     }
 }

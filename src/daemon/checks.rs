@@ -174,8 +174,17 @@ pub async fn run(
                     probes.ctx = Arc::new(ProbeContext::from_config(&config));
                     let (tx, rx) = mpsc::channel::<ProbeUpdate>(4096);
                     probes.updates = rx;
+                    // FILE_CHECKs judged now, so the first table has their values.
+                    let files = engine::judge_files_now(&plan, &probes.board, clock.now());
                     probes.tasks =
                         engine::spawn(&plan, probes.ctx.clone(), clock, probes.board.clone(), tx);
+                    if !files.is_empty() {
+                        let states = files
+                            .iter()
+                            .map(|&id| (id, probes.board.state(id)))
+                            .collect();
+                        core.handle(Instant::now(), Event::Probes(states));
+                    }
                 }
                 Effect::StopProbes => probes.stop(),
                 Effect::SaveOverrides(list) => {
