@@ -943,3 +943,50 @@ virtual_server 10.0.0.1 80 {{
     s.probe(0, false);
     assert!(mails(&mut s).is_empty());
 }
+
+/// A virtual server with smtp_alert mails its quorum: at start, when lost,
+/// when gained again (keepalived's `Virtualserver` mails).
+#[test]
+fn quorum_changes_mail_when_the_virtual_server_asks() {
+    let text = "global_defs {
+ notification_email {
+  ops@example.com
+ }
+ smtp_server 127.0.0.1
+}
+virtual_server 10.0.0.1 80 {
+ smtp_alert
+ quorum 2
+ real_server 10.0.1.1 80 {
+  weight 2
+  smtp_alert off
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+}
+";
+    let mut s = Sim::new(text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let mails = |s: &mut Sim| -> Vec<String> {
+        s.said()
+            .into_iter()
+            .filter(|l| l.starts_with("mail "))
+            .collect()
+    };
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - UP | => Starting with quorum up 2+0=2 <= 2 <="]
+    );
+    s.probe(0, false);
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - DOWN | => Lost quorum 2+0=2 <= 0 <="]
+    );
+    s.probe(0, true);
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - UP | => Gained quorum 2+0=2 <= 2 <="]
+    );
+}

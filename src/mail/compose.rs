@@ -153,6 +153,41 @@ pub fn checker(
     })
 }
 
+/// A virtual server gained or lost quorum (`init`: its first verdict, at
+/// start): keepalived's `Virtualserver` mail, if mail is configured and the
+/// virtual server's `smtp_alert` is on. `weight_sum` is the live real
+/// servers' weight.
+pub fn quorum(
+    global: &GlobalDefs,
+    smtp_alert: bool,
+    vs: &str,
+    up: bool,
+    init: bool,
+    (quorum, hysteresis): (u32, u32),
+    weight_sum: u64,
+) -> Option<Alert> {
+    if !global.mail_configured() || !smtp_alert {
+        return None;
+    }
+    let what = match (up, init) {
+        (true, true) => "Starting with quorum up",
+        (true, false) => "Gained quorum",
+        (false, true) => "Starting with quorum down",
+        (false, false) => "Lost quorum",
+    };
+    // keepalived's threshold: gained at quorum + hysteresis, lost below
+    // quorum - hysteresis (its body writes `+` either way).
+    let threshold = if up {
+        i64::from(quorum) + i64::from(hysteresis)
+    } else {
+        i64::from(quorum) - i64::from(hysteresis)
+    };
+    Some(Alert {
+        subject: format!("Virtualserver {vs} - {}", if up { "UP" } else { "DOWN" }),
+        body: format!("=> {what} {quorum}+{hysteresis}={threshold} <= {weight_sum} <="),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +292,19 @@ mod tests {
             ..change
         };
         assert!(checker(&g, true, "r", "v", &file).is_none());
+    }
+
+    #[test]
+    fn quorum_mails_as_keepalived_words_them() {
+        let g = mailing();
+        let a = quorum(&g, true, "[10.0.0.1]:tcp:80", true, false, (2, 1), 3).unwrap();
+        assert_eq!(a.subject, "Virtualserver [10.0.0.1]:tcp:80 - UP");
+        assert_eq!(a.body, "=> Gained quorum 2+1=3 <= 3 <=");
+        let a = quorum(&g, true, "[10.0.0.1]:tcp:80", false, false, (2, 1), 0).unwrap();
+        assert_eq!(a.subject, "Virtualserver [10.0.0.1]:tcp:80 - DOWN");
+        assert_eq!(a.body, "=> Lost quorum 2+1=1 <= 0 <=");
+        let a = quorum(&g, true, "v", true, true, (1, 0), 2).unwrap();
+        assert_eq!(a.body, "=> Starting with quorum up 1+0=1 <= 2 <=");
+        assert!(quorum(&g, false, "v", true, true, (1, 0), 2).is_none());
     }
 }

@@ -696,9 +696,24 @@ impl Director {
                 assume: self.opts.assume,
             };
             let services = crate::lvs::desired::vs_services(&config, vs, &view, &mut self.quorum);
-            self.table.set_vs(v, services);
             let now = self.quorum.held(vs);
-            if before == now || now.is_none() {
+            let changed = before != now && now.is_some();
+            let mail = match now {
+                Some(up) if changed && vs.smtp_alert && config.global.mail_configured() => {
+                    crate::mail::compose::quorum(
+                        &config.global,
+                        vs.smtp_alert,
+                        &names::virtual_server(vs),
+                        up,
+                        before.is_none(),
+                        (vs.quorum, vs.hysteresis),
+                        crate::lvs::desired::live_weight(vs, &view),
+                    )
+                }
+                _ => None,
+            };
+            self.table.set_vs(v, services);
+            if !changed {
                 continue;
             }
             let vsn = names::virtual_server(vs);
@@ -715,6 +730,9 @@ impl Director {
                 self.run_script(&vs.quorum_down, format!("quorum_down for VS {vsn}"));
             }
             self.fifo_vs(v, now == Some(true));
+            if let Some(alert) = mail {
+                self.effects.push_back(Effect::Mail(alert));
+            }
         }
     }
 }
