@@ -9,7 +9,10 @@
 //! - with root (scripts/netns-lab): VRRP transitions of an instance and a
 //!   sync group mailed from a director in its namespace to the server in
 //!   the client's, and a director whose SMTP server is unreachable that
-//!   keeps its adverts on time.
+//!   keeps its adverts on time;
+//! - keepalived 2.2.7 as the oracle: the same file run by both, every mail
+//!   keepalived sends is sent by ipvsdir with the same subject, body, HELO,
+//!   envelope and headers (Date aside).
 //!
 //! A missing aiosmtpd (or root, for the lab) fails under CI=true and skips
 //! elsewhere.
@@ -426,6 +429,74 @@ mod lab {
             .map(|m| m.subject().to_string())
             .collect();
         println!("mails: {subjects:?}");
+    }
+
+    /// keepalived 2.2.7 (Debian's) as the oracle: the same file run by
+    /// keepalived, then by ipvsdir, in the same namespace, each mailing its
+    /// own aiosmtpd: every mail keepalived sends (subject, body, HELO,
+    /// envelope, From, To, X-Mailer) ipvsdir sends too.
+    #[test]
+    fn the_same_mails_as_keepalived() {
+        let Some(bin) = aiosmtpd_or_skip() else {
+            return;
+        };
+        let Some(mut lab) = Lab::up("mailka", 1, &["keepalived"]) else {
+            return;
+        };
+        let conf = |port: u16| {
+            format!(
+                "global_defs {{\n  router_id d1\n  notification_email {{\n    ops@example.com\n    noc@example.org\n  }}\n  notification_email_from d1@example.com\n  smtp_server 10.99.0.100 {port}\n  smtp_helo_name d1.example.com\n  smtp_alert\n}}\n\
+                 vrrp_sync_group G1 {{\n  group {{\n    VI_1\n  }}\n}}\n{}",
+                instance("VI_1", 150, "")
+            )
+        };
+        let master = "[d1] VRRP Instance VI_1 - Entering MASTER state";
+        let key = |m: &Mail| {
+            (
+                m.subject().to_string(),
+                m.body.clone(),
+                m.helo.clone(),
+                m.from.clone(),
+                m.to.clone(),
+                m.header("From").map(String::from),
+                m.header("To").map(String::from),
+                m.header("X-Mailer").map(String::from),
+            )
+        };
+        let mut got = Vec::new();
+        for (port, keepalived) in [(2525, true), (2526, false)] {
+            let smtp = Smtp::start(bin, &format!("10.99.0.100:{port}"), Some(&lab.ns("c")));
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !lab.try_sh(
+                "d1",
+                &format!("/usr/bin/python3 -c \"import socket; socket.create_connection(('10.99.0.100', {port}), 1)\""),
+            ) {
+                assert!(Instant::now() < deadline, "aiosmtpd did not listen");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if keepalived {
+                lab.start_keepalived("d1", &conf(port));
+            } else {
+                lab.start_ipvsdir("d1", &conf(port));
+            }
+            let log = || lab.logs();
+            smtp.wait_subject(master, LONG, &log);
+            // The group's mail may follow the instance's.
+            std::thread::sleep(Duration::from_secs(2));
+            lab.signal("d1", libc::SIGTERM);
+            lab.wait_exit("d1", Duration::from_secs(10));
+            std::thread::sleep(Duration::from_secs(1));
+            got.push(smtp.mails().iter().map(key).collect::<Vec<_>>());
+        }
+        let (theirs, ours) = (&got[0], &got[1]);
+        println!("keepalived: {theirs:#?}\nipvsdir: {ours:#?}");
+        assert!(theirs.iter().any(|k| k.0 == master), "{theirs:?}");
+        for k in theirs {
+            assert!(
+                ours.contains(k),
+                "keepalived sent {k:?}; ipvsdir sent {ours:#?}"
+            );
+        }
     }
 
     /// d2, master, mails through an address nobody has (its SMTP
