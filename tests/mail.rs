@@ -106,6 +106,15 @@ fn parse(text: &str) -> Mail {
             headers.push((n.to_string(), val.trim().to_string()));
         }
     }
+    let qp = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("Content-Transfer-Encoding")
+            && v.eq_ignore_ascii_case("quoted-printable")
+    });
+    let body = if qp {
+        quoted_printable(body)
+    } else {
+        body.to_string()
+    };
     Mail {
         helo: v["helo"].as_str().unwrap_or_default().to_string(),
         from: v["from"].as_str().unwrap_or_default().to_string(),
@@ -120,6 +129,27 @@ fn parse(text: &str) -> Mail {
         headers,
         body: body.trim_end().to_string(),
     }
+}
+
+/// A quoted-printable body (a coalesced mail's long lines) decoded.
+fn quoted_printable(text: &str) -> String {
+    let text = text.replace("=\n", "");
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && let Some(h) = text.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(h, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// aiosmtpd with the recorder, on `listen` (optionally inside a network
@@ -291,6 +321,79 @@ fn checker_down_and_up_are_mailed_as_keepalived_words_them() {
             "mail alerts go to ops@example.com, noc@example.org through SMTP server 127.0.0.1:"
         ),
         "{out}"
+    );
+}
+
+/// 20 real servers going down at once make 20 alerts; the sender mails
+/// the first few alone (its budget of 5) and the rest coalesced into one
+/// mail that lists each subject and body (at the latest when the budget
+/// refills, 12 s on): at most 6 mails, no alert lost.
+#[test]
+fn a_burst_of_alerts_is_coalesced() {
+    let Some(bin) = aiosmtpd_or_skip() else {
+        return;
+    };
+    let smtp_port = free_port();
+    let smtp = Smtp::start(bin, &format!("127.0.0.1:{smtp_port}"), None);
+    wait_listening(smtp_port);
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..20 {
+        let (l, p) = listener();
+        listeners.push(l);
+        ports.push(p);
+    }
+    let d = Daemon::start(&checker_conf(smtp_port, "", &ports), &[]);
+    let servers = |s: &serde_json::Value, want: &str| {
+        s["health"]["virtual_servers"][0]["real_servers"]
+            .as_array()
+            .is_some_and(|a| a.len() == 20 && a.iter().all(|r| r["state"] == want))
+    };
+    d.wait_status(15, |s| servers(s, "up"));
+    listeners.clear();
+    d.wait_status(10, |s| servers(s, "down"));
+    // Every alert reaches the server, alone or in a coalesced mail.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mentioned = |mails: &[Mail]| {
+        ports
+            .iter()
+            .filter(|p| {
+                let rs = format!("Realserver [127.0.0.1]:tcp:{p} of virtual server");
+                mails
+                    .iter()
+                    .any(|m| m.subject().contains(&rs) || m.body.contains(&rs))
+            })
+            .count()
+    };
+    let mut mails = smtp.mails();
+    while mentioned(&mails) < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 20 alerts mailed: {:#?}\n{}",
+            mentioned(&mails),
+            mails.iter().map(Mail::subject).collect::<Vec<_>>(),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        mails = smtp.mails();
+    }
+    d.stop();
+    let subjects: Vec<&str> = mails.iter().map(Mail::subject).collect();
+    println!("{subjects:#?}");
+    assert!(mails.len() <= 6, "{subjects:#?}");
+    let coalesced: Vec<&Mail> = mails
+        .iter()
+        .filter(|m| {
+            m.subject().starts_with("[lb-test] ") && m.subject().contains(" alerts, the first: ")
+        })
+        .collect();
+    assert_eq!(coalesced.len(), 1, "{subjects:#?}");
+    assert!(
+        coalesced[0]
+            .body
+            .contains("=> TCP CHECK failed on service <="),
+        "{}",
+        coalesced[0].body
     );
 }
 
