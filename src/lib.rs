@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod docs;
 pub mod log_limit;
 pub mod lvs;
+pub mod mail;
 pub mod metrics;
 pub mod report_file;
 pub mod safe_file;

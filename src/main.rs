@@ -728,6 +728,7 @@ fn check_options(cli: &Cli) -> ipvsdir::daemon::checks::Options {
         recent: None,
         persist_overrides: cli.persist_overrides.clone(),
         fifo: Default::default(),
+        mail: Default::default(),
     }
 }
 

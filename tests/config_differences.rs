@@ -83,34 +83,52 @@ fn track_script_naming_a_later_vrrp_script() {
     assert_eq!(l.config.unwrap().vrrp_instances[0].track_script.len(), 1);
 }
 
-/// keepalived mails alerts; ipvsdir sends none: said once per file.
+/// Mail alerts are read as keepalived 2.2.7 reads them, with nothing to
+/// say, and each block's `smtp_alert` gets keepalived's default: VRRP
+/// instances and sync groups from `smtp_alert_vrrp`, else `smtp_alert`,
+/// else off; virtual servers from `smtp_alert_checker`, else `smtp_alert`,
+/// else off; real servers the same but on when neither is set.
 #[test]
-fn mail_alerts_are_a_warning_once() {
+fn mail_alerts_load_quietly_with_keepalived_defaults() {
     let l = load(&format!(
-        "global_defs {{\n notification_email {{\n  ops@example.com\n }}\n smtp_server 192.0.2.1\n smtp_alert\n}}\n{}virtual_server 10.0.0.10 80 {{\n smtp_alert\n real_server 10.0.0.11 80 {{\n  smtp_alert\n }}\n}}\n",
-        instance(" smtp_alert")
+        "global_defs {{\n router_id lb1\n notification_email {{\n  ops@example.com\n  noc@example.com\n }}\n notification_email_from lb1@example.com\n smtp_server 192.0.2.1 2525\n smtp_helo_name lb1.example.com\n smtp_connect_timeout 7\n smtp_alert\n smtp_alert_vrrp off\n no_email_faults\n no_checker_emails\n}}\n{}virtual_server 10.0.0.10 80 {{\n real_server 10.0.0.11 80 {{\n  smtp_alert off\n }}\n real_server 10.0.0.12 80 {{\n }}\n}}\n",
+        instance("")
     ));
-    let d = diags(&l);
-    assert_eq!(d.len(), 1, "{d:?}");
-    assert!(
-        d[0].starts_with(
-            "2:2: Warning: notification_email: ipvsdir sends no e-mail alerts (keepalived mails state changes through smtp_server)"
-        ),
-        "{d:?}"
-    );
-    assert!(l.config.is_some());
-    // smtp_alert alone, in a real server.
-    let l =
-        load("virtual_server 10.0.0.10 80 {\n real_server 10.0.0.11 80 {\n  smtp_alert\n }\n}\n");
-    let d = diags(&l);
-    assert_eq!(d.len(), 1, "{d:?}");
-    assert!(
-        d[0].starts_with("3:3: Warning: smtp_alert: ipvsdir sends no e-mail alerts"),
-        "{d:?}"
-    );
-    // Switched off: nothing to say.
-    let l = load(&instance(" smtp_alert false"));
     assert!(l.diagnostics.items.is_empty(), "{}", l.diagnostics);
+    let c = l.config.expect("loads");
+    let g = &c.global;
+    assert_eq!(g.notification_email, ["ops@example.com", "noc@example.com"]);
+    assert_eq!(g.smtp_server.as_ref().map(|s| s.port), Some(2525));
+    assert_eq!(g.smtp_connect_timeout.0, std::time::Duration::from_secs(7));
+    assert!(g.no_email_faults && g.no_checker_emails);
+    assert_eq!((g.smtp_alert, g.smtp_alert_vrrp), (Some(true), Some(false)));
+    assert!(!c.vrrp_instances[0].smtp_alert, "smtp_alert_vrrp off wins");
+    assert!(c.virtual_servers[0].smtp_alert, "smtp_alert on");
+    let rs: Vec<bool> = c.virtual_servers[0]
+        .real_servers
+        .iter()
+        .map(|r| r.smtp_alert)
+        .collect();
+    assert_eq!(rs, [false, true]);
+    // Nothing set: real servers mail (keepalived's older default), the rest not.
+    let l = load(&format!(
+        "{}virtual_server 10.0.0.10 80 {{\n real_server 10.0.0.11 80 {{\n }}\n}}\n",
+        instance("")
+    ));
+    assert!(l.diagnostics.items.is_empty(), "{}", l.diagnostics);
+    let c = l.config.expect("loads");
+    assert!(!c.vrrp_instances[0].smtp_alert);
+    assert!(!c.virtual_servers[0].smtp_alert);
+    assert!(c.virtual_servers[0].real_servers[0].smtp_alert);
+    // smtp_alert_checker off beats smtp_alert; a block's own setting beats both.
+    let l = load(&format!(
+        "global_defs {{\n smtp_alert\n smtp_alert_checker off\n}}\n{}virtual_server 10.0.0.10 80 {{\n real_server 10.0.0.11 80 {{\n }}\n}}\n",
+        instance(" smtp_alert false")
+    ));
+    assert!(l.diagnostics.items.is_empty(), "{}", l.diagnostics);
+    let c = l.config.expect("loads");
+    assert!(!c.vrrp_instances[0].smtp_alert);
+    assert!(!c.virtual_servers[0].real_servers[0].smtp_alert);
 }
 
 /// keepalived: "(VI_1) cannot use a loopback interface (lo) for vrrp -

@@ -165,6 +165,7 @@ impl Sim {
                 Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
                 Effect::FifoLine(l) => format!("fifo {l}"),
+                Effect::Mail(a) => format!("mail {} | {}", a.subject, a.body),
                 Effect::Kernel(_) => unreachable!(),
             })
             .collect()
@@ -844,5 +845,148 @@ virtual_server 10.0.0.1 80 {
         said.contains(&"fifo RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN".to_string())
             && said.contains(&"fifo VS [10.0.0.1]:tcp:80 DOWN".to_string()),
         "{said:?}"
+    );
+}
+
+/// smtp_alert: each checker that goes up or down mails keepalived's words,
+/// the subject giving the real server's state after the change; with
+/// `no_checker_emails`, only changes that move the real server.
+#[test]
+fn checker_changes_mail_keepalived_subjects_and_bodies() {
+    let conf = |extra: &str| {
+        format!(
+            "global_defs {{
+ router_id lb1
+ notification_email {{
+  ops@example.com
+ }}
+ smtp_server 127.0.0.1 2525
+{extra}}}
+virtual_server 10.0.0.1 80 {{
+ real_server 10.0.1.1 80 {{
+  TCP_CHECK {{
+   connect_timeout 1
+  }}
+  PING_CHECK {{
+   connect_timeout 2
+  }}
+ }}
+ real_server 10.0.1.2 80 {{
+  smtp_alert off
+  TCP_CHECK {{
+   connect_timeout 3
+  }}
+ }}
+}}
+"
+        )
+    };
+    let mails = |s: &mut Sim| -> Vec<String> {
+        s.said()
+            .into_iter()
+            .filter(|l| l.starts_with("mail "))
+            .collect()
+    };
+    let mut s = Sim::new(&conf(""), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    assert!(mails(&mut s).is_empty(), "no mail at start");
+    s.probe(0, false);
+    assert_eq!(
+        mails(&mut s),
+        [
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => TCP CHECK failed on service <="
+        ]
+    );
+    // The real server was down already: keepalived still mails the checker.
+    s.probe(1, false);
+    assert_eq!(
+        mails(&mut s),
+        [
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => ICMP CHECK failed on service <="
+        ]
+    );
+    s.probe(0, true);
+    s.probe(1, true);
+    assert_eq!(
+        mails(&mut s),
+        [
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => TCP CHECK succeed on service <=",
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - UP | => ICMP CHECK succeed on service <="
+        ]
+    );
+    // smtp_alert off on this real server.
+    s.probe(2, false);
+    assert!(mails(&mut s).is_empty());
+
+    let mut s = Sim::new(&conf(" no_checker_emails\n"), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.probe(0, false);
+    s.probe(1, false);
+    assert_eq!(
+        mails(&mut s),
+        [
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => TCP CHECK failed on service <="
+        ],
+        "the second checker did not move the real server"
+    );
+    // No recipients: no mail at all.
+    let mut s = Sim::new(
+        &conf("").replace("notification_email {\n  ops@example.com\n }\n", ""),
+        |_| {},
+    );
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.probe(0, false);
+    assert!(mails(&mut s).is_empty());
+}
+
+/// A virtual server with smtp_alert mails its quorum: at start, when lost,
+/// when gained again (keepalived's `Virtualserver` mails).
+#[test]
+fn quorum_changes_mail_when_the_virtual_server_asks() {
+    let text = "global_defs {
+ notification_email {
+  ops@example.com
+ }
+ smtp_server 127.0.0.1
+}
+virtual_server 10.0.0.1 80 {
+ smtp_alert
+ quorum 2
+ real_server 10.0.1.1 80 {
+  weight 2
+  smtp_alert off
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+}
+";
+    let mut s = Sim::new(text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let mails = |s: &mut Sim| -> Vec<String> {
+        s.said()
+            .into_iter()
+            .filter(|l| l.starts_with("mail "))
+            .collect()
+    };
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - UP | => Starting with quorum up 2+0=2 <= 2 <="]
+    );
+    s.probe(0, false);
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - DOWN | => Lost quorum 2+0=2 <= 0 <="]
+    );
+    s.probe(0, true);
+    assert_eq!(
+        mails(&mut s),
+        ["mail Virtualserver [10.0.0.1]:tcp:80 - UP | => Gained quorum 2+0=2 <= 2 <="]
     );
 }

@@ -15,6 +15,8 @@ const CORES: &[&str] = &[
     "check::health",
     "vrrp::state",
     "vrrp::node",
+    "mail::compose",
+    "mail::outbox",
 ];
 
 /// What a core may not mention (outside comments).

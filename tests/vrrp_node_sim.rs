@@ -281,6 +281,7 @@ impl Segment {
                 Effect::Stopped => self.dirs[d].alive = false,
                 Effect::Announce { .. }
                 | Effect::Notify { .. }
+                | Effect::Mail(_)
                 | Effect::OpenInterface { .. }
                 | Effect::WriteReport
                 | Effect::Reloaded => {}

@@ -124,6 +124,7 @@ fn render(e: &Effect, names: &[String], groups: &[String]) -> String {
             let kind = if vip.is_ipv6() { "na" } else { "garp" };
             format!("{kind} {} {vip}", name(*instance))
         }
+        Effect::Mail(a) => format!("mail {} | {}", a.subject, a.body),
         Effect::Notify { target, job } => {
             let who = match target {
                 NotifyTarget::Instance(i) => name(*i),

@@ -70,7 +70,7 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
         &mut build::Ctx {
             sources: &sources,
             diags: &mut diags,
-            mail_warned: false,
+            smtp_defaults: Default::default(),
             track_files: Vec::new(),
         },
         &mut nodes,

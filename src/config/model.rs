@@ -82,7 +82,24 @@ pub struct GlobalDefs {
     pub smtp_server: Option<SmtpServer>,
     pub smtp_helo_name: Option<String>,
     pub smtp_connect_timeout: Timer,
+    /// `smtp_alert [on|off]`: the default for VRRP instances, sync groups,
+    /// virtual servers and real servers that set none.
     pub smtp_alert: Option<bool>,
+    /// `smtp_alert_vrrp`: the default for VRRP instances and sync groups
+    /// (before `smtp_alert`).
+    #[serde(default)]
+    pub smtp_alert_vrrp: Option<bool>,
+    /// `smtp_alert_checker`: the default for virtual and real servers
+    /// (before `smtp_alert`).
+    #[serde(default)]
+    pub smtp_alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail when an instance or group enters FAULT.
+    #[serde(default)]
+    pub no_email_faults: bool,
+    /// `no_checker_emails`: a checker's change mails only when it changes
+    /// its real server's state.
+    #[serde(default)]
+    pub no_checker_emails: bool,
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
     /// Interface for static addresses and instances that name none.
@@ -131,6 +148,32 @@ impl NotifyFifos {
     }
 }
 
+impl GlobalDefs {
+    /// keepalived mails only when there are recipients and a server.
+    pub fn mail_configured(&self) -> bool {
+        !self.notification_email.is_empty() && self.smtp_server.is_some()
+    }
+
+    /// `smtp_alert` of a VRRP instance or sync group that sets none
+    /// (keepalived 2.2.7: `smtp_alert_vrrp`, else `smtp_alert`, else off).
+    pub fn smtp_alert_vrrp_default(&self) -> bool {
+        self.smtp_alert_vrrp.or(self.smtp_alert).unwrap_or(false)
+    }
+
+    /// `smtp_alert` of a virtual server that sets none
+    /// (`smtp_alert_checker`, else `smtp_alert`, else off).
+    pub fn smtp_alert_vs_default(&self) -> bool {
+        self.smtp_alert_checker.or(self.smtp_alert).unwrap_or(false)
+    }
+
+    /// `smtp_alert` of a real server that sets none (`smtp_alert_checker`,
+    /// else `smtp_alert`, else **on**: keepalived 2.2.7 keeps this older
+    /// default for real servers).
+    pub fn smtp_alert_rs_default(&self) -> bool {
+        self.smtp_alert_checker.or(self.smtp_alert).unwrap_or(true)
+    }
+}
+
 impl Default for GlobalDefs {
     fn default() -> Self {
         GlobalDefs {
@@ -141,6 +184,10 @@ impl Default for GlobalDefs {
             smtp_helo_name: None,
             smtp_connect_timeout: Timer::secs(30),
             smtp_alert: None,
+            smtp_alert_vrrp: None,
+            smtp_alert_checker: None,
+            no_email_faults: false,
+            no_checker_emails: false,
             script_user: None,
             enable_script_security: false,
             default_interface: None,

@@ -55,6 +55,8 @@ pub struct Options {
     /// The notify FIFOs that take LVS lines (`notify_fifo`,
     /// `lvs_notify_fifo`); opened by the daemon.
     pub fifo: crate::script::fifo::Sink,
+    /// Where mail alerts go (`smtp_alert`); started by the daemon.
+    pub mail: crate::mail::Sink,
 }
 
 /// What the daemon tells the director.
@@ -164,6 +166,7 @@ pub async fn run(
                 }
                 Effect::RunScript { script, what } => run_script(&probes.ctx, &script, what),
                 Effect::FifoLine(line) => options.fifo.write(&line),
+                Effect::Mail(alert) => options.mail.send(alert),
                 Effect::StartProbes {
                     config,
                     plan,

@@ -93,6 +93,7 @@ pub fn subsystem(target: &str) -> &'static str {
         "lvs" => "ipvs",
         "script" => "script",
         "config" => "config",
+        "mail" => "mail",
         "daemon" | "ipvsdir" => "daemon",
         _ => "lib",
     }

@@ -195,6 +195,22 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         },
     );
     let fifo_config = config.global.notify_fifos.clone();
+    // Mail alerts (smtp_alert): one sender task behind a bounded queue.
+    let (hostname, user) = (
+        crate::mail::sender::hostname(),
+        crate::mail::sender::user_name(),
+    );
+    let mail_settings =
+        |g: &crate::config::model::GlobalDefs| crate::mail::Settings::of(g, &hostname, &user);
+    let mut mail_now = mail_settings(&config.global);
+    if let Some(m) = &mail_now {
+        tracing::info!(
+            "mail alerts go to {} through SMTP server {}",
+            m.to.join(", "),
+            m.server()
+        );
+    }
+    let mailer = crate::mail::Mailer::spawn(mail_now.clone());
     // static_ipaddress / static_routes: where VRRP runs (not with -C).
     let mut statics = crate::vrrp::statics::Statics::default();
     let mut statics_rtnl = None;
@@ -204,6 +220,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.fifo = fifos.lvs_sink();
+            c.mail = mailer.sink();
             c.live = Some(board.health.clone());
             c.stats = board.checks.clone();
             c.recent = Some(board.recent.clone());
@@ -236,6 +253,7 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     let mut sync = None;
     let mut vrrp_opts = opts.vrrp.clone().map(|mut v| {
         v.fifo = fifos.vrrp_sink();
+        v.mail = mailer.sink();
         v.live = Some(board.vrrp.clone());
         v.recent = Some(board.recent.clone());
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
@@ -335,6 +353,11 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                         set_statics(&mut statics_rtnl, &mut statics, Statics::of(&new)).await;
                     }
                     crate::track_file::init_all(&new);
+                    let mail_new = mail_settings(&new.global);
+                    if mail_new != mail_now {
+                        mailer.reconfigure(mail_new.clone()).await;
+                        mail_now = mail_new;
+                    }
                     if lvs_metrics {
                         board.lvs.reconfigure(&new);
                     }
@@ -400,6 +423,8 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     }
     // The last lines (STOP, omega's DOWN) are written: the scripts may go.
     fifos.close().await;
+    // The last alerts (Stopping) are mailed, within a bound.
+    mailer.close().await;
     result
 }
 

@@ -110,6 +110,7 @@ pub fn drive(
             // No probes, hook scripts or report in a one-shot run.
             Effect::RunScript { .. }
             | Effect::FifoLine(_)
+            | Effect::Mail(_)
             | Effect::StartProbes { .. }
             | Effect::StopProbes
             | Effect::SaveOverrides(_)

@@ -275,6 +275,17 @@ fn dest(
     }
 }
 
+/// The weight of a virtual server's live real servers (what quorum is
+/// judged on).
+pub fn live_weight(vs: &VirtualServer, health: &dyn Health) -> u64 {
+    vs.real_servers
+        .iter()
+        .map(|rs| (rs, health.real_server(vs, rs)))
+        .filter(|(_, h)| h.alive)
+        .map(|(rs, h)| u64::from(h.weight.unwrap_or(rs.weight)))
+        .sum()
+}
+
 /// The destinations of one virtual server, with quorum and sorry_server applied.
 fn dests_of(vs: &VirtualServer, health: &dyn Health, quorum: &mut QuorumMemory) -> Vec<Dest> {
     let mut out = Vec::new();

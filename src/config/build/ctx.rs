@@ -24,11 +24,20 @@ const HOME_BLOCKS: &[(Section, &str)] = &[
     (Section::TopLevel, "the top level"),
 ];
 
+/// keepalived 2.2.7's defaults for a block's `smtp_alert`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmtpDefaults {
+    pub vrrp: bool,
+    pub virtual_server: bool,
+    pub real_server: bool,
+}
+
 pub struct Ctx<'a> {
     pub sources: &'a SourceMap,
     pub diags: &'a mut Diagnostics,
-    /// The "no mail is sent" warning was given (once per file).
-    pub mail_warned: bool,
+    /// `smtp_alert` of sync groups, virtual servers and real servers that
+    /// set none, from global_defs (read first).
+    pub smtp_defaults: SmtpDefaults,
     /// The `track_file` blocks, read before the blocks that name them.
     pub track_files: Vec<crate::config::model::TrackFile>,
 }
@@ -51,21 +60,6 @@ pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
 }
 
 impl Ctx<'_> {
-    /// `notification_email` / `smtp_alert` on: keepalived mails alerts,
-    /// ipvsdir sends none yet. Said once per file, at the first such line.
-    pub fn no_mail(&mut self, span: Span, what: &str) {
-        if std::mem::replace(&mut self.mail_warned, true) {
-            return;
-        }
-        self.warn(
-            span,
-            format!(
-                "{what}: ipvsdir sends no e-mail alerts (keepalived mails state changes through smtp_server); \
-                 use notify scripts to alert, e.g. notify_master \"/usr/local/bin/alert.sh\""
-            ),
-        );
-    }
-
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         let mut message = message.into();
         // A `$NAME` left as written (no such parameter) explains many a bad value.

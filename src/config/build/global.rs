@@ -33,9 +33,6 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             "router_id" => set(&mut g.router_id, cx.string(n, "a name")),
             "notification_email" => {
                 g.notification_email = cx.words(n).iter().map(|w| w.text.to_string()).collect();
-                if !g.notification_email.is_empty() {
-                    cx.no_mail(n.keyword.span, "notification_email");
-                }
             }
             "notification_email_from" => {
                 set(&mut g.notification_email_from, cx.string(n, "an address"))
@@ -57,12 +54,11 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             }
             "smtp_helo_name" => set(&mut g.smtp_helo_name, cx.string(n, "a name")),
             "smtp_connect_timeout" => set_val(&mut g.smtp_connect_timeout, cx.timer(n)),
-            "smtp_alert" => {
-                set(&mut g.smtp_alert, cx.flag(n));
-                if g.smtp_alert == Some(true) {
-                    cx.no_mail(n.keyword.span, "smtp_alert");
-                }
-            }
+            "smtp_alert" => set(&mut g.smtp_alert, cx.flag(n)),
+            "smtp_alert_vrrp" => set(&mut g.smtp_alert_vrrp, cx.flag(n)),
+            "smtp_alert_checker" => set(&mut g.smtp_alert_checker, cx.flag(n)),
+            "no_email_faults" => set_val(&mut g.no_email_faults, cx.flag(n)),
+            "no_checker_emails" => set_val(&mut g.no_checker_emails, cx.flag(n)),
             "script_user" => set(&mut g.script_user, cx.user(n)),
             "enable_script_security" => set_val(&mut g.enable_script_security, cx.flag(n)),
             "default_interface" => set(&mut g.default_interface, cx.string(n, "an interface")),

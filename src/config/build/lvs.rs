@@ -392,7 +392,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         inhibit_on_failure: false,
         ha_suspend: false,
         virtualhost: None,
-        smtp_alert: false,
+        smtp_alert: cx.smtp_defaults.virtual_server,
         real_servers: Vec::new(),
     };
     let mut inherited = Inherited::default();
@@ -535,12 +535,7 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
             "quorum_up" => set(&mut vs.quorum_up, cx.script(n)),
             "quorum_down" => set(&mut vs.quorum_down, cx.script(n)),
             "ha_suspend" => set_val(&mut vs.ha_suspend, cx.flag(n)),
-            "smtp_alert" => {
-                set_val(&mut vs.smtp_alert, cx.flag(n));
-                if vs.smtp_alert {
-                    cx.no_mail(n.keyword.span, "smtp_alert");
-                }
-            }
+            "smtp_alert" => set_val(&mut vs.smtp_alert, cx.flag(n)),
             "ip_family" => {
                 cx.no_block(n);
                 cx.at_most(n, 1);
@@ -786,7 +781,9 @@ fn real_server(
         notify_up: None,
         notify_down: None,
         virtualhost: None,
-        smtp_alert: vs.smtp_alert,
+        // Not the virtual server's: keepalived's real servers take the
+        // global default.
+        smtp_alert: cx.smtp_defaults.real_server,
         checkers: Vec::new(),
     };
     let mut method_node = None;
@@ -807,12 +804,7 @@ fn real_server(
             "lthreshold" => set_val(&mut rs.lthreshold, cx.int(n, 0..=i64::from(u32::MAX))),
             "notify_up" => set(&mut rs.notify_up, cx.script(n)),
             "notify_down" => set(&mut rs.notify_down, cx.script(n)),
-            "smtp_alert" => {
-                set_val(&mut rs.smtp_alert, cx.flag(n));
-                if rs.smtp_alert {
-                    cx.no_mail(n.keyword.span, "smtp_alert");
-                }
-            }
+            "smtp_alert" => set_val(&mut rs.smtp_alert, cx.flag(n)),
             "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "FILE_CHECK" | "UDP_CHECK"
             | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => {}
             "BFD_CHECK" => {

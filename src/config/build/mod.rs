@@ -26,6 +26,12 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
             global::global_defs(cx, body, &mut config.global);
         }
     }
+    let g = &config.global;
+    cx.smtp_defaults = ctx::SmtpDefaults {
+        vrrp: g.smtp_alert_vrrp_default(),
+        virtual_server: g.smtp_alert_vs_default(),
+        real_server: g.smtp_alert_rs_default(),
+    };
     let mut scripts = vrrp::ScriptNames::default();
     for (i, n) in nodes
         .iter()

@@ -172,7 +172,7 @@ pub fn vrrp_instance(
         check_unicast_src: g.check_unicast_src,
         dont_track_primary: false,
         lvs_sync_daemon_interface: None,
-        smtp_alert: global.smtp_alert.unwrap_or(false),
+        smtp_alert: global.smtp_alert_vrrp_default(),
         v3_checksum_as_v2: g.v3_checksum_as_v2,
         late_advert_warn: None,
     };
@@ -279,12 +279,7 @@ pub fn vrrp_instance(
                 &mut vi.lvs_sync_daemon_interface,
                 cx.string(n, "an interface"),
             ),
-            "smtp_alert" => {
-                set_val(&mut vi.smtp_alert, cx.flag(n));
-                if vi.smtp_alert {
-                    cx.no_mail(n.keyword.span, "smtp_alert");
-                }
-            }
+            "smtp_alert" => set_val(&mut vi.smtp_alert, cx.flag(n)),
             "v3_checksum_as_v2" => set_val(&mut vi.v3_checksum_as_v2, cx.flag(n)),
             "late_advert_warn" => {
                 if let Some(w) = cx.single(n, "a fraction of Master_Down_Interval (0.1-0.99)") {
@@ -932,7 +927,7 @@ pub fn sync_group(
         name: name.text.to_string(),
         group: Vec::new(),
         notify: Notify::default(),
-        smtp_alert: false,
+        smtp_alert: cx.smtp_defaults.vrrp,
         global_tracking: false,
         track_file: Vec::new(),
     };
@@ -958,12 +953,7 @@ pub fn sync_group(
             "notify_fault" => set(&mut g.notify.fault, cx.script(n)),
             "notify_stop" => set(&mut g.notify.stop, cx.script(n)),
             "notify" => set(&mut g.notify.any, cx.script(n)),
-            "smtp_alert" => {
-                set_val(&mut g.smtp_alert, cx.flag(n));
-                if g.smtp_alert {
-                    cx.no_mail(n.keyword.span, "smtp_alert");
-                }
-            }
+            "smtp_alert" => set_val(&mut g.smtp_alert, cx.flag(n)),
             "global_tracking" => set_val(&mut g.global_tracking, cx.flag(n)),
             "track_file" => g.track_file.extend(super::track_file::tracked(cx, n)),
             kw if instances.contains_key(kw) => cx.warn(

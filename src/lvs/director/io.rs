@@ -91,6 +91,9 @@ pub enum Effect {
     /// (`notify_fifo`, `lvs_notify_fifo`): `RS [rip]:tcp:80 [vip]:tcp:80 UP`,
     /// `VS [vip]:tcp:80 DOWN`. Emitted only when the file configures one.
     FifoLine(String),
+    /// Mail this alert (`smtp_alert`): a checker of a real server went up
+    /// or down. Emitted only when the file configures mail.
+    Mail(crate::mail::compose::Alert),
     /// (Re)start the probes of this plan from these states, replacing any
     /// running ones; the configuration gives their context.
     StartProbes {

@@ -432,10 +432,15 @@ impl Director {
     fn on_probes(&mut self, at: Instant, updates: &[(usize, CheckerState)]) {
         let plan = self.health.plan.clone();
         let mut touched = Vec::new();
+        // Checkers that went up or down (for the mail alerts).
+        let mut flipped = Vec::new();
         for (id, state) in updates {
             let Some(slot) = self.health.states.get_mut(*id) else {
                 continue;
             };
+            if slot.up != state.up {
+                flipped.push(*id);
+            }
             let weight_changed = slot.dynamic_weight != state.dynamic_weight;
             *slot = state.clone();
             for &i in &plan.servers_of[*id] {
@@ -447,12 +452,14 @@ impl Director {
         }
         touched.sort_unstable();
         touched.dedup();
+        let mut moved = Vec::new();
         for i in touched {
             let now = self.alive_of(i);
             if now == self.alive[i] {
                 continue;
             }
             self.alive[i] = now;
+            moved.push(i);
             let (key, v, r) = &plan.servers[i];
             self.table.mark_dirty(*v);
             if now {
@@ -478,6 +485,43 @@ impl Director {
             }
             // After the script, as keepalived.
             self.fifo_rs(*v, *r, now);
+        }
+        if !flipped.is_empty() && self.config.global.mail_configured() {
+            self.mail_checkers(&plan, &flipped, &moved);
+        }
+    }
+
+    /// keepalived's mail for each checker that went up or down, once per
+    /// real server it judges (`moved`: the servers whose state changed).
+    fn mail_checkers(&mut self, plan: &ProbePlan, flipped: &[usize], moved: &[usize]) {
+        let config = self.config.clone();
+        for &id in flipped {
+            let (Some(checker), Some(state)) = (plan.probes.get(id), self.health.states.get(id))
+            else {
+                continue;
+            };
+            let reason = state.last.as_ref().map(|l| l.reason.as_ref());
+            for &i in &plan.servers_of[id] {
+                let (_, v, r) = &plan.servers[i];
+                let vs = &config.virtual_servers[*v];
+                let rs = &vs.real_servers[*r];
+                let change = crate::mail::compose::CheckerChange {
+                    kind: &checker.kind,
+                    up: state.up,
+                    rs_alive: self.alive[i],
+                    rs_changed: moved.binary_search(&i).is_ok(),
+                    reason,
+                };
+                if let Some(alert) = crate::mail::compose::checker(
+                    &config.global,
+                    rs.smtp_alert,
+                    &names::real_server(vs, rs),
+                    &names::virtual_server(vs),
+                    &change,
+                ) {
+                    self.effects.push_back(Effect::Mail(alert));
+                }
+            }
         }
     }
 
@@ -652,9 +696,24 @@ impl Director {
                 assume: self.opts.assume,
             };
             let services = crate::lvs::desired::vs_services(&config, vs, &view, &mut self.quorum);
-            self.table.set_vs(v, services);
             let now = self.quorum.held(vs);
-            if before == now || now.is_none() {
+            let changed = before != now && now.is_some();
+            let mail = match now {
+                Some(up) if changed && vs.smtp_alert && config.global.mail_configured() => {
+                    crate::mail::compose::quorum(
+                        &config.global,
+                        vs.smtp_alert,
+                        &names::virtual_server(vs),
+                        up,
+                        before.is_none(),
+                        (vs.quorum, vs.hysteresis),
+                        crate::lvs::desired::live_weight(vs, &view),
+                    )
+                }
+                _ => None,
+            };
+            self.table.set_vs(v, services);
+            if !changed {
                 continue;
             }
             let vsn = names::virtual_server(vs);
@@ -671,6 +730,9 @@ impl Director {
                 self.run_script(&vs.quorum_down, format!("quorum_down for VS {vsn}"));
             }
             self.fifo_vs(v, now == Some(true));
+            if let Some(alert) = mail {
+                self.effects.push_back(Effect::Mail(alert));
+            }
         }
     }
 }

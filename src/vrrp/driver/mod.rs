@@ -72,6 +72,8 @@ pub struct Options {
     /// The notify FIFOs that take VRRP lines (`notify_fifo`,
     /// `vrrp_notify_fifo`); opened by the daemon.
     pub fifo: crate::script::fifo::Sink,
+    /// Where mail alerts go (`smtp_alert`); started by the daemon.
+    pub mail: crate::mail::Sink,
 }
 
 impl Default for Options {
@@ -83,6 +85,7 @@ impl Default for Options {
             recent: None,
             status_file: Some(PathBuf::from(status::VRRP_STATE)),
             fifo: Default::default(),
+            mail: Default::default(),
         }
     }
 }
@@ -341,6 +344,7 @@ impl Driver {
                         let _ = tx.send(job);
                     }
                 }
+                Effect::Mail(alert) => self.options.mail.send(alert),
                 Effect::Transition { name, state, .. } => {
                     if let Some(tx) = &self.options.transitions {
                         let _ = tx.send(Transition {

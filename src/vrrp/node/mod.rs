@@ -207,6 +207,9 @@ pub enum Effect {
     Announce { instance: usize, vip: IpAddr },
     /// Run notify scripts.
     Notify { target: NotifyTarget, job: Job },
+    /// Mail this alert (`smtp_alert`): an instance or sync group changed
+    /// state. Emitted only when the file configures mail.
+    Mail(crate::mail::compose::Alert),
     /// An instance changed state (for those that follow: lvs_sync_daemon).
     Transition {
         instance: usize,
@@ -731,12 +734,18 @@ impl Node {
             state: to,
         });
         let inst = &self.instances[i];
+        let word = state_word(to, to == State::Init);
+        if let Some(alert) =
+            crate::mail::compose::vrrp(&self.config.global, inst.cfg.smtp_alert, false, &name, word)
+        {
+            self.effects.push_back(Effect::Mail(alert));
+        }
         self.effects.push_back(Effect::Notify {
             target: NotifyTarget::Instance(i),
             job: Job {
                 kind: "INSTANCE",
                 name,
-                state: state_word(to, to == State::Init),
+                state: word,
                 priority: inst.vrrp.priority,
             },
         });
@@ -753,15 +762,22 @@ impl Node {
             && *gs != to
         {
             *gs = to;
-            let group = self
-                .config
-                .vrrp_sync_groups
-                .get(g)
-                .map_or("?", |s| s.name.as_str());
+            let sg = self.config.vrrp_sync_groups.get(g);
+            let group = sg.map_or("?", |s| s.name.as_str());
             tracing::info!(
                 "VRRP_Group({group}) Syncing instances to {} state",
                 to.name()
             );
+            let word = state_word(to, to == State::Init);
+            if let Some(alert) = crate::mail::compose::vrrp(
+                &self.config.global,
+                sg.is_some_and(|s| s.smtp_alert),
+                true,
+                group,
+                word,
+            ) {
+                self.effects.push_back(Effect::Mail(alert));
+            }
             self.effects.push_back(Effect::Notify {
                 target: NotifyTarget::Group(g),
                 job: Job {
