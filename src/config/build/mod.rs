@@ -131,6 +131,8 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         n.block = None;
     }
 
+    announce_checks(cx, &config, &lvs_names.announce, &instance_names);
+
     for n in nodes.iter().filter(|n| n.name() == "static_ipaddress") {
         cx.at_most(n, 0);
         for a in vrrp::addresses(cx, n) {
@@ -170,4 +172,54 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         }
     }
     config
+}
+
+/// `announce` needs global_defs' `announce_table`; `announce_track_instance`
+/// a VRRP instance of this file; a group announces its address ranges only.
+fn announce_checks(
+    cx: &mut Ctx,
+    config: &Config,
+    uses: &[lvs::AnnounceUse],
+    instances: &HashMap<String, crate::config::source::Span>,
+) {
+    for u in uses {
+        if config.global.lvs.announce.is_none() {
+            cx.error(
+                u.span,
+                "`announce` needs `announce_table N` in global_defs (the routing table the local BGP daemon exports)",
+            );
+        }
+        if let Some((name, span)) = &u.instance
+            && !instances.contains_key(name)
+        {
+            cx.error(
+                *span,
+                format!("announce_track_instance names an unknown vrrp_instance '{name}'"),
+            );
+        }
+        if let crate::config::model::VirtualServerKey::Group { name } = &u.key
+            && let Some(g) = config
+                .virtual_server_groups
+                .iter()
+                .find(|g| &g.name == name)
+        {
+            let n = crate::lvs::announce::group_vip_count(g);
+            if n > crate::lvs::announce::MAX_GROUP_VIPS {
+                cx.error(
+                    u.span,
+                    format!(
+                        "virtual_server_group {name} has {n} addresses: at most {} can be announced from one group",
+                        crate::lvs::announce::MAX_GROUP_VIPS
+                    ),
+                );
+            } else if n == 0 {
+                cx.warn(
+                    u.span,
+                    format!(
+                        "virtual_server_group {name} has only fwmark entries: nothing to announce"
+                    ),
+                );
+            }
+        }
+    }
 }
