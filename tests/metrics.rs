@@ -93,6 +93,7 @@ fn health() -> HealthReport {
     HealthReport {
         pid: 1,
         written: 0.0,
+        announced: Vec::new(),
         virtual_servers: vec![VirtualServerReport {
             name: "[10.0.0.100]:tcp:80".into(),
             services: vec!["TCP 10.0.0.100:80".into()],
