@@ -956,7 +956,7 @@ fn announcements_follow_the_table_then_quorum_with_hysteresis() {
     assert_eq!(s.said(), ["withdraw 10.0.0.1", "status 1/2"]);
     assert_eq!(
         why(&s, "10.0.0.1"),
-        (false, "VS [10.0.0.1]:tcp:443 lost quorum 1".into())
+        (false, "VS [10.0.0.1]:tcp:443 below quorum 1".into())
     );
     s.probe(1, true);
     assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
@@ -989,7 +989,7 @@ fn alpha_announces_only_after_the_checks_pass() {
         said.contains(&"sync table 100 [10.0.0.1]".to_string()),
         "{said:?}"
     );
-    assert_eq!(why(&s, "10.0.0.2").1, "VS [10.0.0.2]:tcp:80 lost quorum 2");
+    assert_eq!(why(&s, "10.0.0.2").1, "VS [10.0.0.2]:tcp:80 below quorum 2");
     s.probe(2, true);
     s.probe(3, true);
     assert!(s.said().is_empty(), "2 < quorum 2 + hysteresis 1");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{free_port, get};
 use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport, VirtualServerReport};
+use ipvsdir::lvs::announce::VipStatus;
 use ipvsdir::lvs::director::Override;
 use ipvsdir::metrics::{DaemonStats, render};
 use ipvsdir::vrrp::status::{InstanceReport, ScriptReport, VrrpReport};
@@ -93,7 +94,18 @@ fn health() -> HealthReport {
     HealthReport {
         pid: 1,
         written: 0.0,
-        announced: Vec::new(),
+        announced: vec![
+            VipStatus {
+                vip: "10.0.0.100".parse().expect("ip"),
+                announced: true,
+                why: "quorum held by VS [10.0.0.100]:tcp:80".into(),
+            },
+            VipStatus {
+                vip: "10.0.0.101".parse().expect("ip"),
+                announced: false,
+                why: "stopping".into(),
+            },
+        ],
         virtual_servers: vec![VirtualServerReport {
             name: "[10.0.0.100]:tcp:80".into(),
             services: vec!["TCP 10.0.0.100:80".into()],
@@ -240,6 +252,12 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
     has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
     has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);
     has(&text, "ipvsdir_config_load_seconds 0.25");
+    has(&text, r#"ipvsdir_vip_announced{vip="10.0.0.100"} 1"#);
+    has(&text, r#"ipvsdir_vip_announced{vip="10.0.0.101"} 0"#);
+    has(
+        &text,
+        r#"ipvsdir_vip_announce_reason_info{reason="stopping",vip="10.0.0.101"} 1"#,
+    );
     match promtool(&text) {
         Some(findings) => assert!(
             findings.trim().is_empty(),

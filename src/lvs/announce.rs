@@ -140,7 +140,7 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
                 return VipStatus {
                     vip,
                     announced: false,
-                    why: format!("VS {vsn} lost quorum {}", vs.quorum),
+                    why: format!("VS {vsn} below quorum {}", vs.quorum),
                 };
             }
             None => {

@@ -307,7 +307,7 @@ impl Director {
                     if self.handoff_done(now) {
                         tracing::info!("VRRP has handed over: releasing the IPVS table");
                         self.begin_release();
-                    } else {
+                    } else if self.opts.vrrp_in_process {
                         tracing::info!(
                             "VRRP has handed over; the IPVS table is released after the withdrawal's grace"
                         );
