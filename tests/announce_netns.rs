@@ -1,10 +1,12 @@
-//! Health-gated announcements against a real routing daemon (BIRD 2) in
-//! network namespaces (scripts/netns-lab): two directors d1, d2 each run
+//! Health-gated announcements against real routing daemons in network
+//! namespaces (scripts/netns-lab): two directors d1, d2 each run
 //! `ipvsdir -C --no-ipvs` (this host has no IPVS; the announcement path
 //! needs none: checkers -> director core -> route in the announce table)
-//! and BIRD 2 exporting that table over eBGP to a router namespace (the
-//! lab's client c) running BIRD 2, which installs one ECMP route for the
-//! VIP. The oracle is the router's kernel table (`ip route`):
+//! and a routing daemon exporting that table over eBGP: BIRD 2 on d1 (as
+//! conf/bird2-announce.conf), FRR on d2 (conf/frr-announce.conf itself,
+//! with the lab's addresses, short timers and no BFD), to a router
+//! namespace (the lab's client c) running BIRD 2, which installs one ECMP
+//! route for the VIP. The oracle is the router's kernel table (`ip route`):
 //! - both directors healthy: a 2-nexthop route;
 //! - d1's real server stops: d1 withdraws, the router keeps 1 nexthop;
 //! - it comes back: 2 nexthops again;
@@ -14,8 +16,8 @@
 //!   route of another protocol in it is left alone.
 //!
 //! Times are printed, not asserted beyond generous bounds. Needs root,
-//! `bird`/`birdc` (Debian's bird2) and python3 (fails under CI=true
-//! without them, skips elsewhere).
+//! `bird` (Debian's bird2), FRR's zebra, bgpd and vtysh (Debian's frr) and
+//! python3 (fails under CI=true without them, skips elsewhere).
 
 mod common;
 
@@ -53,6 +55,8 @@ virtual_server {VIP} 80 {{
     )
 }
 
+/// BIRD 2 on director `i`, as conf/bird2-announce.conf with the lab's
+/// addresses, test timers and no BFD.
 fn director_bird(i: u8) -> String {
     format!(
         "router id 10.99.0.1{i};
@@ -162,6 +166,80 @@ fn start_bird(lab: &mut Lab, node: &str, conf: &str) {
     lab.start(node, "bird", "bird", &["-f", "-c", &file, "-s", &ctl]);
 }
 
+/// FRR's state directory for one instance (`-N NAME`): /var/run/frr/NAME,
+/// removed again on drop.
+struct FrrDir(std::path::PathBuf);
+
+impl Drop for FrrDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The director half of conf/frr-announce.conf with the lab's addresses,
+/// test timers (BGP keepalive 1 s, hold 3 s, connect retry 1 s) and
+/// without BFD (not tested here yet).
+fn director_frr(addr: &str) -> String {
+    let text = std::fs::read_to_string(common::repo().join("conf/frr-announce.conf"))
+        .expect("read conf/frr-announce.conf");
+    let director = text
+        .split("! ---- the router")
+        .next()
+        .unwrap_or_default()
+        .replace("192.0.2.11", addr)
+        .replace("192.0.2.1", "10.99.0.100")
+        .replace(
+            "timers 3 9",
+            "timers 1 3\n neighbor 10.99.0.100 timers connect 1",
+        );
+    let mut out = String::new();
+    let mut in_bfd = false;
+    for line in director.lines() {
+        if line == "bfd" {
+            in_bfd = true;
+        }
+        if !in_bfd && !line.ends_with(" bfd") {
+            out += line;
+            out += "\n";
+        }
+        if in_bfd && line == "exit" {
+            in_bfd = false;
+        }
+    }
+    assert!(out.contains("ip import-table 100"));
+    assert!(
+        !out.lines()
+            .any(|l| !l.starts_with('!') && l.contains("bfd")),
+        "{out}"
+    );
+    out
+}
+
+fn start_frr(lab: &mut Lab, node: &str, addr: &str) -> FrrDir {
+    let name = format!("{}{node}", lab.prefix);
+    let dir = FrrDir(std::path::PathBuf::from(format!("/var/run/frr/{name}")));
+    std::fs::create_dir_all(&dir.0).expect("FRR state directory");
+    let conf = dir.0.join("frr.conf");
+    std::fs::write(&conf, director_frr(addr)).expect("write FRR config");
+    // The daemons run as user frr: their directory and config are theirs.
+    common::netns::sh(&format!(
+        "chown -R frr:frr {0} && chmod 0644 {0}/frr.conf",
+        dir.0.display()
+    ));
+    let conf = conf.display().to_string();
+    for daemon in ["zebra", "bgpd"] {
+        let pid = dir.0.join(format!("{daemon}.pid")).display().to_string();
+        let program = format!("/usr/lib/frr/{daemon}");
+        lab.start(
+            node,
+            daemon,
+            &program,
+            &["-N", &name, "-f", &conf, "-i", &pid],
+        );
+    }
+    dir
+}
+
 /// The director's report: (announced, why) of the VIP.
 fn announced(lab: &Lab, node: &str) -> Option<(bool, String)> {
     let text = std::fs::read_to_string(lab.path(&format!("{node}-health.json"))).ok()?;
@@ -175,7 +253,13 @@ fn bird_router_follows_health_gated_announcements() {
     let Some(mut lab) = Lab::up("annbgp", 2, &[]) else {
         return;
     };
-    for t in ["bird", "birdc", "python3"] {
+    for t in [
+        "bird",
+        "python3",
+        "vtysh",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bgpd",
+    ] {
         if !tool_or_skip(t) {
             return;
         }
@@ -191,11 +275,12 @@ fn bird_router_follows_health_gated_announcements() {
         &format!("ip route add blackhole 10.99.1.98/32 table {TABLE} proto static"),
     );
     start_bird(&mut lab, "c", ROUTER_BIRD);
-    for (i, node) in [(1, "d1"), (2, "d2")] {
-        start_real_server(&mut lab, node);
-        start_bird(&mut lab, node, &director_bird(i));
-        start_ipvsdir(&mut lab, node);
-    }
+    start_real_server(&mut lab, "d1");
+    start_bird(&mut lab, "d1", &director_bird(1));
+    start_ipvsdir(&mut lab, "d1");
+    start_real_server(&mut lab, "d2");
+    let _frr = start_frr(&mut lab, "d2", "10.99.0.12");
+    start_ipvsdir(&mut lab, "d2");
     let t = wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CONVERGE);
     println!("both directors announced: 2 next hops at the router after {t:.2?}");
     let table = lab.sh("d1", &format!("ip route show table {TABLE}"));
@@ -255,7 +340,7 @@ fn bird_router_follows_health_gated_announcements() {
     }
     let exited = exited.unwrap_or_else(|| panic!("d2's ipvsdir still runs\n{}", lab.logs()));
     println!(
-        "SIGTERM to d2: withdrawn at the router after {withdrawn:.2?}, ipvsdir exited after {exited:.2?}"
+        "SIGTERM to d2 (FRR): withdrawn at the router after {withdrawn:.2?}, ipvsdir exited after {exited:.2?}"
     );
     assert!(
         still_running,
