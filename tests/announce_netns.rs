@@ -10,6 +10,7 @@
 //! - both directors healthy: a 2-nexthop route;
 //! - d1's real server stops: d1 withdraws, the router keeps 1 nexthop;
 //! - it comes back: 2 nexthops again;
+//! - d1's route deleted by hand: repaired by the next check;
 //! - SIGTERM to d2's ipvsdir: it withdraws first, then exits after
 //!   `announce_withdraw_grace`;
 //! - a stale route of ours in the announce table is removed at start; a
@@ -29,7 +30,7 @@ const VIP: &str = "10.99.1.1";
 const TABLE: u32 = 100;
 const RS_PORT: u16 = 8081;
 /// BGP sessions come up (connect retry 1 s) and the route converges.
-const CONVERGE: Duration = Duration::from_secs(40);
+const CONVERGE: Duration = Duration::from_secs(60);
 /// A health change reaches the router: the checker's fall (delay_loop 1,
 /// connect_timeout 1, retry 0) plus BGP, with room for a loaded host.
 const CHANGE: Duration = Duration::from_secs(20);
@@ -153,6 +154,9 @@ fn start_ipvsdir(lab: &mut Lab, node: &str) {
             &owned,
             "--control-socket",
             &sock,
+            // The announce table is checked (and repaired) every second.
+            "--drift-interval",
+            "1",
         ],
     );
 }
@@ -322,6 +326,28 @@ fn bird_router_follows_health_gated_announcements() {
     wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CHANGE);
     println!(
         "d1's real server up -> router has 2 next hops after {:.2?}",
+        t0.elapsed()
+    );
+
+    // Someone deletes d1's route and adds one of "ours" by hand: the next
+    // check (--drift-interval 1) repairs both.
+    let t0 = Instant::now();
+    lab.sh(
+        "d1",
+        &format!("ip route del blackhole {VIP}/32 table {TABLE} proto 18"),
+    );
+    lab.sh(
+        "d1",
+        &format!("ip route add blackhole 10.99.1.97/32 table {TABLE} proto 18"),
+    );
+    wait_hops(&lab, &["10.99.0.12"], CHANGE);
+    wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CHANGE);
+    lab.wait_for("the hand-made route to go", CHANGE, |l| {
+        !l.sh("d1", &format!("ip route show table {TABLE}"))
+            .contains("10.99.1.97")
+    });
+    println!(
+        "d1's route deleted by hand -> repaired, 2 next hops again after {:.2?}",
         t0.elapsed()
     );
 

@@ -166,8 +166,13 @@ impl Sim {
                 Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
                 Effect::FifoLine(l) => format!("fifo {l}"),
-                Effect::Announce(AnnounceRequest::Sync { target, vips }) => format!(
-                    "sync table {} [{}]",
+                Effect::Announce(AnnounceRequest::Sync {
+                    target,
+                    vips,
+                    drift,
+                }) => format!(
+                    "{} table {} [{}]",
+                    if drift { "check" } else { "sync" },
                     target.table,
                     vips.iter()
                         .map(|v| v.to_string())
@@ -1132,4 +1137,28 @@ fn one_shot_commands_announce_nothing() {
         "{said:?}"
     );
     assert!(s.core.is_stopped());
+}
+
+#[test]
+fn announced_routes_are_checked_on_the_drift_ticks_until_the_stop() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.probe(1, false);
+    s.said();
+    // drift_interval 10 s: the table is read and repaired then.
+    s.at(9.9);
+    assert!(!s.said().iter().any(|e| e.starts_with("check")));
+    s.at(10.0);
+    assert!(
+        s.said().contains(&"check table 100 [10.0.0.2]".to_string()),
+        "only what is announced now"
+    );
+    s.at(20.0);
+    assert!(s.said().contains(&"check table 100 [10.0.0.2]".to_string()));
+    s.on(Event::Stop);
+    s.said();
+    s.at(30.0);
+    assert!(!s.said().iter().any(|e| e.starts_with("check")));
 }

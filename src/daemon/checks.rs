@@ -367,27 +367,41 @@ async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
     };
     while let Some(request) = rx.recv().await {
         match request {
-            AnnounceRequest::Sync { target, vips } => {
-                match rtnl.announced(&target).await {
+            AnnounceRequest::Sync {
+                target,
+                vips,
+                drift,
+            } => {
+                let missing = match rtnl.announced(&target).await {
                     Ok(have) => {
                         for vip in have.difference(&vips) {
+                            let route = announce_text(&target, *vip);
                             match rtnl.withdraw(&target, *vip).await {
-                                Ok(_) => tracing::info!(
-                                    "announce: removed stale route {}",
-                                    announce_text(&target, *vip)
+                                Ok(_) if drift => tracing::warn!(
+                                    "announce: route {route} is not ours to keep (added by hand?): removed"
                                 ),
+                                Ok(_) => tracing::info!("announce: removed stale route {route}"),
                                 Err(e) => tracing::error!("announce: {e}"),
                             }
                         }
+                        vips.difference(&have).copied().collect()
                     }
-                    Err(e) => tracing::error!(
-                        "announce: cannot read routing table {} to remove stale routes: {e}",
-                        target.table
-                    ),
-                }
-                for vip in &vips {
-                    if let Err(e) = rtnl.announce(&target, *vip).await {
-                        tracing::error!("announce: VIP {vip}: {e}");
+                    Err(e) => {
+                        tracing::error!(
+                            "announce: cannot read routing table {}: {e}",
+                            target.table
+                        );
+                        vips
+                    }
+                };
+                for vip in missing {
+                    match rtnl.announce(&target, vip).await {
+                        Ok(()) if drift => tracing::warn!(
+                            "announce: route {} was gone (removed by hand?): added again",
+                            announce_text(&target, vip)
+                        ),
+                        Ok(()) => {}
+                        Err(e) => tracing::error!("announce: VIP {vip}: {e}"),
                     }
                 }
             }

@@ -21,10 +21,13 @@ use crate::lvs::desired::QuorumMemory;
 pub enum AnnounceRequest {
     /// Make the table hold exactly these routes of ours: add the missing,
     /// remove every other route with our protocol number (start, and a
-    /// reload that moved the table: then `vips` is empty for the old one).
+    /// reload that moved the table: then `vips` is empty for the old one;
+    /// `drift`: the periodic check, where a difference is someone else's
+    /// change, repaired and logged).
     Sync {
         target: AnnounceGlobals,
         vips: BTreeSet<IpAddr>,
+        drift: bool,
     },
     Announce {
         target: AnnounceGlobals,
@@ -55,6 +58,8 @@ pub(super) struct AnnounceState {
     enabled: bool,
     /// At stop, after a withdrawal: the release waits until then.
     pub(super) withdraw_until: Option<Instant>,
+    /// The next periodic check of the table (as the IPVS table's drift).
+    pub(super) next_check: Option<Instant>,
 }
 
 impl AnnounceState {
@@ -135,6 +140,7 @@ impl Director {
                     .push_back(Effect::Announce(AnnounceRequest::Sync {
                         target: old,
                         vips: BTreeSet::new(),
+                        drift: false,
                     }));
                 for s in a.status.values_mut() {
                     s.announced = false;
@@ -165,6 +171,35 @@ impl Director {
                 t.withdraw_grace.0.as_secs_f64()
             );
             self.announce.withdraw_until = Some(now + t.withdraw_grace.0);
+        }
+    }
+
+    /// The periodic check: the table is read and repaired where someone
+    /// else changed our routes (every `drift_interval` while announcing).
+    pub(super) fn announce_tick(&mut self, now: Instant) {
+        let a = &mut self.announce;
+        let Some(target) = a.target.filter(|_| a.live && !a.stopping) else {
+            a.next_check = None;
+            return;
+        };
+        match a.next_check {
+            None => a.next_check = Some(now + self.opts.drift_interval),
+            Some(t) if now >= t => {
+                a.next_check = Some(now + self.opts.drift_interval);
+                let vips = a
+                    .status
+                    .values()
+                    .filter(|s| s.announced)
+                    .map(|s| s.vip)
+                    .collect();
+                self.effects
+                    .push_back(Effect::Announce(AnnounceRequest::Sync {
+                        target,
+                        vips,
+                        drift: true,
+                    }));
+            }
+            Some(_) => {}
         }
     }
 
@@ -219,7 +254,11 @@ impl Director {
                 }
             }
             self.effects
-                .push_back(Effect::Announce(AnnounceRequest::Sync { target, vips }));
+                .push_back(Effect::Announce(AnnounceRequest::Sync {
+                    target,
+                    vips,
+                    drift: false,
+                }));
         } else {
             for (vip, s) in &next {
                 let before = a.status.get(vip).is_some_and(|o| o.announced);

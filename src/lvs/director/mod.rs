@@ -318,6 +318,7 @@ impl Director {
         }
         self.pump(now);
         self.announce_step();
+        self.announce_tick(now);
     }
 
     /// Nothing holds the release back any more: VRRP has handed over (or
@@ -347,6 +348,7 @@ impl Director {
         }
         self.pump(now);
         self.announce_step();
+        self.announce_tick(now);
     }
 
     pub fn poll_effect(&mut self) -> Option<Effect> {
@@ -360,6 +362,7 @@ impl Director {
             self.next_report,
             self.next_ramp_step(),
             self.announce.withdraw_until,
+            self.announce.next_check,
         ]
         .into_iter()
         .flatten()
