@@ -388,3 +388,103 @@ fn bird_router_follows_health_gated_announcements() {
         println!("  {line}");
     }
 }
+
+/// announce_track_instance in the full daemon (VRRP and checkers in one
+/// process, `--no-ipvs`): the VIP is announced only once VI_1 is MASTER,
+/// and withdrawn at stop. Route table 100 is the oracle.
+#[test]
+fn announce_track_instance_follows_vrrp_in_the_full_daemon() {
+    let Some(mut lab) = Lab::up("anntrk", 1, &[]) else {
+        return;
+    };
+    if !tool_or_skip("python3") {
+        return;
+    }
+    start_real_server(&mut lab, "d1");
+    // advert_int 3: BACKUP for about 9 s before it takes over, long
+    // enough to see the VIP held back.
+    let conf = format!(
+        "global_defs {{
+  announce_table {TABLE}
+  announce_withdraw_grace 1
+}}
+vrrp_instance VI_1 {{
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 3
+  virtual_ipaddress {{
+    10.99.0.200/24 dev eth0
+  }}
+}}
+virtual_server {VIP} 80 {{
+  delay_loop 1
+  announce
+  announce_track_instance VI_1
+  real_server 127.0.0.1 {RS_PORT} {{
+    TCP_CHECK {{
+      connect_timeout 1
+      retry 0
+    }}
+  }}
+}}
+"
+    );
+    let file = lab.path("d1.conf");
+    std::fs::write(&file, conf).expect("write config");
+    let path = |f: &str| lab.path(f).display().to_string();
+    let (file, health, vrrp, sock) = (
+        path("d1.conf"),
+        path("d1-health.json"),
+        path("d1.json"),
+        path("d1-ctl.sock"),
+    );
+    let bin = common::ipvsdir_bin();
+    let t0 = Instant::now();
+    lab.start(
+        "d1",
+        "ipvsdir",
+        &bin,
+        &[
+            "--no-ipvs",
+            "-n",
+            "-l",
+            "-f",
+            &file,
+            "--health-state",
+            &health,
+            "--vrrp-state",
+            &vrrp,
+            "--control-socket",
+            &sock,
+        ],
+    );
+    // (An empty table does not exist: `ip` says so and fails.)
+    let routed = |l: &Lab| {
+        l.sh(
+            "d1",
+            &format!("ip route show table {TABLE} 2>/dev/null || true"),
+        )
+        .contains(VIP)
+    };
+    lab.wait_for("the report to hold the VIP back", CHANGE, |l| {
+        announced(l, "d1").is_some_and(|(a, why)| !a && why.contains("VI_1 is not MASTER"))
+    });
+    assert!(
+        lab.state("d1", "VI_1").as_deref() != Some("MASTER") && !routed(&lab),
+        "announced before VI_1 is MASTER"
+    );
+    println!("d1 reports: {:?}", announced(&lab, "d1"));
+    lab.wait_state("d1", "VI_1", "MASTER", CONVERGE);
+    let master = t0.elapsed();
+    lab.wait_for("the VIP's route", CHANGE, routed);
+    println!(
+        "VI_1 MASTER after {master:.2?}, route in table {TABLE} after {:.2?}",
+        t0.elapsed()
+    );
+    lab.signal_named("d1", "ipvsdir", libc::SIGTERM);
+    let t0 = Instant::now();
+    lab.wait_for("the route to go at stop", CHANGE, |l| !routed(l));
+    println!("SIGTERM: route withdrawn after {:.2?}", t0.elapsed());
+}
