@@ -1162,3 +1162,22 @@ fn announced_routes_are_checked_on_the_drift_ticks_until_the_stop() {
     s.at(30.0);
     assert!(!s.said().iter().any(|e| e.starts_with("check")));
 }
+
+#[test]
+fn an_operator_disable_that_loses_quorum_withdraws_at_once() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    let t = target("10.0.1.1", Some(443), None);
+    s.core
+        .operator(s.now, &t, Override::Disable)
+        .expect("one real server");
+    s.run();
+    assert_eq!(s.said(), ["withdraw 10.0.0.1", "status 1/2"]);
+    s.core
+        .operator(s.now, &t, Override::Clear)
+        .expect("one real server");
+    s.run();
+    assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
+}
