@@ -152,6 +152,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         cx.at_most(n, 0);
         config.static_routes.extend(vrrp::routes(cx, n));
     }
+    announce_table_shared(cx, &config, nodes);
     for n in nodes.iter().filter(|n| n.name() == "static_rules") {
         cx.at_most(n, 0);
         config.static_rules.extend(rules::rules(cx, n));
@@ -221,5 +222,49 @@ fn announce_checks(
                 );
             }
         }
+    }
+}
+
+/// Our routes in the announce table are told apart by protocol number
+/// only: virtual_routes and static_routes (protocol 18 too) must not share
+/// the table, or they would be taken for stale announcements and removed.
+fn announce_table_shared(cx: &mut Ctx, config: &Config, nodes: &[Node]) {
+    let Some(a) = config.global.lvs.announce else {
+        return;
+    };
+    if a.protocol != crate::vrrp::rtnl::RTPROT_KEEPALIVED {
+        return;
+    }
+    let mut users: Vec<String> = config
+        .vrrp_instances
+        .iter()
+        .filter(|i| i.virtual_routes.iter().any(|r| r.table == Some(a.table)))
+        .map(|i| format!("virtual_routes of vrrp_instance {}", i.name))
+        .collect();
+    if config
+        .static_routes
+        .iter()
+        .any(|r| r.table == Some(a.table))
+    {
+        users.push("static_routes".into());
+    }
+    if users.is_empty() {
+        return;
+    }
+    let at = nodes
+        .iter()
+        .filter(|n| n.name() == "global_defs")
+        .flat_map(|n| n.children().iter())
+        .find(|c| c.name() == "announce_table")
+        .map(|c| c.span());
+    if let Some(at) = at {
+        cx.error(
+            at,
+            format!(
+                "announce_table {} is also the table of {}: those routes (protocol 18 too) would be removed as stale announcements; use another table or announce_protocol",
+                a.table,
+                users.join(", ")
+            ),
+        );
     }
 }
