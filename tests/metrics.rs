@@ -699,3 +699,17 @@ mod lvs {
         );
     }
 }
+
+#[test]
+fn the_sigusr1_dump_says_what_is_announced_and_why() {
+    let text = ipvsdir::daemon::dump::data_text(None, Some(&health()));
+    let tail = text
+        .split("------< Announced VIPs >------\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no announce section in\n{text}"));
+    assert_eq!(
+        tail,
+        "Announce 10.0.0.100 ANNOUNCED: quorum held by VS [10.0.0.100]:tcp:80\n\
+         Announce 10.0.0.101 WITHDRAWN: stopping\n"
+    );
+}
