@@ -50,6 +50,7 @@ fn main() {
         assume: Some(true),
         report_every: None,
         persist_overrides: false,
+        announce: false,
     };
     let mut core = Director::new(parse("bench", &text), opts, Default::default());
     let mut step = |core: &mut Director, event: Event| {

@@ -156,7 +156,7 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     drain_grace: u64,
 
-    /// With --check: seconds between re-reads of the kernel table to repair drift.
+    /// With --check: seconds between re-reads of the kernel table (and of the announce table) to repair drift.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     drift_interval: u64,
 

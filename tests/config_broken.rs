@@ -43,3 +43,13 @@ fn unknown_vrrp_script_in_track_script() {
 fn include_loop() {
     check("include-loop/main");
 }
+
+#[test]
+fn announce_mistakes() {
+    check("announce");
+}
+
+#[test]
+fn announce_without_a_usable_table() {
+    check("announce-no-table");
+}

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ipvsdir::config::{LoadOptions, load_str};
 use ipvsdir::lvs::diff::apply_to;
 use ipvsdir::lvs::director::{
-    Director, Effect, Event, KernelReply, KernelRequest, OperatorError, Options, Override,
-    RETRY_AFTER, Saved, Target,
+    AnnounceRequest, Director, Effect, Event, KernelReply, KernelRequest, OperatorError, Options,
+    Override, RETRY_AFTER, Saved, Target,
 };
 use ipvsdir::lvs::kernel_error::KernelError;
 use ipvsdir::lvs::{Op, Table};
@@ -47,6 +47,7 @@ fn opts(t0: Instant) -> Options {
         assume: None,
         report_every: None,
         persist_overrides: false,
+        announce: true,
     }
 }
 
@@ -165,6 +166,30 @@ impl Sim {
                 Effect::WriteReport { force } => format!("report{}", if force { "!" } else { "" }),
                 Effect::Stopped => "stopped".into(),
                 Effect::FifoLine(l) => format!("fifo {l}"),
+                Effect::Announce(AnnounceRequest::Sync {
+                    target,
+                    vips,
+                    drift,
+                }) => format!(
+                    "{} table {} [{}]",
+                    if drift { "check" } else { "sync" },
+                    target.table,
+                    vips.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Effect::Announce(AnnounceRequest::Announce { vip, .. }) => {
+                    format!("announce {vip}")
+                }
+                Effect::Announce(AnnounceRequest::Withdraw { vip, .. }) => {
+                    format!("withdraw {vip}")
+                }
+                Effect::AnnounceStatus(list) => format!(
+                    "status {}/{}",
+                    list.iter().filter(|s| s.announced).count(),
+                    list.len()
+                ),
                 Effect::Mail(a) => format!("mail {} | {}", a.subject, a.body),
                 Effect::Kernel(_) => unreachable!(),
             })
@@ -989,4 +1014,314 @@ virtual_server 10.0.0.1 80 {
         mails(&mut s),
         ["mail Virtualserver [10.0.0.1]:tcp:80 - UP | => Gained quorum 2+0=2 <= 2 <="]
     );
+}
+
+/// Two VIPs announced: 10.0.0.1 by two virtual servers (80, 443), 10.0.0.2
+/// by one with quorum 2 and hysteresis 1 (lost below 1, regained at 3).
+const ANNOUNCED: &str = "global_defs {
+ announce_table 100
+ announce_withdraw_grace 3
+}
+virtual_server 10.0.0.1 80 {
+ announce
+ real_server 10.0.1.1 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+}
+virtual_server 10.0.0.1 443 {
+ announce
+ real_server 10.0.1.1 443 {
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+}
+virtual_server 10.0.0.2 80 {
+ announce
+ quorum 2
+ hysteresis 1
+ real_server 10.0.2.1 80 {
+  TCP_CHECK {
+   connect_timeout 3
+  }
+ }
+ real_server 10.0.2.2 80 {
+  TCP_CHECK {
+   connect_timeout 4
+  }
+ }
+ real_server 10.0.2.3 80 {
+  TCP_CHECK {
+   connect_timeout 5
+  }
+ }
+}
+virtual_server 10.0.0.3 80 {
+ real_server 10.0.3.1 80 {
+  TCP_CHECK {
+   connect_timeout 6
+  }
+ }
+}
+";
+
+fn why(s: &Sim, vip: &str) -> (bool, String) {
+    let a = s.core.announcements();
+    let v = a
+        .iter()
+        .find(|a| a.vip.to_string() == vip)
+        .unwrap_or_else(|| panic!("{vip} in {a:?}"));
+    (v.announced, v.why.clone())
+}
+
+#[test]
+fn announcements_follow_the_table_then_quorum_with_hysteresis() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    // The table first, then one sync that also clears stale routes; the
+    // VIP without `announce` is not in it.
+    assert_eq!(
+        s.said(),
+        [
+            "probes 6",
+            "owned 4",
+            "ready",
+            "sync table 100 [10.0.0.1 10.0.0.2]",
+            "status 2/2"
+        ]
+    );
+    assert_eq!(
+        why(&s, "10.0.0.1"),
+        (
+            true,
+            "quorum held by VS [10.0.0.1]:tcp:80, VS [10.0.0.1]:tcp:443".into()
+        )
+    );
+    // One service of the VIP down: the whole VIP leaves this director.
+    s.probe(1, false);
+    assert_eq!(s.said(), ["withdraw 10.0.0.1", "status 1/2"]);
+    assert_eq!(
+        why(&s, "10.0.0.1"),
+        (false, "VS [10.0.0.1]:tcp:443 below quorum 1".into())
+    );
+    s.probe(1, true);
+    assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
+    // Quorum 2, hysteresis 1: two of three down keeps it (1 >= 2 - 1).
+    s.probe(2, false);
+    s.probe(3, false);
+    assert!(s.said().is_empty());
+    s.probe(4, false);
+    assert_eq!(s.said(), ["withdraw 10.0.0.2", "status 1/2"]);
+    // Back at 2 of 3: below quorum + hysteresis, still withdrawn.
+    s.probe(2, true);
+    s.probe(3, true);
+    assert!(s.said().is_empty());
+    s.probe(4, true);
+    assert_eq!(s.said(), ["announce 10.0.0.2", "status 2/2"]);
+    // Real server changes that keep quorum move no route.
+    s.probe(3, false);
+    assert!(s.said().is_empty());
+    assert!(why(&s, "10.0.0.2").0);
+}
+
+#[test]
+fn alpha_announces_only_after_the_checks_pass() {
+    let text = ANNOUNCED.replace(" announce\n quorum 2", " announce\n alpha\n quorum 2");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    let said = s.said();
+    assert!(
+        said.contains(&"sync table 100 [10.0.0.1]".to_string()),
+        "{said:?}"
+    );
+    assert_eq!(why(&s, "10.0.0.2").1, "VS [10.0.0.2]:tcp:80 below quorum 2");
+    s.probe(2, true);
+    s.probe(3, true);
+    assert!(s.said().is_empty(), "2 < quorum 2 + hysteresis 1");
+    s.probe(4, true);
+    assert_eq!(s.said(), ["announce 10.0.0.2", "status 2/2"]);
+}
+
+#[test]
+fn the_stop_withdraws_first_and_releases_the_table_after_the_grace() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(1.0);
+    s.on(Event::Stop);
+    assert!(s.ops().is_empty(), "the table stays during the grace");
+    assert_eq!(
+        s.said(),
+        ["withdraw 10.0.0.1", "withdraw 10.0.0.2", "status 0/2"]
+    );
+    assert_eq!(why(&s, "10.0.0.1"), (false, "stopping".into()));
+    // Health changes during the grace announce nothing again.
+    s.probe(1, false);
+    s.probe(1, true);
+    assert!(!s.said().iter().any(|e| e.starts_with("announce")));
+    s.ops();
+    s.at(3.9);
+    assert!(s.ops().is_empty());
+    s.at(4.0);
+    assert_eq!(
+        s.ops(),
+        [
+            "-D -t 10.0.0.1:80",
+            "-D -t 10.0.0.1:443",
+            "-D -t 10.0.0.2:80",
+            "-D -t 10.0.0.3:80"
+        ]
+    );
+    assert_eq!(s.said(), ["stop probes", "owned 0", "stopped"]);
+}
+
+#[test]
+fn with_vrrp_in_process_the_release_waits_for_both_handoff_and_grace() {
+    let mut s = Sim::new(ANNOUNCED, |o| o.vrrp_in_process = true);
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.on(Event::Stop);
+    assert_eq!(s.said().len(), 3, "withdrawals at once");
+    // Grace over first: VRRP still hands over.
+    s.at(3.5);
+    assert!(s.ops().is_empty());
+    s.on(Event::VrrpStopped);
+    assert_eq!(s.ops().len(), 4);
+    // VRRP first: the grace still holds the table.
+    let mut s = Sim::new(ANNOUNCED, |o| o.vrrp_in_process = true);
+    s.on(Event::Start);
+    s.ops();
+    s.on(Event::Stop);
+    s.at(0.5);
+    s.on(Event::VrrpStopped);
+    assert!(s.ops().is_empty());
+    s.at(3.0);
+    assert_eq!(s.ops().len(), 4);
+    assert!(s.core.is_stopped());
+}
+
+#[test]
+fn nothing_announced_means_no_grace_at_stop() {
+    let text = ANNOUNCED.replace(" announce\n", " announce\n alpha\n");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    assert!(s.said().contains(&"sync table 100 []".to_string()));
+    s.on(Event::Stop);
+    assert_eq!(s.ops().len(), 4, "released at once");
+}
+
+#[test]
+fn announce_track_instance_announces_only_while_master() {
+    let text = ANNOUNCED
+        .replace(
+            "global_defs {",
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  10.0.0.1\n }\n}\nglobal_defs {",
+        )
+        .replacen(" announce\n", " announce\n announce_track_instance VI_1\n", 1);
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    assert!(s.said().contains(&"sync table 100 [10.0.0.2]".to_string()));
+    assert_eq!(
+        why(&s, "10.0.0.1").1,
+        "VS [10.0.0.1]:tcp:80: vrrp_instance VI_1 is not MASTER"
+    );
+    s.on(Event::VrrpState {
+        instance: "VI_1".into(),
+        master: true,
+    });
+    assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
+    s.on(Event::VrrpState {
+        instance: "VI_1".into(),
+        master: false,
+    });
+    assert_eq!(s.said(), ["withdraw 10.0.0.1", "status 1/2"]);
+}
+
+#[test]
+fn a_reload_that_moves_the_table_empties_the_old_one() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    let moved = ANNOUNCED.replace("announce_table 100", "announce_table 200");
+    s.on(Event::Reload(Box::new(config(&moved))));
+    let said = s.said();
+    assert_eq!(
+        said.iter()
+            .filter(|e| e.starts_with("sync"))
+            .collect::<Vec<_>>(),
+        ["sync table 100 []", "sync table 200 [10.0.0.1 10.0.0.2]"]
+    );
+    // A reload that drops `announce` from 10.0.0.2 withdraws it.
+    let dropped = moved.replacen(" announce\n quorum 2", " quorum 2", 1);
+    s.on(Event::Reload(Box::new(config(&dropped))));
+    let said = s.said();
+    assert!(said.contains(&"withdraw 10.0.0.2".to_string()), "{said:?}");
+    assert_eq!(s.core.announcements().len(), 1);
+}
+
+#[test]
+fn one_shot_commands_announce_nothing() {
+    let mut s = Sim::new(ANNOUNCED, |o| o.announce = false);
+    s.on(Event::Start);
+    s.on(Event::Stop);
+    let said = s.said();
+    assert!(
+        !said
+            .iter()
+            .any(|e| e.starts_with("sync") || e.starts_with("status")),
+        "{said:?}"
+    );
+    assert!(s.core.is_stopped());
+}
+
+#[test]
+fn announced_routes_are_checked_on_the_drift_ticks_until_the_stop() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.probe(1, false);
+    s.said();
+    // drift_interval 10 s: the table is read and repaired then.
+    s.at(9.9);
+    assert!(!s.said().iter().any(|e| e.starts_with("check")));
+    s.at(10.0);
+    assert!(
+        s.said().contains(&"check table 100 [10.0.0.2]".to_string()),
+        "only what is announced now"
+    );
+    s.at(20.0);
+    assert!(s.said().contains(&"check table 100 [10.0.0.2]".to_string()));
+    s.on(Event::Stop);
+    s.said();
+    s.at(30.0);
+    assert!(!s.said().iter().any(|e| e.starts_with("check")));
+}
+
+#[test]
+fn an_operator_disable_that_loses_quorum_withdraws_at_once() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    let t = target("10.0.1.1", Some(443), None);
+    s.core
+        .operator(s.now, &t, Override::Disable)
+        .expect("one real server");
+    s.run();
+    assert_eq!(s.said(), ["withdraw 10.0.0.1", "status 1/2"]);
+    s.core
+        .operator(s.now, &t, Override::Clear)
+        .expect("one real server");
+    s.run();
+    assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{free_port, get};
 use ipvsdir::daemon::status::{CheckReport, HealthReport, ServerReport, VirtualServerReport};
+use ipvsdir::lvs::announce::VipStatus;
 use ipvsdir::lvs::director::Override;
 use ipvsdir::metrics::{DaemonStats, render};
 use ipvsdir::vrrp::status::{InstanceReport, ScriptReport, VrrpReport};
@@ -101,6 +102,18 @@ fn health() -> HealthReport {
     HealthReport {
         pid: 1,
         written: 0.0,
+        announced: vec![
+            VipStatus {
+                vip: "10.0.0.100".parse().expect("ip"),
+                announced: true,
+                why: "quorum held by VS [10.0.0.100]:tcp:80".into(),
+            },
+            VipStatus {
+                vip: "10.0.0.101".parse().expect("ip"),
+                announced: false,
+                why: "stopping".into(),
+            },
+        ],
         virtual_servers: vec![VirtualServerReport {
             name: "[10.0.0.100]:tcp:80".into(),
             services: vec!["TCP 10.0.0.100:80".into()],
@@ -261,6 +274,12 @@ fn vrrp_metrics_carry_keepalived_exporters_names_and_labels() {
     has(&text, r#"ipvsdir_reloads_total{result="ok"} 2"#);
     has(&text, r#"ipvsdir_reloads_total{result="failed"} 1"#);
     has(&text, "ipvsdir_config_load_seconds 0.25");
+    has(&text, r#"ipvsdir_vip_announced{vip="10.0.0.100"} 1"#);
+    has(&text, r#"ipvsdir_vip_announced{vip="10.0.0.101"} 0"#);
+    has(
+        &text,
+        r#"ipvsdir_vip_announce_reason_info{reason="stopping",vip="10.0.0.101"} 1"#,
+    );
     match promtool(&text) {
         Some(findings) => assert!(
             findings.trim().is_empty(),
@@ -912,4 +931,18 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn the_sigusr1_dump_says_what_is_announced_and_why() {
+    let text = ipvsdir::daemon::dump::data_text(None, Some(&health()));
+    let tail = text
+        .split("------< Announced VIPs >------\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no announce section in\n{text}"));
+    assert_eq!(
+        tail,
+        "Announce 10.0.0.100 ANNOUNCED: quorum held by VS [10.0.0.100]:tcp:80\n\
+         Announce 10.0.0.101 WITHDRAWN: stopping\n"
+    );
 }

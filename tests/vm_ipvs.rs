@@ -287,6 +287,7 @@ fn inner_drift_repair() {
         assume: Some(true),
         report_every: None,
         persist_overrides: false,
+        announce: false,
     };
     let mut core = Director::new(cfg, opts, Default::default());
     let mut ipvs = ipvsdir::lvs::kernel::Ipvs::open().unwrap();

@@ -263,6 +263,35 @@ pub struct LvsGlobals {
     pub flush_on_stop: Option<FlushOnStop>,
     pub timeouts: LvsTimeouts,
     pub sync_daemon: Option<LvsSyncDaemon>,
+    /// Where announced VIPs go (`announce_table` and friends, ipvsdir's);
+    /// None: no virtual server can be announced.
+    pub announce: Option<AnnounceGlobals>,
+}
+
+/// How VIPs are announced (ipvsdir's keywords, no keepalived equivalent):
+/// each announced VIP is a host route (/32, /128) of type blackhole in a
+/// dedicated kernel routing table, marked with a routing protocol number,
+/// that the local BIRD 2 or FRR exports over BGP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceGlobals {
+    /// `announce_table N`: the kernel routing table (not main, local,
+    /// default or unspec).
+    pub table: u32,
+    /// `announce_protocol N`: the routing protocol number of our routes
+    /// (default 18, RTPROT_KEEPALIVED, as our VIPs); routes of this number
+    /// in the table are ours (stale ones are removed at start).
+    pub protocol: u8,
+    /// `announce_metric N`: the route's metric (RTA_PRIORITY; BIRD reads it
+    /// as krt_metric, e.g. to set the MED).
+    pub metric: Option<u32>,
+    /// `announce_withdraw_grace SECS`: at stop, how long routing has to move
+    /// traffic away after the withdrawal before the IPVS table is released.
+    pub withdraw_grace: Timer,
+}
+
+impl AnnounceGlobals {
+    pub const DEFAULT_PROTOCOL: u8 = 18;
+    pub const DEFAULT_WITHDRAW_GRACE: Timer = Timer::secs(2);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -677,6 +706,12 @@ pub struct VirtualServer {
     pub ha_suspend: bool,
     pub virtualhost: Option<String>,
     pub smtp_alert: bool,
+    /// `announce` (ipvsdir's): announce the VIP (a route in the
+    /// `announce_table`) while this virtual server holds quorum.
+    pub announce: bool,
+    /// `announce_track_instance NAME` (ipvsdir's): announce only while
+    /// this VRRP instance is MASTER in this process.
+    pub announce_track_instance: Option<String>,
     pub real_servers: Vec<RealServer>,
 }
 

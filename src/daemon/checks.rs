@@ -17,9 +17,12 @@ use crate::check::engine::{self, Board, Clock, ProbeUpdate};
 use crate::check::health::HealthTable;
 use crate::check::probe::ProbeContext;
 use crate::config::model::{Config, Script};
-use crate::lvs::director::{self, Director, Effect, Event, OperatorError, Override, Target};
+use crate::lvs::director::{
+    self, AnnounceRequest, Director, Effect, Event, OperatorError, Override, Target,
+};
 use crate::lvs::kernel::KernelError;
 use crate::lvs::{overrides, owned, worker};
+use crate::vrrp::rtnl::{Rtnl, announce_text};
 
 /// The health report shows a change at most this late.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -74,6 +77,12 @@ pub enum Command {
     /// [`Command::VrrpStopped`].
     Stop,
     VrrpStopped,
+    /// A VRRP instance of this process entered or left MASTER
+    /// (`announce_track_instance`).
+    VrrpState {
+        instance: String,
+        master: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +148,7 @@ pub async fn run(
         assume: None,
         report_every: Some(REPORT_EVERY),
         persist_overrides: options.persist_overrides.is_some(),
+        announce: true,
     };
     let started = std::time::SystemTime::now();
     let mut probes = Probes {
@@ -155,6 +165,7 @@ pub async fn run(
     let mut batch = Vec::new();
     let mut report: Option<tokio::task::JoinHandle<()>> = None;
     let mut report_forced = false;
+    let mut announcer: Option<Announcer> = None;
     'run: loop {
         while let Some(effect) = core.poll_effect() {
             match effect {
@@ -214,6 +225,21 @@ pub async fn run(
                         report = write_status(&mut core, &probes.board, &options, started);
                     }
                 }
+                Effect::Announce(request) => {
+                    if announcer.is_none() {
+                        announcer = Some(Announcer::spawn());
+                    }
+                    if let Some(a) = &announcer {
+                        a.send(request);
+                    }
+                }
+                Effect::AnnounceStatus(list) => {
+                    for s in list.iter() {
+                        tracing::debug!(vip = %s.vip, announced = s.announced, why = %s.why, "announcement");
+                    }
+                    // The next report tick shows it.
+                    report_forced = true;
+                }
                 Effect::Stopped => break 'run,
             }
         }
@@ -240,6 +266,9 @@ pub async fn run(
                         continue;
                     }
                     Some(Command::VrrpStopped) => Event::VrrpStopped,
+                    Some(Command::VrrpState { instance, master }) => {
+                        Event::VrrpState { instance, master }
+                    }
                     Some(Command::Stop) | None => Event::Stop,
                 };
                 core.handle(Instant::now(), event);
@@ -248,6 +277,9 @@ pub async fn run(
         }
     }
     probes.stop();
+    if let Some(a) = announcer.take() {
+        a.finish().await;
+    }
     // A report still being written would bring the file back.
     if let Some(t) = report.take() {
         let _ = t.await;
@@ -269,6 +301,7 @@ fn write_status(
 ) -> Option<tokio::task::JoinHandle<()>> {
     let plan = core.health().plan.clone();
     let placement = core.placement();
+    let announced = core.announcements();
     let config = core.config().clone();
     let board = board.clone();
     let path = options.health_state.clone();
@@ -283,7 +316,8 @@ fn write_status(
         if view.states.len() != view.plan.probes.len() {
             return;
         }
-        let r = status::report(&config, &view, &placement, started);
+        let mut r = status::report(&config, &view, &placement, started);
+        r.announced = announced;
         if let Some(path) = path
             && let Err(e) = status::write(&path, &r)
         {
@@ -297,4 +331,108 @@ fn write_status(
             recent.health(old.as_deref(), &r);
         }
     }))
+}
+
+/// Carries out the core's announcements, in order, on a task with its own
+/// rtnetlink socket (every exchange bounded by the socket's reply timeout),
+/// so that a slow kernel never holds back probes or the IPVS table.
+struct Announcer {
+    tx: mpsc::UnboundedSender<AnnounceRequest>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// At exit, the last withdrawals get this long to be carried out.
+const ANNOUNCER_FINISH: Duration = Duration::from_secs(10);
+
+impl Announcer {
+    fn spawn() -> Announcer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Announcer {
+            tx,
+            task: tokio::spawn(announce_loop(rx)),
+        }
+    }
+
+    fn send(&self, request: AnnounceRequest) {
+        if self.tx.send(request).is_err() {
+            tracing::error!("announce: the route task is gone; announcements are not carried out");
+        }
+    }
+
+    /// Waits (bounded) for the requests already sent.
+    async fn finish(self) {
+        drop(self.tx);
+        if tokio::time::timeout(ANNOUNCER_FINISH, self.task)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "announce: routes not updated within {} s at exit",
+                ANNOUNCER_FINISH.as_secs()
+            );
+        }
+    }
+}
+
+async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
+    let rtnl = match Rtnl::open().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("announce: cannot open rtnetlink: {e}; no VIP is announced");
+            while rx.recv().await.is_some() {}
+            return;
+        }
+    };
+    while let Some(request) = rx.recv().await {
+        match request {
+            AnnounceRequest::Sync {
+                target,
+                vips,
+                drift,
+            } => {
+                let missing = match rtnl.announced(&target).await {
+                    Ok(have) => {
+                        for vip in have.difference(&vips) {
+                            let route = announce_text(&target, *vip);
+                            match rtnl.withdraw(&target, *vip).await {
+                                Ok(_) if drift => tracing::warn!(
+                                    "announce: route {route} is not ours to keep (added by hand?): removed"
+                                ),
+                                Ok(_) => tracing::info!("announce: removed stale route {route}"),
+                                Err(e) => tracing::error!("announce: {e}"),
+                            }
+                        }
+                        vips.difference(&have).copied().collect()
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "announce: cannot read routing table {}: {e}",
+                            target.table
+                        );
+                        vips
+                    }
+                };
+                for vip in missing {
+                    match rtnl.announce(&target, vip).await {
+                        Ok(()) if drift => tracing::warn!(
+                            "announce: route {} was gone (removed by hand?): added again",
+                            announce_text(&target, vip)
+                        ),
+                        Ok(()) => {}
+                        Err(e) => tracing::error!("announce: VIP {vip}: {e}"),
+                    }
+                }
+            }
+            AnnounceRequest::Announce { target, vip } => {
+                if let Err(e) = rtnl.announce(&target, vip).await {
+                    tracing::error!("announce: VIP {vip}: {e}");
+                }
+            }
+            AnnounceRequest::Withdraw { target, vip } => {
+                if let Err(e) = rtnl.withdraw(&target, vip).await {
+                    tracing::error!("announce: withdrawing VIP {vip}: {e}");
+                }
+            }
+        }
+    }
 }

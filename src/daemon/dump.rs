@@ -70,6 +70,12 @@ pub fn data_text(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) -> St
             }
         }
     }
+    if let Some(h) = health
+        && !h.announced.is_empty()
+    {
+        out += "------< Announced VIPs >------\n";
+        out += &crate::lvs::announce::text(&h.announced);
+    }
     out
 }
 

@@ -217,6 +217,18 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
     if runs_vrrp {
         set_statics(&mut statics_rtnl, &mut statics, Statics::of(&config)).await;
     }
+    // announce_track_instance: the director follows those instances' states.
+    let tracked: std::collections::BTreeSet<String> = config
+        .virtual_servers
+        .iter()
+        .filter_map(|vs| vs.announce_track_instance.clone())
+        .collect();
+    if !tracked.is_empty() && !vrrp_in_process {
+        tracing::warn!(
+            "announce_track_instance: VRRP does not run in this process (-C): the virtual servers that track {} are never announced",
+            tracked.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     let mut director = match opts.checks.clone() {
         Some(mut c) if !config.virtual_servers.is_empty() => {
             c.fifo = fifos.lvs_sink();
@@ -256,12 +268,24 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
         v.mail = mailer.sink();
         v.live = Some(board.vrrp.clone());
         v.recent = Some(board.recent.clone());
+        let mut to_sync = None;
         if vrrp_config.global.lvs.sync_daemon.is_some() && !no_ipvs {
             let (tx, rx) = mpsc::unbounded_channel();
-            v.transitions = Some(tx);
+            to_sync = Some(tx);
             let cfg = vrrp_config.clone();
             sync = Some(tokio::spawn(
                 async move { sync_daemon::follow(&cfg, rx).await },
+            ));
+        }
+        let to_director = (!tracked.is_empty() && director.is_some()).then(|| dir_tx.clone());
+        if to_sync.is_some() || to_director.is_some() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            v.transitions = Some(tx);
+            tokio::spawn(fan_out_transitions(
+                rx,
+                to_sync,
+                to_director,
+                tracked.clone(),
             ));
         }
         v
@@ -535,6 +559,33 @@ fn raise_priority(v: &crate::config::model::VrrpGlobals) {
             );
         } else {
             tracing::info!("VRRP thread runs SCHED_RR at priority {prio}");
+        }
+    }
+}
+
+/// Hands each VRRP transition to the sync daemon and, for the instances
+/// that `announce_track_instance` names, to the director. Ends (dropping
+/// both senders) when the VRRP driver is gone.
+async fn fan_out_transitions(
+    mut rx: mpsc::UnboundedReceiver<crate::vrrp::driver::Transition>,
+    to_sync: Option<mpsc::UnboundedSender<crate::vrrp::driver::Transition>>,
+    to_director: Option<mpsc::Sender<checks::Command>>,
+    tracked: std::collections::BTreeSet<String>,
+) {
+    while let Some(t) = rx.recv().await {
+        if let Some(d) = &to_director
+            && tracked.contains(&t.instance)
+        {
+            let master = t.state == crate::vrrp::state::State::Master;
+            let _ = d
+                .send(checks::Command::VrrpState {
+                    instance: t.instance.clone(),
+                    master,
+                })
+                .await;
+        }
+        if let Some(s) = &to_sync {
+            let _ = s.send(t);
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct HealthReport {
     #[serde(with = "crate::time_format::rfc3339")]
     pub written: f64,
     pub virtual_servers: Vec<VirtualServerReport>,
+    /// Every VIP with `announce`: announced now or not, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<crate::lvs::announce::VipStatus>,
 }
 
 impl HealthReport {
@@ -200,6 +203,7 @@ pub fn report(
         pid: std::process::id(),
         written: unix(SystemTime::now()),
         virtual_servers,
+        announced: Vec::new(),
     }
 }
 

@@ -161,6 +161,7 @@ mod tests {
         HealthReport {
             pid: 1,
             written,
+            announced: Vec::new(),
             virtual_servers: vs
                 .into_iter()
                 .map(|(name, real_servers)| VirtualServerReport {

@@ -20,7 +20,13 @@ pub fn dump(view: Option<View>, health: Option<&HealthReport>) -> Result<String,
     let table = ipvs.read()?;
     let verdicts = status::Verdicts::new(health);
     Ok(match view {
-        Some(v) => format::render_annotated(&table, &info, v, &verdicts),
+        Some(v) => {
+            let mut text = format::render_annotated(&table, &info, v, &verdicts);
+            if let Some(h) = health {
+                text += &crate::lvs::announce::text(&h.announced);
+            }
+            text
+        }
         None => {
             let mut json = format::json(&table, &info);
             if health.is_some()
@@ -42,6 +48,11 @@ pub fn dump(view: Option<View>, health: Option<&HealthReport>) -> Result<String,
                         .collect();
                     svc["absent_real_servers"] = serde_json::Value::Array(absent);
                 }
+            }
+            if let Some(h) = health
+                && !h.announced.is_empty()
+            {
+                json["announced"] = serde_json::to_value(&h.announced).unwrap_or_default();
             }
             let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
             s.push('\n');
@@ -78,6 +89,7 @@ fn one_shot(config: &Config, alpha: bool, state: &Path, release: bool) -> Direct
         assume: Some(!alpha),
         report_every: None,
         persist_overrides: false,
+        announce: false,
     };
     Director::new(config.clone(), opts, load_owned(state))
 }
@@ -114,7 +126,9 @@ pub fn drive(
             | Effect::StartProbes { .. }
             | Effect::StopProbes
             | Effect::SaveOverrides(_)
-            | Effect::WriteReport { .. } => {}
+            | Effect::WriteReport { .. }
+            | Effect::Announce(_)
+            | Effect::AnnounceStatus(_) => {}
         }
     }
 }

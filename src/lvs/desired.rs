@@ -161,7 +161,7 @@ pub fn service_keys(config: &Config, vs: &VirtualServer) -> Vec<ServiceKey> {
 }
 
 /// `first..=last`, where the two differ only in the last octet (v4) or group (v6).
-fn address_range(first: IpAddr, last: IpAddr) -> impl Iterator<Item = IpAddr> {
+pub(crate) fn address_range(first: IpAddr, last: IpAddr) -> impl Iterator<Item = IpAddr> {
     let (lo, hi, v6) = match (first, last) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             (u128::from(u32::from(a)), u128::from(u32::from(b)), false)

@@ -2,6 +2,7 @@
 //! (`desired`), the minimal operations to get there (`diff`), the kernel
 //! applier (`kernel`) and the `ipvsadm -Ln`-compatible views (`format`).
 
+pub mod announce;
 pub mod commands;
 pub mod desired;
 pub mod diff;

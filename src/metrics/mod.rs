@@ -289,6 +289,25 @@ fn health_metrics(r: &Registry, h: &HealthReport) {
             }
         }
     }
+    if !h.announced.is_empty() {
+        let announced = gauges(
+            r,
+            "ipvsdir_vip_announced",
+            "1 while the VIP is announced (a route in the announce_table for the routing daemon)",
+            &["vip"],
+        );
+        let why = gauges(
+            r,
+            "ipvsdir_vip_announce_reason_info",
+            "1 per VIP with announce: why it is announced or not",
+            &["vip", "reason"],
+        );
+        for a in &h.announced {
+            let vip = a.vip.to_string();
+            set(&announced, &[&vip], if a.announced { 1.0 } else { 0.0 });
+            set(&why, &[&vip, &a.why], 1.0);
+        }
+    }
     let reason = gauges(
         r,
         "ipvsdir_real_server_down_reason_info",

@@ -20,7 +20,7 @@ fn script() -> PathBuf {
     super::repo().join("scripts/netns-lab/lab")
 }
 
-fn tool_or_skip(tool: &str) -> bool {
+pub fn tool_or_skip(tool: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -142,6 +142,54 @@ impl Lab {
             .spawn()
             .expect("start ipvsdir");
         self.procs.push((node.to_string(), child));
+    }
+
+    /// Starts `program args...` in `node` as `name` (its output goes to
+    /// NODE-NAME.log); [`Lab::stop`] ends it, the drop of the lab too.
+    pub fn start(&mut self, node: &str, name: &str, program: &str, args: &[&str]) {
+        let log =
+            std::fs::File::create(self.path(&format!("{node}-{name}.log"))).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(node), program])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program} in {node}: {e}"));
+        self.procs.push((format!("{node}/{name}"), child));
+    }
+
+    /// Sends `signal` to what [`Lab::start`] started as `name` in `node`.
+    pub fn signal_named(&mut self, node: &str, name: &str, signal: i32) {
+        let key = format!("{node}/{name}");
+        for (n, c) in &self.procs {
+            if *n == key {
+                // SAFETY: kill(2) on a child we started.
+                unsafe { libc::kill(c.id() as i32, signal) };
+            }
+        }
+    }
+
+    /// Kills what [`Lab::start`] started as `name` in `node` and reaps it.
+    pub fn stop(&mut self, node: &str, name: &str) {
+        let key = format!("{node}/{name}");
+        for (n, c) in &mut self.procs {
+            if *n == key {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        self.procs.retain(|(n, _)| *n != key);
+    }
+
+    /// Whether what [`Lab::start`] started as `name` in `node` still runs.
+    pub fn running(&mut self, node: &str, name: &str) -> bool {
+        let key = format!("{node}/{name}");
+        self.procs
+            .iter_mut()
+            .any(|(n, c)| *n == key && c.try_wait().ok().flatten().is_none())
     }
 
     /// Starts Debian's keepalived (VRRP only) in `node`.

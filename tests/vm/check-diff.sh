@@ -3,8 +3,9 @@
 # the keepalived differential. keepalived 2.2.7 (`-C`) and ipvsdir (`-C`)
 # run the same checkers at the same time, each in its own network
 # namespace (its own IPVS table), against the same real servers on a
-# bridge. One thing changes per step; each tool's table (real servers and
-# weights) is recorded whenever it changes, with the step it happened in.
+# bridge. One thing changes per step, and the next step waits until both
+# tables changed; each tool's table (real servers and weights) is recorded
+# whenever it changes, with the step it happened in.
 set -u
 sec() { echo "=== $1"; }
 
@@ -151,7 +152,15 @@ step() { # $1: step number, $2...: what to do
     echo "$n" > /tmp/step
     echo "step $n $(($(ms) - t0)): $*"
     "$@"
-    sleep 6
+    # Every step changes both tables: wait (up to 20 s) until both have,
+    # then 2 s more for anything that follows.
+    i=0
+    while [ $i -lt 100 ]; do
+        grep -q "^$n " /tmp/ka.changes && grep -q "^$n " /tmp/id.changes && break
+        i=$((i + 1))
+        sleep 0.2
+    done
+    sleep 2
 }
 sleep 8
 {

@@ -2,8 +2,8 @@
 
 use crate::config::keywords::Section;
 use crate::config::model::{
-    FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, NotifyFifo, NotifyFifos, Script,
-    ScriptUser, SmtpServer,
+    AnnounceGlobals, FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, NotifyFifo, NotifyFifos,
+    Script, ScriptUser, SmtpServer,
 };
 use crate::config::source::Span;
 use crate::config::tree::Node;
@@ -11,12 +11,39 @@ use crate::config::tree::Node;
 use super::ctx::Ctx;
 
 /// Keywords ipvsdir adds to keepalived's global_defs.
-const EXTENSIONS: &[&str] = &["v3_checksum_as_v2", "metrics_listen"];
+const EXTENSIONS: &[&str] = &[
+    "v3_checksum_as_v2",
+    "metrics_listen",
+    "announce_table",
+    "announce_protocol",
+    "announce_metric",
+    "announce_withdraw_grace",
+];
+
+/// Routing tables an announcement may not go to: unspec (0), default
+/// (253), main (254), local (255): packets are routed by them.
+const RESERVED_TABLES: [u32; 4] = [0, 253, 254, 255];
+
+/// The announce_* lines of global_defs, gathered before they are checked
+/// together.
+#[derive(Default)]
+struct AnnounceLines {
+    table: Option<(u32, Span)>,
+    protocol: Option<u8>,
+    metric: Option<u32>,
+    grace: Option<crate::config::model::Timer>,
+    /// The first announce_* line other than announce_table.
+    other: Option<(Span, String)>,
+}
 
 pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
     // `*_notify_fifo_script` may come before its FIFO: attached at the end.
     let mut fifo_scripts: [Option<(Script, Span)>; 3] = [None, None, None];
+    let mut announce = AnnounceLines::default();
     for n in nodes {
+        if n.name().starts_with("announce_") && announce_line(cx, n, &mut announce) {
+            continue;
+        }
         let v = &mut g.vrrp;
         match n.name() {
             name @ ("notify_fifo" | "vrrp_notify_fifo" | "lvs_notify_fifo") => {
@@ -136,6 +163,26 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
         }
     }
+    g.lvs.announce = match (announce.table, announce.other) {
+        (Some((table, _)), _) => Some(AnnounceGlobals {
+            table,
+            protocol: announce
+                .protocol
+                .unwrap_or(AnnounceGlobals::DEFAULT_PROTOCOL),
+            metric: announce.metric,
+            withdraw_grace: announce
+                .grace
+                .unwrap_or(AnnounceGlobals::DEFAULT_WITHDRAW_GRACE),
+        }),
+        (None, Some((span, name))) => {
+            cx.error(
+                span,
+                format!("`{name}` needs `announce_table N` in global_defs (the routing table announced VIPs go to)"),
+            );
+            None
+        }
+        (None, None) => None,
+    };
     for (i, name) in ["notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"]
         .into_iter()
         .enumerate()
@@ -167,6 +214,61 @@ fn fifo_slot<'a>(f: &'a mut NotifyFifos, name: &str) -> &'a mut Option<NotifyFif
         2 => &mut f.lvs,
         _ => &mut f.all,
     }
+}
+
+/// An `announce_*` line of global_defs; false when the keyword is not one.
+fn announce_line(cx: &mut Ctx, n: &Node, a: &mut AnnounceLines) -> bool {
+    let name = n.name();
+    match name {
+        "announce_table" => {
+            if let Some(t) = cx.int::<u32>(n, 1..=i64::from(u32::MAX)) {
+                if RESERVED_TABLES.contains(&t) {
+                    cx.error(
+                        n.args[0].span,
+                        format!(
+                            "announce_table {t} is a table the kernel routes by (default 253, main 254, local 255): use a dedicated table, e.g. 100"
+                        ),
+                    );
+                } else {
+                    a.table = Some((t, n.keyword.span));
+                }
+            }
+            return true;
+        }
+        "announce_protocol" => {
+            if let Some(p) = cx.int::<u8>(n, 0..=255) {
+                match p {
+                    0..=4 => cx.error(
+                        n.args[0].span,
+                        format!("announce_protocol {p} is reserved by the kernel (0-4): use e.g. 18 (the default) or a number of your own above 4"),
+                    ),
+                    11 | 12 | 186..=196 => cx.error(
+                        n.args[0].span,
+                        format!("announce_protocol {p} is a routing daemon's own number (zebra/FRR 11, 186-196; BIRD 12): it would take our routes for its own and delete them"),
+                    ),
+                    _ => a.protocol = Some(p),
+                }
+            }
+        }
+        "announce_metric" => set(&mut a.metric, cx.int(n, 0..=i64::from(u32::MAX))),
+        "announce_withdraw_grace" => {
+            if let Some(t) = cx.timer(n) {
+                if t.0 > std::time::Duration::from_secs(3600) {
+                    cx.error(
+                        n.args[0].span,
+                        "announce_withdraw_grace is at most 3600 seconds",
+                    );
+                } else {
+                    a.grace = Some(t);
+                }
+            }
+        }
+        _ => return false,
+    }
+    if a.other.is_none() {
+        a.other = Some((n.keyword.span, name.to_string()));
+    }
+    true
 }
 
 /// `notify_fifo PATH [USER [GROUP]]`: an absolute path (the FIFO is

@@ -84,6 +84,18 @@ const DEFAULT_DELAY_LOOP: Timer = Timer::secs(60);
 pub struct LvsNames {
     pub groups: HashSet<String>,
     pub services: crate::FastMap<(VirtualServerKey, Protocol), Span>,
+    /// Virtual servers with `announce`, checked against global_defs and
+    /// the VRRP instances once all are read.
+    pub announce: Vec<AnnounceUse>,
+}
+
+/// Where a virtual server asks to be announced.
+pub struct AnnounceUse {
+    /// The `announce` keyword.
+    pub span: Span,
+    pub key: VirtualServerKey,
+    /// `announce_track_instance NAME` and where NAME stands.
+    pub instance: Option<(String, Span)>,
 }
 
 pub fn virtual_server_group(cx: &mut Ctx, node: &Node) -> Option<VirtualServerGroup> {
@@ -325,6 +337,9 @@ fn describe(key: &VirtualServerKey) -> String {
     }
 }
 
+/// Keywords ipvsdir adds to keepalived's virtual_server.
+const VS_EXTENSIONS: &[&str] = &["announce", "announce_track_instance"];
+
 pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option<VirtualServer> {
     let body = cx.block(node)?;
     let head = node.span();
@@ -393,6 +408,8 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         ha_suspend: false,
         virtualhost: None,
         smtp_alert: cx.smtp_defaults.virtual_server,
+        announce: false,
+        announce_track_instance: None,
         real_servers: Vec::new(),
     };
     let mut inherited = Inherited::default();
@@ -408,6 +425,8 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     let mut hysteresis_node = None;
     let mut quorum_node = None;
     let mut protocol_node = None;
+    let mut announce_node: Option<&Node> = None;
+    let mut track_node: Option<&Node> = None;
 
     for n in body {
         // keepalived's virtual_server `alpha` and `omega` take no argument
@@ -541,11 +560,48 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
                 cx.at_most(n, 1);
                 family = family_arg(cx, n.args.first());
             }
-            _ => cx.other(n, Section::VirtualServer, &[]),
+            "announce" => {
+                announce_node = Some(n);
+                set_val(&mut vs.announce, cx.flag(n));
+            }
+            "announce_track_instance" => {
+                if let Some(name) = cx.string(n, "a vrrp_instance name") {
+                    track_node = Some(n);
+                    vs.announce_track_instance = Some(name);
+                }
+            }
+            _ => cx.other(n, Section::VirtualServer, VS_EXTENSIONS),
         }
     }
 
     // Cross-checks of the virtual server's own settings.
+    if let Some(t) = track_node
+        && !vs.announce
+    {
+        cx.error(
+            t.keyword.span,
+            "`announce_track_instance` without `announce`: add `announce` or remove it",
+        );
+    }
+    if vs.announce
+        && let Some(a) = announce_node
+    {
+        if matches!(key, VirtualServerKey::Fwmark { .. }) {
+            cx.error(
+                a.keyword.span,
+                "a fwmark virtual_server has no address to announce: announce the virtual_server of its VIP instead",
+            );
+        } else {
+            names.announce.push(AnnounceUse {
+                span: a.keyword.span,
+                key: key.clone(),
+                instance: track_node.and_then(|t| {
+                    let w = t.args.first()?;
+                    Some((w.text.to_string(), w.span))
+                }),
+            });
+        }
+    }
     if let Some(n) = sh_flag
         && vs.scheduler != Scheduler::Sh
     {

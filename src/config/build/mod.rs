@@ -137,6 +137,8 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         n.block = None;
     }
 
+    announce_checks(cx, &config, &lvs_names.announce, &instance_names);
+
     for n in nodes.iter().filter(|n| n.name() == "static_ipaddress") {
         cx.at_most(n, 0);
         for a in vrrp::addresses(cx, n) {
@@ -156,6 +158,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         cx.at_most(n, 0);
         config.static_routes.extend(vrrp::routes(cx, n));
     }
+    announce_table_shared(cx, &config, nodes);
     for n in nodes.iter().filter(|n| n.name() == "static_rules") {
         cx.at_most(n, 0);
         config.static_rules.extend(rules::rules(cx, n));
@@ -176,4 +179,98 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         }
     }
     config
+}
+
+/// `announce` needs global_defs' `announce_table`; `announce_track_instance`
+/// a VRRP instance of this file; a group announces its address ranges only.
+fn announce_checks(
+    cx: &mut Ctx,
+    config: &Config,
+    uses: &[lvs::AnnounceUse],
+    instances: &HashMap<String, crate::config::source::Span>,
+) {
+    for u in uses {
+        if config.global.lvs.announce.is_none() {
+            cx.error(
+                u.span,
+                "`announce` needs `announce_table N` in global_defs (the routing table the local BGP daemon exports)",
+            );
+        }
+        if let Some((name, span)) = &u.instance
+            && !instances.contains_key(name)
+        {
+            cx.error(
+                *span,
+                format!("announce_track_instance names an unknown vrrp_instance '{name}'"),
+            );
+        }
+        if let crate::config::model::VirtualServerKey::Group { name } = &u.key
+            && let Some(g) = config
+                .virtual_server_groups
+                .iter()
+                .find(|g| &g.name == name)
+        {
+            let n = crate::lvs::announce::group_vip_count(g);
+            if n > crate::lvs::announce::MAX_GROUP_VIPS {
+                cx.error(
+                    u.span,
+                    format!(
+                        "virtual_server_group {name} has {n} addresses: at most {} can be announced from one group",
+                        crate::lvs::announce::MAX_GROUP_VIPS
+                    ),
+                );
+            } else if n == 0 {
+                cx.warn(
+                    u.span,
+                    format!(
+                        "virtual_server_group {name} has only fwmark entries: nothing to announce"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Our routes in the announce table are told apart by protocol number
+/// only: virtual_routes and static_routes (protocol 18 too) must not share
+/// the table, or they would be taken for stale announcements and removed.
+fn announce_table_shared(cx: &mut Ctx, config: &Config, nodes: &[Node]) {
+    let Some(a) = config.global.lvs.announce else {
+        return;
+    };
+    if a.protocol != crate::vrrp::rtnl::RTPROT_KEEPALIVED {
+        return;
+    }
+    let mut users: Vec<String> = config
+        .vrrp_instances
+        .iter()
+        .filter(|i| i.virtual_routes.iter().any(|r| r.table == Some(a.table)))
+        .map(|i| format!("virtual_routes of vrrp_instance {}", i.name))
+        .collect();
+    if config
+        .static_routes
+        .iter()
+        .any(|r| r.table == Some(a.table))
+    {
+        users.push("static_routes".into());
+    }
+    if users.is_empty() {
+        return;
+    }
+    let at = nodes
+        .iter()
+        .filter(|n| n.name() == "global_defs")
+        .flat_map(|n| n.children().iter())
+        .find(|c| c.name() == "announce_table")
+        .map(|c| c.span());
+    if let Some(at) = at {
+        cx.error(
+            at,
+            format!(
+                "announce_table {} is also the table of {}: those routes (protocol 18 too) would be removed as stale announcements; use another table or announce_protocol",
+                a.table,
+                users.join(", ")
+            ),
+        );
+    }
 }

@@ -56,6 +56,9 @@ pub enum Event {
     /// The VRRP side of this process has finished its stop: the handoff is
     /// over and our VIPs are gone (or kept, with --dont-release-vrrp).
     VrrpStopped,
+    /// A VRRP instance of this process became MASTER (`master`) or left
+    /// MASTER (`announce_track_instance`).
+    VrrpState { instance: String, master: bool },
 }
 
 /// A request for the kernel's IPVS table. One is in flight at a time; its
@@ -115,6 +118,12 @@ pub enum Effect {
     /// something it shows changed since the last one (`force`: in any case,
     /// a new probe plan). At most once per `report_every`.
     WriteReport { force: bool },
+    /// Announce or withdraw VIPs: routes in the `announce_table`. Carried
+    /// out in order; the answer is not awaited.
+    Announce(super::announce::AnnounceRequest),
+    /// What is announced now and why, every VIP with `announce` (for
+    /// `--dump`, the metrics and the status API). Emitted when it changes.
+    AnnounceStatus(Arc<Vec<crate::lvs::announce::VipStatus>>),
     /// The stop is complete.
     Stopped,
 }

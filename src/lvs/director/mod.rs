@@ -14,10 +14,15 @@
 //! - reload: only what the file changed is recomputed and written; real
 //!   servers and virtual servers the file removed drain (weight 0) for
 //!   `drain_grace` before they are deleted;
-//! - stop: the table stays while VRRP hands over ([`Event::VrrpStopped`]),
-//!   then omega's scripts run and our services are released (or the table
-//!   flushed with `lvs_flush_on_stop`), unless `--dont-release-ipvs`.
+//! - stop: announced VIPs are withdrawn first ([`Effect::Announce`]); the
+//!   table stays while VRRP hands over ([`Event::VrrpStopped`]) and for
+//!   `announce_withdraw_grace` after a withdrawal (routers move the traffic
+//!   away), then omega's scripts run and our services are released (or the
+//!   table flushed with `lvs_flush_on_stop`), unless `--dont-release-ipvs`;
+//! - announcements (`announce`): a VIP is announced once the table is ready
+//!   and while its virtual servers hold quorum ([`announce`]).
 
+mod announce;
 mod io;
 mod kernel;
 mod operator;
@@ -31,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use ipvs_sys::ServiceKey;
 
+pub use announce::AnnounceRequest;
 pub use io::{Effect, Event, KernelReply, KernelRequest, Override, Saved};
 use kernel::InFlight;
 pub use operator::{OperatorError, Target, names_vs, parse_endpoint};
@@ -86,13 +92,17 @@ pub struct Options {
     /// Hand the operator's overrides out to be kept across restarts
     /// ([`Effect::SaveOverrides`], `--persist-overrides`).
     pub persist_overrides: bool,
+    /// Announce VIPs (`announce`; off in the one-shot commands, which
+    /// attract no traffic).
+    pub announce: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Idle,
     Running,
-    /// Stop received; waiting for VRRP to finish its handoff.
+    /// Stop received; waiting for VRRP to finish its handoff and for the
+    /// withdrawn announcements' grace.
     AwaitingVrrp,
     Releasing,
     Stopped,
@@ -147,6 +157,7 @@ pub struct Director {
     next_report: Option<Instant>,
     effects: VecDeque<Effect>,
     outcome: Outcome,
+    announce: announce::AnnounceState,
 }
 
 /// The health view `desired` reads: the checkers' verdicts, the operator's
@@ -219,6 +230,7 @@ impl Director {
             next_report: None,
             effects: VecDeque::new(),
             outcome: Outcome::default(),
+            announce: announce::AnnounceState::new(&config, opts.announce),
             config,
             opts,
         };
@@ -240,6 +252,11 @@ impl Director {
     pub fn desired(&mut self) -> &Table {
         self.refresh();
         self.table.desired()
+    }
+
+    /// Every VIP with `announce`: whether it is announced now, and why.
+    pub fn announcements(&self) -> Vec<crate::lvs::announce::VipStatus> {
+        self.announce.status()
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -283,16 +300,32 @@ impl Director {
             Event::Probes(updates) => self.on_probes(now, &updates),
             Event::Reload(config) => self.reload(now, *config),
             Event::Kernel(reply) => self.on_kernel(now, reply),
-            Event::Stop => self.on_stop(),
+            Event::Stop => self.on_stop(now),
             Event::VrrpStopped => {
                 self.vrrp_stopped = true;
                 if self.stage == Stage::AwaitingVrrp {
-                    tracing::info!("VRRP has handed over: releasing the IPVS table");
-                    self.begin_release();
+                    if self.handoff_done(now) {
+                        tracing::info!("VRRP has handed over: releasing the IPVS table");
+                        self.begin_release();
+                    } else if self.opts.vrrp_in_process {
+                        tracing::info!(
+                            "VRRP has handed over; the IPVS table is released after the withdrawal's grace"
+                        );
+                    }
                 }
             }
+            Event::VrrpState { instance, master } => self.announce.vrrp_state(instance, master),
         }
         self.pump(now);
+        self.announce_step();
+        self.announce_tick(now);
+    }
+
+    /// Nothing holds the release back any more: VRRP has handed over (or
+    /// runs elsewhere) and the withdrawal's grace is over.
+    fn handoff_done(&self, now: Instant) -> bool {
+        (!self.opts.vrrp_in_process || self.vrrp_stopped)
+            && self.announce.withdraw_until.is_none_or(|t| now >= t)
     }
 
     /// Drain deadlines, drift ticks, retries and report ticks that are due.
@@ -306,7 +339,16 @@ impl Director {
             let force = std::mem::take(&mut self.report_plan);
             self.effects.push_back(Effect::WriteReport { force });
         }
+        if self.announce.withdraw_until.is_some_and(|t| now >= t) {
+            self.announce.withdraw_until = None;
+            if self.stage == Stage::AwaitingVrrp && self.handoff_done(now) {
+                tracing::info!("Withdrawal grace over: releasing the IPVS table");
+                self.begin_release();
+            }
+        }
         self.pump(now);
+        self.announce_step();
+        self.announce_tick(now);
     }
 
     pub fn poll_effect(&mut self) -> Option<Effect> {
@@ -316,9 +358,14 @@ impl Director {
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at = self.table.next_drain_deadline();
-        for t in [self.next_report, self.next_ramp_step()]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.next_report,
+            self.next_ramp_step(),
+            self.announce.withdraw_until,
+            self.announce.next_check,
+        ]
+        .into_iter()
+        .flatten()
         {
             at = Some(at.map_or(t, |a| a.min(t)));
         }
@@ -372,6 +419,7 @@ impl Director {
     pub(super) fn table_ready(&mut self) {
         self.ready_pending = false;
         self.effects.push_back(Effect::TableReady);
+        self.announce_live();
     }
 
     fn queue_timeouts(&mut self) {
@@ -581,6 +629,7 @@ impl Director {
             self.config = config.clone();
             self.queue_timeouts();
         }
+        self.announce_reload(&config);
         self.config = config;
         self.health = HealthTable { plan, states };
         self.reindex_ramps();
@@ -612,12 +661,18 @@ impl Director {
         self.ready_pending = true;
     }
 
-    fn on_stop(&mut self) {
+    fn on_stop(&mut self, now: Instant) {
+        if matches!(self.stage, Stage::Idle | Stage::Running) {
+            // First of all: routers stop sending traffic here.
+            self.announce_stop(now);
+        }
         match self.stage {
-            Stage::Running if self.opts.vrrp_in_process && !self.vrrp_stopped => {
-                tracing::info!(
-                    "Stopping: the IPVS table stays until VRRP has handed over the VIPs"
-                );
+            Stage::Running if !self.handoff_done(now) => {
+                if self.opts.vrrp_in_process && !self.vrrp_stopped {
+                    tracing::info!(
+                        "Stopping: the IPVS table stays until VRRP has handed over the VIPs"
+                    );
+                }
                 self.stage = Stage::AwaitingVrrp;
             }
             Stage::Idle | Stage::Running => self.begin_release(),
@@ -716,6 +771,7 @@ impl Director {
             if !changed {
                 continue;
             }
+            self.announce.quorum_changed(vs);
             let vsn = names::virtual_server(vs);
             if now == Some(true) && before.is_none() {
                 // The first verdict, at start: one line per virtual server

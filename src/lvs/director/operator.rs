@@ -204,6 +204,8 @@ impl Director {
         }
         self.overrides_changed();
         self.pump(now);
+        // Disabling the last real servers of a VIP withdraws it now.
+        self.announce_step();
         Ok(done)
     }
 
