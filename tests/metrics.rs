@@ -64,6 +64,7 @@ fn vrrp() -> VrrpReport {
             },
         ],
         files: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -231,6 +231,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     .map(|(n, s)| (n.to_string(), s == "up"))
                     .collect(),
                 files: Vec::new(),
+                processes: Vec::new(),
             },
             "advert" => {
                 let instance = index_of(w[2]);
@@ -275,6 +276,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     config: Box::new(c),
                     links: Vec::new(),
                     files: Vec::new(),
+                    processes: Vec::new(),
                 }
             }
             "stop" => Event::Stop,
