@@ -18,6 +18,7 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const PROC_CN_MCAST_LISTEN: u32 = 1;
 
+const PROC_EVENT_NONE: u32 = 0x0000_0000;
 const PROC_EVENT_FORK: u32 = 0x0000_0001;
 const PROC_EVENT_EXEC: u32 = 0x0000_0002;
 const PROC_EVENT_COMM: u32 = 0x0000_0200;
@@ -27,6 +28,8 @@ const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// process id). Only whole processes matter to us (pid == tgid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcEvent {
+    /// The kernel's answer to our subscription (PROC_EVENT_NONE).
+    Ack,
     Fork {
         parent_tgid: i32,
         child_pid: i32,
@@ -86,12 +89,19 @@ pub fn decode(datagram: &[u8]) -> Vec<ProcEvent> {
 }
 
 fn decode_cn(msg: &[u8]) -> Option<ProcEvent> {
-    if u32_at(msg, 0)? != CN_IDX_PROC || u32_at(msg, 4)? != CN_VAL_PROC || u32_at(msg, 12)? != 0 {
+    if u32_at(msg, 0)? != CN_IDX_PROC || u32_at(msg, 4)? != CN_VAL_PROC {
         return None;
     }
+    let ack = u32_at(msg, 12)?;
     let data_len = usize::from(u16_at(msg, 16)?);
     let data = msg.get(CN_MSG_LEN..CN_MSG_LEN.checked_add(data_len)?)?;
     let what = u32_at(data, 0)?;
+    if what == PROC_EVENT_NONE {
+        return Some(ProcEvent::Ack);
+    }
+    if ack != 0 {
+        return None;
+    }
     let d = PROC_EVENT_HDR;
     Some(match what {
         PROC_EVENT_FORK => ProcEvent::Fork {
@@ -148,10 +158,12 @@ pub enum Received {
 }
 
 impl Connector {
-    /// Opens and subscribes (inside a tokio runtime). Fails without
-    /// CAP_NET_ADMIN, outside the initial network namespace, or on a
-    /// kernel without CONFIG_PROC_EVENTS.
-    pub fn open() -> io::Result<Connector> {
+    /// Opens and subscribes (inside a tokio runtime), and waits up to
+    /// `confirm` for the kernel to acknowledge. Fails without
+    /// CAP_NET_ADMIN, on a kernel without CONFIG_PROC_EVENTS, and outside
+    /// the initial network namespace: there the socket opens but the
+    /// kernel (which only speaks to the initial namespace) never answers.
+    pub async fn open(confirm: std::time::Duration) -> io::Result<Connector> {
         let mut sock = TokioSocket::new(protocols::NETLINK_CONNECTOR)?;
         let s = sock.socket_mut();
         s.bind(&SocketAddr::new(0, CN_IDX_PROC))?;
@@ -160,7 +172,25 @@ impl Connector {
         let _ = s.set_rx_buf_sz(1 << 20);
         let msg = listen_message(addr.port_number());
         s.send(&msg, 0)?;
-        Ok(Connector { sock })
+        let mut c = Connector { sock };
+        let acked = tokio::time::timeout(confirm, async {
+            loop {
+                match c.recv().await {
+                    Ok(Received::Events(evs)) if evs.contains(&ProcEvent::Ack) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await;
+        match acked {
+            Ok(Ok(())) => Ok(c),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the kernel did not acknowledge the subscription (not the initial network namespace?)",
+            )),
+        }
     }
 
     /// The next datagram's events. Cancel-safe.
@@ -215,6 +245,7 @@ mod tests {
         d.extend(event(PROC_EVENT_COMM, &[7, 7, 0, 0, 0, 0]));
         d.extend(event(PROC_EVENT_EXIT, &[8, 7, 0, 9]));
         d.extend(event(0x40, &[1, 2, 3, 4])); // PROC_EVENT_SID: skipped
+        d.extend(event(PROC_EVENT_NONE, &[0, 0]));
         assert_eq!(
             decode(&d),
             vec![
@@ -226,6 +257,7 @@ mod tests {
                 ProcEvent::Exec { pid: 7, tgid: 7 },
                 ProcEvent::Comm { pid: 7, tgid: 7 },
                 ProcEvent::Exit { pid: 8, tgid: 7 },
+                ProcEvent::Ack,
             ]
         );
         // truncated anywhere: what is whole is kept, nothing panics

@@ -34,6 +34,8 @@ use table::Table;
 
 /// How often /proc is scanned without the connector.
 pub const SCAN: Duration = Duration::from_secs(1);
+/// How long the kernel may take to acknowledge the subscription.
+const CONFIRM: Duration = Duration::from_millis(500);
 /// Read at most this much of a command line.
 const CMDLINE_MAX: u64 = 64 * 1024;
 
@@ -163,12 +165,17 @@ pub struct Watcher {
 impl Watcher {
     /// Subscribes to process events (before the first scan, so that no
     /// change is missed), scans /proc, and decides each quorum.
-    pub fn open(all: &[TrackProcess], used: &[usize]) -> Watcher {
+    pub async fn open(all: &[TrackProcess], used: &[usize]) -> Watcher {
+        Self::open_with(all, used, std::env::var_os(SCAN_ENV).is_some()).await
+    }
+
+    /// [`Watcher::open`], with `scan_only` forcing the /proc scan.
+    pub async fn open_with(all: &[TrackProcess], used: &[usize], scan_only: bool) -> Watcher {
         let indices: Vec<usize> = used.iter().copied().filter(|&i| i < all.len()).collect();
         let defs: Vec<TrackProcess> = indices.iter().map(|&i| all[i].clone()).collect();
-        let source = if std::env::var_os(SCAN_ENV).is_some() {
+        let source = if scan_only {
             tracing::info!(
-                "track_process: scanning /proc every {}s ({SCAN_ENV} is set)",
+                "track_process: scanning /proc every {}s (as asked: {SCAN_ENV})",
                 SCAN.as_secs()
             );
             Self::scan_source()
@@ -179,7 +186,7 @@ impl Watcher {
             );
             Self::scan_source()
         } else {
-            match Connector::open() {
+            match Connector::open(CONFIRM).await {
                 Ok(c) => Source::Connector(c),
                 Err(e) => {
                     tracing::info!(
@@ -293,6 +300,7 @@ impl Watcher {
                 self.table.found(tgid, m)
             }
             ProcEvent::Exit { pid, tgid } if pid == tgid => self.table.exit(tgid),
+            ProcEvent::Ack => Vec::new(),
             _ => Vec::new(),
         };
         self.apply(changed);

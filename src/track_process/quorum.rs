@@ -5,7 +5,7 @@
 //! - up while `quorum <= count <= quorum_max`;
 //! - a change caused by a fork waits `fork_delay`, one caused by an exit
 //!   waits `terminate_delay`; one found otherwise (an exec, a rename, a
-//!   /proc scan) applies at once;
+//!   /proc scan) applies at once unless a delay is already running;
 //! - while a delay runs, a count that puts the state back cancels it (a
 //!   process restarted within `terminate_delay` is never seen down, a fork
 //!   that exits within `fork_delay` never counts); when it ends, the count
@@ -75,19 +75,21 @@ impl Quorum {
             self.due = None;
             return None;
         }
+        if self.due.is_some() {
+            // A delay runs: it decides, whatever else moves the count
+            // meanwhile (a forked child that execs something else).
+            return None;
+        }
         let delay = match cause {
             Cause::Fork => self.fork_delay,
             Cause::Exit => self.terminate_delay,
             Cause::Found => 0,
         };
         if delay == 0 {
-            self.due = None;
             self.up = target;
             return Some(target);
         }
-        if self.due.is_none() {
-            self.due = Some(now.saturating_add(delay));
-        }
+        self.due = Some(now.saturating_add(delay));
         None
     }
 
@@ -196,6 +198,14 @@ mod tests {
         // an exec that reaches it is at once
         let mut t = q(2, u32::MAX, 2_000, 0, 1);
         assert_eq!(t.update(0, 2, Cause::Found), Some(true));
+        // a fork's grandchild execs something else meanwhile: the delay
+        // still decides (shells fork, then exec)
+        let mut t = q(1, 1, 2_000, 0, 1);
+        assert_eq!(t.update(0, 2, Cause::Fork), None);
+        assert_eq!(t.update(10, 3, Cause::Fork), None);
+        assert_eq!(t.update(20, 2, Cause::Found), None);
+        assert!(t.up());
+        assert_eq!(t.on_timer(2_000), Some(false));
     }
 
     #[test]

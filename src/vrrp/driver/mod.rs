@@ -176,7 +176,7 @@ impl Driver {
         let (watches, files) = tasks::watch_files(config, &tracked.files, self.generation, tx);
         all.extend(watches);
         let (procs, processes) =
-            tasks::watch_processes(config, &tracked.processes, self.generation, tx);
+            tasks::watch_processes(config, &tracked.processes, self.generation, tx).await;
         all.extend(procs);
         (Tasks(all), states, files, processes)
     }

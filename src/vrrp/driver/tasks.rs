@@ -299,7 +299,7 @@ pub(super) fn watch_files(
 /// One watcher for the track_processes some instance uses: subscribed and
 /// /proc scanned now, so that the instances start with each quorum state;
 /// each change is an event.
-pub(super) fn watch_processes(
+pub(super) async fn watch_processes(
     config: &Config,
     used: &[usize],
     generation: u64,
@@ -308,7 +308,7 @@ pub(super) fn watch_processes(
     if used.is_empty() {
         return (None, Vec::new());
     }
-    let mut watcher = crate::track_process::Watcher::open(&config.track_processes, used);
+    let mut watcher = crate::track_process::Watcher::open(&config.track_processes, used).await;
     let states = watcher.states();
     let tx = tx.clone();
     let task = tokio::spawn(async move {
