@@ -414,5 +414,58 @@ async fn hidepid_inner() {
         changes(&mut w, SETTLE).await,
         BTreeMap::from([(0, true), (1, true)])
     );
+    // Not root: the connector refuses, the scan sees only our own
+    // processes; the other user's never counts, and nothing flaps.
+    p.kill("h2");
+    p.start_as(&sleep, &["1000"], "mine", 65534);
+    p.start_as(&sleep, &["1000"], "theirs", 65533);
+    let me = std::env::current_exe().unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(me)
+        .args([
+            "--exact",
+            "hidepid_unprivileged",
+            "--nocapture",
+            "--include-ignored",
+        ])
+        .env(UNPRIVILEGED, p.name("h"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("unprivileged checks passed"), "{text}");
     println!("hidepid checks passed");
+}
+
+const UNPRIVILEGED: &str = "IPVSDIR_TEST_HIDEPID_UNPRIVILEGED";
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "run by hidepid_inner as an unprivileged user"]
+async fn hidepid_unprivileged() {
+    let Some(name) = std::env::var_os(UNPRIVILEGED) else {
+        return;
+    };
+    let name = name.to_string_lossy().into_owned();
+    assert!(!nix::unistd::geteuid().is_root());
+    let conf = format!(
+        "vrrp_track_process one {{\n process {name}\n quorum_max 1\n}}\n\
+         vrrp_track_process two {{\n process {name}\n quorum 2\n}}\n"
+    );
+    let d = defs(&conf);
+    let mut w = Watcher::open_with(&d, &[0, 1], false).await;
+    assert!(!w.uses_connector(), "the connector needs CAP_NET_ADMIN");
+    // only our own copy: exactly one
+    assert_eq!(w.states(), vec![(0, true), (1, false)]);
+    assert_eq!(w.counts(), vec![(0, 1), (1, 1)]);
+    assert_eq!(
+        changes(&mut w, Duration::from_secs(4)).await,
+        BTreeMap::new()
+    );
+    println!("unprivileged checks passed");
 }

@@ -28,8 +28,11 @@ const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// process id). Only whole processes matter to us (pid == tgid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcEvent {
-    /// The kernel's answer to our subscription (PROC_EVENT_NONE).
-    Ack,
+    /// The kernel's answer to our subscription (PROC_EVENT_NONE), with
+    /// its error number (0: subscribed).
+    Ack {
+        err: u32,
+    },
     Fork {
         parent_tgid: i32,
         child_pid: i32,
@@ -96,13 +99,15 @@ fn decode_cn(msg: &[u8]) -> Option<ProcEvent> {
     let data_len = usize::from(u16_at(msg, 16)?);
     let data = msg.get(CN_MSG_LEN..CN_MSG_LEN.checked_add(data_len)?)?;
     let what = u32_at(data, 0)?;
+    let d = PROC_EVENT_HDR;
     if what == PROC_EVENT_NONE {
-        return Some(ProcEvent::Ack);
+        return Some(ProcEvent::Ack {
+            err: u32_at(data, d).unwrap_or(0),
+        });
     }
     if ack != 0 {
         return None;
     }
-    let d = PROC_EVENT_HDR;
     Some(match what {
         PROC_EVENT_FORK => ProcEvent::Fork {
             parent_tgid: i32_at(data, d + 4)?,
@@ -176,7 +181,18 @@ impl Connector {
         let acked = tokio::time::timeout(confirm, async {
             loop {
                 match c.recv().await {
-                    Ok(Received::Events(evs)) if evs.contains(&ProcEvent::Ack) => return Ok(()),
+                    Ok(Received::Events(evs)) => {
+                        if let Some(err) = evs.iter().find_map(|e| match e {
+                            ProcEvent::Ack { err } => Some(*err),
+                            _ => None,
+                        }) {
+                            return if err == 0 {
+                                Ok(())
+                            } else {
+                                Err(io::Error::from_raw_os_error(err as i32))
+                            };
+                        }
+                    }
                     Ok(_) => continue,
                     Err(e) => return Err(e),
                 }
@@ -245,7 +261,7 @@ mod tests {
         d.extend(event(PROC_EVENT_COMM, &[7, 7, 0, 0, 0, 0]));
         d.extend(event(PROC_EVENT_EXIT, &[8, 7, 0, 9]));
         d.extend(event(0x40, &[1, 2, 3, 4])); // PROC_EVENT_SID: skipped
-        d.extend(event(PROC_EVENT_NONE, &[0, 0]));
+        d.extend(event(PROC_EVENT_NONE, &[1, 0]));
         assert_eq!(
             decode(&d),
             vec![
@@ -257,7 +273,7 @@ mod tests {
                 ProcEvent::Exec { pid: 7, tgid: 7 },
                 ProcEvent::Comm { pid: 7, tgid: 7 },
                 ProcEvent::Exit { pid: 8, tgid: 7 },
-                ProcEvent::Ack,
+                ProcEvent::Ack { err: 1 },
             ]
         );
         // truncated anywhere: what is whole is kept, nothing panics

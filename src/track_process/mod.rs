@@ -300,7 +300,7 @@ impl Watcher {
                 self.table.found(tgid, m)
             }
             ProcEvent::Exit { pid, tgid } if pid == tgid => self.table.exit(tgid),
-            ProcEvent::Ack => Vec::new(),
+            ProcEvent::Ack { .. } => Vec::new(),
             _ => Vec::new(),
         };
         self.apply(changed);
