@@ -679,3 +679,58 @@ fn tracked_processes_move_priority_and_fault() {
         vec![("web".into(), true), ("gate".into(), true)]
     );
 }
+
+#[test]
+fn a_reload_takes_the_tracked_processes_states_it_is_given() {
+    let mut n = node(PROCS);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+            processes: vec![(0, true), (1, true)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 100);
+    // VI_1's weight changed to -50 and the quorum found lost at the reload.
+    let text = PROCS.replace(
+        "  track_process {\n    web\n  }",
+        "  track_process {\n    web weight -50\n  }",
+    );
+    let l = load_str("t.conf", &text, &LoadOptions::default());
+    let config = l.config.unwrap();
+    let setup = config
+        .vrrp_instances
+        .iter()
+        .map(|_| InstanceSetup {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            iface: Iface {
+                name: "eth0".into(),
+                index: 2,
+                mac: [0; 6],
+            },
+            socket: 0,
+        })
+        .collect();
+    n.handle(10, Event::ReloadBegin);
+    n.handle(
+        20,
+        Event::Reload {
+            config: Box::new(config),
+            setup,
+            links: Vec::new(),
+            files: Vec::new(),
+            processes: vec![(0, false), (1, true)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 50);
+    assert_eq!(
+        n.instances()[2].vrrp.priority,
+        100,
+        "lost: weight 20 reverse adds nothing"
+    );
+    assert_eq!(
+        n.process_states(),
+        vec![("web".into(), false), ("gate".into(), true)]
+    );
+}
