@@ -306,14 +306,24 @@ impl Watcher {
         self.apply(changed);
     }
 
-    fn rescan(&mut self) {
-        let seen = scan(&self.defs);
+    /// Re-reads /proc off the runtime's thread (the VRRP thread must not
+    /// wait for a scan of thousands of processes).
+    async fn rescan(&mut self) {
+        let defs = self.defs.clone();
+        let seen = match tokio::task::spawn_blocking(move || scan(&defs)).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::warn!("track_process: the /proc scan failed: {e}");
+                return;
+            }
+        };
         let changed = self.table.rescan(&seen, &alive);
         self.apply(changed);
     }
 
     /// Waits for the next quorum change: (index into the configuration's
-    /// list, up). Cancel-safe.
+    /// list, up). Cancel-safe except during a /proc scan (the driver does
+    /// not cancel it: it runs in its own task).
     pub async fn next(&mut self) -> (usize, bool) {
         loop {
             if let Some((t, up)) = self.changes.pop_front() {
@@ -379,7 +389,7 @@ impl Watcher {
                     tracing::warn!(
                         "track_process: the kernel dropped process events; re-reading /proc"
                     );
-                    self.rescan();
+                    self.rescan().await;
                 }
                 Got::Failed(e) => {
                     tracing::warn!(
@@ -387,9 +397,9 @@ impl Watcher {
                         SCAN.as_secs()
                     );
                     self.source = Self::scan_source();
-                    self.rescan();
+                    self.rescan().await;
                 }
-                Got::Tick => self.rescan(),
+                Got::Tick => self.rescan().await,
             }
         }
     }
