@@ -16,6 +16,7 @@ pub mod script;
 pub mod time_format;
 pub mod timer;
 pub mod track_file;
+pub mod track_process;
 pub mod vrrp;
 
 /// A hash map with a fast hasher, for maps keyed by what the configuration

@@ -350,8 +350,15 @@ fn unknown_keyword_with_suggestion_and_unsupported_warning() {
         ["2:2: Warning: unknown keyword `priorty`, ignored; did you mean `priority`?"]
     );
     assert_eq!(
+        diags(&vi(" track_bfd {\n  b1\n }")),
+        ["2:2: Warning: `track_bfd` is not supported yet, ignored"]
+    );
+    // track_process is supported: an unknown name is an error at its word.
+    assert_eq!(
         diags(&vi(" track_process {\n  p1\n }")),
-        ["2:2: Warning: `track_process` is not supported yet, ignored"]
+        [
+            "3:3: Error: track_process names an unknown vrrp_track_process 'p1': define `vrrp_track_process p1 { process NAME }`"
+        ]
     );
     assert_eq!(
         diags("bfd_instance b1 {\n neighbor_ip 10.0.0.1\n}\n"),

@@ -73,6 +73,7 @@ fn vrrp() -> VrrpReport {
             },
         ],
         files: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

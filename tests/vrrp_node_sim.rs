@@ -304,6 +304,7 @@ impl Segment {
             Event::Start {
                 links: Vec::new(),
                 files: Vec::new(),
+                processes: Vec::new(),
             },
         );
     }
@@ -693,6 +694,7 @@ fn a_reload_with_unchanged_instances_causes_no_transition() {
                     config: Box::new(config),
                     links: Vec::new(),
                     files: Vec::new(),
+                    processes: Vec::new(),
                 },
             );
             seg.run_until(seg.now + step / 3);
@@ -743,6 +745,7 @@ fn a_reload_that_changes_the_vips_moves_only_them() {
             config: Box::new(config),
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     seg.run_until(seg.now + 3_000_000);

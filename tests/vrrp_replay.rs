@@ -232,6 +232,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     .map(|(n, s)| (n.to_string(), s == "up"))
                     .collect(),
                 files: Vec::new(),
+                processes: Vec::new(),
             },
             "advert" => {
                 let instance = index_of(w[2]);
@@ -276,6 +277,7 @@ fn replay(path: &Path) -> (String, Vec<String>) {
                     config: Box::new(c),
                     links: Vec::new(),
                     files: Vec::new(),
+                    processes: Vec::new(),
                 }
             }
             "stop" => Event::Stop,

@@ -72,6 +72,7 @@ fn load_with(opts: &LoadOptions, read: impl FnOnce(&mut read::Reader)) -> Loaded
             diags: &mut diags,
             smtp_defaults: Default::default(),
             track_files: Vec::new(),
+            track_processes: Vec::new(),
         },
         &mut nodes,
     );

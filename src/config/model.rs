@@ -40,6 +40,9 @@ pub struct Config {
     /// `track_file` / `vrrp_track_file` blocks (VRRP trackers and FILE_CHECK).
     #[serde(default)]
     pub track_files: Vec<TrackFile>,
+    /// `vrrp_track_process` blocks (VRRP trackers).
+    #[serde(default)]
+    pub track_processes: Vec<TrackProcess>,
     pub vrrp_sync_groups: Vec<SyncGroup>,
     pub vrrp_instances: Vec<VrrpInstance>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
@@ -467,6 +470,49 @@ pub struct TrackFile {
     pub init: Option<InitFile>,
 }
 
+/// How a tracked process's parameters must match (`param_match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamMatch {
+    /// No parameters given and no `param_match`: any parameters.
+    None,
+    /// Exactly the parameters given (none if none are given).
+    Exact,
+    /// The first N parameters are the N given; more may follow.
+    Partial,
+    /// As `partial`, and the last given may be the start of a longer one.
+    Initial,
+}
+
+/// `vrrp_track_process NAME { process CMD [ARGS...]; param_match ...;
+/// full_command; quorum N; quorum_max N; delay / fork_delay /
+/// terminate_delay SECS; weight N [reverse] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TrackProcess {
+    pub name: String,
+    /// The command name (or argv[0] with `full_command`).
+    pub process: String,
+    /// The parameters given after it.
+    pub params: Vec<String>,
+    pub param_match: ParamMatch,
+    /// Match the command line (/proc/PID/cmdline) rather than the
+    /// process name (/proc/PID/comm). Set by parameters or `param_match`.
+    pub full_command: bool,
+    /// The fewest matching processes that are up (default 1; 0 with
+    /// `quorum_max 0`).
+    pub quorum: u32,
+    /// The most matching processes that are up (default: no limit).
+    pub quorum_max: u32,
+    /// Wait after a fork changes the quorum before acting on it.
+    pub fork_delay: Timer,
+    /// Wait after an exit changes the quorum before acting on it.
+    pub terminate_delay: Timer,
+    /// The default weight of those that track it (keepalived 2.2.7's
+    /// default is 0: FAULT while the quorum is not met).
+    pub weight: i32,
+    pub reverse: bool,
+}
+
 /// `init_file [VALUE] [overwrite]`: create the file with VALUE (default 0)
 /// when it does not exist, or always with `overwrite`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -520,6 +566,9 @@ pub struct VrrpInstance {
     /// `track_file { NAME [weight N [reverse]] }`: names of `track_file` blocks.
     #[serde(default)]
     pub track_file: Vec<Tracked>,
+    /// `track_process { NAME [weight N [reverse]] }`: names of `vrrp_track_process` blocks.
+    #[serde(default)]
+    pub track_process: Vec<Tracked>,
     pub notify: Notify,
     pub garp_master_delay: Timer,
     pub garp_master_repeat: u32,
@@ -552,6 +601,9 @@ pub struct SyncGroup {
     /// keepalived 2.2.7 does).
     #[serde(default)]
     pub track_file: Vec<Tracked>,
+    /// Tracked processes applied to every member, weights included.
+    #[serde(default)]
+    pub track_process: Vec<Tracked>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

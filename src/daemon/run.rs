@@ -480,6 +480,7 @@ fn vrrp_part(c: &Config) -> Config {
         global: c.global.clone(),
         vrrp_scripts: c.vrrp_scripts.clone(),
         track_files: c.track_files.clone(),
+        track_processes: c.track_processes.clone(),
         vrrp_sync_groups: c.vrrp_sync_groups.clone(),
         vrrp_instances: c.vrrp_instances.clone(),
         virtual_server_groups: Vec::new(),

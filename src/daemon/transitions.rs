@@ -272,6 +272,7 @@ mod tests {
             unmatched_drops: Default::default(),
             scripts: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         }
     }
 

@@ -29,6 +29,8 @@ pub enum TrackerKind {
     Interface(String),
     /// Index into the configuration's track_files.
     File(usize),
+    /// Index into the configuration's track_processes.
+    Process(usize),
 }
 
 #[derive(Debug)]
@@ -204,6 +206,28 @@ impl Instance {
                 });
             }
         }
+        // Tracked processes likewise: the instance's, then its sync group's
+        // (a process named in both counts once, with the instance's weight).
+        let group_procs = sync_group
+            .and_then(|g| config.vrrp_sync_groups.get(g))
+            .map_or(&[][..], |g| g.track_process.as_slice());
+        for t in cfg.track_process.iter().chain(group_procs) {
+            if let Some(i) = config.track_processes.iter().position(|p| p.name == t.name) {
+                if trackers.iter().any(|x| x.kind == TrackerKind::Process(i)) {
+                    continue;
+                }
+                let p = &config.track_processes[i];
+                trackers.push(Tracker {
+                    kind: TrackerKind::Process(i),
+                    weight: t.weight.unwrap_or(p.weight),
+                    reverse: if t.weight.is_some() {
+                        t.reverse
+                    } else {
+                        p.reverse
+                    },
+                });
+            }
+        }
         let params = Params {
             version: cfg.version,
             priority: cfg.priority,
@@ -369,6 +393,7 @@ impl Instance {
         script_up: &[ScriptTracker],
         iface_up: &dyn Fn(&str) -> bool,
         file_values: &[i64],
+        process_up: &[bool],
     ) -> Effective {
         let mut states = Vec::with_capacity(self.trackers.len());
         let mut files = Vec::new();
@@ -379,6 +404,11 @@ impl Instance {
                 TrackerKind::File(i) => {
                     let value = file_values.get(*i).copied().unwrap_or(0);
                     files.push(track::file_effect(value, t.weight, t.reverse));
+                    continue;
+                }
+                TrackerKind::Process(i) => {
+                    let up = process_up.get(*i).copied().unwrap_or(false);
+                    files.push(track::process_effect(up, t.weight, t.reverse));
                     continue;
                 }
             };

@@ -78,6 +78,14 @@ pub struct FileReport {
     pub value: i64,
 }
 
+/// A tracked process's quorum state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessReport {
+    pub name: String,
+    /// `up` while the quorum is met, else `down`.
+    pub quorum: String,
+}
+
 /// A tracked vrrp_script's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptReport {
@@ -110,6 +118,10 @@ pub struct VrrpReport {
     /// The track_files some instance tracks, with their values.
     #[serde(default)]
     pub files: Vec<FileReport>,
+    /// The vrrp_track_processes some instance tracks, with their quorum
+    /// state (`up` / `down`).
+    #[serde(default)]
+    pub processes: Vec<ProcessReport>,
 }
 
 /// `scripts`: each tracked vrrp_script's name and whether it is up;
@@ -119,8 +131,16 @@ pub fn report(
     unmatched: &BTreeMap<DropKind, u64>,
     scripts: Vec<(String, bool, bool)>,
     files: Vec<(String, i64)>,
+    processes: Vec<(String, bool)>,
 ) -> VrrpReport {
     VrrpReport {
+        processes: processes
+            .into_iter()
+            .map(|(name, up)| ProcessReport {
+                name,
+                quorum: if up { "up" } else { "down" }.into(),
+            })
+            .collect(),
         files: files
             .into_iter()
             .map(|(name, value)| FileReport { name, value })

@@ -101,6 +101,27 @@ pub fn file_effect(value: i64, weight: i32, reverse: bool) -> FileEffect {
     }
 }
 
+/// keepalived 2.2.7's rules for a `track_process` (vrrp_track.c): with
+/// weight 0 the instance is in FAULT while the quorum is lost (`reverse`:
+/// while it is met); otherwise the weight counts while the quorum is met
+/// if it is positive, while it is lost if negative, and `reverse` negates
+/// what it adds (it does not swap which state counts, unlike our
+/// track_script `reverse`).
+pub fn process_effect(up: bool, weight: i32, reverse: bool) -> FileEffect {
+    if weight == 0 {
+        return if up == reverse {
+            FileEffect::Fault
+        } else {
+            FileEffect::Delta(0)
+        };
+    }
+    if (weight > 0) == up {
+        FileEffect::Delta(if reverse { -weight } else { weight })
+    } else {
+        FileEffect::Delta(0)
+    }
+}
+
 pub fn effective(base: u8, trackers: &[TrackState]) -> Effective {
     effective_with_files(base, trackers, &[])
 }
@@ -188,6 +209,30 @@ mod tests {
         assert_eq!((e.priority, e.fault), (1, false));
         assert!(effective_with_files(100, &[], &[Fault]).fault);
         assert_eq!(effective_with_files(255, &[], &[Delta(-50)]).priority, 255);
+    }
+
+    #[test]
+    fn process_quorum_follows_keepalived() {
+        use FileEffect::*;
+        assert_eq!(process_effect(true, 0, false), Delta(0));
+        assert_eq!(process_effect(false, 0, false), Fault);
+        assert_eq!(process_effect(true, 0, true), Fault);
+        assert_eq!(process_effect(false, 0, true), Delta(0));
+        assert_eq!(process_effect(true, 10, false), Delta(10));
+        assert_eq!(process_effect(false, 10, false), Delta(0));
+        assert_eq!(process_effect(true, -10, false), Delta(0));
+        assert_eq!(process_effect(false, -10, false), Delta(-10));
+        assert_eq!(process_effect(true, 10, true), Delta(-10));
+        assert_eq!(process_effect(false, 10, true), Delta(0));
+        assert_eq!(process_effect(true, -10, true), Delta(0));
+        assert_eq!(process_effect(false, -10, true), Delta(10));
+        let e = effective_with_files(100, &[], &[process_effect(false, -60, false)]);
+        assert_eq!((e.priority, e.fault), (40, false));
+        assert_eq!(
+            effective_with_files(255, &[], &[process_effect(false, -60, false)]).priority,
+            255,
+            "the address owner is not adjusted"
+        );
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Ctx<'a> {
     pub smtp_defaults: SmtpDefaults,
     /// The `track_file` blocks, read before the blocks that name them.
     pub track_files: Vec<crate::config::model::TrackFile>,
+    /// The `vrrp_track_process` blocks' names and `reverse`, read before
+    /// the blocks that name them.
+    pub track_processes: Vec<(String, bool)>,
 }
 
 /// Closest candidate within a small edit distance, for "did you mean".

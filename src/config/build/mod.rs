@@ -7,6 +7,7 @@ mod global;
 mod lvs;
 mod rules;
 mod track_file;
+mod track_process;
 mod vrrp;
 
 use std::collections::HashMap;
@@ -57,6 +58,18 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
         }
     }
     cx.track_files = config.track_files.clone();
+    // vrrp_track_process blocks likewise (instances and sync groups name them).
+    for n in nodes.iter().filter(|n| n.name() == "vrrp_track_process") {
+        if let Some(t) = track_process::block(cx, n) {
+            config.track_processes.retain(|old| old.name != t.name);
+            config.track_processes.push(t);
+        }
+    }
+    cx.track_processes = config
+        .track_processes
+        .iter()
+        .map(|t| (t.name.clone(), t.reverse))
+        .collect();
     let mut instance_names = HashMap::new();
     let mut vrids = vrrp::VridUse::default();
     for (i, n) in nodes
@@ -171,6 +184,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
             | "vrrp_script"
             | "track_file"
             | "vrrp_track_file"
+            | "vrrp_track_process"
             | "vrrp_instance"
             | "vrrp_sync_group"
             | "virtual_server_group"

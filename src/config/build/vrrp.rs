@@ -158,6 +158,7 @@ pub fn vrrp_instance(
         virtual_rules: Vec::new(),
         track_script: Vec::new(),
         track_file: Vec::new(),
+        track_process: Vec::new(),
         track_interface: Vec::new(),
         notify: Notify::default(),
         garp_master_delay: g.garp_master_delay,
@@ -241,6 +242,9 @@ pub fn vrrp_instance(
             "track_script" => vi.track_script.extend(tracked(cx, n, Some((scripts, at)))),
             "track_interface" => vi.track_interface.extend(tracked(cx, n, None)),
             "track_file" => vi.track_file.extend(super::track_file::tracked(cx, n)),
+            "track_process" => vi
+                .track_process
+                .extend(super::track_process::tracked(cx, n)),
             "notify_master" => set(&mut vi.notify.master, cx.script(n)),
             "notify_backup" => set(&mut vi.notify.backup, cx.script(n)),
             "notify_fault" => set(&mut vi.notify.fault, cx.script(n)),
@@ -930,6 +934,7 @@ pub fn sync_group(
         smtp_alert: cx.smtp_defaults.vrrp,
         global_tracking: false,
         track_file: Vec::new(),
+        track_process: Vec::new(),
     };
     for n in body {
         match n.name() {
@@ -956,6 +961,9 @@ pub fn sync_group(
             "smtp_alert" => set_val(&mut g.smtp_alert, cx.flag(n)),
             "global_tracking" => set_val(&mut g.global_tracking, cx.flag(n)),
             "track_file" => g.track_file.extend(super::track_file::tracked(cx, n)),
+            "track_process" => g
+                .track_process
+                .extend(super::track_process::tracked(cx, n)),
             kw if instances.contains_key(kw) => cx.warn(
                 n.keyword.span,
                 format!("`{kw}` is ignored here (keepalived ignores it too): list sync group members inside `group {{ {kw} }}`"),

@@ -104,6 +104,7 @@ struct Tracked {
     scripts: Vec<usize>,
     links: Vec<String>,
     files: Vec<usize>,
+    processes: Vec<usize>,
 }
 
 impl Tracked {
@@ -112,6 +113,7 @@ impl Tracked {
             scripts: node.tracked_scripts(),
             links: node.tracked_links(),
             files: node.tracked_files(),
+            processes: node.tracked_processes(),
         }
     }
 }
@@ -154,7 +156,12 @@ impl Driver {
         io: &Io,
         tx: &mpsc::Sender<Event>,
         tracked: &Tracked,
-    ) -> (Tasks, Vec<(String, bool)>, Vec<(usize, i64)>) {
+    ) -> (
+        Tasks,
+        Vec<(String, bool)>,
+        Vec<(usize, i64)>,
+        Vec<(usize, bool)>,
+    ) {
         let (scripts, links) = (&tracked.scripts, &tracked.links);
         let mut all = tasks::spawn_receivers(&io.sockets, self.generation, tx);
         all.extend(tasks::spawn_scripts(
@@ -171,7 +178,10 @@ impl Driver {
         all.extend(watch);
         let (watches, files) = tasks::watch_files(config, &tracked.files, self.generation, tx);
         all.extend(watches);
-        (Tasks(all), states, files)
+        let (procs, processes) =
+            tasks::watch_processes(config, &tracked.processes, self.generation, tx).await;
+        all.extend(procs);
+        (Tasks(all), states, files, processes)
     }
 
     /// SIGHUP: the node carries state over; the I/O table is rebuilt. On
@@ -194,7 +204,7 @@ impl Driver {
             self.start.into_std(),
         );
         self.generation += 1;
-        let (tasks, links, files) = self
+        let (tasks, links, files, processes) = self
             .spawn_tasks(&config, &io, tx, &Tracked::of(&probe))
             .await;
         let setup = io.setup();
@@ -205,6 +215,7 @@ impl Driver {
             setup,
             links,
             files,
+            processes,
         });
         self.run_effects().await;
         Some(tasks)
@@ -257,6 +268,15 @@ impl Driver {
             } => {
                 if generation == self.generation {
                     self.handle(NodeEvent::TrackFile { index, value });
+                }
+            }
+            Event::Process {
+                generation,
+                index,
+                up,
+            } => {
+                if generation == self.generation {
+                    self.handle(NodeEvent::TrackProcess { index, up });
                 }
             }
             Event::Link { name, up, removed } => {
@@ -502,6 +522,7 @@ impl Driver {
             self.node.unmatched_drops(),
             self.node.script_states(),
             self.node.file_values(),
+            self.node.process_states(),
         );
         if let Some(path) = &self.options.status_file
             && let Err(e) = status::write(path, &report)
@@ -564,8 +585,12 @@ pub async fn run(
         tx: tx.clone(),
     };
     let tracked = Tracked::of(&d.node);
-    let (mut tasks, links, files) = d.spawn_tasks(&config, &d.io, &tx, &tracked).await;
-    d.handle(NodeEvent::Start { links, files });
+    let (mut tasks, links, files, processes) = d.spawn_tasks(&config, &d.io, &tx, &tracked).await;
+    d.handle(NodeEvent::Start {
+        links,
+        files,
+        processes,
+    });
     d.run_effects().await;
     if let Some(r) = ready {
         let _ = r.send(());

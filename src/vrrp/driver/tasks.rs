@@ -45,6 +45,12 @@ pub(super) enum Event {
         index: usize,
         value: i64,
     },
+    Process {
+        /// The generation whose configuration numbered the block.
+        generation: u64,
+        index: usize,
+        up: bool,
+    },
 }
 
 /// A thread with its own single-threaded runtime for scripts, at normal
@@ -294,6 +300,37 @@ pub(super) fn watch_files(
         }));
     }
     (tasks, values)
+}
+
+/// One watcher for the track_processes some instance uses: subscribed and
+/// /proc scanned now, so that the instances start with each quorum state;
+/// each change is an event.
+pub(super) async fn watch_processes(
+    config: &Config,
+    used: &[usize],
+    generation: u64,
+    tx: &mpsc::Sender<Event>,
+) -> (Option<JoinHandle<()>>, Vec<(usize, bool)>) {
+    if used.is_empty() {
+        return (None, Vec::new());
+    }
+    let mut watcher = crate::track_process::Watcher::open(&config.track_processes, used).await;
+    let states = watcher.states();
+    let tx = tx.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let (index, up) = watcher.next().await;
+            let ev = Event::Process {
+                generation,
+                index,
+                up,
+            };
+            if tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+    });
+    (Some(task), states)
 }
 
 /// Watches link changes (for track_interface, and with `always` for the

@@ -111,6 +111,8 @@ pub enum Event {
     Start {
         links: Vec<(String, bool)>,
         files: Vec<(usize, i64)>,
+        /// The tracked processes' quorum states now (index, up).
+        processes: Vec<(usize, bool)>,
     },
     /// A received advert, already decoded and validated by instance
     /// `instance` (see [`Node::handle_packet`] for raw packets).
@@ -128,6 +130,9 @@ pub enum Event {
     TrackFile { index: usize, value: i64 },
     /// A vrrp_script run began.
     ScriptStarted { index: usize },
+    /// A tracked process (index into the configuration's track_processes)
+    /// gained (`up`) or lost its quorum.
+    TrackProcess { index: usize, up: bool },
     /// A vrrp_script run ended; `detail` describes how (for the log).
     Script {
         index: usize,
@@ -161,6 +166,8 @@ pub enum Event {
         links: Vec<(String, bool)>,
         /// The new configuration's tracked files' values (index, value).
         files: Vec<(usize, i64)>,
+        /// The new configuration's tracked processes' states (index, up).
+        processes: Vec<(usize, bool)>,
     },
     /// Leave: hand over (make-before-break), then stop every instance.
     Stop,
@@ -249,6 +256,8 @@ pub struct Node {
     scripts: Vec<ScriptTracker>,
     /// Each track_file's value (0 until read).
     files: Vec<i64>,
+    /// Each track_process's quorum state (down until told).
+    processes: Vec<bool>,
     links_up: HashMap<String, bool>,
     /// Per instance: waiting for its interface to exist.
     waiting: Vec<Option<attach::Waiting>>,
@@ -321,6 +330,7 @@ impl Node {
                 .map(|s| ScriptTracker::new(s.rise, s.fall, s.init_fail))
                 .collect(),
             files: vec![0; config.track_files.len()],
+            processes: vec![false; config.track_processes.len()],
             links_up: HashMap::new(),
             waiting,
             garps,
@@ -394,7 +404,7 @@ impl Node {
             .flat_map(|i| i.trackers.iter())
             .filter_map(|t| match &t.kind {
                 TrackerKind::Interface(n) => Some(n.clone()),
-                TrackerKind::Script(_) | TrackerKind::File(_) => None,
+                TrackerKind::Script(_) | TrackerKind::File(_) | TrackerKind::Process(_) => None,
             })
             .collect()
     }
@@ -423,6 +433,40 @@ impl Node {
                 ))
             })
             .collect()
+    }
+
+    /// The track_processes (indices into the configuration's list) some
+    /// instance tracks: the ones worth watching.
+    pub fn tracked_processes(&self) -> Vec<usize> {
+        use super::instance::TrackerKind;
+        (0..self.config.track_processes.len())
+            .filter(|&p| {
+                self.instances
+                    .iter()
+                    .any(|i| i.trackers.iter().any(|t| t.kind == TrackerKind::Process(p)))
+            })
+            .collect()
+    }
+
+    /// Each tracked process's name and whether its quorum is met.
+    pub fn process_states(&self) -> Vec<(String, bool)> {
+        self.tracked_processes()
+            .into_iter()
+            .filter_map(|p| {
+                Some((
+                    self.config.track_processes.get(p)?.name.clone(),
+                    *self.processes.get(p)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn set_processes(&mut self, processes: &[(usize, bool)]) {
+        for &(index, up) in processes {
+            if let Some(slot) = self.processes.get_mut(index) {
+                *slot = up;
+            }
+        }
     }
 
     fn set_files(&mut self, files: &[(usize, i64)]) {
@@ -502,9 +546,14 @@ impl Node {
             return;
         }
         match event {
-            Event::Start { links, files } => {
+            Event::Start {
+                links,
+                files,
+                processes,
+            } => {
                 self.links_up.extend(links);
                 self.set_files(&files);
+                self.set_processes(&processes);
                 self.announce_waiting();
                 self.retrack(now);
                 for i in 0..self.instances.len() {
@@ -536,6 +585,7 @@ impl Node {
                     t.running = true;
                 }
             }
+            Event::TrackProcess { index, up } => self.on_process(now, index, up),
             Event::Script {
                 index,
                 success,
@@ -559,7 +609,8 @@ impl Node {
                 setup,
                 links,
                 files,
-            } => self.reload(now, *config, setup, links, files),
+                processes,
+            } => self.reload(now, *config, setup, links, files, processes),
             Event::Stop => self.stop(now),
             Event::SendFailed {
                 instance,
@@ -615,7 +666,14 @@ impl Node {
         let effs: Vec<_> = self
             .instances
             .iter()
-            .map(|i| i.effective(&self.scripts, &|n| self.iface_up(n), &self.files))
+            .map(|i| {
+                i.effective(
+                    &self.scripts,
+                    &|n| self.iface_up(n),
+                    &self.files,
+                    &self.processes,
+                )
+            })
             .collect();
         for (i, e) in effs.iter().enumerate() {
             self.instances[i].own_fault = e.fault || self.is_waiting(i);
@@ -849,6 +907,49 @@ impl Node {
             .get(index)
             .map_or("?", |f| f.name.as_str());
         tracing::info!("VRRP track_file {name}: value now {value}");
+        self.retrack(now);
+    }
+
+    fn on_process(&mut self, now: Micros, index: usize, up: bool) {
+        let Some(slot) = self.processes.get_mut(index) else {
+            return;
+        };
+        if *slot == up {
+            return;
+        }
+        *slot = up;
+        let name = self
+            .config
+            .track_processes
+            .get(index)
+            .map_or("?", |p| p.name.as_str());
+        // keepalived's line ("Quorum gained/lost for tracked process NAME").
+        tracing::info!(
+            "Quorum {} for tracked process {name}",
+            if up { "gained" } else { "lost" }
+        );
+        for inst in &self.instances {
+            use super::instance::TrackerKind;
+            if let Some(t) = inst
+                .trackers
+                .iter()
+                .find(|t| t.kind == TrackerKind::Process(index))
+            {
+                match super::track::process_effect(up, t.weight, t.reverse) {
+                    super::track::FileEffect::Fault => tracing::info!(
+                        "({}) tracked process {name} quorum {}: FAULT",
+                        inst.name(),
+                        if up { "met (reverse)" } else { "not achieved" }
+                    ),
+                    super::track::FileEffect::Delta(d) => tracing::info!(
+                        "({}) tracked process {name}: priority {d:+} (weight {}{})",
+                        inst.name(),
+                        t.weight,
+                        if t.reverse { " reverse" } else { "" }
+                    ),
+                }
+            }
+        }
         self.retrack(now);
     }
 

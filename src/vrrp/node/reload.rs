@@ -44,9 +44,11 @@ impl Node {
         setup: Vec<InstanceSetup>,
         links: Vec<(String, bool)>,
         files: Vec<(usize, i64)>,
+        processes: Vec<(usize, bool)>,
     ) {
         let mut new = Node::new(&config, setup, self.options.clone(), self.epoch);
         new.set_files(&files);
+        new.set_processes(&processes);
         new.links_up = mem::take(&mut self.links_up);
         new.links_up.extend(links);
         new.pacers = mem::take(&mut self.pacers);

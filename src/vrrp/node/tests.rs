@@ -65,6 +65,7 @@ fn the_report_follows_transitions_at_once_and_counters_once_a_second() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     assert!(drain(&mut n).contains(&Effect::WriteReport));
@@ -86,6 +87,7 @@ fn packets_are_screened_and_every_drop_is_counted() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     drain(&mut n);
@@ -115,6 +117,7 @@ fn a_script_result_changes_priority_and_a_stale_index_is_ignored() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     let fail = |index| Event::Script {
@@ -136,6 +139,7 @@ fn a_failed_send_is_not_counted_as_sent() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     let t = n.poll_timeout().unwrap();
@@ -161,6 +165,7 @@ fn a_stop_without_masters_ends_at_once_and_later_events_do_nothing() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     drain(&mut n);
@@ -182,6 +187,7 @@ fn keepalived_statistics_count_transitions_and_priority_zero() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     // No master heard: BACKUP times out to MASTER.
@@ -252,6 +258,7 @@ fn a_missing_interface_waits_in_fault_and_recovers_when_it_appears() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     let e = drain(&mut n);
@@ -317,6 +324,7 @@ fn a_removed_interface_puts_its_instance_back_to_waiting() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     n.handle(1, ready(7));
@@ -352,6 +360,7 @@ fn an_interface_that_exists_but_cannot_be_used_is_tried_again() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     drain(&mut n);
@@ -388,6 +397,7 @@ fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     n.handle(
@@ -412,6 +422,7 @@ fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
             }],
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     let e = drain(&mut n);
@@ -432,6 +443,7 @@ fn a_reload_asks_again_for_a_missing_interface_and_carries_on_when_it_exists() {
             setup: vec![setup],
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     assert!(!n.is_waiting(0));
@@ -458,6 +470,7 @@ fn tracked_files_move_priority_and_fault_whole_sync_groups() {
         Event::Start {
             links: Vec::new(),
             files: vec![(0, 2), (1, 0)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[0].vrrp.priority, 80);
@@ -514,6 +527,7 @@ fn a_reload_takes_the_tracked_files_values_it_is_given() {
         Event::Start {
             links: Vec::new(),
             files: vec![(0, 2)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[0].vrrp.priority, 80);
@@ -548,6 +562,7 @@ fn a_reload_takes_the_tracked_files_values_it_is_given() {
             config: Box::new(config),
             links: Vec::new(),
             files: vec![(0, 3), (1, 0)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[0].vrrp.priority, 40);
@@ -567,6 +582,7 @@ fn a_reload_takes_the_tracked_files_values_it_is_given() {
             config: Box::new(config),
             links: Vec::new(),
             files: vec![(0, 1), (1, 0)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[0].vrrp.priority, 90);
@@ -585,6 +601,7 @@ fn a_sync_group_applies_its_tracked_files_weights_to_every_member() {
         Event::Start {
             links: Vec::new(),
             files: vec![(0, 2)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[1].vrrp.priority, 110);
@@ -597,10 +614,125 @@ fn a_sync_group_applies_its_tracked_files_weights_to_every_member() {
         Event::Start {
             links: Vec::new(),
             files: vec![(0, 2)],
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.instances()[1].vrrp.priority, 80);
     assert_eq!(n.instances()[2].vrrp.priority, 80);
+}
+
+const PROCS: &str = "vrrp_track_process web {\n  process nginx\n  weight -30\n}\n\
+    vrrp_track_process gate {\n  process haproxy\n}\n\
+    vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+    advert_int 1\n  track_process {\n    web\n  }\n  virtual_ipaddress {\n    10.0.0.100/24\n  }\n}\n\
+    vrrp_instance VI_2 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  priority 100\n  \
+    advert_int 1\n  virtual_ipaddress {\n    10.0.0.101/24\n  }\n}\n\
+    vrrp_instance VI_3 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 53\n  priority 100\n  \
+    advert_int 1\n  track_process {\n    web weight 20 reverse\n  }\n  virtual_ipaddress {\n    10.0.0.102/24\n  }\n}\n\
+    vrrp_sync_group G {\n  group {\n    VI_2\n  }\n  track_process {\n    gate\n  }\n}\n";
+
+#[test]
+fn tracked_processes_move_priority_and_fault() {
+    let mut n = node(PROCS);
+    assert_eq!(n.tracked_processes(), vec![0, 1]);
+    // Quorum states read before the start are in force from the start.
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+            processes: vec![(0, false), (1, true)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 70, "lost, weight -30");
+    assert_eq!(
+        n.instances()[2].vrrp.priority,
+        100,
+        "weight 20 counts while up"
+    );
+    assert_ne!(n.instances()[1].vrrp.state, State::Fault);
+    n.handle(10, Event::TrackProcess { index: 0, up: true });
+    assert_eq!(n.instances()[0].vrrp.priority, 100);
+    assert_eq!(n.instances()[2].vrrp.priority, 80, "reverse negates: -20");
+    // the default weight 0: FAULT while the quorum is lost (sync group)
+    n.handle(
+        20,
+        Event::TrackProcess {
+            index: 1,
+            up: false,
+        },
+    );
+    assert_eq!(n.instances()[1].vrrp.state, State::Fault);
+    assert_ne!(n.instances()[0].vrrp.state, State::Fault);
+    n.handle(30, Event::TrackProcess { index: 1, up: true });
+    assert_ne!(n.instances()[1].vrrp.state, State::Fault);
+    // a stale index is ignored
+    n.handle(
+        40,
+        Event::TrackProcess {
+            index: 9,
+            up: false,
+        },
+    );
+    assert_eq!(
+        n.process_states(),
+        vec![("web".into(), true), ("gate".into(), true)]
+    );
+}
+
+#[test]
+fn a_reload_takes_the_tracked_processes_states_it_is_given() {
+    let mut n = node(PROCS);
+    n.handle(
+        0,
+        Event::Start {
+            links: Vec::new(),
+            files: Vec::new(),
+            processes: vec![(0, true), (1, true)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 100);
+    // VI_1's weight changed to -50 and the quorum found lost at the reload.
+    let text = PROCS.replace(
+        "  track_process {\n    web\n  }",
+        "  track_process {\n    web weight -50\n  }",
+    );
+    let l = load_str("t.conf", &text, &LoadOptions::default());
+    let config = l.config.unwrap();
+    let setup = config
+        .vrrp_instances
+        .iter()
+        .map(|_| InstanceSetup {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            iface: Iface {
+                name: "eth0".into(),
+                index: 2,
+                mac: [0; 6],
+            },
+            socket: 0,
+        })
+        .collect();
+    n.handle(10, Event::ReloadBegin);
+    n.handle(
+        20,
+        Event::Reload {
+            config: Box::new(config),
+            setup,
+            links: Vec::new(),
+            files: Vec::new(),
+            processes: vec![(0, false), (1, true)],
+        },
+    );
+    assert_eq!(n.instances()[0].vrrp.priority, 50);
+    assert_eq!(
+        n.instances()[2].vrrp.priority,
+        100,
+        "lost: weight 20 reverse adds nothing"
+    );
+    assert_eq!(
+        n.process_states(),
+        vec![("web".into(), false), ("gate".into(), true)]
+    );
 }
 
 #[test]
@@ -613,6 +745,7 @@ fn the_instances_own_interface_going_down_is_a_fault_unless_dont_track_primary()
             Event::Start {
                 links: vec![("eth0".into(), true)],
                 files: Vec::new(),
+                processes: Vec::new(),
             },
         );
         drain(&mut n);
@@ -637,6 +770,7 @@ fn each_takeover_records_how_long_the_master_was_silent() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     drain(&mut n);
@@ -699,6 +833,7 @@ fn a_script_is_reported_running_from_its_start_to_its_result() {
         Event::Start {
             links: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
         },
     );
     assert_eq!(n.script_states(), vec![("chk".to_string(), true, false)]);
