@@ -3,7 +3,9 @@
 //! master's priority and the backup takes over; restoring it hands back.
 //! A weight-0 file in a sync group faults every member. The same values fed
 //! to Debian's keepalived 2.2.7 and to ipvsdir give the same priorities and
-//! FAULTs (a differential test). Needs root (fails under
+//! FAULTs (a differential test); so do vrrp_scripts with `reverse` weights
+//! (positive, negative and 0), each made to pass or fail by a file. Needs
+//! root (fails under
 //! CI=true without it, skips elsewhere).
 
 mod common;
@@ -191,5 +193,80 @@ fn the_same_values_give_keepalived_s_priorities_and_faults() {
             },
         );
         println!("value {v:?}: keepalived {kstate} {kprio}, ipvsdir the same");
+    }
+}
+
+/// track_script `reverse` as keepalived 2.2.7 applies it: each script
+/// passes while its file exists; every combination of the scripts'
+/// results gives keepalived's priority (or FAULT) in ipvsdir too.
+#[test]
+fn reverse_script_weights_give_keepalived_s_priorities_and_faults() {
+    let Some(mut lab) = Lab::up("tsrev", 2, &["keepalived"]) else {
+        return;
+    };
+    // (name, weight) of each script, all tracked with `reverse`.
+    let scripts = [("neg", -20), ("pos", 15), ("zero", 0)];
+    let conf = |node: &str, vrid: u8| {
+        let mut text = String::new();
+        for (name, weight) in scripts {
+            text.push_str(&format!(
+                "vrrp_script {name} {{\n  script \"/bin/sh -c 'test -f {}'\"\n  interval 1\n  weight {weight} reverse\n}}\n",
+                lab.path(&format!("{node}-{name}")).display()
+            ));
+        }
+        let track: String = scripts.iter().map(|(n, _)| format!("    {n}\n")).collect();
+        text + &instance(
+            "VI_1",
+            vrid,
+            100,
+            &format!("track_script {{\n{track}  }}"),
+            if vrid == 51 { VIP } else { VIP2 },
+        )
+    };
+    let dir = lab.path("");
+    let set = |name: &str, pass: bool| {
+        for node in ["d1", "d2"] {
+            let p = dir.join(format!("{node}-{name}"));
+            if pass {
+                std::fs::write(&p, "").unwrap();
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    };
+    // The weight-0 script fails at first (reverse: a pass would be FAULT).
+    set("neg", true);
+    set("pos", true);
+    let (c1, c2) = (conf("d1", 51), conf("d2", 52));
+    lab.start_keepalived("d1", &c1);
+    lab.start_ipvsdir("d2", &c2);
+    std::thread::sleep(Duration::from_secs(4));
+    for (neg, pos, zero) in [
+        (true, true, false),
+        (false, true, false),
+        (false, false, false),
+        (true, false, false),
+        (true, true, true),
+        (true, true, false),
+    ] {
+        set("neg", neg);
+        set("pos", pos);
+        set("zero", zero);
+        std::thread::sleep(Duration::from_millis(2500));
+        let (kstate, kprio) = keepalived_view(&lab).expect("keepalived's dump");
+        let fault = kstate == "FAULT";
+        lab.wait_for(
+            &format!(
+                "ipvsdir to match keepalived ({kstate}, {kprio}) for neg {neg} pos {pos} zero {zero}"
+            ),
+            Duration::from_secs(5),
+            |l| {
+                l.instance("d2", "VI_1").is_some_and(|i| {
+                    (i.state == "FAULT") == fault
+                        && (fault || i.effective_priority == u8::try_from(kprio).unwrap_or(0))
+                })
+            },
+        );
+        println!("neg {neg} pos {pos} zero {zero}: keepalived {kstate} {kprio}, ipvsdir the same");
     }
 }

@@ -101,12 +101,11 @@ pub fn file_effect(value: i64, weight: i32, reverse: bool) -> FileEffect {
     }
 }
 
-/// keepalived 2.2.7's rules for a `track_process` (vrrp_track.c): with
-/// weight 0 the instance is in FAULT while the quorum is lost (`reverse`:
-/// while it is met); otherwise the weight counts while the quorum is met
-/// if it is positive, while it is lost if negative, and `reverse` negates
-/// what it adds (it does not swap which state counts, unlike our
-/// track_script `reverse`).
+/// keepalived 2.2.7's rules for a tracked script, interface or process
+/// (vrrp_track.c, keepalived_netlink.c): with weight 0 the instance is in
+/// FAULT while it is down (`reverse`: while it is up); otherwise the weight
+/// counts while it is up if positive, while it is down if negative, and
+/// `reverse` negates what it adds (it does not swap which state counts).
 pub fn process_effect(up: bool, weight: i32, reverse: bool) -> FileEffect {
     if weight == 0 {
         return if up == reverse {
@@ -137,12 +136,9 @@ pub fn effective_with_files(base: u8, trackers: &[TrackState], files: &[FileEffe
         }
     }
     for t in trackers {
-        let up = t.up != t.reverse;
-        if t.weight == 0 {
-            fault |= !t.up;
-        } else if (t.weight > 0) == up {
-            // Positive weights count while up, negative ones while down.
-            delta += i64::from(t.weight);
+        match process_effect(t.up, t.weight, t.reverse) {
+            FileEffect::Fault => fault = true,
+            FileEffect::Delta(d) => delta += i64::from(d),
         }
     }
     let priority = if base == 255 {
@@ -253,15 +249,19 @@ mod tests {
         assert_eq!(effective(250, &[s(true, 50)]).priority, 254);
         assert_eq!(effective(10, &[s(false, -50)]).priority, 1);
         assert_eq!(effective(255, &[s(false, -50)]).priority, 255);
-        let rev = TrackState {
-            up: true,
-            weight: -20,
+        // reverse negates what the weight adds, as keepalived's multiplier
+        // -1 does: -20 counts while down, as +20.
+        let rev = |up, weight| TrackState {
+            up,
+            weight,
             reverse: true,
         };
-        assert_eq!(
-            effective(100, &[rev]).priority,
-            80,
-            "reverse: up counts as down"
-        );
+        assert_eq!(effective(100, &[rev(true, -20)]).priority, 100);
+        assert_eq!(effective(100, &[rev(false, -20)]).priority, 120);
+        assert_eq!(effective(100, &[rev(true, 20)]).priority, 80);
+        assert_eq!(effective(100, &[rev(false, 20)]).priority, 100);
+        // weight 0 reverse: FAULT while up.
+        assert!(effective(100, &[rev(true, 0)]).fault);
+        assert!(!effective(100, &[rev(false, 0)]).fault);
     }
 }
