@@ -157,7 +157,9 @@ fn keepalived_instances(ns: &Netns, keepalived: &Path, file: &Path, run: &Path) 
         }
     });
     let mut text = String::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Until the dump's Interfaces section begins (it ends early then): a
+    // loaded CI host took more than 5 s and cut the VIP lists short.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
             Ok(line) => {
@@ -224,6 +226,11 @@ fn parse_dump(text: &str) -> Vec<Instance> {
                     (false, true) => format!("{a}/128"),
                 };
                 cur.vips.push(a);
+                continue;
+            }
+            // A line of keepalived's other process, written into the middle
+            // of the dump (not indented as the dump's lines are): skip it.
+            if !body.starts_with(' ') {
                 continue;
             }
             in_vips = false;

@@ -108,30 +108,6 @@ fn a_weight_zero_file_faults_the_whole_sync_group() {
     lab.wait_state("d2", "VI_1", "BACKUP", LONG);
 }
 
-/// keepalived's state and effective priority of its first instance, from
-/// its SIGUSR1 dump (/tmp/keepalived.data).
-fn keepalived_view(lab: &Lab) -> Option<(String, u32)> {
-    let _ = std::fs::remove_file("/tmp/keepalived.data");
-    let pid = std::fs::read_to_string(lab.path("d1-vrrp.pid")).ok()?;
-    lab.sh("d1", &format!("kill -USR1 {}", pid.trim()));
-    let mut text = String::new();
-    for _ in 0..30 {
-        std::thread::sleep(Duration::from_millis(100));
-        text = std::fs::read_to_string("/tmp/keepalived.data").unwrap_or_default();
-        if text.contains("Effective priority") {
-            break;
-        }
-    }
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
-    };
-    Some((
-        field("State = ")?,
-        field("Effective priority = ")?.parse().ok()?,
-    ))
-}
-
 #[test]
 fn the_same_values_give_keepalived_s_priorities_and_faults() {
     let Some(mut lab) = Lab::up("tfdiff", 2, &["keepalived"]) else {
@@ -180,7 +156,7 @@ fn the_same_values_give_keepalived_s_priorities_and_faults() {
             write(v);
         }
         std::thread::sleep(Duration::from_millis(1500));
-        let (kstate, kprio) = keepalived_view(&lab).expect("keepalived's dump");
+        let (kstate, kprio) = lab.keepalived_view("d1").expect("keepalived's dump");
         let fault = kstate == "FAULT";
         lab.wait_for(
             &format!("ipvsdir to match keepalived ({kstate}, {kprio}) for {v:?}"),
@@ -253,7 +229,7 @@ fn reverse_script_weights_give_keepalived_s_priorities_and_faults() {
         set("pos", pos);
         set("zero", zero);
         std::thread::sleep(Duration::from_millis(2500));
-        let (kstate, kprio) = keepalived_view(&lab).expect("keepalived's dump");
+        let (kstate, kprio) = lab.keepalived_view("d1").expect("keepalived's dump");
         let fault = kstate == "FAULT";
         lab.wait_for(
             &format!(

@@ -177,30 +177,6 @@ fn weight_0_faults_the_sync_group_and_terminate_delay_rides_out_a_restart() {
     lab.wait_state("d2", "VI_1", "BACKUP", LONG);
 }
 
-/// keepalived's state and effective priority of its first instance, from
-/// its SIGUSR1 dump (/tmp/keepalived.data).
-fn keepalived_view(lab: &Lab) -> Option<(String, u32)> {
-    let _ = std::fs::remove_file("/tmp/keepalived.data");
-    let pid = std::fs::read_to_string(lab.path("d1-vrrp.pid")).ok()?;
-    lab.sh("d1", &format!("kill -USR1 {}", pid.trim()));
-    let mut text = String::new();
-    for _ in 0..30 {
-        std::thread::sleep(Duration::from_millis(100));
-        text = std::fs::read_to_string("/tmp/keepalived.data").unwrap_or_default();
-        if text.contains("Effective priority") {
-            break;
-        }
-    }
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
-    };
-    Some((
-        field("State = ")?,
-        field("Effective priority = ")?.parse().ok()?,
-    ))
-}
-
 /// keepalived 2.2.7 in a network namespace other than the initial one
 /// cannot follow processes at all: its connector subscription is refused
 /// ("Failed to set/clear process event listen - errno 111") and it counts
@@ -261,7 +237,7 @@ fn the_same_quorum_gives_keepalived_s_priorities_and_faults() {
                 && std::fs::read_to_string(l.path("d1-vrrp.pid")).is_ok()
         });
         std::thread::sleep(Duration::from_millis(1500));
-        let (kstate, kprio) = keepalived_view(&lab).expect("keepalived's dump");
+        let (kstate, kprio) = lab.keepalived_view("d1").expect("keepalived's dump");
         let fault = kstate == "FAULT";
         lab.wait_for(
             &format!("ipvsdir to match keepalived ({kstate}, {kprio}) for {block:?} / {track:?}"),

@@ -349,14 +349,13 @@ fn file_result(
     f: &FileCheck,
     value: i64,
     now: Millis,
-) -> super::state::Step {
+) -> (bool, super::state::Step) {
     let result = super::file::judge(value, f);
-    board
-        .stats
-        .record(result.ok, Duration::ZERO, Duration::ZERO);
-    board
+    let ok = result.ok;
+    let step = board
         .slot(id)
-        .on_result(common, result.ok, result.reason, result.weight, now)
+        .on_result(common, ok, result.reason, result.weight, now);
+    (ok, step)
 }
 
 /// Every FILE_CHECK of `plan` judged on its file's value now, into `board`;
@@ -390,7 +389,9 @@ async fn file_loop(t: &Task, f: &FileCheck, mut file: tokio::sync::watch::Receiv
             t.common.connect_ip,
             t.common.connect_port
         );
-        let step = file_result(&t.board, t.id, &t.common, f, value, t.clock.now());
+        // Each value counts once, here (judge_files_now does not count).
+        let (ok, step) = file_result(&t.board, t.id, &t.common, f, value, t.clock.now());
+        t.board.stats.record(ok, Duration::ZERO, Duration::ZERO);
         if !publish(t, step).await {
             return;
         }

@@ -277,16 +277,13 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
                 async move { sync_daemon::follow(&cfg, rx).await },
             ));
         }
-        let to_director = (!tracked.is_empty() && director.is_some()).then(|| dir_tx.clone());
+        // Every transition: a reload may add announce_track_instance for
+        // any instance, and the director core keeps who is MASTER.
+        let to_director = director.is_some().then(|| dir_tx.clone());
         if to_sync.is_some() || to_director.is_some() {
             let (tx, rx) = mpsc::unbounded_channel();
             v.transitions = Some(tx);
-            tokio::spawn(fan_out_transitions(
-                rx,
-                to_sync,
-                to_director,
-                tracked.clone(),
-            ));
+            tokio::spawn(fan_out_transitions(rx, to_sync, to_director));
         }
         v
     });
@@ -564,19 +561,16 @@ fn raise_priority(v: &crate::config::model::VrrpGlobals) {
     }
 }
 
-/// Hands each VRRP transition to the sync daemon and, for the instances
-/// that `announce_track_instance` names, to the director. Ends (dropping
-/// both senders) when the VRRP driver is gone.
+/// Hands each VRRP transition to the sync daemon and to the director
+/// (whose core decides what `announce_track_instance` makes of it). Ends
+/// (dropping both senders) when the VRRP driver is gone.
 async fn fan_out_transitions(
     mut rx: mpsc::UnboundedReceiver<crate::vrrp::driver::Transition>,
     to_sync: Option<mpsc::UnboundedSender<crate::vrrp::driver::Transition>>,
     to_director: Option<mpsc::Sender<checks::Command>>,
-    tracked: std::collections::BTreeSet<String>,
 ) {
     while let Some(t) = rx.recv().await {
-        if let Some(d) = &to_director
-            && tracked.contains(&t.instance)
-        {
+        if let Some(d) = &to_director {
             let master = t.state == crate::vrrp::state::State::Master;
             let _ = d
                 .send(checks::Command::VrrpState {

@@ -360,6 +360,37 @@ impl Lab {
     pub fn dir_path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The state and effective priority of the first instance of the
+    /// keepalived started on `node`, from its SIGUSR1 dump. keepalived
+    /// always writes /tmp/keepalived.data, so tests that read it (in other
+    /// processes too) take turns under a lock.
+    pub fn keepalived_view(&self, node: &str) -> Option<(String, u32)> {
+        let lock = std::fs::File::create("/tmp/keepalived.data.test-lock").ok()?;
+        // SAFETY: flock(2) on a descriptor this function owns; released
+        // when `lock` is closed at the end of the function.
+        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+        let _ = std::fs::remove_file("/tmp/keepalived.data");
+        let pid = std::fs::read_to_string(self.path(&format!("{node}-vrrp.pid"))).ok()?;
+        self.sh(node, &format!("kill -USR1 {}", pid.trim()));
+        let mut text = String::new();
+        for _ in 0..30 {
+            std::thread::sleep(Duration::from_millis(100));
+            text = std::fs::read_to_string("/tmp/keepalived.data").unwrap_or_default();
+            if text.contains("Effective priority") {
+                break;
+            }
+        }
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+        };
+        Some((
+            field("State = ")?,
+            field("Effective priority = ")?.parse().ok()?,
+        ))
+    }
 }
 
 impl Drop for Lab {

@@ -786,7 +786,8 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         vs.quorum = u32::try_from(total).unwrap_or(u32::MAX);
     }
     if vs.hysteresis >= vs.quorum {
-        // keepalived: quorum - 1, which wraps for a quorum of 0 (held for good).
+        // keepalived: quorum - 1, which wraps for a quorum of 0: such a
+        // quorum is then never held (the sorry server stays), as in keepalived.
         let h = vs.quorum.wrapping_sub(1);
         let at = hysteresis_node
             .or(quorum_node)
