@@ -54,7 +54,7 @@ pub fn track_file_block(cx: &mut Ctx, node: &Node) -> Option<TrackFile> {
                     );
                 }
                 if let Some(r) = n.args.get(1) {
-                    set_val(&mut t.reverse, reverse_word(cx, r));
+                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
                 }
             }
             "init_file" => {
@@ -99,20 +99,6 @@ pub fn track_file_block(cx: &mut Ctx, node: &Node) -> Option<TrackFile> {
         );
     }
     Some(t)
-}
-
-fn reverse_word(cx: &mut Ctx, w: &Word) -> Option<bool> {
-    match w.text.as_str() {
-        "reverse" => Some(true),
-        "noreverse" | "no_reverse" => Some(false),
-        other => {
-            cx.error(
-                w.span,
-                format!("expected `reverse` or `noreverse`, found '{other}'"),
-            );
-            None
-        }
-    }
 }
 
 /// The named track_file, or an error at `w` (with a suggestion).
@@ -160,7 +146,7 @@ pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
                     cx.error(w.span, "`weight` needs a value -254..254");
                 }
                 if let Some(r) = n.args.get(2) {
-                    set_val(&mut t.reverse, reverse_word(cx, r));
+                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
                 }
             }
             Some(w) => cx.error(
@@ -204,7 +190,7 @@ pub fn file_check(cx: &mut Ctx, node: &Node, rs: &RealServer) -> Option<Checker>
                 };
                 let mut reverse = false;
                 if let Some(r) = n.args.get(1) {
-                    set_val(&mut reverse, reverse_word(cx, r));
+                    set_val(&mut reverse, super::vrrp::reverse_word(cx, r));
                 }
                 weight = Some((v as i32, reverse));
             }

@@ -104,7 +104,7 @@ pub fn block(cx: &mut Ctx, node: &Node) -> Option<TrackProcess> {
                     );
                 }
                 if let Some(r) = n.args.get(1) {
-                    set_val(&mut t.reverse, reverse_word(cx, r));
+                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
                 }
             }
             "quorum" => {
@@ -197,20 +197,6 @@ pub fn block(cx: &mut Ctx, node: &Node) -> Option<TrackProcess> {
     Some(t)
 }
 
-fn reverse_word(cx: &mut Ctx, w: &Word) -> Option<bool> {
-    match w.text.as_str() {
-        "reverse" => Some(true),
-        "noreverse" | "no_reverse" => Some(false),
-        other => {
-            cx.error(
-                w.span,
-                format!("expected `reverse` or `noreverse`, found '{other}'"),
-            );
-            None
-        }
-    }
-}
-
 /// `track_process { NAME [weight N [reverse]] }` in a vrrp_instance or a
 /// vrrp_sync_group (applied to every member, weight included).
 pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
@@ -262,7 +248,7 @@ pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
                 // says `reverse` or `noreverse`.
                 t.reverse = block_reverse;
                 if let Some(r) = n.args.get(2) {
-                    set_val(&mut t.reverse, reverse_word(cx, r));
+                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
                 }
             }
             Some(k) => cx.error(

@@ -108,7 +108,9 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
     Some(s)
 }
 
-fn reverse_word(cx: &mut Ctx, w: &Word) -> Option<bool> {
+/// `reverse` / `noreverse` after a tracker weight (track_script, track_file,
+/// track_process lines).
+pub(super) fn reverse_word(cx: &mut Ctx, w: &Word) -> Option<bool> {
     match w.text.as_str() {
         "reverse" => Some(true),
         "noreverse" | "no_reverse" => Some(false),
