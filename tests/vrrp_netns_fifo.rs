@@ -145,3 +145,97 @@ fn a_full_fifo_nobody_reads_does_not_delay_adverts() {
     assert!(fifo.exists());
     drop(hold);
 }
+
+/// One run of the event-line scenario with d1 as `keepalived` or ipvsdir
+/// (d2, the lower-priority peer, is always ipvsdir): d2 cannot hear d1 and
+/// becomes a second, lower-priority master that d1 hears
+/// (`MASTER_RX_LOWER_PRI`, `notify_master_rx_lower_pri`), then d1's
+/// tracked file raises its priority (`MASTER_PRIORITY`). Returns the FIFO
+/// lines with repeats collapsed, and whether the rx script ran.
+fn event_lines(tag: &str, keepalived: bool) -> Option<(Vec<String>, bool)> {
+    let tools: &[&str] = if keepalived {
+        &["nft", "keepalived"]
+    } else {
+        &["nft"]
+    };
+    let mut lab = Lab::up(tag, 2, tools)?;
+    let fifo = lab.path("d1.fifo");
+    let out = lab.path("d1.lines");
+    let rx = lab.path("rx.out");
+    let tracked = lab.path("weight");
+    std::fs::write(&tracked, "0\n").unwrap();
+    let reader = lab.path("reader.sh");
+    std::fs::write(
+        &reader,
+        format!(
+            "#!/bin/sh\nwhile read -r line; do echo \"$line\" >> {}; done < \"$1\"\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let rx_script = lab.path("rx.sh");
+    std::fs::write(
+        &rx_script,
+        format!("#!/bin/sh\necho rx >> {}\n", rx.display()),
+    )
+    .unwrap();
+    for s in [&reader, &rx_script] {
+        std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let d1 = format!(
+        "global_defs {{\n  vrrp_notify_fifo {}\n  vrrp_notify_fifo_script {}\n  vrrp_notify_priority_changes\n}}\n\
+         track_file tf {{\n  file {}\n  weight 1\n}}\n\
+         vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 200\n  advert_int 1\n\
+         notify_master_rx_lower_pri {}\n  track_file {{\n    tf\n  }}\n  virtual_ipaddress {{\n    10.99.0.200/24 dev eth0\n  }}\n}}\n",
+        fifo.display(),
+        reader.display(),
+        tracked.display(),
+        rx_script.display(),
+    );
+    if keepalived {
+        lab.start_keepalived("d1", &d1);
+    } else {
+        lab.start_ipvsdir("d1", &d1);
+    }
+    wait_line(&lab, &out, "INSTANCE \"VI_1\" MASTER 200");
+    // d2 hears nothing from d1: it becomes master at priority 100.
+    lab.sh("d2", "nft add table inet t; nft add chain inet t in '{ type filter hook input priority 0; }'; nft add rule inet t in ip protocol 112 drop");
+    lab.start_ipvsdir("d2", &instance("VI_1", 51, 100, "10.99.0.200"));
+    lab.wait_state("d2", "VI_1", "MASTER", LONG);
+    wait_line(&lab, &out, "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 200");
+    lab.sh("d2", "nft delete table inet t");
+    lab.wait_state("d2", "VI_1", "BACKUP", LONG);
+    std::fs::write(&tracked, "10\n").unwrap();
+    wait_line(&lab, &out, "INSTANCE \"VI_1\" MASTER_PRIORITY 210");
+    let start = Instant::now();
+    while !rx.exists() && start.elapsed() < LONG {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.signal("d1", libc::SIGTERM);
+    lab.wait_exit("d1", Duration::from_secs(10));
+    let mut got = lines(&out);
+    got.dedup();
+    Some((got, rx.exists()))
+}
+
+#[test]
+fn event_lines_and_rx_lower_pri_script_match_keepalived() {
+    let Some((theirs, their_rx)) = event_lines("fifoka", true) else {
+        return;
+    };
+    let Some((ours, our_rx)) = event_lines("fifoev", false) else {
+        return;
+    };
+    println!("keepalived: {theirs:?}\nipvsdir:    {ours:?}");
+    assert!(their_rx, "keepalived ran notify_master_rx_lower_pri");
+    assert!(our_rx, "ipvsdir runs notify_master_rx_lower_pri");
+    // keepalived stops its FIFO script before the script reads the STOP
+    // line; ipvsdir lets it read what is left first.
+    let mut ours = ours;
+    assert_eq!(ours.pop().as_deref(), Some("INSTANCE \"VI_1\" STOP 210"));
+    let theirs: Vec<String> = theirs
+        .into_iter()
+        .filter(|l| !l.contains(" STOP "))
+        .collect();
+    assert_eq!(ours, theirs);
+}

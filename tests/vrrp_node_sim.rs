@@ -281,6 +281,7 @@ impl Segment {
                 Effect::Stopped => self.dirs[d].alive = false,
                 Effect::Announce { .. }
                 | Effect::Notify { .. }
+                | Effect::FifoLine(_)
                 | Effect::Mail(_)
                 | Effect::OpenInterface { .. }
                 | Effect::WriteReport

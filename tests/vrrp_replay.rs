@@ -132,6 +132,12 @@ fn render(e: &Effect, names: &[String], groups: &[String]) -> String {
             };
             format!("notify {} {who} {} {}", job.kind, job.state, job.priority)
         }
+        Effect::FifoLine(job) => {
+            format!(
+                "fifo {} {} {} {}",
+                job.kind, job.name, job.state, job.priority
+            )
+        }
         Effect::Transition {
             instance, state, ..
         } => format!("transition {} {}", name(*instance), state.name()),

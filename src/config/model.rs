@@ -221,6 +221,14 @@ pub struct VrrpGlobals {
     pub garp_lower_prio_repeat: Option<u32>,
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
+    /// `vrrp_notify_priority_changes`: the default of instances and sync
+    /// groups that set no `notify_priority_changes`.
+    #[serde(default)]
+    pub notify_priority_changes: bool,
+    /// `fifo_write_vrrp_states_on_reload`: after a reload, each instance
+    /// and sync group whose state it kept writes its state line again.
+    #[serde(default)]
+    pub fifo_write_states_on_reload: bool,
     /// Send VRRPv3 checksums computed as v2 does (interop with old peers).
     pub v3_checksum_as_v2: bool,
     /// `vrrp_priority`: the nice value of the VRRP thread (ours is -10 when
@@ -250,6 +258,8 @@ impl Default for VrrpGlobals {
             garp_lower_prio_repeat: None,
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
+            notify_priority_changes: false,
+            fifo_write_states_on_reload: false,
             v3_checksum_as_v2: false,
             nice: None,
             rt_priority: None,
@@ -539,6 +549,10 @@ pub struct Notify {
     pub stop: Option<Script>,
     /// The generic script, called as `script INSTANCE|GROUP name STATE priority`.
     pub any: Option<Script>,
+    /// `notify_master_rx_lower_pri` (instances only): run when a master
+    /// hears a lower-priority master.
+    #[serde(default)]
+    pub master_rx_lower_pri: Option<Script>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -584,6 +598,10 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     pub lvs_sync_daemon_interface: Option<String>,
     pub smtp_alert: bool,
+    /// `notify_priority_changes`: FIFO lines on effective priority
+    /// changes; unset follows the sync group, then global_defs.
+    #[serde(default)]
+    pub notify_priority_changes: Option<bool>,
     pub v3_checksum_as_v2: bool,
     /// Log adverts later than this fraction of Master_Down_Interval
     /// (heartbeat's `warntime`); None disables the early warning.
@@ -596,6 +614,9 @@ pub struct SyncGroup {
     pub group: Vec<String>,
     pub notify: Notify,
     pub smtp_alert: bool,
+    /// `notify_priority_changes` of the group (members that set none).
+    #[serde(default)]
+    pub notify_priority_changes: Option<bool>,
     pub global_tracking: bool,
     /// Tracked files applied to every member, weights included (as
     /// keepalived 2.2.7 does).

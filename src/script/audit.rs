@@ -115,6 +115,7 @@ fn notify<'a>(owner: &str, n: &'a Notify, v: &mut Vec<(String, &'a Script)>) {
         ("notify_fault", &n.fault),
         ("notify_stop", &n.stop),
         ("notify", &n.any),
+        ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
     ] {
         if let Some(s) = s {
             v.push((format!("{kind} of {owner}"), s));

@@ -42,7 +42,16 @@ impl Job {
 }
 
 /// The scripts a job runs, in order: the specific one, then the generic one.
+/// The event `MASTER_RX_LOWER_PRI` runs `notify_master_rx_lower_pri` only,
+/// as keepalived's `send_event_notify` (no generic `notify`).
 pub fn scripts_for<'a>(notify: &'a Notify, job: &Job) -> Vec<(&'a Script, Vec<String>)> {
+    if job.state == "MASTER_RX_LOWER_PRI" {
+        return notify
+            .master_rx_lower_pri
+            .iter()
+            .map(|s| (s, Vec::new()))
+            .collect();
+    }
     let specific = match job.state {
         "MASTER" => notify.master.as_ref(),
         "BACKUP" => notify.backup.as_ref(),
@@ -102,6 +111,30 @@ mod tests {
             ..job
         };
         assert_eq!(scripts_for(&n, &backup).len(), 1);
+    }
+
+    #[test]
+    fn events_run_their_own_script_only() {
+        let n = Notify {
+            master: script("/m.sh"),
+            any: script("/n.sh"),
+            master_rx_lower_pri: script("/rx.sh"),
+            ..Notify::default()
+        };
+        let job = |state| Job {
+            kind: "INSTANCE",
+            name: "VI_1".into(),
+            state,
+            priority: 100,
+        };
+        let rx = scripts_for(&n, &job("MASTER_RX_LOWER_PRI"));
+        assert_eq!(rx.len(), 1);
+        assert_eq!(rx[0].0.command, "/rx.sh");
+        assert!(rx[0].1.is_empty());
+        assert_eq!(
+            job("MASTER_RX_LOWER_PRI").fifo_line(),
+            "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 100"
+        );
     }
 
     #[test]

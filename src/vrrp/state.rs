@@ -317,7 +317,16 @@ impl Vrrp {
             }
             (_, Input::Priority(p)) => {
                 if p != self.priority {
+                    let old_down = us(self.master_down_interval());
                     self.priority = p;
+                    if self.state == State::Backup
+                        && let Some(d) = self.deadline
+                    {
+                        // The running Master_Down timer follows the new
+                        // Skew_Time (keepalived moves it the same way).
+                        let new_down = us(self.master_down_interval());
+                        self.deadline = Some((d + new_down).saturating_sub(old_down));
+                    }
                     if self.state == State::Master {
                         // Priority changes are advertised at once.
                         out.push(Action::SendAdvert { priority: p });
@@ -539,6 +548,19 @@ mod tests {
         v.handle(v.deadline().unwrap(), Input::Timer);
         let a = v.handle(4_000_000, Input::Priority(95));
         assert_eq!(a, vec![Action::SendAdvert { priority: 95 }]);
+    }
+
+    #[test]
+    fn a_backups_master_down_timer_follows_its_priority() {
+        let mut v = Vrrp::new(params(128, 2, 1000));
+        v.handle(0, Input::Start);
+        // 3 s + (256 - 128) / 256 s.
+        assert_eq!(v.deadline(), Some(3_500_000));
+        v.handle(1_000_000, Input::Priority(192));
+        // Skew 0.25 s now: the takeover comes 0.25 s sooner.
+        assert_eq!(v.deadline(), Some(3_250_000));
+        v.handle(1_000_000, Input::Priority(64));
+        assert_eq!(v.deadline(), Some(3_750_000));
     }
 
     #[test]

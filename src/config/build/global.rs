@@ -118,6 +118,10 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                 set_val(&mut v.garp_master_refresh_repeat, cx.int(n, 1..=255))
             }
             "vrrp_garp_lower_prio_delay" => set(&mut v.garp_lower_prio_delay, cx.timer(n)),
+            "fifo_write_vrrp_states_on_reload" => {
+                set_val(&mut v.fifo_write_states_on_reload, cx.flag(n))
+            }
+            "vrrp_notify_priority_changes" => set_val(&mut v.notify_priority_changes, cx.flag(n)),
             "vrrp_garp_lower_prio_repeat" => set(&mut v.garp_lower_prio_repeat, cx.int(n, 0..=255)),
             "vrrp_lower_prio_no_advert" => set_val(&mut v.lower_prio_no_advert, cx.flag(n)),
             "vrrp_higher_prio_send_advert" => set_val(&mut v.higher_prio_send_advert, cx.flag(n)),

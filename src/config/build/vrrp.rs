@@ -176,6 +176,7 @@ pub fn vrrp_instance(
         dont_track_primary: false,
         lvs_sync_daemon_interface: None,
         smtp_alert: global.smtp_alert_vrrp_default(),
+        notify_priority_changes: None,
         v3_checksum_as_v2: g.v3_checksum_as_v2,
         late_advert_warn: None,
     };
@@ -252,6 +253,8 @@ pub fn vrrp_instance(
             "notify_fault" => set(&mut vi.notify.fault, cx.script(n)),
             "notify_stop" => set(&mut vi.notify.stop, cx.script(n)),
             "notify" => set(&mut vi.notify.any, cx.script(n)),
+            "notify_master_rx_lower_pri" => set(&mut vi.notify.master_rx_lower_pri, cx.script(n)),
+            "notify_priority_changes" => set(&mut vi.notify_priority_changes, cx.flag(n)),
             "garp_master_delay" => set_val(&mut vi.garp_master_delay, cx.timer(n)),
             "garp_master_repeat" => set_val(&mut vi.garp_master_repeat, cx.int(n, 1..=255)),
             "garp_master_refresh" => set(&mut vi.garp_master_refresh, cx.timer(n)),
@@ -934,6 +937,7 @@ pub fn sync_group(
         group: Vec::new(),
         notify: Notify::default(),
         smtp_alert: cx.smtp_defaults.vrrp,
+        notify_priority_changes: None,
         global_tracking: false,
         track_file: Vec::new(),
         track_process: Vec::new(),
@@ -961,6 +965,7 @@ pub fn sync_group(
             "notify_stop" => set(&mut g.notify.stop, cx.script(n)),
             "notify" => set(&mut g.notify.any, cx.script(n)),
             "smtp_alert" => set_val(&mut g.smtp_alert, cx.flag(n)),
+            "notify_priority_changes" => set(&mut g.notify_priority_changes, cx.flag(n)),
             "global_tracking" => set_val(&mut g.global_tracking, cx.flag(n)),
             "track_file" => g.track_file.extend(super::track_file::tracked(cx, n)),
             "track_process" => g

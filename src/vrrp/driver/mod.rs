@@ -364,6 +364,7 @@ impl Driver {
                         let _ = tx.send(job);
                     }
                 }
+                Effect::FifoLine(job) => self.options.fifo.write(&job.fifo_line()),
                 Effect::Mail(alert) => self.options.mail.send(alert),
                 Effect::Transition { name, state, .. } => {
                     if let Some(tx) = &self.options.transitions {

@@ -134,7 +134,8 @@ pub(super) fn spawn_notify_worker(
         && notify.backup.is_none()
         && notify.fault.is_none()
         && notify.stop.is_none()
-        && notify.any.is_none();
+        && notify.any.is_none()
+        && notify.master_rx_lower_pri.is_none();
     if empty {
         return None;
     }

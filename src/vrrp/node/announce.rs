@@ -9,7 +9,7 @@ use crate::config::model::VrrpInstance;
 use super::super::garp::schedule::{Pacer, log_queueing};
 use super::super::state::Micros;
 use super::log::LogKey;
-use super::{Effect, Node};
+use super::{Effect, Job, Node, NotifyTarget};
 
 impl Node {
     /// Queues a burst of `repeat` announcements of every VIP of instance i;
@@ -69,6 +69,17 @@ impl Node {
         }
         let p = self.instances[i].vrrp.priority;
         self.send_advert(i, p);
+        // keepalived's notify_master_rx_lower_pri and FIFO event: the other
+        // side may have taken addresses (cloud APIs) that this one restores.
+        self.effects.push_back(Effect::Notify {
+            target: NotifyTarget::Instance(i),
+            job: Job {
+                kind: "INSTANCE",
+                name: self.instances[i].name().to_string(),
+                state: "MASTER_RX_LOWER_PRI",
+                priority: p,
+            },
+        });
         if let Some(burst) = self.garps[i].lower_priority_advert(now, repeat, delay) {
             if self.may_log(now, LogKey::Reannounce(i)) {
                 tracing::info!(

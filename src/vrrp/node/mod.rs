@@ -31,7 +31,8 @@ use crate::log_limit::LogLimit;
 
 use super::garp::schedule::{GarpParams, GarpSchedule, Pacer, PlannedSend};
 use super::instance::Instance;
-use super::notify::{Job, state_word};
+pub(crate) use super::notify::Job;
+use super::notify::state_word;
 use super::state::{Action, Input, Micros, State};
 use super::track::ScriptTracker;
 use super::validate::DropKind;
@@ -212,8 +213,11 @@ pub enum Effect {
     },
     /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `vip`, now.
     Announce { instance: usize, vip: IpAddr },
-    /// Run notify scripts.
+    /// Run notify scripts and write the job's line to the notify FIFOs.
     Notify { target: NotifyTarget, job: Job },
+    /// Write this line to the notify FIFOs only (priority changes, states
+    /// rewritten at a reload): no script runs.
+    FifoLine(Job),
     /// Mail this alert (`smtp_alert`): an instance or sync group changed
     /// state. Emitted only when the file configures mail.
     Mail(crate::mail::compose::Alert),
@@ -696,9 +700,40 @@ impl Node {
                     "VRRP_Instance({}) Changing effective priority from {old} to {new}",
                     self.instances[i].name()
                 );
+                // Before the state machine reacts, as keepalived does.
+                self.priority_changed(i, new);
                 self.feed(i, now, Input::Priority(new));
             }
         }
+    }
+
+    /// `notify_priority_changes` (instance, else its sync group, else
+    /// global_defs): a FIFO line `INSTANCE "X" MASTER_PRIORITY|BACKUP_PRIORITY
+    /// prio`, MASTER_ only while master (keepalived 2.2.7; no script runs).
+    fn priority_changed(&mut self, i: usize, new: u8) {
+        let inst = &self.instances[i];
+        let wanted = inst
+            .cfg
+            .notify_priority_changes
+            .or_else(|| {
+                let g = inst.sync_group?;
+                self.config.vrrp_sync_groups.get(g)?.notify_priority_changes
+            })
+            .unwrap_or(self.config.global.vrrp.notify_priority_changes);
+        if !wanted {
+            return;
+        }
+        let state = if inst.vrrp.state == State::Master {
+            "MASTER_PRIORITY"
+        } else {
+            "BACKUP_PRIORITY"
+        };
+        self.effects.push_back(Effect::FifoLine(Job {
+            kind: "INSTANCE",
+            name: inst.name().to_string(),
+            state,
+            priority: new,
+        }));
     }
 
     /// Feeds an input to instance `i` and what follows from it (sync groups).

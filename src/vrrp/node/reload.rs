@@ -9,6 +9,7 @@ use std::mem;
 use crate::config::model::Config;
 
 use super::super::instance::Instance;
+use super::super::notify::{Job, state_word};
 use super::super::state::{Input, Micros, State};
 use super::{Effect, InstanceSetup, Node};
 
@@ -142,6 +143,9 @@ impl Node {
         if from_old.iter().any(Option::is_none) {
             self.retrack(now);
         }
+        if self.config.global.vrrp.fifo_write_states_on_reload {
+            self.rewrite_states(&old, &from_old);
+        }
         self.report.dirty = true;
         tracing::info!(
             "VRRP: reloaded: {} instance(s) kept, {} started, {} removed",
@@ -149,5 +153,44 @@ impl Node {
             from_old.iter().filter(|f| f.is_none()).count(),
             kept.iter().filter(|k| !**k).count()
         );
+    }
+
+    /// `fifo_write_vrrp_states_on_reload`: the sync groups, then the
+    /// instances, that the reload kept in the state they had write their
+    /// state line again (FIFOs only; a changed state wrote its own line).
+    fn rewrite_states(&mut self, old: &Node, from_old: &[Option<usize>]) {
+        for (g, state) in self.group_states.iter().enumerate() {
+            let Some(sg) = self.config.vrrp_sync_groups.get(g) else {
+                continue;
+            };
+            let before = old
+                .config
+                .vrrp_sync_groups
+                .iter()
+                .position(|o| o.name == sg.name)
+                .and_then(|o| old.group_states.get(o));
+            if before == Some(state) && *state != State::Init {
+                self.effects.push_back(Effect::FifoLine(Job {
+                    kind: "GROUP",
+                    name: sg.name.clone(),
+                    state: state_word(*state, false),
+                    priority: 0,
+                }));
+            }
+        }
+        for (ni, oi) in from_old.iter().enumerate() {
+            let (Some(oi), Some(inst)) = (*oi, self.instances.get(ni)) else {
+                continue;
+            };
+            let state = inst.vrrp.state;
+            if old.instances.get(oi).map(|o| o.vrrp.state) == Some(state) && state != State::Init {
+                self.effects.push_back(Effect::FifoLine(Job {
+                    kind: "INSTANCE",
+                    name: inst.name().to_string(),
+                    state: state_word(state, false),
+                    priority: inst.vrrp.priority,
+                }));
+            }
+        }
     }
 }
