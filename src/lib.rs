@@ -23,3 +23,5 @@ pub mod vrrp;
 /// holds (not by network input) and rebuilt at every reload: SipHash was a
 /// third of a reload's work on large files.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The set counterpart of [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

@@ -1016,6 +1016,86 @@ virtual_server 10.0.0.1 80 {
     );
 }
 
+/// A reload that removes real servers and a virtual server notifies what
+/// was up as keepalived 2.2.7 does: notify_down, the FIFO's DOWN line and
+/// the `=> Removing <=` mail per real server; quorum_down, the VS line and
+/// `Lost quorum` for the virtual server. With omega, the stop mails
+/// `=> Shutting down <=`.
+#[test]
+fn a_reload_notifies_removed_servers_and_omega_mails_the_shutdown() {
+    let head = "global_defs {
+ notification_email {
+  ops@example.com
+ }
+ smtp_server 127.0.0.1
+ lvs_notify_fifo /run/lvs.fifo
+}
+virtual_server 10.0.0.1 80 {
+ omega
+ smtp_alert
+ real_server 10.0.1.1 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+";
+    let gone_rs = " real_server 10.0.1.2 80 {
+  notify_down \"/bin/down2\"
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+";
+    let gone_vs = "virtual_server 10.0.0.2 80 {
+ smtp_alert
+ quorum_down \"/bin/qdown\"
+ real_server 10.0.2.1 80 {
+  smtp_alert off
+  notify_down \"/bin/down3\"
+  TCP_CHECK {
+   connect_timeout 3
+  }
+ }
+}
+";
+    let text = format!("{head}{gone_rs}}}\n{gone_vs}");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(5.0);
+    s.on(Event::Reload(Box::new(config(&format!("{head}}}\n")))));
+    assert_eq!(
+        s.said(),
+        [
+            "script /bin/down2",
+            "fifo RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN",
+            "mail Realserver [10.0.1.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => Removing <=",
+            "script /bin/down3",
+            "fifo RS [10.0.2.1]:tcp:80 [10.0.0.2]:tcp:80 DOWN",
+            "script /bin/qdown",
+            "fifo VS [10.0.0.2]:tcp:80 DOWN",
+            "mail Virtualserver [10.0.0.2]:tcp:80 - DOWN | => Lost quorum 1+0=1 <= 0 <=",
+            "probes 1",
+            "ready",
+        ]
+    );
+    s.ops();
+    s.on(Event::Stop);
+    let mails: Vec<String> = s
+        .said()
+        .into_iter()
+        .filter(|l| l.starts_with("mail "))
+        .collect();
+    assert_eq!(
+        mails,
+        [
+            "mail Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => Shutting down <=",
+            "mail Virtualserver [10.0.0.1]:tcp:80 - DOWN | => Shutting down <=",
+        ]
+    );
+}
+
 /// Two VIPs announced: 10.0.0.1 by two virtual servers (80, 443), 10.0.0.2
 /// by one with quorum 2 and hysteresis 1 (lost below 1, regained at 3).
 const ANNOUNCED: &str = "global_defs {

@@ -153,6 +153,41 @@ pub fn checker(
     })
 }
 
+/// A real server that was up leaves: removed by a reload (`=> Removing <=`)
+/// or, with omega, at shutdown (`=> Shutting down <=`); keepalived 2.2.7's
+/// `SMTP_MSG_RS_SHUT`.
+pub fn rs_cleared(
+    global: &GlobalDefs,
+    smtp_alert: bool,
+    rs: &str,
+    vs: &str,
+    stopping: bool,
+) -> Option<Alert> {
+    if !global.mail_configured() || !smtp_alert {
+        return None;
+    }
+    Some(Alert {
+        subject: format!("Realserver {rs} of virtual server {vs} - DOWN"),
+        body: if stopping {
+            "=> Shutting down <="
+        } else {
+            "=> Removing <="
+        }
+        .into(),
+    })
+}
+
+/// With omega, at shutdown, a virtual server that held quorum.
+pub fn vs_shutdown(global: &GlobalDefs, smtp_alert: bool, vs: &str) -> Option<Alert> {
+    if !global.mail_configured() || !smtp_alert {
+        return None;
+    }
+    Some(Alert {
+        subject: format!("Virtualserver {vs} - DOWN"),
+        body: "=> Shutting down <=".into(),
+    })
+}
+
 /// A virtual server gained or lost quorum (`init`: its first verdict, at
 /// start): keepalived's `Virtualserver` mail, if mail is configured and the
 /// virtual server's `smtp_alert` is on. `weight_sum` is the live real

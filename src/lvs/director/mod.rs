@@ -624,6 +624,7 @@ impl Director {
             });
             same.push(if unchanged { o } else { None });
         }
+        self.notify_removed(&plan, &config);
         let old_entries = self.table.begin_reload(config.virtual_servers.len(), &same);
         if config.global.lvs.timeouts != self.config.global.lvs.timeouts && self.opts.write_table {
             self.config = config.clone();
@@ -659,6 +660,58 @@ impl Director {
         );
         self.report_plan = self.opts.report_every.is_some();
         self.ready_pending = true;
+    }
+
+    /// Before a reload takes effect: the real servers it removes (alone or
+    /// with their virtual server) that were up get notify_down, their FIFO
+    /// `DOWN` line and the `=> Removing <=` mail; a removed virtual server
+    /// that held quorum gets quorum_down, its FIFO line and the `Lost
+    /// quorum` mail (keepalived 2.2.7's clear_diff_services). Their table
+    /// entries drain as before.
+    fn notify_removed(&mut self, new_plan: &ProbePlan, new: &Config) {
+        let old = self.config.clone();
+        let plan = self.health.plan.clone();
+        for (i, (key, v, r)) in plan.servers.iter().enumerate() {
+            if new_plan.of_rs.contains_key(key) || !self.alive.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let vs = &old.virtual_servers[*v];
+            let rs = &vs.real_servers[*r];
+            let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
+            tracing::info!("service {rsn} of VS {vsn} no longer exists: notifying it down");
+            self.run_script(&rs.notify_down, format!("notify_down for {rsn}"));
+            self.fifo_rs(*v, *r, false);
+            if let Some(alert) =
+                crate::mail::compose::rs_cleared(&old.global, rs.smtp_alert, &rsn, &vsn, false)
+            {
+                self.effects.push_back(Effect::Mail(alert));
+            }
+        }
+        let kept: crate::FastSet<_> = new
+            .virtual_servers
+            .iter()
+            .map(|vs| (&vs.key, vs.protocol))
+            .collect();
+        for (v, vs) in old.virtual_servers.iter().enumerate() {
+            if kept.contains(&(&vs.key, vs.protocol)) || self.quorum.held(vs) != Some(true) {
+                continue;
+            }
+            let vsn = names::virtual_server(vs);
+            tracing::info!("Removing Virtual Server {vsn}: lost quorum {}", vs.quorum);
+            self.run_script(&vs.quorum_down, format!("quorum_down for VS {vsn}"));
+            self.fifo_vs(v, false);
+            if let Some(alert) = crate::mail::compose::quorum(
+                &old.global,
+                vs.smtp_alert,
+                &vsn,
+                false,
+                false,
+                (vs.quorum, vs.hysteresis),
+                0,
+            ) {
+                self.effects.push_back(Effect::Mail(alert));
+            }
+        }
     }
 
     fn on_stop(&mut self, now: Instant) {
@@ -711,15 +764,29 @@ impl Director {
             }
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 if self.health.rs_health(&RsKey::of(vs, rs)).alive {
-                    let what = format!("notify_down (omega) for {}", names::real_server(vs, rs));
-                    self.run_script(&rs.notify_down, what);
+                    let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
+                    self.run_script(&rs.notify_down, format!("notify_down (omega) for {rsn}"));
                     self.fifo_rs(v, r, false);
+                    if let Some(alert) = crate::mail::compose::rs_cleared(
+                        &config.global,
+                        rs.smtp_alert,
+                        &rsn,
+                        &vsn,
+                        true,
+                    ) {
+                        self.effects.push_back(Effect::Mail(alert));
+                    }
                 }
             }
             if self.quorum.held(vs) == Some(true) {
-                let what = format!("quorum_down (omega) for VS {}", names::virtual_server(vs));
-                self.run_script(&vs.quorum_down, what);
+                let vsn = names::virtual_server(vs);
+                self.run_script(&vs.quorum_down, format!("quorum_down (omega) for VS {vsn}"));
                 self.fifo_vs(v, false);
+                if let Some(alert) =
+                    crate::mail::compose::vs_shutdown(&config.global, vs.smtp_alert, &vsn)
+                {
+                    self.effects.push_back(Effect::Mail(alert));
+                }
             }
         }
     }
