@@ -259,3 +259,53 @@ fn the_same_quorum_gives_keepalived_s_priorities_and_faults() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// A reload does not pause the adverts while the process watcher is opened
+/// again (it opens in the background: where the kernel never answers the
+/// subscription, its 500 ms ack timeout would otherwise hold them; here,
+/// outside the initial namespace, it is refused at once and /proc is
+/// scanned): with VRRPv3 at advert_int 0.1 (Master_Down_Interval under
+/// 0.4 s), three SIGHUPs leave the master master and the backup backup,
+/// and the tracked process keeps its state across them.
+#[test]
+fn a_reload_keeps_advertising_while_the_process_watcher_opens() {
+    let Some(mut lab) = Lab::up("tprel", 2, &[]) else {
+        return;
+    };
+    let mut web = Sleeper::new(&lab, "r");
+    web.start();
+    let fast = |prio: u8, extra: &str| {
+        instance("VI_1", 62, prio, extra, VIP).replace("advert_int 1", "advert_int 0.1")
+    };
+    let v3 = "global_defs {\n  vrrp_version 3\n}\n";
+    let d1 = format!(
+        "{v3}vrrp_track_process web {{\n  process {}\n  weight -60\n}}\n{}",
+        web.name,
+        fast(150, "track_process {\n    web\n  }")
+    );
+    lab.start_ipvsdir("d1", &d1);
+    lab.start_ipvsdir("d2", &format!("{v3}{}", fast(100, "")));
+    lab.wait_state("d1", "VI_1", "MASTER", LONG);
+    lab.wait_state("d2", "VI_1", "BACKUP", LONG);
+    for _ in 0..3 {
+        lab.signal("d1", libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let (log1, log2) = (lab.log("d1"), lab.log("d2"));
+    assert_eq!(
+        log1.matches("VRRP: reloaded").count(),
+        3,
+        "three reloads: {log1}"
+    );
+    assert!(
+        !log2.contains("Entering MASTER STATE"),
+        "the backup took over during a reload:\n{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state("d1", "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(lab.instance("d1", "VI_1").unwrap().effective_priority, 150);
+    assert!(
+        !log1.contains("Changing effective priority") && !log1.contains("warning"),
+        "the process kept its state: {log1}"
+    );
+}

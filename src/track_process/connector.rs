@@ -17,6 +17,7 @@ const NLMSG_NOOP: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const PROC_CN_MCAST_LISTEN: u32 = 1;
+const PROC_CN_MCAST_IGNORE: u32 = 2;
 
 const PROC_EVENT_NONE: u32 = 0x0000_0000;
 const PROC_EVENT_FORK: u32 = 0x0000_0001;
@@ -133,6 +134,12 @@ fn decode_cn(msg: &[u8]) -> Option<ProcEvent> {
 /// The message that subscribes a bound connector socket (`port`: its
 /// netlink port id).
 pub fn listen_message(port: u32) -> Vec<u8> {
+    mcast_message(port, PROC_CN_MCAST_LISTEN)
+}
+
+/// LISTEN or IGNORE: the kernel counts listeners and reports every fork,
+/// exec and exit of the host while the count is above zero.
+fn mcast_message(port: u32, op: u32) -> Vec<u8> {
     let total = NLMSG_HDRLEN + CN_MSG_LEN + 4;
     let mut m = Vec::with_capacity(total);
     m.extend_from_slice(&(total as u32).to_ne_bytes());
@@ -146,13 +153,29 @@ pub fn listen_message(port: u32) -> Vec<u8> {
     m.extend_from_slice(&0u32.to_ne_bytes()); // ack
     m.extend_from_slice(&4u16.to_ne_bytes()); // len
     m.extend_from_slice(&0u16.to_ne_bytes()); // flags
-    m.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
+    m.extend_from_slice(&op.to_ne_bytes());
     m
 }
 
 /// A subscribed connector socket.
 pub struct Connector {
     sock: TokioSocket,
+}
+
+impl Drop for Connector {
+    /// Unsubscribes (best effort, never waits): without it the kernel's
+    /// listener count stays raised and it keeps building process events
+    /// for nobody, one more subscription per reload.
+    fn drop(&mut self) {
+        let s = self.sock.socket_mut();
+        let mut addr = SocketAddr::new(0, 0);
+        if s.get_address(&mut addr).is_ok() {
+            let _ = s.send(
+                &mcast_message(addr.port_number(), PROC_CN_MCAST_IGNORE),
+                libc::MSG_DONTWAIT,
+            );
+        }
+    }
 }
 
 /// What one receive gave.

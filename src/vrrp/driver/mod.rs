@@ -156,6 +156,7 @@ impl Driver {
         io: &Io,
         tx: &mpsc::Sender<Event>,
         tracked: &Tracked,
+        reloading: bool,
     ) -> (
         Tasks,
         Vec<(String, bool)>,
@@ -179,7 +180,8 @@ impl Driver {
         let (watches, files) = tasks::watch_files(config, &tracked.files, self.generation, tx);
         all.extend(watches);
         let (procs, processes) =
-            tasks::watch_processes(config, &tracked.processes, self.generation, tx).await;
+            tasks::watch_processes(config, &tracked.processes, self.generation, tx, reloading)
+                .await;
         all.extend(procs);
         (Tasks(all), states, files, processes)
     }
@@ -205,7 +207,7 @@ impl Driver {
         );
         self.generation += 1;
         let (tasks, links, files, processes) = self
-            .spawn_tasks(&config, &io, tx, &Tracked::of(&probe))
+            .spawn_tasks(&config, &io, tx, &Tracked::of(&probe), true)
             .await;
         let setup = io.setup();
         self.next_io = Some(io);
@@ -586,7 +588,8 @@ pub async fn run(
         tx: tx.clone(),
     };
     let tracked = Tracked::of(&d.node);
-    let (mut tasks, links, files, processes) = d.spawn_tasks(&config, &d.io, &tx, &tracked).await;
+    let (mut tasks, links, files, processes) =
+        d.spawn_tasks(&config, &d.io, &tx, &tracked, false).await;
     d.handle(NodeEvent::Start {
         links,
         files,

@@ -303,22 +303,51 @@ pub(super) fn watch_files(
     (tasks, values)
 }
 
-/// One watcher for the track_processes some instance uses: subscribed and
-/// /proc scanned now, so that the instances start with each quorum state;
-/// each change is an event.
+/// One watcher for the track_processes some instance uses; each change is
+/// an event. At start it is subscribed and /proc scanned now, so that the
+/// instances start with each quorum state. At a reload (`in_background`)
+/// that happens in its task and the states come as events: the
+/// subscription may wait up to its ack timeout, and masters must keep
+/// advertising meanwhile (the node carries the states of unchanged
+/// track_process blocks over until then).
 pub(super) async fn watch_processes(
     config: &Config,
     used: &[usize],
     generation: u64,
     tx: &mpsc::Sender<Event>,
+    in_background: bool,
 ) -> (Option<JoinHandle<()>>, Vec<(usize, bool)>) {
     if used.is_empty() {
         return (None, Vec::new());
     }
-    let mut watcher = crate::track_process::Watcher::open(&config.track_processes, used).await;
-    let states = watcher.states();
+    let all = config.track_processes.clone();
+    let used = used.to_vec();
+    let (ready, states) = if in_background {
+        (None, Vec::new())
+    } else {
+        let watcher = crate::track_process::Watcher::open(&all, &used).await;
+        let states = watcher.states();
+        (Some(watcher), states)
+    };
     let tx = tx.clone();
     let task = tokio::spawn(async move {
+        let mut watcher = match ready {
+            Some(w) => w,
+            None => {
+                let w = crate::track_process::Watcher::open(&all, &used).await;
+                for (index, up) in w.states() {
+                    let ev = Event::Process {
+                        generation,
+                        index,
+                        up,
+                    };
+                    if tx.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+                w
+            }
+        };
         loop {
             let (index, up) = watcher.next().await;
             let ev = Event::Process {

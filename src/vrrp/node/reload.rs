@@ -49,6 +49,15 @@ impl Node {
     ) {
         let mut new = Node::new(&config, setup, self.options.clone(), self.epoch);
         new.set_files(&files);
+        // Unchanged track_process blocks keep their state until the new
+        // watcher (opened in the background) reports.
+        for (k, def) in config.track_processes.iter().enumerate() {
+            if let Some(j) = self.config.track_processes.iter().position(|d| d == def)
+                && let (Some(slot), Some(&up)) = (new.processes.get_mut(k), self.processes.get(j))
+            {
+                *slot = up;
+            }
+        }
         new.set_processes(&processes);
         new.links_up = mem::take(&mut self.links_up);
         new.links_up.extend(links);
