@@ -537,8 +537,22 @@ fn duplicated_virtual_and_real_servers() {
     assert_eq!(
         diags(t),
         [
-            "4:2: Error: real_server 10.0.0.11 80 is defined twice in this virtual_server (first at line 2)"
+            "4:2: Warning: real_server 10.0.0.11 80 is defined twice in this virtual_server (first at line 2): this one is ignored, as keepalived does"
         ]
+    );
+    // With DR the kernel keeps the service's port: 8080 is the same destination.
+    let t = "virtual_server 10.0.0.10 80 {\n lb_kind DR\n real_server 10.0.0.11 80 {\n }\n real_server 10.0.0.11 8080 {\n }\n}\n";
+    let d = diags(t);
+    assert!(
+        d.iter().any(|l| l.starts_with("5:2: Warning: real_server 10.0.0.11 8080 is the same IPVS destination as the one at line 3: with DR/TUN the kernel keeps the service's port (80)")),
+        "{d:?}"
+    );
+    // A DR group: each entry keeps its own port, so 80 and 8080 collapse.
+    let t = "virtual_server_group G {\n 10.0.0.10 80\n 10.0.0.20 443\n}\nvirtual_server group G {\n lb_kind DR\n real_server 10.0.0.11 80 {\n }\n real_server 10.0.0.11 8080 {\n }\n}\n";
+    let d = diags(t);
+    assert!(
+        d.iter().any(|l| l.starts_with("9:2: Warning: real_server 10.0.0.11 8080 and the one at line 7 (80) are one IPVS destination")),
+        "{d:?}"
     );
     // Same address, other protocol: a different service.
     ok(&format!("{}{}", vs("", ""), vs(" protocol UDP", "")));

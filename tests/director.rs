@@ -1405,3 +1405,42 @@ fn an_operator_disable_that_loses_quorum_withdraws_at_once() {
     s.run();
     assert_eq!(s.said(), ["announce 10.0.0.1", "status 2/2"]);
 }
+
+/// Under a DR group entry two real servers that differ only by port are one
+/// kernel destination (config warns): the live one's weight is installed,
+/// never a dead one's 0 (inhibit_on_failure), whatever their order.
+#[test]
+fn a_dr_group_destination_shared_by_two_real_servers_takes_the_live_weight() {
+    let text = "virtual_server_group G {
+ 10.0.0.10 80
+}
+virtual_server group G {
+ lb_kind DR
+ real_server 10.0.0.11 80 {
+  weight 3
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 10.0.0.11 8080 {
+  weight 5
+  inhibit_on_failure
+  TCP_CHECK {
+   connect_timeout 2
+  }
+ }
+}
+";
+    let mut s = Sim::new(text, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    assert_eq!(s.weights().len(), 1, "{:?}", s.weights());
+    assert_eq!(s.weights()[0].1, 5);
+    s.probe(1, false);
+    s.ops();
+    assert_eq!(s.weights().len(), 1);
+    assert_eq!(s.weights()[0].1, 3, "the live server's weight");
+    s.probe(0, false);
+    s.ops();
+    assert_eq!(s.weights()[0].1, 0, "both down: inhibited at 0");
+}

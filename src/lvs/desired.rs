@@ -99,7 +99,18 @@ pub fn vs_services(
             let mut svc = VirtualService::new(service(vs, key));
             for d in &dests {
                 let port = kernel_port(&key, d.fwd == Fwd::Masq, d.port);
-                svc.dests.insert((d.addr, port), Dest { port, ..*d });
+                let d = Dest { port, ..*d };
+                // Real servers that differ only by port are one destination
+                // under a DR/TUN group entry (config warns): the heavier,
+                // so a live one is never hidden by a dead one at weight 0.
+                svc.dests
+                    .entry((d.addr, port))
+                    .and_modify(|e| {
+                        if d.weight > e.weight {
+                            *e = d;
+                        }
+                    })
+                    .or_insert(d);
             }
             (key, svc)
         })

@@ -713,6 +713,8 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         _ => 0,
     };
     let mut seen: crate::FastMap<(IpAddr, u16), Span> = crate::FastMap::default();
+    // A DR/TUN group's real servers by address (their ports collapse).
+    let mut group_dr: crate::FastMap<IpAddr, (u16, Span)> = crate::FastMap::default();
     // Sized once: a virtual server may hold thousands of real servers.
     vs.real_servers
         .reserve_exact(body.iter().filter(|n| n.name() == "real_server").count());
@@ -720,16 +722,42 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         let Some(rs) = real_server(cx, n, &vs, vs_port, &inherited) else {
             continue;
         };
-        if let Some(prev) = seen.insert((rs.addr, rs.port), n.span()) {
-            let at = cx.sources.locate(prev);
-            cx.error(
+        if let Some(&prev) = seen.get(&(rs.addr, rs.port)) {
+            // keepalived 2.2.7 runs with the first ("real server ... is
+            // duplicated - removing second rs"); so do we, saying so.
+            let at = cx.sources.locate(prev).line;
+            let written = n.args.get(1).map(|w| w.text.as_str());
+            let msg = match written {
+                Some(p) if p != rs.port.to_string() => format!(
+                    "real_server {} {p} is the same IPVS destination as the one at line {at}: with DR/TUN the kernel keeps the service's port ({}); this one is ignored, as keepalived does (give the checks to the first one)",
+                    rs.addr, rs.port
+                ),
+                _ => format!(
+                    "real_server {} {} is defined twice in this virtual_server (first at line {at}): this one is ignored, as keepalived does",
+                    rs.addr, rs.port
+                ),
+            };
+            cx.warn(n.span(), msg);
+            continue;
+        }
+        seen.insert((rs.addr, rs.port), n.span());
+        let collapses =
+            matches!(vs.key, VirtualServerKey::Group { .. }) && rs.method != ForwardMethod::Nat;
+        if collapses
+            && let Some(&(port, prev)) = group_dr.get(&rs.addr)
+            && port != rs.port
+        {
+            let at = cx.sources.locate(prev).line;
+            cx.warn(
                 n.span(),
                 format!(
-                    "real_server {} {} is defined twice in this virtual_server (first at line {})",
-                    rs.addr, rs.port, at.line
+                    "real_server {} {} and the one at line {at} ({port}) are one IPVS destination in each of the group's services: with DR/TUN the kernel keeps the entry's port; only the one with the higher weight at a time is installed (use NAT, or one real_server per address)",
+                    rs.addr, rs.port
                 ),
             );
-            continue;
+        }
+        if collapses {
+            group_dr.entry(rs.addr).or_insert((rs.port, n.span()));
         }
         vs.real_servers.push(rs);
     }
