@@ -45,17 +45,7 @@ pub fn track_file_block(cx: &mut Ctx, node: &Node) -> Option<TrackFile> {
                 }
             }
             "weight" => {
-                cx.no_block(n);
-                cx.at_most(n, 2);
-                if let Some(w) = cx.arg(n, 0, "a value -254..254") {
-                    set_val(
-                        &mut t.weight,
-                        cx.int_word("weight", w, VRRP_WEIGHT).map(|v| v as i32),
-                    );
-                }
-                if let Some(r) = n.args.get(1) {
-                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
-                }
+                super::vrrp::weight_keyword(cx, n, VRRP_WEIGHT, &mut t.weight, &mut t.reverse)
             }
             "init_file" => {
                 cx.no_block(n);
@@ -140,14 +130,9 @@ pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
         match n.args.first() {
             None => {}
             Some(w) if w.text == "weight" => {
-                if let Some(v) = n.args.get(1) {
-                    t.weight = cx.int_word("weight", v, VRRP_WEIGHT).map(|v| v as i32);
-                } else {
-                    cx.error(w.span, "`weight` needs a value -254..254");
-                }
-                if let Some(r) = n.args.get(2) {
-                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
-                }
+                let (weight, reverse) = super::vrrp::tracked_weight(cx, n, VRRP_WEIGHT);
+                t.weight = weight;
+                set_val(&mut t.reverse, reverse);
             }
             Some(w) => cx.error(
                 w.span,

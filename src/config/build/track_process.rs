@@ -8,7 +8,6 @@ use crate::config::model::{ParamMatch, Timer, TrackProcess, Tracked};
 use crate::config::tree::{Node, Word};
 
 use super::ctx::{Ctx, suggest};
-use super::global::set_val;
 
 /// keepalived's weight range for a tracked process.
 const WEIGHT: std::ops::RangeInclusive<i64> = -254..=254;
@@ -94,19 +93,7 @@ pub fn block(cx: &mut Ctx, node: &Node) -> Option<TrackProcess> {
                 cx.at_most(n, 0);
                 t.full_command = true;
             }
-            "weight" => {
-                cx.no_block(n);
-                cx.at_most(n, 2);
-                if let Some(w) = cx.arg(n, 0, "a value -254..254") {
-                    set_val(
-                        &mut t.weight,
-                        cx.int_word("weight", w, WEIGHT).map(|v| v as i32),
-                    );
-                }
-                if let Some(r) = n.args.get(1) {
-                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
-                }
-            }
+            "weight" => super::vrrp::weight_keyword(cx, n, WEIGHT, &mut t.weight, &mut t.reverse),
             "quorum" => {
                 if let Some(w) = cx.single(n, "a number 1-65535")
                     && let Some(v) = cx.int_word("quorum", w, 1..=65535)
@@ -239,17 +226,11 @@ pub fn tracked(cx: &mut Ctx, node: &Node) -> Vec<Tracked> {
         match n.args.first() {
             None => {}
             Some(k) if k.text == "weight" => {
-                if let Some(v) = n.args.get(1) {
-                    t.weight = cx.int_word("weight", v, WEIGHT).map(|v| v as i32);
-                } else {
-                    cx.error(k.span, "`weight` needs a value -254..254");
-                }
+                let (weight, reverse) = super::vrrp::tracked_weight(cx, n, WEIGHT);
+                t.weight = weight;
                 // keepalived: the block's `reverse` holds unless this line
                 // says `reverse` or `noreverse`.
-                t.reverse = block_reverse;
-                if let Some(r) = n.args.get(2) {
-                    set_val(&mut t.reverse, super::vrrp::reverse_word(cx, r));
-                }
+                t.reverse = reverse.unwrap_or(block_reverse);
             }
             Some(k) => cx.error(
                 k.span,

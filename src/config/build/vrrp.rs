@@ -68,19 +68,7 @@ pub fn vrrp_script(cx: &mut Ctx, node: &Node, names: &mut ScriptNames) -> Option
             }
             "interval" => set_val(&mut s.interval, cx.timer(n)),
             "timeout" => set(&mut s.timeout, cx.timer(n)),
-            "weight" => {
-                cx.no_block(n);
-                cx.at_most(n, 2);
-                if let Some(w) = cx.arg(n, 0, "a weight (-253..253)") {
-                    set_val(
-                        &mut s.weight,
-                        cx.int_word("weight", w, -253..=253).map(|v| v as i32),
-                    );
-                }
-                if let Some(r) = n.args.get(1) {
-                    set_val(&mut s.weight_reverse, reverse_word(cx, r));
-                }
-            }
+            "weight" => weight_keyword(cx, n, -253..=253, &mut s.weight, &mut s.weight_reverse),
             "fall" => set_val(&mut s.fall, cx.int(n, 1..=1_000_000)),
             "rise" => set_val(&mut s.rise, cx.int(n, 1..=1_000_000)),
             "user" => set(&mut s.script.user, cx.user(n)),
@@ -122,6 +110,48 @@ pub(super) fn reverse_word(cx: &mut Ctx, w: &Word) -> Option<bool> {
             None
         }
     }
+}
+
+/// A block's `weight N [reverse|noreverse]` line (vrrp_script, track_file,
+/// track_process): sets `weight`, and `reverse` when the line says.
+pub(super) fn weight_keyword(
+    cx: &mut Ctx,
+    n: &Node,
+    range: std::ops::RangeInclusive<i64>,
+    weight: &mut i32,
+    reverse: &mut bool,
+) {
+    cx.no_block(n);
+    cx.at_most(n, 2);
+    let what = format!("a weight {}..{}", range.start(), range.end());
+    if let Some(w) = cx.arg(n, 0, &what) {
+        set_val(weight, cx.int_word("weight", w, range).map(|v| v as i32));
+    }
+    if let Some(r) = n.args.get(1) {
+        set_val(reverse, reverse_word(cx, r));
+    }
+}
+
+/// The `weight N [reverse|noreverse]` after a name in a track_script,
+/// track_file or track_process list: the weight (None when not given or
+/// invalid) and the reverse word, if any.
+pub(super) fn tracked_weight(
+    cx: &mut Ctx,
+    n: &Node,
+    range: std::ops::RangeInclusive<i64>,
+) -> (Option<i32>, Option<bool>) {
+    let Some(k) = n.args.first() else {
+        return (None, None);
+    };
+    let weight = match n.args.get(1) {
+        Some(v) => cx.int_word("weight", v, range).map(|v| v as i32),
+        None => {
+            let msg = format!("`weight` needs a value {}..{}", range.start(), range.end());
+            cx.error(k.span, msg);
+            None
+        }
+    };
+    (weight, n.args.get(2).and_then(|r| reverse_word(cx, r)))
 }
 
 /// Where a VRID is used, to refuse two instances with one VRID on a link.
@@ -899,14 +929,9 @@ fn tracked(cx: &mut Ctx, node: &Node, scripts: Option<(&ScriptNames, usize)>) ->
         match n.args.first().map(|w| w.text.as_str()) {
             None => {}
             Some("weight") => {
-                if let Some(w) = n.args.get(1) {
-                    t.weight = cx.int_word("weight", w, -253..=253).map(|v| v as i32);
-                } else {
-                    cx.error(n.args[0].span, "`weight` needs a value -253..253");
-                }
-                if let Some(r) = n.args.get(2) {
-                    set_val(&mut t.reverse, reverse_word(cx, r));
-                }
+                let (weight, reverse) = tracked_weight(cx, n, -253..=253);
+                t.weight = weight;
+                set_val(&mut t.reverse, reverse);
             }
             Some(other) => {
                 cx.error(
