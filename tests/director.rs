@@ -1081,6 +1081,18 @@ virtual_server 10.0.0.1 80 {
         ]
     );
     s.ops();
+    // Added back: a fresh start for its quorum (UP again, the start's mail).
+    s.at(10.0);
+    s.on(Event::Reload(Box::new(config(&format!(
+        "{head}}}\n{gone_vs}"
+    )))));
+    let said = s.said();
+    assert!(
+        said.contains(&"fifo VS [10.0.0.2]:tcp:80 UP".to_string())
+            && said.contains(&"mail Virtualserver [10.0.0.2]:tcp:80 - UP | => Starting with quorum up 1+0=1 <= 1 <=".to_string()),
+        "{said:?}"
+    );
+    s.ops();
     s.on(Event::Stop);
     let mails: Vec<String> = s
         .said()

@@ -60,6 +60,12 @@ impl QuorumMemory {
     pub fn held(&self, vs: &VirtualServer) -> Option<bool> {
         self.0.get(&(vs.key.clone(), vs.protocol)).copied()
     }
+
+    /// A virtual server the configuration dropped: added back later, its
+    /// first verdict is a start's again.
+    pub fn forget(&mut self, vs: &VirtualServer) {
+        self.0.remove(&(vs.key.clone(), vs.protocol));
+    }
 }
 
 /// keepalived 2.2.7's rule: quorum is gained at `quorum + hysteresis` live

@@ -104,6 +104,8 @@ pub struct Vrrp {
     last_heard: Option<Micros>,
     /// preempt_delay is owed before taking over (at start, or after hearing a lower-priority master).
     delay_owed: bool,
+    /// A backup's deadline is the preempt_delay wait, not Master_Down.
+    preempt_wait: bool,
     pub master_ip: Option<IpAddr>,
 }
 
@@ -117,6 +119,7 @@ impl Vrrp {
             last_advert: None,
             last_heard: None,
             delay_owed: false,
+            preempt_wait: false,
             master_ip: None,
             params,
         }
@@ -142,6 +145,7 @@ impl Vrrp {
         self.last_advert = old.last_advert;
         self.last_heard = old.last_heard;
         self.delay_owed = old.delay_owed;
+        self.preempt_wait = old.preempt_wait;
         self.master_ip = match old.state {
             State::Master => Some(self.params.primary_ip),
             _ => old.master_ip,
@@ -182,6 +186,7 @@ impl Vrrp {
         self.last_heard = None;
         self.go(State::Backup, out);
         self.deadline = Some(now + us(self.master_down_interval()));
+        self.preempt_wait = false;
     }
 
     fn enter_master(&mut self, now: Micros, out: &mut Vec<Action>) {
@@ -201,6 +206,28 @@ impl Vrrp {
     pub fn handle(&mut self, now: Micros, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match (self.state, input) {
+            // Whatever the state (FAULT and INIT included: the priority an
+            // instance comes back with is its current one).
+            (_, Input::Priority(p)) => {
+                if p != self.priority {
+                    let old_down = us(self.master_down_interval());
+                    self.priority = p;
+                    if self.state == State::Backup
+                        && !self.preempt_wait
+                        && let Some(d) = self.deadline
+                    {
+                        // The running Master_Down timer follows the new
+                        // Skew_Time (keepalived moves it the same way).
+                        let new_down = us(self.master_down_interval());
+                        self.deadline = Some((d + new_down).saturating_sub(old_down));
+                    }
+                    if self.state == State::Master {
+                        // Priority changes are advertised at once.
+                        out.push(Action::SendAdvert { priority: p });
+                        self.deadline = Some(now + us(self.params.advert_int));
+                    }
+                }
+            }
             (State::Init, Input::Start) => {
                 if self.params.priority == 255 && self.params.initial == InitialState::Master {
                     self.enter_master(now, &mut out);
@@ -233,6 +260,7 @@ impl Vrrp {
             (State::Backup, Input::Timer) => {
                 if self.delay_owed && self.params.preempt {
                     self.delay_owed = false;
+                    self.preempt_wait = true;
                     self.deadline = Some(now + us(self.params.preempt_delay));
                 } else {
                     self.enter_master(now, &mut out);
@@ -267,6 +295,7 @@ impl Vrrp {
                     // must not postpone the takeover.
                     let at = now + us(self.skew_time());
                     self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+                    self.preempt_wait = false;
                 } else if !self.params.preempt || priority >= self.priority {
                     if self.params.version == 3 {
                         self.master_adver_interval = interval;
@@ -287,6 +316,7 @@ impl Vrrp {
                     self.last_heard = Some(now);
                     self.master_ip = Some(src);
                     self.deadline = Some(now + us(self.master_down_interval()));
+                    self.preempt_wait = false;
                 } else if !self.params.preempt_delay.is_zero() {
                     // A lower-priority master: we will preempt it, after preempt_delay.
                     self.delay_owed = true;
@@ -313,25 +343,6 @@ impl Vrrp {
                     self.last_advert = Some(now);
                     self.enter_backup(now, &mut out);
                     self.last_heard = Some(now);
-                }
-            }
-            (_, Input::Priority(p)) => {
-                if p != self.priority {
-                    let old_down = us(self.master_down_interval());
-                    self.priority = p;
-                    if self.state == State::Backup
-                        && let Some(d) = self.deadline
-                    {
-                        // The running Master_Down timer follows the new
-                        // Skew_Time (keepalived moves it the same way).
-                        let new_down = us(self.master_down_interval());
-                        self.deadline = Some((d + new_down).saturating_sub(old_down));
-                    }
-                    if self.state == State::Master {
-                        // Priority changes are advertised at once.
-                        out.push(Action::SendAdvert { priority: p });
-                        self.deadline = Some(now + us(self.params.advert_int));
-                    }
                 }
             }
             (_, Input::Start | Input::Fault(false)) => {}
@@ -561,6 +572,28 @@ mod tests {
         assert_eq!(v.deadline(), Some(3_250_000));
         v.handle(1_000_000, Input::Priority(64));
         assert_eq!(v.deadline(), Some(3_750_000));
+    }
+
+    #[test]
+    fn priority_changes_in_fault_are_kept_and_the_preempt_wait_does_not_move() {
+        let mut v = Vrrp::new(params(100, 2, 1000));
+        v.handle(0, Input::Start);
+        v.handle(0, Input::Fault(true));
+        assert!(v.handle(1_000, Input::Priority(70)).is_empty());
+        assert_eq!(v.priority, 70, "kept while in FAULT");
+        let mut p = params(100, 2, 1000);
+        p.preempt_delay = Duration::from_secs(10);
+        let mut v = Vrrp::new(p);
+        v.handle(0, Input::Start);
+        let down = v.deadline().unwrap();
+        v.handle(down, Input::Timer);
+        assert_eq!(
+            v.deadline(),
+            Some(down + 10_000_000),
+            "waiting preempt_delay"
+        );
+        v.handle(down + 1, Input::Priority(200));
+        assert_eq!(v.deadline(), Some(down + 10_000_000));
     }
 
     #[test]

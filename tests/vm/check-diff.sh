@@ -21,12 +21,12 @@ for d in ka id; do
     ip -n $d addr add 10.0.0.$((1 + i))/24 dev eth0
     ip -n $d link set eth0 up
 done
-for n in 1 2 3 4 5 6 7; do
+for n in 1 2 3 4 5 6 7 8 9 10; do
     ip netns add rs$n
     ip -n rs$n link set lo up
     ip link add v-rs$n type veth peer name eth0 netns rs$n
     ip link set v-rs$n master br0 up
-    ip -n rs$n addr add 10.0.0.1$n/24 dev eth0
+    ip -n rs$n addr add 10.0.0.$((10 + n))/24 dev eth0
     ip -n rs$n link set eth0 up
 done
 mkdir -p /tmp/www1 /tmp/www2
@@ -44,7 +44,19 @@ printf '221 bye\r\n'
 SMTP
 chmod 755 /tmp/smtp.sh
 smtp() { ip netns exec rs7 busybox nc -ll -p 25 -e /tmp/smtp.sh & }
-http 1; http 2; smtp
+# dnsmasq (copied in by the test) answers www.example.test on rs8-rs10:
+# UDP_CHECK without a reply wanted (rs8), DNS_CHECK (rs9) and UDP_CHECK
+# with `require_reply` and a DNS query as payload (rs10). `dns N nx`
+# answers NXDOMAIN instead.
+dns() {
+    a=10.0.0.99
+    [ "${2:-}" = nx ] && a=''
+    ip netns exec rs$1 dnsmasq -k -u root --conf-file=/dev/null --no-resolv \
+        --no-hosts --pid-file= --bind-interfaces --listen-address=10.0.0.$((10 + $1)) \
+        --address=/www.example.test/$a >/dev/null 2>&1 &
+}
+redns() { unserve $1; sleep 0.3; dns "$@"; }
+http 1; http 2; smtp; dns 8; dns 9; dns 10
 touch /tmp/misc3
 echo 0 > /tmp/misc4
 echo 1 > /tmp/file6
@@ -66,7 +78,7 @@ virtual_server 192.168.10.100 80 {
                 path /index.html
                 digest $digest
             }
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -74,7 +86,7 @@ virtual_server 192.168.10.100 80 {
     real_server 10.0.0.12 80 {
         weight 2
         TCP_CHECK {
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -83,21 +95,21 @@ virtual_server 192.168.10.100 80 {
         weight 3
         MISC_CHECK {
             misc_path "/bin/sh -c 'test -f /tmp/misc3'"
-            misc_timeout 2
+            misc_timeout 5
         }
     }
     real_server 10.0.0.14 80 {
         weight 4
         MISC_CHECK {
             misc_path "/bin/sh -c 'exit \$(cat /tmp/misc4)'"
-            misc_timeout 2
+            misc_timeout 5
             misc_dynamic
         }
     }
     real_server 10.0.0.15 80 {
         weight 5
         PING_CHECK {
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -112,8 +124,39 @@ virtual_server 192.168.10.100 80 {
         weight 7
         SMTP_CHECK {
             connect_port 25
-            connect_timeout 2
+            connect_timeout 3
             helo_name director
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 10.0.0.18 80 {
+        weight 8
+        UDP_CHECK {
+            connect_port 53
+            connect_timeout 3
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 10.0.0.19 80 {
+        weight 9
+        DNS_CHECK {
+            connect_port 53
+            name www.example.test
+            type A
+            connect_timeout 3
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 10.0.0.20 80 {
+        weight 10
+        UDP_CHECK {
+            connect_port 53
+            payload 12340100000100000000000003777777076578616d706c650474657374000001000001
+            require_reply
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -123,13 +166,16 @@ CONF
 
 echo 0 > /tmp/step
 # Records tool $1's real servers and weights whenever they change, with
-# the step and the time (ms since the start).
+# the step and the time (ms since the start); /tmp/$1.now holds the
+# current one. (sort -u: a dump that races a change can list an entry
+# twice.)
 record() {
     prev=''
     while [ ! -f /tmp/stop ]; do
-        cur=$(ip netns exec $1 ipvsadm -S -n | grep '^-a' | awk '{print $5 "/" $NF}' | sort | tr '\n' ' ')
+        cur=$(ip netns exec $1 ipvsadm -S -n | grep '^-a' | awk '{print $5 "/" $NF}' | sort -u | tr '\n' ' ')
         if [ "$cur" != "$prev" ]; then
             echo "$(cat /tmp/step) $(($(ms) - t0)) $cur" >> /tmp/$1.changes
+            echo "$cur" > /tmp/$1.next && mv /tmp/$1.next /tmp/$1.now
             prev=$cur
         fi
         sleep 0.2
@@ -144,25 +190,39 @@ ip netns exec id ipvsdir -C -n -f /tmp/check.conf -p /tmp/id.pid \
     --control-socket /tmp/id.sock >/tmp/id.log 2>&1 &
 id=$!
 record ka &
+rka=$!
 record id &
+rid=$!
 
 step() { # $1: step number, $2...: what to do
     n=$1
     shift
+    before=$(cat /tmp/id.now)
     echo "$n" > /tmp/step
     echo "step $n $(($(ms) - t0)): $*"
     "$@"
-    # Every step changes both tables: wait (up to 20 s) until both have,
-    # then 2 s more for anything that follows.
+    # Every step changes both tables: wait (up to 30 s) until both show the
+    # same new table (a transient seen by one does not end the step), then
+    # 2 s more for anything that follows.
     i=0
-    while [ $i -lt 100 ]; do
-        grep -q "^$n " /tmp/ka.changes && grep -q "^$n " /tmp/id.changes && break
+    while [ $i -lt 150 ]; do
+        a=$(cat /tmp/ka.now) b=$(cat /tmp/id.now)
+        [ "$a" = "$b" ] && [ "$a" != "$before" ] && break
         i=$((i + 1))
         sleep 0.2
     done
     sleep 2
 }
-sleep 8
+# Both tables complete (the same, with every server up) before step 1, or
+# 60 s; then 2 s more.
+i=0
+while [ $i -lt 300 ]; do
+    a=$(cat /tmp/ka.now 2>/dev/null) b=$(cat /tmp/id.now 2>/dev/null)
+    [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -w)" -eq 10 ] && break
+    i=$((i + 1))
+    sleep 0.2
+done
+sleep 2
 {
     step 1 unserve 1
     step 2 http 1
@@ -181,9 +241,18 @@ sleep 8
     step 15 sh -c 'echo 1 > /tmp/file6'
     step 16 unserve 7
     step 17 smtp
+    step 18 unserve 8
+    step 19 dns 8
+    step 20 unserve 9
+    step 21 dns 9
+    step 22 redns 9 nx
+    step 23 redns 9
+    step 24 sh -c 'ip netns pids rs10 | xargs -r kill -STOP'
+    step 25 sh -c 'ip netns pids rs10 | xargs -r kill -CONT'
 } > /tmp/steps.log 2>&1
+# The recorders finish before the tools stop (their stop empties the tables).
 touch /tmp/stop
-sleep 0.5
+wait $rka $rid
 kill -TERM $ka $id
 sleep 2
 sec "checks steps"; cat /tmp/steps.log

@@ -726,10 +726,11 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
             // keepalived 2.2.7 runs with the first ("real server ... is
             // duplicated - removing second rs"); so do we, saying so.
             let at = cx.sources.locate(prev).line;
-            let written = n.args.get(1).map(|w| w.text.as_str());
+            let dr = non_nat_port(&vs.key, rs.method).is_some();
+            let written = n.args.get(1).and_then(|w| w.text.parse::<u16>().ok());
             let msg = match written {
-                Some(p) if p != rs.port.to_string() => format!(
-                    "real_server {} {p} is the same IPVS destination as the one at line {at}: with DR/TUN the kernel keeps the service's port ({}); this one is ignored, as keepalived does (give the checks to the first one)",
+                Some(p) if dr && p != rs.port => format!(
+                    "real_server {} {p} is the same IPVS destination as the one at line {at}: with DR/TUN the kernel keeps the service's port ({}); this one is ignored (keepalived keeps both, which then fight over one destination): give its checks to the first one",
                     rs.addr, rs.port
                 ),
                 _ => format!(

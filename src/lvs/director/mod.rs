@@ -675,17 +675,7 @@ impl Director {
             if new_plan.of_rs.contains_key(key) || !self.alive.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            let vs = &old.virtual_servers[*v];
-            let rs = &vs.real_servers[*r];
-            let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
-            tracing::info!("service {rsn} of VS {vsn} no longer exists: notifying it down");
-            self.run_script(&rs.notify_down, format!("notify_down for {rsn}"));
-            self.fifo_rs(*v, *r, false);
-            if let Some(alert) =
-                crate::mail::compose::rs_cleared(&old.global, rs.smtp_alert, &rsn, &vsn, false)
-            {
-                self.effects.push_back(Effect::Mail(alert));
-            }
+            self.clear_rs(&old, *v, *r, false);
         }
         let kept: crate::FastSet<_> = new
             .virtual_servers
@@ -693,7 +683,12 @@ impl Director {
             .map(|vs| (&vs.key, vs.protocol))
             .collect();
         for (v, vs) in old.virtual_servers.iter().enumerate() {
-            if kept.contains(&(&vs.key, vs.protocol)) || self.quorum.held(vs) != Some(true) {
+            if kept.contains(&(&vs.key, vs.protocol)) {
+                continue;
+            }
+            let held = self.quorum.held(vs);
+            self.quorum.forget(vs);
+            if held != Some(true) {
                 continue;
             }
             let vsn = names::virtual_server(vs);
@@ -758,27 +753,14 @@ impl Director {
     /// omega: at shutdown, the down notifiers of servers that are up.
     fn omega(&mut self) {
         let config = self.config.clone();
+        let plan = self.health.plan.clone();
+        for (i, &(_, v, r)) in plan.servers.iter().enumerate() {
+            if config.virtual_servers[v].omega && self.alive.get(i).copied().unwrap_or(false) {
+                self.clear_rs(&config, v, r, true);
+            }
+        }
         for (v, vs) in config.virtual_servers.iter().enumerate() {
-            if !vs.omega {
-                continue;
-            }
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                if self.health.rs_health(&RsKey::of(vs, rs)).alive {
-                    let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
-                    self.run_script(&rs.notify_down, format!("notify_down (omega) for {rsn}"));
-                    self.fifo_rs(v, r, false);
-                    if let Some(alert) = crate::mail::compose::rs_cleared(
-                        &config.global,
-                        rs.smtp_alert,
-                        &rsn,
-                        &vsn,
-                        true,
-                    ) {
-                        self.effects.push_back(Effect::Mail(alert));
-                    }
-                }
-            }
-            if self.quorum.held(vs) == Some(true) {
+            if vs.omega && self.quorum.held(vs) == Some(true) {
                 let vsn = names::virtual_server(vs);
                 self.run_script(&vs.quorum_down, format!("quorum_down (omega) for VS {vsn}"));
                 self.fifo_vs(v, false);
@@ -788,6 +770,28 @@ impl Director {
                     self.effects.push_back(Effect::Mail(alert));
                 }
             }
+        }
+    }
+
+    /// A real server that was up leaves (`stopping`: omega at shutdown; else
+    /// a reload removed it; `config` is the one in force, naming it):
+    /// notify_down, its FIFO
+    /// `DOWN` line, the mail (keepalived's clear_service_rs).
+    fn clear_rs(&mut self, config: &Config, v: usize, r: usize, stopping: bool) {
+        let vs = &config.virtual_servers[v];
+        let rs = &vs.real_servers[r];
+        let (rsn, vsn) = (names::real_server(vs, rs), names::virtual_server(vs));
+        if stopping {
+            self.run_script(&rs.notify_down, format!("notify_down (omega) for {rsn}"));
+        } else {
+            tracing::info!("service {rsn} of VS {vsn} no longer exists: notifying it down");
+            self.run_script(&rs.notify_down, format!("notify_down for {rsn}"));
+        }
+        self.fifo_rs(v, r, false);
+        let mail =
+            crate::mail::compose::rs_cleared(&config.global, rs.smtp_alert, &rsn, &vsn, stopping);
+        if let Some(alert) = mail {
+            self.effects.push_back(Effect::Mail(alert));
         }
     }
 

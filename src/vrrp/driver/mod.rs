@@ -206,8 +206,21 @@ impl Driver {
             self.start.into_std(),
         );
         self.generation += 1;
+        let tracked = Tracked::of(&probe);
+        // The watcher opens in the background only when the node can carry
+        // every block's state over (unchanged and watched before); a new
+        // or changed block needs its first scan now, or it would start down.
+        let before = Tracked::of(&self.node).processes;
+        let known = |&k: &usize| {
+            config.track_processes.get(k).is_some_and(|def| {
+                before
+                    .iter()
+                    .any(|&j| self.node.config().track_processes.get(j) == Some(def))
+            })
+        };
+        let background = tracked.processes.iter().all(known);
         let (tasks, links, files, processes) = self
-            .spawn_tasks(&config, &io, tx, &Tracked::of(&probe), true)
+            .spawn_tasks(&config, &io, tx, &tracked, background)
             .await;
         let setup = io.setup();
         self.next_io = Some(io);

@@ -141,31 +141,52 @@ pub(super) fn spawn_notify_worker(
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let handle = runner.spawn(async move {
+        // notify_master_rx_lower_pri runs beside the ordered queue (keepalived
+        // does not wait for it; it may be a slow cloud API call), at most one
+        // running and one waiting: a lasting split cannot pile them up.
+        let (event_tx, mut event_rx) = mpsc::channel::<Job>(1);
+        let (event_notify, event_opts) = (notify.clone(), opts.clone());
+        let events = tokio::spawn(async move {
+            while let Some(job) = event_rx.recv().await {
+                run_notify(&event_notify, &job, &event_opts).await;
+            }
+        });
         while let Some(job) = rx.recv().await {
-            for (s, args) in notify::scripts_for(&notify, &job) {
-                let spec = ScriptSpec::new(&s.command)
-                    .user(s.user.as_ref())
-                    .args(&args);
-                let outcome = script::run(spec, &opts).await;
-                if outcome.success() {
-                    tracing::debug!("{} {}: notify `{}` done", job.kind, job.name, s.command);
-                } else {
-                    tracing::warn!(
-                        "{}({}) notify script `{}` {}",
-                        if job.kind == "GROUP" {
-                            "VRRP_Group"
-                        } else {
-                            "VRRP_Instance"
-                        },
-                        job.name,
-                        s.command,
-                        outcome.describe()
-                    );
-                }
+            if job.state == "MASTER_RX_LOWER_PRI" {
+                let _ = event_tx.try_send(job);
+            } else {
+                run_notify(&notify, &job, &opts).await;
             }
         }
+        drop(event_tx);
+        let _ = events.await;
     });
     Some((tx, handle))
+}
+
+/// Runs a job's notify scripts, in order, each to its end.
+async fn run_notify(notify: &Notify, job: &Job, opts: &RunOptions) {
+    for (s, args) in notify::scripts_for(notify, job) {
+        let spec = ScriptSpec::new(&s.command)
+            .user(s.user.as_ref())
+            .args(&args);
+        let outcome = script::run(spec, opts).await;
+        if outcome.success() {
+            tracing::debug!("{} {}: notify `{}` done", job.kind, job.name, s.command);
+        } else {
+            tracing::warn!(
+                "{}({}) notify script `{}` {}",
+                if job.kind == "GROUP" {
+                    "VRRP_Group"
+                } else {
+                    "VRRP_Instance"
+                },
+                job.name,
+                s.command,
+                outcome.describe()
+            );
+        }
+    }
 }
 
 pub(super) fn spawn_receivers(

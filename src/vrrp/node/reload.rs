@@ -49,10 +49,12 @@ impl Node {
     ) {
         let mut new = Node::new(&config, setup, self.options.clone(), self.epoch);
         new.set_files(&files);
-        // Unchanged track_process blocks keep their state until the new
-        // watcher (opened in the background) reports.
+        // Unchanged track_process blocks this node watched keep their state
+        // until the new watcher (opened in the background) reports.
+        let watched = self.tracked_processes();
         for (k, def) in config.track_processes.iter().enumerate() {
             if let Some(j) = self.config.track_processes.iter().position(|d| d == def)
+                && watched.contains(&j)
                 && let (Some(slot), Some(&up)) = (new.processes.get_mut(k), self.processes.get(j))
             {
                 *slot = up;
