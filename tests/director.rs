@@ -34,6 +34,8 @@ struct Sim {
     effects: Vec<Effect>,
     /// Answer the next requests with a timeout.
     silent: usize,
+    /// The IPVS connection counter of every service.
+    conns: u64,
 }
 
 fn opts(t0: Instant) -> Options {
@@ -64,6 +66,7 @@ impl Sim {
             requests: Vec::new(),
             effects: Vec::new(),
             silent: 0,
+            conns: 0,
         }
     }
 
@@ -107,6 +110,13 @@ impl Sim {
                 apply_to(&mut self.kernel, &ops);
                 KernelReply::Executed(Ok(ops.iter().map(|_| Ok(())).collect()))
             }
+            // Every service has scheduled `conns` connections so far.
+            KernelRequest::ReadCounters => KernelReply::Counters(Ok(self
+                .kernel
+                .services
+                .keys()
+                .map(|k| (*k, self.conns))
+                .collect())),
         }
     }
 
@@ -148,6 +158,7 @@ impl Sim {
                 KernelRequest::Read => vec!["read".to_string()],
                 KernelRequest::Flush => vec!["flush".to_string()],
                 KernelRequest::SetTimeouts(_) => vec!["timeouts".to_string()],
+                KernelRequest::ReadCounters => vec!["counters".to_string()],
             })
             .collect()
     }
