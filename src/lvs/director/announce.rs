@@ -233,11 +233,11 @@ impl Director {
             // new route first.
             a.target = target;
             a.sync_pending = a.live;
-            if a.draining() && target.is_some_and(|t| t.drain_metric.is_none()) {
-                if let Some(d) = &mut a.drain {
-                    d.until = None;
-                    d.ended = "announce_drain_metric removed by a reload".into();
-                }
+            if target.is_some_and(|t| t.drain_metric.is_none())
+                && let Some(d) = a.drain.as_mut().filter(|d| d.until.is_some())
+            {
+                d.until = None;
+                d.ended = "announce_drain_metric removed by a reload".into();
             }
         } else if target != a.target {
             if a.live
