@@ -314,6 +314,13 @@ enum Ctl {
         #[arg(value_parser = clap::value_parser!(u32).range(0..=65535))]
         weight: u32,
     },
+    /// Take this director out of ECMP gracefully: announced VIPs take
+    /// announce_drain_metric (routers prefer the other directors), then are
+    /// withdrawn once no new connection arrives or after
+    /// announce_drain_time. The IPVS table stays. Not kept across restarts.
+    DrainDirector,
+    /// Cancel drain-director: VIPs are announced again as their health says.
+    UndrainDirector,
 }
 
 #[derive(clap::Args, Debug)]
@@ -739,6 +746,14 @@ fn ctl(socket: &Path, c: &Ctl) -> ExitCode {
         Ctl::Disable(t) => (t, Override::Disable),
         Ctl::Enable(t) => (t, Override::Clear),
         Ctl::Weight { target, weight } => (target, Override::Weight(*weight)),
+        Ctl::DrainDirector | Ctl::UndrainDirector => {
+            let drain = matches!(c, Ctl::DrainDirector);
+            return ctl_answer(
+                socket,
+                ipvsdir::daemon::control::director(socket, drain),
+                |a| println!("{}", a.message.unwrap_or_default()),
+            );
+        }
     };
     let Some((addr, port)) = parse_endpoint(&t.real_server) else {
         eprintln!(
@@ -752,11 +767,26 @@ fn ctl(socket: &Path, c: &Ctl) -> ExitCode {
         port,
         vs: t.vs.clone(),
     };
-    match ipvsdir::daemon::control::operator(socket, &target, what) {
-        Ok(a) if a.ok => {
+    ctl_answer(
+        socket,
+        ipvsdir::daemon::control::operator(socket, &target, what),
+        |a| {
             for rs in &a.applied {
                 println!("{rs}: {what}");
             }
+        },
+    )
+}
+
+/// The daemon's answer to `ipvsdir ctl`: `done` prints a success.
+fn ctl_answer(
+    socket: &Path,
+    answer: std::io::Result<ipvsdir::daemon::ctl::Answer>,
+    done: impl FnOnce(ipvsdir::daemon::ctl::Answer),
+) -> ExitCode {
+    match answer {
+        Ok(a) if a.ok => {
+            done(a);
             ExitCode::SUCCESS
         }
         Ok(a) => {

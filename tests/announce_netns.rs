@@ -14,7 +14,14 @@
 //! - SIGTERM to d2's ipvsdir: it withdraws first, then exits after
 //!   `announce_withdraw_grace`;
 //! - a stale route of ours in the announce table is removed at start; a
-//!   route of another protocol in it is left alone.
+//!   route of another protocol in it is left alone;
+//! - the drain (`announce_drain_metric`), second test: `ctl drain-director`
+//!   on d1 (BIRD), then SIGTERM to it, re-announce with the drain metric,
+//!   which the director's routing daemon exports with GRACEFUL_SHUTDOWN and a
+//!   worse MED; the router (its import filter as in the snippets) keeps the
+//!   path but prefers the other director; the route is withdrawn after
+//!   `announce_drain_time` (no IPVS here: the bounded time), and at stop the
+//!   release comes after the withdrawal.
 //!
 //! Times are printed, not asserted beyond generous bounds. Needs root,
 //! `bird` (Debian's bird2), FRR's zebra, bgpd and vtysh (Debian's frr) and
@@ -34,6 +41,21 @@ const CONVERGE: Duration = Duration::from_secs(60);
 /// A health change reaches the router: the checker's fall (delay_loop 1,
 /// connect_timeout 1, retry 0) plus BGP, with room for a loaded host.
 const CHANGE: Duration = Duration::from_secs(20);
+
+/// The drain's metric, as in conf/bird2-announce.conf and
+/// conf/frr-announce.conf.
+const DRAIN_METRIC: u32 = 4000;
+/// announce_drain_time in the drain test.
+const DRAIN_TIME: u64 = 6;
+
+fn drain_conf() -> String {
+    director_conf().replace(
+        "  announce_withdraw_grace 2\n",
+        &format!(
+            "  announce_withdraw_grace 2\n  announce_drain_metric {DRAIN_METRIC}\n  announce_drain_time {DRAIN_TIME}\n"
+        ),
+    )
+}
 
 fn director_conf() -> String {
     format!(
@@ -72,7 +94,15 @@ protocol bgp uplink {{
   local 10.99.0.1{i} as 65001;
   neighbor 10.99.0.100 as 65000;
   hold time 3; keepalive time 1; connect retry time 1; connect delay time 1; error wait time 1, 2;
-  ipv4 {{ import none; export where proto = \"announce\"; next hop self; }};
+  ipv4 {{
+    import none;
+    export filter {{
+      if proto != \"announce\" then reject;
+      if krt_metric = {DRAIN_METRIC} then {{ bgp_community.add((65535, 0)); bgp_med = {DRAIN_METRIC}; }}
+      accept;
+    }};
+    next hop self;
+  }};
 }}
 "
     )
@@ -88,7 +118,10 @@ protocol kernel {
 template bgp director {
   local 10.99.0.100 as 65000;
   hold time 3; keepalive time 1; connect retry time 1; connect delay time 1; error wait time 1, 2;
-  ipv4 { import all; export none; };
+  ipv4 {
+    import filter { if (65535, 0) ~ bgp_community then bgp_local_pref = 0; accept; };
+    export none;
+  };
 }
 protocol bgp d1 from director { neighbor 10.99.0.11 as 65001; }
 protocol bgp d2 from director { neighbor 10.99.0.12 as 65001; }
@@ -130,9 +163,9 @@ fn start_real_server(lab: &mut Lab, node: &str) {
     });
 }
 
-fn start_ipvsdir(lab: &mut Lab, node: &str) {
+fn start_ipvsdir(lab: &mut Lab, node: &str, text: &str) {
     let conf = lab.path(&format!("{node}.conf"));
-    std::fs::write(&conf, director_conf()).expect("write config");
+    std::fs::write(&conf, text).expect("write config");
     let path = |f: &str| lab.path(&format!("{node}-{f}")).display().to_string();
     let (health, owned, sock) = (path("health.json"), path("owned"), path("ctl.sock"));
     let bin = common::ipvsdir_bin();
@@ -244,6 +277,68 @@ fn start_frr(lab: &mut Lab, node: &str, addr: &str) -> FrrDir {
     dir
 }
 
+/// The router's BGP paths for the VIP (`birdc show route all`).
+fn router_paths(lab: &Lab) -> String {
+    let ctl = lab.path("c.bird.ctl").display().to_string();
+    lab.sh("c", &format!("birdc -s {ctl} show route for {VIP}/32 all"))
+}
+
+/// The router's path from director `d` (`d1`, `d2`): its lines, or None.
+fn path_from(lab: &Lab, d: &str) -> Option<String> {
+    let text = router_paths(lab);
+    // A path starts on a line naming its protocol: `... [d1 12:00:00] ...`.
+    let mut out: Option<String> = None;
+    for line in text.lines() {
+        if line.contains(" [") {
+            if out.is_some() {
+                break;
+            }
+            if line.contains(&format!("[{d} ")) {
+                out = Some(String::new());
+            }
+        }
+        if let Some(o) = &mut out {
+            o.push_str(line);
+            o.push('\n');
+        }
+    }
+    out
+}
+
+/// The router holds director `d`'s path, marked for graceful shutdown.
+fn gshut_from(lab: &Lab, d: &str) -> bool {
+    path_from(lab, d).is_some_and(|p| {
+        p.contains("(65535,0)")
+            && p.contains("BGP.local_pref: 0")
+            && p.contains(&format!("BGP.med: {DRAIN_METRIC}"))
+    })
+}
+
+/// `ipvsdir ctl drain-director` (or undrain-director) to `node`'s daemon.
+fn ctl(lab: &Lab, node: &str, verb: &str) -> String {
+    let sock = lab.path(&format!("{node}-ctl.sock"));
+    let out = std::process::Command::new(common::ipvsdir_bin())
+        .arg("--control-socket")
+        .arg(&sock)
+        .args(["ctl", verb])
+        .output()
+        .expect("run ipvsdir ctl");
+    assert!(
+        out.status.success(),
+        "ctl {verb}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The director's report: (stage, by) of its drain.
+fn drain_report(lab: &Lab, node: &str) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(lab.path(&format!("{node}-health.json"))).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let d = &doc["drain"];
+    Some((d["stage"].as_str()?.into(), d["by"].as_str()?.into()))
+}
+
 /// The director's report: (announced, why) of the VIP.
 fn announced(lab: &Lab, node: &str) -> Option<(bool, String)> {
     let text = std::fs::read_to_string(lab.path(&format!("{node}-health.json"))).ok()?;
@@ -281,10 +376,10 @@ fn bird_router_follows_health_gated_announcements() {
     start_bird(&mut lab, "c", ROUTER_BIRD);
     start_real_server(&mut lab, "d1");
     start_bird(&mut lab, "d1", &director_bird(1));
-    start_ipvsdir(&mut lab, "d1");
+    start_ipvsdir(&mut lab, "d1", &director_conf());
     start_real_server(&mut lab, "d2");
     let _frr = start_frr(&mut lab, "d2", "10.99.0.12");
-    start_ipvsdir(&mut lab, "d2");
+    start_ipvsdir(&mut lab, "d2", &director_conf());
     let t = wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CONVERGE);
     println!("both directors announced: 2 next hops at the router after {t:.2?}");
     let table = lab.sh("d1", &format!("ip route show table {TABLE}"));
@@ -487,4 +582,163 @@ virtual_server {VIP} 80 {{
     let t0 = Instant::now();
     lab.wait_for("the route to go at stop", CHANGE, |l| !routed(l));
     println!("SIGTERM: route withdrawn after {:.2?}", t0.elapsed());
+}
+
+/// Make-before-break drains against real routing daemons: `ctl
+/// drain-director` on d1 (BIRD), undone, then SIGTERM on d1; d2 (FRR)
+/// carries the traffic meanwhile. The router is
+/// BIRD 2 with the snippets' import filter (GRACEFUL_SHUTDOWN -> local
+/// preference 0); its kernel route and `birdc show route all` are the
+/// oracles.
+#[test]
+fn drain_director_moves_traffic_before_the_withdrawal() {
+    let Some(mut lab) = Lab::up("anndrn", 2, &[]) else {
+        return;
+    };
+    for t in [
+        "bird",
+        "birdc",
+        "python3",
+        "vtysh",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bgpd",
+    ] {
+        if !tool_or_skip(t) {
+            return;
+        }
+    }
+    start_bird(&mut lab, "c", ROUTER_BIRD);
+    start_real_server(&mut lab, "d1");
+    start_bird(&mut lab, "d1", &director_bird(1));
+    start_ipvsdir(&mut lab, "d1", &drain_conf());
+    start_real_server(&mut lab, "d2");
+    let _frr = start_frr(&mut lab, "d2", "10.99.0.12");
+    start_ipvsdir(&mut lab, "d2", &drain_conf());
+    let t = wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CONVERGE);
+    println!("both directors announced: 2 next hops at the router after {t:.2?}");
+
+    // d1 (BIRD): ctl drain-director.
+    let t0 = Instant::now();
+    let answer = ctl(&lab, "d1", "drain-director");
+    println!("ctl drain-director: {answer}");
+    assert!(answer.starts_with("draining"), "{answer}");
+    let preferred = wait_hops(&lab, &["10.99.0.12"], CHANGE);
+    lab.wait_for(
+        "d1's path with GRACEFUL_SHUTDOWN at the router",
+        CHANGE,
+        |l| gshut_from(l, "d1"),
+    );
+    let marked = t0.elapsed();
+    let table = lab.sh("d1", &format!("ip route show table {TABLE}"));
+    assert!(
+        table.contains(&format!("metric {DRAIN_METRIC}")) && table.lines().count() == 1,
+        "one route, with the drain metric: {table}"
+    );
+    let kept = path_from(&lab, "d1").expect("d1's path");
+    println!("router's path from draining d1:\n{kept}");
+    assert!(
+        next_hops(&lab) == ["10.99.0.12"] && path_from(&lab, "d1").is_some(),
+        "the router keeps d1's path but prefers d2"
+    );
+    lab.wait_for("d1's report of the drain", CHANGE, |l| {
+        drain_report(l, "d1") == Some(("draining".into(), "operator".into()))
+    });
+    let withdrawn = lab.wait_for("d1's path to go at the router", CHANGE, |l| {
+        path_from(l, "d1").is_none()
+    });
+    let withdrawn = t0.elapsed().max(withdrawn);
+    println!(
+        "ctl drain-director on d1 (BIRD): router prefers d2 after {preferred:.2?}, sees GRACEFUL_SHUTDOWN/local_pref 0/MED {DRAIN_METRIC} by {marked:.2?}, d1's path withdrawn after {withdrawn:.2?} (announce_drain_time {DRAIN_TIME} s)"
+    );
+    assert!(
+        withdrawn >= Duration::from_secs(DRAIN_TIME - 1),
+        "withdrawn before announce_drain_time"
+    );
+    assert!(
+        !lab.sh(
+            "d1",
+            &format!("ip route show table {TABLE} 2>/dev/null || true")
+        )
+        .contains(VIP)
+    );
+    lab.wait_for("d1's report of the withdrawal", CHANGE, |l| {
+        drain_report(l, "d1") == Some(("withdrawn".into(), "operator".into()))
+    });
+
+    // Undone: both next hops again.
+    let t0 = Instant::now();
+    println!(
+        "ctl undrain-director: {}",
+        ctl(&lab, "d1", "undrain-director")
+    );
+    wait_hops(&lab, &["10.99.0.11", "10.99.0.12"], CHANGE);
+    println!(
+        "undrain on d1: 2 next hops again after {:.2?}",
+        t0.elapsed()
+    );
+    lab.wait_for("d1's path without GRACEFUL_SHUTDOWN", CHANGE, |l| {
+        path_from(l, "d1").is_some_and(|p| !p.contains("(65535,0)"))
+    });
+
+    // d1 (BIRD) again: SIGTERM drains first, then withdraws, then releases.
+    // (FRR 8.4's `ip import-table` loses the prefix when the route it
+    // imported leaves the table while the drain route stays, so d2 is not
+    // drained here: see conf/frr-announce.conf.)
+    let t0 = Instant::now();
+    lab.signal_named("d1", "ipvsdir", libc::SIGTERM);
+    let preferred = wait_hops(&lab, &["10.99.0.12"], CHANGE);
+    lab.wait_for(
+        "d1's path with GRACEFUL_SHUTDOWN at the router",
+        CHANGE,
+        |l| gshut_from(l, "d1"),
+    );
+    let marked = t0.elapsed();
+    println!(
+        "router's path from stopping d1:\n{}",
+        path_from(&lab, "d1").unwrap_or_default()
+    );
+    lab.wait_for("d1's path to go at the router", CHANGE, |l| {
+        path_from(l, "d1").is_none()
+    });
+    let withdrawn = t0.elapsed();
+    let still_running = lab.running("d1", "ipvsdir");
+    let mut exited = None;
+    for _ in 0..400 {
+        if !lab.running("d1", "ipvsdir") {
+            exited = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = exited.unwrap_or_else(|| panic!("d1's ipvsdir still runs\n{}", lab.logs()));
+    println!(
+        "SIGTERM to d1 (BIRD): router prefers d2 after {preferred:.2?}, sees GRACEFUL_SHUTDOWN/MED {DRAIN_METRIC} by {marked:.2?}, d1's path withdrawn after {withdrawn:.2?}, ipvsdir released and exited after {exited:.2?}"
+    );
+    assert!(
+        withdrawn >= Duration::from_secs(DRAIN_TIME - 1),
+        "withdrawn before announce_drain_time"
+    );
+    assert!(
+        still_running,
+        "d1's ipvsdir exited before its withdrawal reached the router"
+    );
+    assert!(
+        exited >= Duration::from_secs(DRAIN_TIME + 2),
+        "released before announce_drain_time + announce_withdraw_grace"
+    );
+    // The release is logged after the drain's withdrawal.
+    let logs = std::fs::read_to_string(lab.path("d1-ipvsdir.log")).unwrap_or_default();
+    let at = |w: &str| {
+        logs.lines()
+            .position(|l| l.contains(w))
+            .unwrap_or_else(|| panic!("no `{w}` in d1's log\n{logs}"))
+    };
+    assert!(at("Drain over") < at("releasing the IPVS table"));
+    for line in lab.logs().lines().filter(|l| {
+        ["Drain", "rain-director", "releasing", "metric 4000"]
+            .iter()
+            .any(|w| l.contains(w))
+    }) {
+        println!("  {line}");
+    }
 }

@@ -88,7 +88,11 @@ fn frr_snippet_parses_on_both_sides() {
     let text = std::fs::read_to_string(&path).expect("read the snippet");
     let dir = tempfile::tempdir().expect("tempdir");
     let router = dir.path().join("router.conf");
-    std::fs::write(&router, commented_half(&text, '!', "! router bgp 65000")).expect("write");
+    std::fs::write(
+        &router,
+        commented_half(&text, '!', "! bgp community-list standard GSHUT"),
+    )
+    .expect("write");
     check("vtysh", &["--dryrun", "-f"], &router);
     assert!(
         text.contains("router bgp 65000") && text.contains("maximum-paths"),

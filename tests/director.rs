@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ipvsdir::config::{LoadOptions, load_str};
 use ipvsdir::lvs::diff::apply_to;
 use ipvsdir::lvs::director::{
-    AnnounceRequest, Director, Effect, Event, KernelReply, KernelRequest, OperatorError, Options,
-    Override, RETRY_AFTER, Saved, Target,
+    AnnounceRequest, Director, DrainError, Effect, Event, KernelReply, KernelRequest,
+    OperatorError, Options, Override, RETRY_AFTER, Saved, Target,
 };
 use ipvsdir::lvs::kernel_error::KernelError;
 use ipvsdir::lvs::{Op, Table};
@@ -34,6 +34,8 @@ struct Sim {
     effects: Vec<Effect>,
     /// Answer the next requests with a timeout.
     silent: usize,
+    /// The IPVS connection counter of every service.
+    conns: u64,
 }
 
 fn opts(t0: Instant) -> Options {
@@ -64,6 +66,7 @@ impl Sim {
             requests: Vec::new(),
             effects: Vec::new(),
             silent: 0,
+            conns: 0,
         }
     }
 
@@ -107,6 +110,13 @@ impl Sim {
                 apply_to(&mut self.kernel, &ops);
                 KernelReply::Executed(Ok(ops.iter().map(|_| Ok(())).collect()))
             }
+            // Every service has scheduled `conns` connections so far.
+            KernelRequest::ReadCounters => KernelReply::Counters(Ok(self
+                .kernel
+                .services
+                .keys()
+                .map(|k| (*k, self.conns))
+                .collect())),
         }
     }
 
@@ -148,6 +158,7 @@ impl Sim {
                 KernelRequest::Read => vec!["read".to_string()],
                 KernelRequest::Flush => vec!["flush".to_string()],
                 KernelRequest::SetTimeouts(_) => vec!["timeouts".to_string()],
+                KernelRequest::ReadCounters => vec!["counters".to_string()],
             })
             .collect()
     }
@@ -1455,4 +1466,315 @@ virtual_server group G {
     s.probe(0, false);
     s.ops();
     assert_eq!(s.weights()[0].1, 0, "both down: inhibited at 0");
+}
+
+/// ANNOUNCED with a drain metric (and the default 10 s drain time).
+fn drain_conf() -> String {
+    ANNOUNCED.replace(
+        " announce_withdraw_grace 3\n",
+        " announce_withdraw_grace 3\n announce_drain_metric 4000\n",
+    )
+}
+
+/// The route changes since the last call, with their metric (`-`: none),
+/// and the drain's stage; other effects are dropped.
+fn routes(s: &mut Sim) -> Vec<String> {
+    s.effects
+        .drain(..)
+        .filter_map(|e| match e {
+            Effect::Announce(AnnounceRequest::Announce { target, vip }) => Some(format!(
+                "announce {vip} m{}",
+                target.metric.map_or("-".into(), |m| m.to_string())
+            )),
+            Effect::Announce(AnnounceRequest::Withdraw { target, vip }) => Some(format!(
+                "withdraw {vip} m{}",
+                target.metric.map_or("-".into(), |m| m.to_string())
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn drain_stage(s: &Sim) -> Option<(String, String)> {
+    s.core.drain_status().map(|d| (d.stage, d.why))
+}
+
+#[test]
+fn drain_director_announces_worse_first_then_withdraws_after_the_bounded_time() {
+    let mut s = Sim::new(&drain_conf(), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(1.0);
+    let answer = s.core.drain_director(s.now, true).expect("drain");
+    s.run();
+    assert!(
+        answer.starts_with("draining: announced with metric 4000"),
+        "{answer}"
+    );
+    // Make-before-break per VIP: the route with the drain metric first.
+    assert_eq!(
+        routes(&mut s),
+        [
+            "announce 10.0.0.1 m4000",
+            "withdraw 10.0.0.1 m-",
+            "announce 10.0.0.2 m4000",
+            "withdraw 10.0.0.2 m-"
+        ]
+    );
+    let a = s.core.announcements();
+    assert!(a.iter().all(|v| v.announced && v.drained), "{a:?}");
+    assert!(
+        why(&s, "10.0.0.1")
+            .1
+            .starts_with("draining (operator): quorum held")
+    );
+    // New connections keep arriving: only the bounded time ends it.
+    for t in 2..=10 {
+        s.conns += 5;
+        s.at(t as f64);
+        assert!(routes(&mut s).is_empty(), "at {t} s");
+    }
+    assert!(
+        s.ops().iter().any(|o| o == "counters"),
+        "the counters were read"
+    );
+    s.conns += 5;
+    s.at(11.0);
+    assert_eq!(
+        routes(&mut s),
+        ["withdraw 10.0.0.1 m4000", "withdraw 10.0.0.2 m4000"]
+    );
+    assert_eq!(
+        drain_stage(&s),
+        Some(("withdrawn".into(), "announce_drain_time 10 s over".into()))
+    );
+    assert_eq!(
+        why(&s, "10.0.0.1"),
+        (
+            false,
+            "drained (operator): announce_drain_time 10 s over".into()
+        )
+    );
+    // The IPVS table is the operator's drain's business no more than a
+    // health flap's: nothing released, nothing read once withdrawn.
+    s.at(30.0);
+    assert!(s.ops().iter().all(|o| o == "read"), "no IPVS change");
+    // Health changes while drained announce nothing.
+    s.probe(1, false);
+    s.probe(1, true);
+    assert!(routes(&mut s).is_empty());
+    // Undrain: announced again, with the normal metric.
+    let answer = s.core.drain_director(s.now, false).expect("undrain");
+    s.run();
+    assert!(answer.starts_with("undrained"), "{answer}");
+    assert_eq!(
+        routes(&mut s),
+        ["announce 10.0.0.1 m-", "announce 10.0.0.2 m-"]
+    );
+    assert_eq!(drain_stage(&s), None);
+    assert!(
+        s.core
+            .announcements()
+            .iter()
+            .all(|v| v.announced && !v.drained)
+    );
+}
+
+#[test]
+fn a_drain_ends_once_no_new_connection_arrives_for_three_seconds() {
+    let mut s = Sim::new(&drain_conf(), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.conns = 100;
+    s.at(1.0);
+    s.core.drain_director(s.now, true).expect("drain");
+    s.run();
+    routes(&mut s);
+    // The first read (at 2 s: the clock moves a second at a time) is the
+    // baseline; from there the counter stands still: routers have moved
+    // the traffic.
+    s.conns = 120;
+    for t in [2.0, 3.0, 4.0, 4.9] {
+        s.at(t);
+        assert!(routes(&mut s).is_empty(), "at {t} s");
+    }
+    s.at(5.0);
+    assert_eq!(
+        routes(&mut s),
+        ["withdraw 10.0.0.1 m4000", "withdraw 10.0.0.2 m4000"]
+    );
+    assert_eq!(
+        drain_stage(&s),
+        Some((
+            "withdrawn".into(),
+            "no new connection to the VIPs for 3 s".into()
+        ))
+    );
+    assert_eq!(
+        s.ops().iter().filter(|o| *o == "counters").count(),
+        4,
+        "read every second from 2 s to 5 s"
+    );
+    // Withdrawn: no more reads.
+    s.at(8.0);
+    assert!(!s.ops().iter().any(|o| o == "counters"));
+}
+
+#[test]
+fn the_stop_drains_then_withdraws_then_releases_after_the_grace() {
+    let mut s = Sim::new(&drain_conf(), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    s.at(1.0);
+    s.on(Event::Stop);
+    assert_eq!(
+        routes(&mut s),
+        [
+            "announce 10.0.0.1 m4000",
+            "withdraw 10.0.0.1 m-",
+            "announce 10.0.0.2 m4000",
+            "withdraw 10.0.0.2 m-"
+        ]
+    );
+    assert_eq!(drain_stage(&s).map(|d| d.0), Some("draining".into()));
+    assert_eq!(s.core.drain_status().map(|d| d.by), Some("stop".into()));
+    // Nothing new is announced during the stop's drain.
+    s.probe(1, false);
+    assert_eq!(routes(&mut s), ["withdraw 10.0.0.1 m4000"]);
+    s.probe(1, true);
+    assert!(routes(&mut s).is_empty());
+    // No new connection from 1 s (the first read, at the stop): withdrawn
+    // at 4 s, released 3 s later.
+    s.at(2.0);
+    s.at(3.0);
+    s.at(3.9);
+    assert!(routes(&mut s).is_empty());
+    s.at(4.0);
+    assert_eq!(routes(&mut s), ["withdraw 10.0.0.2 m4000"]);
+    assert!(!s.ops().iter().any(|o| o.starts_with("-D")));
+    s.at(6.9);
+    assert!(!s.ops().iter().any(|o| o.starts_with("-D")));
+    s.at(7.0);
+    let ops = s.ops();
+    assert_eq!(
+        ops.iter().filter(|o| o.starts_with("-D")).count(),
+        4,
+        "{ops:?}"
+    );
+    assert!(s.core.is_stopped());
+}
+
+#[test]
+fn without_ipvs_the_stop_drains_for_the_bounded_time() {
+    let text = drain_conf().replace(
+        " announce_drain_metric 4000\n",
+        " announce_drain_metric 4000\n announce_drain_time 5\n",
+    );
+    let mut s = Sim::new(&text, |o| o.write_table = false);
+    s.on(Event::Start);
+    s.said();
+    s.at(1.0);
+    s.on(Event::Stop);
+    assert_eq!(routes(&mut s).len(), 4);
+    s.at(5.9);
+    assert!(routes(&mut s).is_empty());
+    assert!(!s.core.is_stopped());
+    s.at(6.0);
+    assert_eq!(routes(&mut s).len(), 2);
+    assert!(!s.core.is_stopped(), "the withdrawal's grace");
+    s.at(9.0);
+    assert!(s.core.is_stopped());
+    assert!(s.requests.is_empty(), "no kernel request without IPVS");
+}
+
+#[test]
+fn undrain_during_a_drain_switches_back_new_route_first() {
+    let mut s = Sim::new(&drain_conf(), |_| {});
+    s.on(Event::Start);
+    s.said();
+    s.core.drain_director(s.now, true).expect("drain");
+    s.run();
+    routes(&mut s);
+    let again = s.core.drain_director(s.now, true).expect("again");
+    assert!(again.starts_with("already draining"), "{again}");
+    s.core.drain_director(s.now, false).expect("undrain");
+    s.run();
+    assert_eq!(
+        routes(&mut s),
+        [
+            "announce 10.0.0.1 m-",
+            "withdraw 10.0.0.1 m4000",
+            "announce 10.0.0.2 m-",
+            "withdraw 10.0.0.2 m4000"
+        ]
+    );
+    // The bounded time of the cancelled drain ends nothing.
+    s.at(20.0);
+    assert!(routes(&mut s).is_empty());
+    assert_eq!(
+        s.core.drain_director(s.now, false),
+        Ok("not drained".into())
+    );
+}
+
+#[test]
+fn drain_without_a_drain_metric_withdraws_at_once_and_is_refused_without_announcements() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.said();
+    let answer = s.core.drain_director(s.now, true).expect("drain");
+    s.run();
+    assert!(answer.contains("no announce_drain_metric"), "{answer}");
+    assert_eq!(
+        routes(&mut s),
+        ["withdraw 10.0.0.1 m-", "withdraw 10.0.0.2 m-"]
+    );
+    // The stop then has nothing to withdraw: released at once.
+    s.on(Event::Stop);
+    assert!(s.core.is_stopped());
+    assert_eq!(
+        s.core.drain_director(s.now, true),
+        Err(DrainError::Stopping)
+    );
+    let mut s = Sim::new(TWO, |_| {});
+    s.on(Event::Start);
+    assert_eq!(
+        s.core.drain_director(s.now, true),
+        Err(DrainError::NoAnnounce)
+    );
+}
+
+#[test]
+fn drain_keywords_are_validated() {
+    let l = load_str(
+        "t.conf",
+        &drain_conf().replace("announce_drain_metric 4000", "announce_drain_metric 0"),
+        &LoadOptions::default(),
+    );
+    assert!(l.config.is_none());
+    assert!(
+        l.diagnostics
+            .to_string()
+            .contains("announce_drain_metric 0 is the routes' own metric"),
+        "{}",
+        l.diagnostics
+    );
+    let l = load_str(
+        "t.conf",
+        &drain_conf().replace(
+            "announce_drain_metric 4000",
+            "announce_drain_metric 4000\n announce_drain_time 4000",
+        ),
+        &LoadOptions::default(),
+    );
+    assert!(
+        l.diagnostics
+            .to_string()
+            .contains("announce_drain_time is at most 3600")
+    );
+    let a = config(&drain_conf()).global.lvs.announce.expect("announce");
+    assert_eq!((a.drain_metric, a.drain_time.0.as_secs()), (Some(4000), 10));
 }

@@ -108,13 +108,16 @@ fn health() -> HealthReport {
                 vip: "10.0.0.100".parse().expect("ip"),
                 announced: true,
                 why: "quorum held by VS [10.0.0.100]:tcp:80".into(),
+                drained: false,
             },
             VipStatus {
                 vip: "10.0.0.101".parse().expect("ip"),
                 announced: false,
                 why: "stopping".into(),
+                drained: false,
             },
         ],
+        drain: None,
         virtual_servers: vec![VirtualServerReport {
             name: "[10.0.0.100]:tcp:80".into(),
             services: vec!["TCP 10.0.0.100:80".into()],

@@ -300,11 +300,35 @@ pub struct AnnounceGlobals {
     /// `announce_withdraw_grace SECS`: at stop, how long routing has to move
     /// traffic away after the withdrawal before the IPVS table is released.
     pub withdraw_grace: Timer,
+    /// `announce_drain_metric N`: the metric the routes take while the
+    /// director drains (`ipvsdir ctl drain-director`, stop); the routing
+    /// daemon maps it to GRACEFUL_SHUTDOWN / a worse MED. None: a drain
+    /// withdraws at once.
+    #[serde(default)]
+    pub drain_metric: Option<u32>,
+    /// `announce_drain_time SECS`: the longest a drain keeps the worse
+    /// routes before it withdraws them (sooner once no new connection
+    /// reaches the VIPs).
+    #[serde(default = "AnnounceGlobals::default_drain_time")]
+    pub drain_time: Timer,
 }
 
 impl AnnounceGlobals {
     pub const DEFAULT_PROTOCOL: u8 = 18;
     pub const DEFAULT_WITHDRAW_GRACE: Timer = Timer::secs(2);
+    pub const DEFAULT_DRAIN_TIME: Timer = Timer::secs(10);
+
+    fn default_drain_time() -> Timer {
+        Self::DEFAULT_DRAIN_TIME
+    }
+
+    /// The same routes with the drain metric (self when none is set).
+    pub fn drained(self) -> AnnounceGlobals {
+        AnnounceGlobals {
+            metric: self.drain_metric.or(self.metric),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

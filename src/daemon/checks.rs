@@ -5,6 +5,7 @@
 //! report. Every decision is the core's.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,13 +17,14 @@ use super::transitions::Recent;
 use crate::check::engine::{self, Board, Clock, ProbeUpdate};
 use crate::check::health::HealthTable;
 use crate::check::probe::ProbeContext;
+use crate::config::model::AnnounceGlobals;
 use crate::config::model::{Config, Script};
 use crate::lvs::director::{
-    self, AnnounceRequest, Director, Effect, Event, OperatorError, Override, Target,
+    self, AnnounceRequest, Director, DrainError, Effect, Event, OperatorError, Override, Target,
 };
 use crate::lvs::kernel::KernelError;
 use crate::lvs::{overrides, owned, worker};
-use crate::vrrp::rtnl::{Rtnl, announce_text};
+use crate::vrrp::rtnl::{Rtnl, announce_text, kernel_metric};
 
 /// The health report shows a change at most this late.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -72,6 +74,12 @@ pub enum Command {
         target: Target,
         what: Override,
         reply: oneshot::Sender<Result<Vec<String>, OperatorError>>,
+    },
+    /// `ipvsdir ctl drain-director` (`drain`) or `undrain-director`; the
+    /// answer says what happens.
+    DrainDirector {
+        drain: bool,
+        reply: oneshot::Sender<Result<String, DrainError>>,
     },
     /// Stop; with VRRP in this process, the table is released after
     /// [`Command::VrrpStopped`].
@@ -265,6 +273,10 @@ pub async fn run(
                         let _ = reply.send(core.operator(Instant::now(), &target, what));
                         continue;
                     }
+                    Some(Command::DrainDirector { drain, reply }) => {
+                        let _ = reply.send(core.drain_director(Instant::now(), drain));
+                        continue;
+                    }
                     Some(Command::VrrpStopped) => Event::VrrpStopped,
                     Some(Command::VrrpState { instance, master }) => {
                         Event::VrrpState { instance, master }
@@ -302,6 +314,7 @@ fn write_status(
     let plan = core.health().plan.clone();
     let placement = core.placement();
     let announced = core.announcements();
+    let drain = core.drain_status();
     let config = core.config().clone();
     let board = board.clone();
     let path = options.health_state.clone();
@@ -318,6 +331,7 @@ fn write_status(
         }
         let mut r = status::report(&config, &view, &placement, started);
         r.announced = announced;
+        r.drain = drain;
         if let Some(path) = path
             && let Err(e) = status::write(&path, &r)
         {
@@ -375,7 +389,7 @@ impl Announcer {
 }
 
 async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
-    let rtnl = match Rtnl::open().await {
+    let rtnl = match Rtnl::open_strict().await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("announce: cannot open rtnetlink: {e}; no VIP is announced");
@@ -389,40 +403,7 @@ async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
                 target,
                 vips,
                 drift,
-            } => {
-                let missing = match rtnl.announced(&target).await {
-                    Ok(have) => {
-                        for vip in have.difference(&vips) {
-                            let route = announce_text(&target, *vip);
-                            match rtnl.withdraw(&target, *vip).await {
-                                Ok(_) if drift => tracing::warn!(
-                                    "announce: route {route} is not ours to keep (added by hand?): removed"
-                                ),
-                                Ok(_) => tracing::info!("announce: removed stale route {route}"),
-                                Err(e) => tracing::error!("announce: {e}"),
-                            }
-                        }
-                        vips.difference(&have).copied().collect()
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            "announce: cannot read routing table {}: {e}",
-                            target.table
-                        );
-                        vips
-                    }
-                };
-                for vip in missing {
-                    match rtnl.announce(&target, vip).await {
-                        Ok(()) if drift => tracing::warn!(
-                            "announce: route {} was gone (removed by hand?): added again",
-                            announce_text(&target, vip)
-                        ),
-                        Ok(()) => {}
-                        Err(e) => tracing::error!("announce: VIP {vip}: {e}"),
-                    }
-                }
-            }
+            } => sync_routes(&rtnl, target, &vips, drift).await,
             AnnounceRequest::Announce { target, vip } => {
                 if let Err(e) = rtnl.announce(&target, vip).await {
                     tracing::error!("announce: VIP {vip}: {e}");
@@ -433,6 +414,51 @@ async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
                     tracing::error!("announce: withdrawing VIP {vip}: {e}");
                 }
             }
+        }
+    }
+}
+
+/// Makes the table hold exactly our routes for `vips` with the target's
+/// metric: the missing ones first, then every other route of ours (another
+/// metric, another VIP) removed, so a VIP whose metric changes is never
+/// without a route.
+async fn sync_routes(rtnl: &Rtnl, target: AnnounceGlobals, vips: &BTreeSet<IpAddr>, drift: bool) {
+    let want: BTreeSet<(IpAddr, u32)> = vips
+        .iter()
+        .map(|v| (*v, kernel_metric(*v, target.metric)))
+        .collect();
+    let have = match rtnl.announced(&target).await {
+        Ok(have) => Some(have),
+        Err(e) => {
+            tracing::error!("announce: cannot read routing table {}: {e}", target.table);
+            None
+        }
+    };
+    for (vip, _) in want.difference(have.as_ref().unwrap_or(&BTreeSet::new())) {
+        match rtnl.announce(&target, *vip).await {
+            Ok(()) if drift => tracing::warn!(
+                "announce: route {} was gone (removed by hand?): added again",
+                announce_text(&target, *vip)
+            ),
+            Ok(()) => {}
+            Err(e) => tracing::error!("announce: VIP {vip}: {e}"),
+        }
+    }
+    for (vip, metric) in have
+        .as_ref()
+        .map_or(Vec::new(), |h| h.difference(&want).copied().collect())
+    {
+        let route = AnnounceGlobals {
+            metric: Some(metric),
+            ..target
+        };
+        let text = announce_text(&route, vip);
+        match rtnl.withdraw(&route, vip).await {
+            Ok(_) if drift => tracing::warn!(
+                "announce: route {text} is not ours to keep (added by hand?): removed"
+            ),
+            Ok(_) => tracing::info!("announce: removed stale route {text}"),
+            Err(e) => tracing::error!("announce: {e}"),
         }
     }
 }

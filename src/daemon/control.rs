@@ -243,8 +243,11 @@ pub async fn serve(
                         _ => return,
                     }
                 }
-                Ok(Request::Operator(..)) if !root => {
+                Ok(Request::Operator(..) | Request::Director(_)) if !root => {
                     reply(&Answer::error("operator commands are for root only"))
+                }
+                Ok(Request::Director(drain)) => {
+                    reply(&drain_director(director.as_ref(), drain).await)
                 }
                 Ok(Request::Operator(target, what)) => {
                     reply(&operate(director.as_ref(), target, what).await)
@@ -302,11 +305,49 @@ async fn operate(
             ok: true,
             applied,
             error: None,
+            message: None,
         },
         Ok(Some(Err(e))) => Answer::error(e),
         Ok(None) => Answer::error("the director is stopping"),
         Err(_) => Answer::error("the director did not answer within 5 s; try again"),
     }
+}
+
+/// Hands `drain-director` / `undrain-director` to the director.
+async fn drain_director(director: Option<&mpsc::Sender<Command>>, drain: bool) -> Answer {
+    let Some(director) = director else {
+        return Answer::error(
+            "this daemon runs no virtual servers (VRRP only, or none in the file)",
+        );
+    };
+    let (tx, rx) = oneshot::channel();
+    let sent = director.send(Command::DrainDirector { drain, reply: tx });
+    match tokio::time::timeout(DIRECTOR_TIMEOUT, async {
+        sent.await.ok()?;
+        rx.await.ok()
+    })
+    .await
+    {
+        Ok(Some(Ok(message))) => Answer {
+            ok: true,
+            applied: Vec::new(),
+            error: None,
+            message: Some(message),
+        },
+        Ok(Some(Err(e))) => Answer::error(e),
+        Ok(None) => Answer::error("the director is stopping"),
+        Err(_) => Answer::error("the director did not answer within 5 s; try again"),
+    }
+}
+
+/// Sends `drain-director` (or `undrain-director`) to a running daemon.
+pub fn director(path: &Path, drain: bool) -> std::io::Result<Answer> {
+    let line = if drain {
+        "drain-director"
+    } else {
+        "undrain-director"
+    };
+    serde_json::from_slice(&exchange(path, line)?).map_err(invalid)
 }
 
 /// Sends one request line and reads the whole answer.

@@ -6,6 +6,8 @@
 //! disable 10.0.0.11 [vs ...]                out of the table
 //! enable 10.0.0.11 [vs ...]                 back to its checkers' verdict
 //! weight 10.0.0.11:8080 5 [vs ...]          this weight while up
+//! drain-director                            announced VIPs drained, then withdrawn
+//! undrain-director                          announced again as health says
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,8 @@ pub enum Request {
     /// The status document (API version 1).
     Status,
     Operator(Target, Override),
+    /// `drain-director` (true) or `undrain-director` (false).
+    Director(bool),
 }
 
 /// The answer to an operator's request.
@@ -29,6 +33,9 @@ pub struct Answer {
     pub applied: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a director command does (drain-director).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl Answer {
@@ -37,6 +44,7 @@ impl Answer {
             ok: false,
             applied: Vec::new(),
             error: Some(e.to_string()),
+            message: None,
         }
     }
 }
@@ -44,10 +52,12 @@ impl Answer {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     #[error(
-        "empty request: send `status`, or `drain|disable|enable RS [vs VS]`, or `weight RS N [vs VS]`"
+        "empty request: send `status`, or `drain|disable|enable RS [vs VS]`, or `weight RS N [vs VS]`, or `drain-director|undrain-director`"
     )]
     Empty,
-    #[error("unknown request `{0}`: send `status`, `drain`, `disable`, `enable` or `weight`")]
+    #[error(
+        "unknown request `{0}`: send `status`, `drain`, `disable`, `enable`, `weight`, `drain-director` or `undrain-director`"
+    )]
     Unknown(String),
     #[error("`{0}` is not a real server address: give IP or IP:PORT ([IPv6]:PORT)")]
     Address(String),
@@ -61,8 +71,14 @@ pub enum RequestError {
 pub fn parse(line: &str) -> Result<Request, RequestError> {
     let mut words = line.split_whitespace();
     let verb = words.next().ok_or(RequestError::Empty)?;
-    if verb == "status" {
-        return Ok(Request::Status);
+    match (verb, words.clone().next()) {
+        ("status", _) => return Ok(Request::Status),
+        ("drain-director", None) => return Ok(Request::Director(true)),
+        ("undrain-director", None) => return Ok(Request::Director(false)),
+        ("drain-director" | "undrain-director", Some(w)) => {
+            return Err(RequestError::Trailing(w.chars().take(40).collect()));
+        }
+        _ => {}
     }
     let what = match verb {
         "drain" => Override::Drain,
@@ -150,5 +166,11 @@ mod tests {
             Err(RequestError::Trailing(_))
         ));
         assert!(matches!(parse("reboot"), Err(RequestError::Unknown(_))));
+        assert_eq!(parse("drain-director\n"), Ok(Request::Director(true)));
+        assert_eq!(parse("undrain-director"), Ok(Request::Director(false)));
+        assert!(matches!(
+            parse("drain-director now"),
+            Err(RequestError::Trailing(_))
+        ));
     }
 }

@@ -74,6 +74,9 @@ pub fn data_text(vrrp: Option<&VrrpReport>, health: Option<&HealthReport>) -> St
         && !h.announced.is_empty()
     {
         out += "------< Announced VIPs >------\n";
+        if let Some(d) = &h.drain {
+            out += &crate::lvs::announce::drain_text(d);
+        }
         out += &crate::lvs::announce::text(&h.announced);
     }
     out

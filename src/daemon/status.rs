@@ -82,6 +82,10 @@ pub struct HealthReport {
     /// Every VIP with `announce`: announced now or not, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub announced: Vec<crate::lvs::announce::VipStatus>,
+    /// The director's drain (`ipvsdir ctl drain-director`, or the stop),
+    /// while one is under way or done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<crate::lvs::announce::DrainStatus>,
 }
 
 impl HealthReport {
@@ -204,6 +208,7 @@ pub fn report(
         written: unix(SystemTime::now()),
         virtual_servers,
         announced: Vec::new(),
+        drain: None,
     }
 }
 

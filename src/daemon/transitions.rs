@@ -162,6 +162,7 @@ mod tests {
             pid: 1,
             written,
             announced: Vec::new(),
+            drain: None,
             virtual_servers: vs
                 .into_iter()
                 .map(|(name, real_servers)| VirtualServerReport {

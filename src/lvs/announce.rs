@@ -98,6 +98,21 @@ pub struct VipStatus {
     pub announced: bool,
     /// e.g. `VS 10.0.0.1:80 quorum held` or `VS 10.0.0.1:80 lost quorum 1`.
     pub why: String,
+    /// Announced with the drain metric (`announce_drain_metric`): routers
+    /// are told to prefer other directors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drained: bool,
+}
+
+/// The director's drain (`ipvsdir ctl drain-director`, or the stop).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainStatus {
+    /// `draining`: announced with the drain metric, waiting for traffic to
+    /// move; `withdrawn`: the routes are gone.
+    pub stage: String,
+    /// `operator` (ctl drain-director) or `stop`.
+    pub by: String,
+    pub why: String,
 }
 
 /// The `--dump` and SIGUSR1 lines: one per VIP with `announce`.
@@ -107,15 +122,20 @@ pub fn text(list: &[VipStatus]) -> String {
         out.push_str(&format!(
             "Announce {} {}: {}\n",
             s.vip,
-            if s.announced {
-                "ANNOUNCED"
-            } else {
-                "WITHDRAWN"
+            match (s.announced, s.drained) {
+                (true, true) => "DRAINING",
+                (true, false) => "ANNOUNCED",
+                _ => "WITHDRAWN",
             },
             s.why
         ));
     }
     out
+}
+
+/// The `--dump` line of a drain.
+pub fn drain_text(d: &DrainStatus) -> String {
+    format!("Director drain ({}): {}: {}\n", d.by, d.stage, d.why)
 }
 
 /// What the rule needs to know of the director's state.
@@ -141,6 +161,7 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
                     vip,
                     announced: false,
                     why: format!("VS {vsn} below quorum {}", vs.quorum),
+                    drained: false,
                 };
             }
             None => {
@@ -148,6 +169,7 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
                     vip,
                     announced: false,
                     why: format!("VS {vsn} not judged yet"),
+                    drained: false,
                 };
             }
         }
@@ -158,6 +180,7 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
                 vip,
                 announced: false,
                 why: format!("VS {vsn}: vrrp_instance {inst} is not MASTER"),
+                drained: false,
             };
         }
         held.push(vsn);
@@ -167,12 +190,14 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
             vip,
             announced: false,
             why: "no virtual server".into(),
+            drained: false,
         };
     }
     VipStatus {
         vip,
         announced: true,
         why: format!("quorum held by VS {}", held.join(", VS ")),
+        drained: false,
     }
 }
 

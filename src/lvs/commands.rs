@@ -142,7 +142,7 @@ pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<String>, K
     core.handle(Instant::now(), Event::Start);
     let mut rules = Vec::new();
     drive(&mut core, None, |request| match request {
-        KernelRequest::Read => worker::execute(&mut ipvs, KernelRequest::Read),
+        r @ (KernelRequest::Read | KernelRequest::ReadCounters) => worker::execute(&mut ipvs, r),
         KernelRequest::Flush => {
             rules.push("-C".to_string());
             KernelReply::Done(Ok(()))

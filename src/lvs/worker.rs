@@ -20,6 +20,7 @@ pub fn execute(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
         KernelReply::Table(r) => u64::from(r.is_err()),
         KernelReply::Executed(Ok(results)) => results.iter().filter(|r| r.is_err()).count() as u64,
         KernelReply::Executed(Err(_)) => 1,
+        KernelReply::Counters(r) => u64::from(r.is_err()),
     };
     if failed > 0 {
         super::kernel::note_errors(failed);
@@ -37,6 +38,21 @@ fn run(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
         }
         KernelRequest::Read => KernelReply::Table(ipvs.read().map(|t| t.to_table())),
         KernelRequest::Execute(ops) => KernelReply::Executed(ipvs.execute(&ops)),
+        // One service dump, no destinations: read every second while draining.
+        KernelRequest::ReadCounters => KernelReply::Counters(
+            ipvs.request(IpvsMessage::GetService(None), true)
+                .map(|replies| {
+                    replies
+                        .into_iter()
+                        .filter_map(|m| match m {
+                            IpvsMessage::ServiceReply(e) => {
+                                Some((e.service.key, e.stats64.or(e.stats).map_or(0, |s| s.conns)))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                }),
+        ),
     }
 }
 

@@ -302,10 +302,26 @@ fn health_metrics(r: &Registry, h: &HealthReport) {
             "1 per VIP with announce: why it is announced or not",
             &["vip", "reason"],
         );
+        let drained = gauges(
+            r,
+            "ipvsdir_vip_announce_drained",
+            "1 while the VIP is announced with announce_drain_metric (routers prefer other directors)",
+            &["vip"],
+        );
         for a in &h.announced {
             let vip = a.vip.to_string();
             set(&announced, &[&vip], if a.announced { 1.0 } else { 0.0 });
             set(&why, &[&vip, &a.why], 1.0);
+            set(&drained, &[&vip], if a.drained { 1.0 } else { 0.0 });
+        }
+        if let Some(d) = &h.drain {
+            let info = gauges(
+                r,
+                "ipvsdir_director_drain_info",
+                "1 while the director is drained (ctl drain-director, or the stop): stage draining or withdrawn",
+                &["stage", "by", "reason"],
+            );
+            set(&info, &[&d.stage, &d.by, &d.why], 1.0);
         }
     }
     let reason = gauges(

@@ -18,6 +18,8 @@ const EXTENSIONS: &[&str] = &[
     "announce_protocol",
     "announce_metric",
     "announce_withdraw_grace",
+    "announce_drain_metric",
+    "announce_drain_time",
 ];
 
 /// Routing tables an announcement may not go to: unspec (0), default
@@ -32,6 +34,8 @@ struct AnnounceLines {
     protocol: Option<u8>,
     metric: Option<u32>,
     grace: Option<crate::config::model::Timer>,
+    drain_metric: Option<(u32, Span)>,
+    drain_time: Option<crate::config::model::Timer>,
     /// The first announce_* line other than announce_table.
     other: Option<(Span, String)>,
 }
@@ -177,6 +181,20 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
             withdraw_grace: announce
                 .grace
                 .unwrap_or(AnnounceGlobals::DEFAULT_WITHDRAW_GRACE),
+            drain_metric: match announce.drain_metric {
+                // The same route: nothing would tell the routers.
+                Some((m, span)) if m == announce.metric.unwrap_or(0) => {
+                    cx.error(
+                        span,
+                        format!("announce_drain_metric {m} is the routes' own metric: use another one, mapped by the routing daemon (conf/bird2-announce.conf)"),
+                    );
+                    None
+                }
+                m => m.map(|(m, _)| m),
+            },
+            drain_time: announce
+                .drain_time
+                .unwrap_or(AnnounceGlobals::DEFAULT_DRAIN_TIME),
         }),
         (None, Some((span, name))) => {
             cx.error(
@@ -264,6 +282,23 @@ fn announce_line(cx: &mut Ctx, n: &Node, a: &mut AnnounceLines) -> bool {
                     );
                 } else {
                     a.grace = Some(t);
+                }
+            }
+        }
+        "announce_drain_metric" => {
+            if let Some(m) = cx.int(n, 0..=i64::from(u32::MAX)) {
+                a.drain_metric = Some((m, n.args[0].span));
+            }
+        }
+        "announce_drain_time" => {
+            if let Some(t) = cx.timer(n) {
+                if t.0 > std::time::Duration::from_secs(3600) {
+                    cx.error(
+                        n.args[0].span,
+                        "announce_drain_time is at most 3600 seconds",
+                    );
+                } else {
+                    a.drain_time = Some(t);
                 }
             }
         }

@@ -4,16 +4,74 @@
 //! before the IPVS table is ready after the start; the first one is a
 //! [`AnnounceRequest::Sync`] that also removes routes of ours an earlier
 //! run left behind.
+//!
+//! The drain (`ipvsdir ctl drain-director`, and the stop when
+//! `announce_drain_metric` is set) is make-before-break: the announced
+//! routes take the drain metric (the routing daemon maps it to
+//! GRACEFUL_SHUTDOWN / a worse MED, so routers prefer the other directors
+//! while this one still has its routes), then once no new connection has
+//! reached the VIPs for [`DRAIN_QUIET`] (IPVS counters, read every
+//! [`DRAIN_READ_EVERY`]) or after `announce_drain_time`, they are withdrawn.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use ipvs_sys::ServiceKey;
 
 use super::{Director, Effect};
 use crate::config::model::{AnnounceGlobals, Config, VirtualServer};
-use crate::lvs::announce::{Facts, VipStatus, decide, plan};
+use crate::lvs::announce::{DrainStatus, Facts, VipStatus, decide, plan};
 use crate::lvs::desired::QuorumMemory;
+use crate::lvs::kernel_error::KernelError;
+
+/// While draining, the IPVS counters are read this often.
+pub const DRAIN_READ_EVERY: Duration = Duration::from_secs(1);
+/// A drain is over once no new connection reached the drained VIPs for
+/// this long (traffic has moved to the other directors).
+pub const DRAIN_QUIET: Duration = Duration::from_secs(3);
+
+/// Why an operator's drain request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DrainError {
+    #[error("this director announces nothing: no `announce_table` in global_defs")]
+    NoAnnounce,
+    #[error("the director is stopping")]
+    Stopping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DrainBy {
+    Operator,
+    Stop,
+}
+
+impl DrainBy {
+    fn name(self) -> &'static str {
+        match self {
+            DrainBy::Operator => "operator",
+            DrainBy::Stop => "stop",
+        }
+    }
+}
+
+/// A drain of the whole director.
+#[derive(Debug, Clone)]
+pub(super) struct Drain {
+    by: DrainBy,
+    /// Announced with the drain metric until then (the bounded time);
+    /// None: withdrawn.
+    until: Option<Instant>,
+    /// Why it was withdrawn (shown while withdrawn).
+    ended: String,
+    /// The drained VIPs' connection counter as last read, and when.
+    last: Option<(Instant, u64)>,
+    /// Since when that counter has not moved.
+    quiet_since: Option<Instant>,
+    /// The next counter read (None: in flight, or reads failed).
+    pub(super) next_read: Option<Instant>,
+}
 
 /// A change to the routes that announce VIPs (carried out in the
 /// `announce_table` with rtnetlink by the daemon).
@@ -60,6 +118,11 @@ pub(super) struct AnnounceState {
     pub(super) withdraw_until: Option<Instant>,
     /// The next periodic check of the table (as the IPVS table's drift).
     pub(super) next_check: Option<Instant>,
+    pub(super) drain: Option<Drain>,
+    /// The routes carried out have the drain metric.
+    worse: bool,
+    /// The drain as last shown in the status.
+    shown_drain: Option<DrainStatus>,
 }
 
 impl AnnounceState {
@@ -92,6 +155,43 @@ impl AnnounceState {
     /// What is announced now and why (for --dump, metrics, status).
     pub(super) fn status(&self) -> Vec<VipStatus> {
         self.status.values().cloned().collect()
+    }
+
+    /// Announced with the drain metric, waiting for traffic to move.
+    pub(super) fn draining(&self) -> bool {
+        self.drain.as_ref().is_some_and(|d| d.until.is_some())
+    }
+
+    /// The drain's deadline (the bounded time).
+    pub(super) fn drain_until(&self) -> Option<Instant> {
+        self.drain.as_ref().and_then(|d| d.until)
+    }
+
+    pub(super) fn drain_status(&self) -> Option<DrainStatus> {
+        let d = self.drain.as_ref()?;
+        let t = self.target?;
+        Some(match d.until {
+            Some(_) => DrainStatus {
+                stage: "draining".into(),
+                by: d.by.name().into(),
+                why: format!(
+                    "announced with metric {}; withdrawn once no new connection arrives for {} s, at most {} s",
+                    t.drained().metric.unwrap_or(0),
+                    DRAIN_QUIET.as_secs(),
+                    t.drain_time.0.as_secs()
+                ),
+            },
+            None => DrainStatus {
+                stage: "withdrawn".into(),
+                by: d.by.name().into(),
+                why: d.ended.clone(),
+            },
+        })
+    }
+
+    /// The routes' target as carried out now (drain metric or not).
+    fn route_target(&self, worse: bool) -> Option<AnnounceGlobals> {
+        self.target.map(|t| if worse { t.drained() } else { t })
     }
 }
 
@@ -127,9 +227,21 @@ impl Director {
         let a = &mut self.announce;
         a.plan = plan(config);
         let target = config.global.lvs.announce.filter(|_| a.enabled);
-        if target != a.target {
+        let place = |t: Option<AnnounceGlobals>| t.map(|t| (t.table, t.protocol));
+        if place(target) == place(a.target) && target != a.target {
+            // Same table: one sync brings the routes to the new metrics,
+            // new route first.
+            a.target = target;
+            a.sync_pending = a.live;
+            if target.is_some_and(|t| t.drain_metric.is_none())
+                && let Some(d) = a.drain.as_mut().filter(|d| d.until.is_some())
+            {
+                d.until = None;
+                d.ended = "announce_drain_metric removed by a reload".into();
+            }
+        } else if target != a.target {
             if a.live
-                && let Some(old) = a.target
+                && let Some(old) = a.route_target(a.worse)
             {
                 tracing::info!(
                     "Announcements move from routing table {} to {}: withdrawing from the old one",
@@ -146,6 +258,7 @@ impl Director {
                     s.announced = false;
                 }
             }
+            a.worse = false;
             a.target = target;
             a.sync_pending = a.live;
         }
@@ -161,7 +274,27 @@ impl Director {
         let was_announced = self.announce.status.values().any(|s| s.announced);
         self.announce.stopping = true;
         self.announce.dirty = true;
+        if was_announced
+            && self
+                .announce
+                .target
+                .is_some_and(|t| t.drain_metric.is_some())
+        {
+            match &mut self.announce.drain {
+                Some(d) if d.until.is_some() => d.by = DrainBy::Stop,
+                _ => self.drain_begin(now, DrainBy::Stop),
+            }
+            // The withdrawal (and its grace) follow the drain.
+            self.announce_step();
+            return;
+        }
         self.announce_step();
+        self.announce_grace(now, was_announced);
+    }
+
+    /// After the stop's withdrawal: the release waits for
+    /// `announce_withdraw_grace` if something was announced.
+    fn announce_grace(&mut self, now: Instant, was_announced: bool) {
         if was_announced
             && let Some(t) = self.announce.target
             && !t.withdraw_grace.0.is_zero()
@@ -178,7 +311,7 @@ impl Director {
     /// else changed our routes (every `drift_interval` while announcing).
     pub(super) fn announce_tick(&mut self, now: Instant) {
         let a = &mut self.announce;
-        let Some(target) = a.target.filter(|_| a.live && !a.stopping) else {
+        let Some(target) = a.route_target(a.worse).filter(|_| a.live && !a.stopping) else {
             a.next_check = None;
             return;
         };
@@ -203,6 +336,183 @@ impl Director {
         }
     }
 
+    /// `ipvsdir ctl drain-director` (`on`) and `undrain-director`: the
+    /// answer says what happens.
+    pub fn drain_director(&mut self, now: Instant, on: bool) -> Result<String, DrainError> {
+        let a = &self.announce;
+        let Some(target) = a.target else {
+            return Err(DrainError::NoAnnounce);
+        };
+        if a.stopping {
+            return Err(DrainError::Stopping);
+        }
+        if !on {
+            if a.drain.is_none() {
+                return Ok("not drained".into());
+            }
+            self.announce.drain = None;
+            self.announce.dirty = true;
+            tracing::info!(
+                "Director drain cancelled (ctl undrain-director): VIPs are announced again as their health says"
+            );
+            self.announce_step();
+            return Ok("undrained: VIPs announced again as their health says".into());
+        }
+        if let Some(s) = a.drain_status() {
+            return Ok(format!("already {}: {}", s.stage, s.why));
+        }
+        let announced = a.status.values().any(|s| s.announced);
+        if announced && target.drain_metric.is_some() {
+            self.drain_begin(now, DrainBy::Operator);
+        } else {
+            let why = if announced {
+                "withdrawn at once: no announce_drain_metric to tell the routers first"
+            } else {
+                "nothing was announced"
+            };
+            tracing::warn!("Draining the director (ctl drain-director): {why}");
+            self.announce.drain = Some(Drain {
+                by: DrainBy::Operator,
+                until: None,
+                ended: why.into(),
+                last: None,
+                quiet_since: None,
+                next_read: None,
+            });
+        }
+        self.announce.dirty = true;
+        self.announce_step();
+        let s = self
+            .announce
+            .drain_status()
+            .map(|s| format!("{}: {}", s.stage, s.why));
+        Ok(s.unwrap_or_default())
+    }
+
+    /// Announced VIPs take the drain metric until traffic has moved.
+    fn drain_begin(&mut self, now: Instant, by: DrainBy) {
+        let a = &mut self.announce;
+        let Some(t) = a.target else {
+            return;
+        };
+        tracing::warn!(
+            "Draining the director ({}): VIPs announced with metric {} so routers prefer the other directors; withdrawn once no new connection arrives for {} s, at most {} s",
+            match by {
+                DrainBy::Operator => "ctl drain-director",
+                DrainBy::Stop => "stopping",
+            },
+            t.drained().metric.unwrap_or(0),
+            DRAIN_QUIET.as_secs(),
+            t.drain_time.0.as_secs()
+        );
+        a.drain = Some(Drain {
+            by,
+            until: Some(now + t.drain_time.0),
+            ended: String::new(),
+            last: None,
+            quiet_since: None,
+            next_read: self.opts.write_table.then_some(now),
+        });
+        a.dirty = true;
+    }
+
+    /// The drain is over: the routes are withdrawn (and at stop, the
+    /// release follows after the grace).
+    fn drain_end(&mut self, now: Instant, why: String) {
+        let Some(d) = self.announce.drain.as_mut().filter(|d| d.until.is_some()) else {
+            return;
+        };
+        tracing::warn!("Drain over ({why}): withdrawing the VIPs");
+        d.until = None;
+        d.ended = why;
+        d.next_read = None;
+        let by = d.by;
+        let was_announced = self.announce.status.values().any(|s| s.announced);
+        self.announce.dirty = true;
+        self.announce_step();
+        if by == DrainBy::Stop {
+            self.announce_grace(now, was_announced);
+        }
+    }
+
+    /// The bounded time of a drain; true when it ended now.
+    pub(super) fn drain_deadline(&mut self, now: Instant) -> bool {
+        match self.announce.drain_until() {
+            Some(t) if now >= t => {
+                let secs = self.announce.target.map_or(0, |t| t.drain_time.0.as_secs());
+                self.drain_end(now, format!("announce_drain_time {secs} s over"));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A counter read is due (and the kernel is free: the caller checks).
+    pub(super) fn counters_due(&self, now: Instant) -> bool {
+        self.announce
+            .drain
+            .as_ref()
+            .is_some_and(|d| d.until.is_some() && d.next_read.is_some_and(|t| now >= t))
+    }
+
+    pub(super) fn counters_sent(&mut self) {
+        if let Some(d) = &mut self.announce.drain {
+            d.next_read = None;
+        }
+    }
+
+    /// The IPVS counters (connections scheduled per service): the drain
+    /// ends once those of the drained VIPs stop moving.
+    pub(super) fn on_counters(
+        &mut self,
+        now: Instant,
+        r: Result<Vec<(ServiceKey, u64)>, KernelError>,
+    ) {
+        let vips: BTreeSet<IpAddr> = self
+            .announce
+            .status
+            .values()
+            .filter(|s| s.announced)
+            .map(|s| s.vip)
+            .collect();
+        let Some(d) = self.announce.drain.as_mut().filter(|d| d.until.is_some()) else {
+            return;
+        };
+        let counters = match r {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "Drain: cannot read the IPVS counters ({e}): the VIPs are withdrawn after announce_drain_time"
+                );
+                return;
+            }
+        };
+        let total: u64 = counters
+            .iter()
+            .filter(|(k, _)| matches!(k, ServiceKey::Addr { addr, .. } if vips.contains(addr)))
+            .map(|(_, n)| *n)
+            .fold(0, u64::wrapping_add);
+        match d.last {
+            Some((at, before)) if before == total => {
+                d.quiet_since.get_or_insert(at);
+            }
+            _ => d.quiet_since = None,
+        }
+        d.last = Some((now, total));
+        d.next_read = Some(now + DRAIN_READ_EVERY);
+        if d.quiet_since
+            .is_some_and(|q| now.saturating_duration_since(q) >= DRAIN_QUIET)
+        {
+            self.drain_end(
+                now,
+                format!(
+                    "no new connection to the VIPs for {} s",
+                    DRAIN_QUIET.as_secs()
+                ),
+            );
+        }
+    }
+
     /// Decides every VIP again if something changed; emits the route
     /// changes and the new status.
     pub(super) fn announce_step(&mut self) {
@@ -223,18 +533,33 @@ impl Director {
             quorum: &self.quorum,
             masters: &a.masters,
         };
+        let worse = a.draining();
+        let by = a.drain.as_ref().map_or("", |d| d.by.name());
         let mut next: BTreeMap<IpAddr, VipStatus> = BTreeMap::new();
         for (vip, servers) in &a.plan {
             let mut s = decide(&self.config, *vip, servers, &view);
-            if a.stopping && s.announced {
-                s = VipStatus {
-                    vip: *vip,
-                    announced: false,
-                    why: "stopping".into(),
-                };
+            let before = a.status.get(vip).is_some_and(|o| o.announced);
+            let not = |why: String| VipStatus {
+                vip: *vip,
+                announced: false,
+                why,
+                drained: false,
+            };
+            if s.announced {
+                if a.stopping && !(worse && before) {
+                    // At stop nothing is announced anew.
+                    s = not("stopping".into());
+                } else if let Some(d) = a.drain.as_ref().filter(|d| d.until.is_none()) {
+                    s = not(format!("drained ({by}): {}", d.ended));
+                } else if worse {
+                    s.drained = true;
+                    s.why = format!("draining ({by}): {}", s.why);
+                }
             }
             next.insert(*vip, s);
         }
+        let old_target = a.route_target(a.worse).unwrap_or(target);
+        let target = a.route_target(worse).unwrap_or(target);
         if std::mem::take(&mut a.sync_pending) {
             let vips: BTreeSet<IpAddr> = next
                 .values()
@@ -262,7 +587,24 @@ impl Director {
         } else {
             for (vip, s) in &next {
                 let before = a.status.get(vip).is_some_and(|o| o.announced);
-                if s.announced && !before {
+                if s.announced && before && a.worse != worse {
+                    // The new route first: make-before-break.
+                    tracing::info!(
+                        "Announcing VIP {vip} with metric {}: {}",
+                        target.metric.unwrap_or(0),
+                        s.why
+                    );
+                    self.effects
+                        .push_back(Effect::Announce(AnnounceRequest::Announce {
+                            target,
+                            vip: *vip,
+                        }));
+                    self.effects
+                        .push_back(Effect::Announce(AnnounceRequest::Withdraw {
+                            target: old_target,
+                            vip: *vip,
+                        }));
+                } else if s.announced && !before {
                     tracing::info!("Announcing VIP {vip} in table {}: {}", target.table, s.why);
                     self.effects
                         .push_back(Effect::Announce(AnnounceRequest::Announce {
@@ -277,7 +619,7 @@ impl Director {
                     );
                     self.effects
                         .push_back(Effect::Announce(AnnounceRequest::Withdraw {
-                            target,
+                            target: old_target,
                             vip: *vip,
                         }));
                 }
@@ -290,14 +632,17 @@ impl Director {
                     );
                     self.effects
                         .push_back(Effect::Announce(AnnounceRequest::Withdraw {
-                            target,
+                            target: old_target,
                             vip: *vip,
                         }));
                 }
             }
         }
-        if next != a.status {
+        a.worse = worse;
+        let drain = a.drain_status();
+        if next != a.status || drain != a.shown_drain {
             a.status = next;
+            a.shown_drain = drain;
             self.effects
                 .push_back(Effect::AnnounceStatus(Arc::new(a.status())));
         }

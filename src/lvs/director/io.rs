@@ -73,6 +73,8 @@ pub enum KernelRequest {
     Read,
     /// Carry out these operations, in order.
     Execute(Vec<Op>),
+    /// Read every service's connection counter (while draining).
+    ReadCounters,
 }
 
 #[derive(Debug)]
@@ -82,6 +84,9 @@ pub enum KernelReply {
     Table(Result<Table, KernelError>),
     /// One result per op; the outer error when the exchange itself failed.
     Executed(Result<Vec<Result<(), KernelError>>, KernelError>),
+    /// Connections scheduled per service since it was created (IPVS
+    /// service stats `conns`).
+    Counters(Result<Vec<(ServiceKey, u64)>, KernelError>),
 }
 
 #[derive(Debug, Clone)]

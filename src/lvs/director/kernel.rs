@@ -45,6 +45,8 @@ pub(super) enum InFlight {
         ops: Vec<Op>,
     },
     ReleaseRead,
+    /// The drain's counter read.
+    Counters,
 }
 
 impl Director {
@@ -110,6 +112,10 @@ impl Director {
         }
         if self.ready_pending {
             self.table_ready();
+        }
+        if self.counters_due(now) {
+            self.counters_sent();
+            self.send(KernelRequest::ReadCounters, InFlight::Counters);
         }
     }
 
@@ -269,6 +275,7 @@ impl Director {
                 }
                 self.finish_stop();
             }
+            (InFlight::Counters, KernelReply::Counters(r)) => self.on_counters(now, r),
             (busy, reply) => {
                 tracing::error!("IPVS: answer {reply:?} does not match the request {busy:?}");
                 self.written = None;

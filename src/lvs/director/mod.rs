@@ -20,7 +20,10 @@
 //!   away), then omega's scripts run and our services are released (or the
 //!   table flushed with `lvs_flush_on_stop`), unless `--dont-release-ipvs`;
 //! - announcements (`announce`): a VIP is announced once the table is ready
-//!   and while its virtual servers hold quorum ([`announce`]).
+//!   and while its virtual servers hold quorum ([`announce`]); with
+//!   `announce_drain_metric`, the stop (and `ctl drain-director`) first
+//!   drains: the routes take the drain metric until no new connection
+//!   arrives or `announce_drain_time` is over, then they are withdrawn.
 
 mod announce;
 mod io;
@@ -36,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use ipvs_sys::ServiceKey;
 
-pub use announce::AnnounceRequest;
+pub use announce::{AnnounceRequest, DRAIN_QUIET, DRAIN_READ_EVERY, DrainError};
 pub use io::{Effect, Event, KernelReply, KernelRequest, Override, Saved};
 use kernel::InFlight;
 pub use operator::{OperatorError, Target, names_vs, parse_endpoint};
@@ -259,6 +262,11 @@ impl Director {
         self.announce.status()
     }
 
+    /// The director's drain, if one is under way or done.
+    pub fn drain_status(&self) -> Option<crate::lvs::announce::DrainStatus> {
+        self.announce.drain_status()
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.stage == Stage::Stopped
     }
@@ -316,6 +324,8 @@ impl Director {
             }
             Event::VrrpState { instance, master } => self.announce.vrrp_state(instance, master),
         }
+        self.drain_deadline(now);
+        self.release_when_done(now);
         self.pump(now);
         self.announce_step();
         self.announce_tick(now);
@@ -325,7 +335,17 @@ impl Director {
     /// runs elsewhere) and the withdrawal's grace is over.
     fn handoff_done(&self, now: Instant) -> bool {
         (!self.opts.vrrp_in_process || self.vrrp_stopped)
+            && !self.announce.draining()
             && self.announce.withdraw_until.is_none_or(|t| now >= t)
+    }
+
+    /// At stop, once the drain, the withdrawal's grace and VRRP's handoff
+    /// are all over: the release.
+    fn release_when_done(&mut self, now: Instant) {
+        if self.stage == Stage::AwaitingVrrp && self.handoff_done(now) {
+            tracing::info!("VIPs withdrawn and their grace over: releasing the IPVS table");
+            self.begin_release();
+        }
     }
 
     /// Drain deadlines, drift ticks, retries and report ticks that are due.
@@ -341,11 +361,9 @@ impl Director {
         }
         if self.announce.withdraw_until.is_some_and(|t| now >= t) {
             self.announce.withdraw_until = None;
-            if self.stage == Stage::AwaitingVrrp && self.handoff_done(now) {
-                tracing::info!("Withdrawal grace over: releasing the IPVS table");
-                self.begin_release();
-            }
         }
+        self.drain_deadline(now);
+        self.release_when_done(now);
         self.pump(now);
         self.announce_step();
         self.announce_tick(now);
@@ -363,6 +381,7 @@ impl Director {
             self.next_ramp_step(),
             self.announce.withdraw_until,
             self.announce.next_check,
+            self.announce.drain_until(),
         ]
         .into_iter()
         .flatten()
@@ -373,6 +392,12 @@ impl Director {
             for t in [self.next_drift, self.retry_at].into_iter().flatten() {
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
+        }
+        if self.opts.write_table
+            && self.busy.is_none()
+            && let Some(t) = self.announce.drain.as_ref().and_then(|d| d.next_read)
+        {
+            at = Some(at.map_or(t, |a| a.min(t)));
         }
         at
     }

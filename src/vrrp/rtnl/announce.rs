@@ -24,7 +24,11 @@ const RTM_NEWROUTE: u16 = 24;
 /// struct rtmsg.
 const ROUTE_HEADER_LEN: usize = 12;
 const RTA_DST: u16 = 1;
+const RTA_PRIORITY: u16 = 6;
 const RTA_TABLE: u16 = 15;
+/// The metric the kernel gives an IPv6 route that has none (IP6_RT_PRIO_USER);
+/// IPv4's is 0.
+const IPV6_DEFAULT_METRIC: u32 = 1024;
 /// As a delete's scope: match any scope.
 const RT_SCOPE_NOWHERE: u8 = 255;
 
@@ -66,11 +70,25 @@ pub fn announce_message(target: &AnnounceGlobals, vip: IpAddr, delete: bool) -> 
     msg
 }
 
-/// From an RTM_NEWROUTE payload: the destination of a host route in
-/// `table` with protocol `protocol`, else None. Parsed by hand (header,
-/// RTA_DST, RTA_TABLE) so that an attribute this crate does not know
-/// cannot hide our routes.
-pub fn parse_ours(payload: &[u8], table: u32, protocol: u8) -> Result<Option<IpAddr>, String> {
+/// The metric the kernel keeps for a route of ours to `vip` with `metric`
+/// (the routes of one VIP differ by it).
+pub fn kernel_metric(vip: IpAddr, metric: Option<u32>) -> u32 {
+    metric.unwrap_or(if vip.is_ipv6() {
+        IPV6_DEFAULT_METRIC
+    } else {
+        0
+    })
+}
+
+/// From an RTM_NEWROUTE payload: the destination and metric (as
+/// [`kernel_metric`]) of a host route in `table` with protocol `protocol`,
+/// else None. Parsed by hand (header, RTA_DST, RTA_TABLE, RTA_PRIORITY) so
+/// that an attribute this crate does not know cannot hide our routes.
+pub fn parse_ours(
+    payload: &[u8],
+    table: u32,
+    protocol: u8,
+) -> Result<Option<(IpAddr, u32)>, String> {
     let h = payload
         .get(..ROUTE_HEADER_LEN)
         .ok_or("route message shorter than its header")?;
@@ -85,6 +103,7 @@ pub fn parse_ours(payload: &[u8], table: u32, protocol: u8) -> Result<Option<IpA
     }
     let mut route_table = u32::from(header_table);
     let mut dst = None;
+    let mut metric = None;
     for nla in NlasIterator::new(&payload[ROUTE_HEADER_LEN..]) {
         let nla = nla.map_err(|e| format!("route attribute: {e}"))?;
         let v = nla.value();
@@ -94,6 +113,12 @@ pub fn parse_ours(payload: &[u8], table: u32, protocol: u8) -> Result<Option<IpA
                     .try_into()
                     .map_err(|_| "RTA_TABLE is not 4 bytes".to_string())?;
                 route_table = u32::from_ne_bytes(b);
+            }
+            RTA_PRIORITY => {
+                let b: [u8; 4] = v
+                    .try_into()
+                    .map_err(|_| "RTA_PRIORITY is not 4 bytes".to_string())?;
+                metric = Some(u32::from_ne_bytes(b));
             }
             RTA_DST => {
                 dst = Some(match family {
@@ -109,7 +134,22 @@ pub fn parse_ours(payload: &[u8], table: u32, protocol: u8) -> Result<Option<IpA
             _ => {}
         }
     }
-    Ok(dst.filter(|_| route_table == table))
+    Ok(dst
+        .filter(|_| route_table == table)
+        .map(|d| (d, kernel_metric(d, metric))))
+}
+
+/// The RTM_GETROUTE dump request for our routes: with strict checking on
+/// the socket the kernel returns only routes of `table` and `protocol`
+/// (an older kernel ignores the filter; [`parse_ours`] filters again).
+pub fn dump_request(target: &AnnounceGlobals, family: AddressFamily) -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = family;
+    msg.header.table = u8::try_from(target.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    msg.header.protocol = RouteProtocol::from(target.protocol);
+    // RouteScope's default is universe (0), which strict checking requires.
+    msg.attributes.push(RouteAttribute::Table(target.table));
+    msg
 }
 
 impl Rtnl {
@@ -151,19 +191,28 @@ impl Rtnl {
         Ok(outcome)
     }
 
-    /// The VIPs that have a route of ours (protocol) in the table.
-    pub async fn announced(&self, target: &AnnounceGlobals) -> Result<BTreeSet<IpAddr>, RtnlError> {
+    /// The routes of ours (protocol) in the table: VIP and metric. Only
+    /// that table is dumped on a socket opened with [`Rtnl::open_strict`]
+    /// (every exchange bounded by the socket's reply timeout).
+    pub async fn announced(
+        &self,
+        target: &AnnounceGlobals,
+    ) -> Result<BTreeSet<(IpAddr, u32)>, RtnlError> {
         let mut out = BTreeSet::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let op = Op::new(format!("list routes of table {}", target.table));
-            let mut msg = RouteMessage::default();
-            msg.header.address_family = family;
-            let replies = self.dump(&op, RouteNetlinkMessage::GetRoute(msg)).await?;
+            let msg = RouteNetlinkMessage::GetRoute(dump_request(target, family));
+            let replies = match self.dump(&op, msg).await {
+                Ok(r) => r,
+                // A filtered dump of a table that does not exist (yet).
+                Err(e) if e.errno() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(e),
+            };
             for r in replies.iter().filter(|r| r.msg_type == RTM_NEWROUTE) {
-                if let Some(vip) = parse_ours(&r.payload, target.table, target.protocol)
+                if let Some(route) = parse_ours(&r.payload, target.table, target.protocol)
                     .map_err(|why| op.malformed(why))?
                 {
-                    out.insert(vip);
+                    out.insert(route);
                 }
             }
         }
@@ -183,6 +232,8 @@ mod tests {
             protocol: 18,
             metric: Some(5),
             withdraw_grace: Timer::secs(2),
+            drain_metric: Some(4000),
+            drain_time: Timer::secs(10),
         }
     }
 
@@ -201,13 +252,42 @@ mod tests {
             assert_eq!(msg.header.kind, NlRouteType::BlackHole);
             assert_eq!(msg.header.protocol, RouteProtocol::KeepAlived);
             let b = bytes(&msg);
-            assert_eq!(parse_ours(&b, table, 18), Ok(Some(vip)));
+            assert_eq!(parse_ours(&b, table, 18), Ok(Some((vip, 5))));
+            let drained = bytes(&announce_message(&t.drained(), vip, false));
+            assert_eq!(parse_ours(&drained, table, 18), Ok(Some((vip, 4000))));
             assert_eq!(parse_ours(&b, table + 1, 18), Ok(None));
             assert_eq!(parse_ours(&b, table, 12), Ok(None));
             assert!(msg.attributes.contains(&RouteAttribute::Priority(5)));
         }
         let del = announce_message(&target(100), "10.0.0.1".parse().expect("ip"), true);
         assert_eq!(u8::from(del.header.scope), RT_SCOPE_NOWHERE);
+        // Without a metric: the kernel's default per family.
+        let plain = AnnounceGlobals {
+            metric: None,
+            ..target(100)
+        };
+        for (vip, m) in [("10.0.0.1", 0), ("fd00::1", 1024)] {
+            let vip: IpAddr = vip.parse().expect("ip");
+            let b = bytes(&announce_message(&plain, vip, false));
+            assert_eq!(parse_ours(&b, 100, 18), Ok(Some((vip, m))));
+        }
+    }
+
+    #[test]
+    fn the_dump_request_names_our_table_and_protocol() {
+        for table in [100u32, 1000] {
+            let msg = dump_request(&target(table), AddressFamily::Inet);
+            let b = bytes(&msg);
+            // rtm_family, rtm_dst_len, rtm_src_len, rtm_tos, rtm_table,
+            // rtm_protocol, rtm_scope, rtm_type.
+            assert_eq!(b[0], libc::AF_INET as u8);
+            assert_eq!(&b[1..4], &[0, 0, 0], "strict checking wants these 0");
+            assert_eq!(b[4], if table < 256 { table as u8 } else { 0 });
+            assert_eq!(b[5], 18);
+            assert_eq!(b[6], 0);
+            assert!(msg.attributes.contains(&RouteAttribute::Table(table)));
+            assert_eq!(msg.attributes.len(), 1);
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use addr::{
     AddrEntry, AddrFilter, RTPROT_KEEPALIVED, check_vip, parse_addr, scope_number,
     select_link_local_ipv6, select_primary_ipv4, vip_add_message, vip_del_message, vip_text,
 };
-pub use announce::{announce_message, announce_text, parse_ours};
+pub use announce::{announce_message, announce_text, dump_request, kernel_metric, parse_ours};
 pub use error::{Change, RtnlError};
 pub use events::{LinkEvent, LinkStates, LinkWatch};
 pub use link::{IFNAME_MAX, LinkInfo, check_ifname, parse_link};

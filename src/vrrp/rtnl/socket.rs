@@ -224,6 +224,24 @@ impl Rtnl {
         })
     }
 
+    /// [`Rtnl::open`] with strict checking of dump requests
+    /// (NETLINK_GET_STRICT_CHK): a route dump then returns only the table
+    /// and protocol it names. On a kernel without it (before 4.20) the
+    /// dump returns everything and the caller's parser filters.
+    pub async fn open_strict() -> Result<Rtnl, RtnlError> {
+        let rtnl = Rtnl::open_now()?;
+        if let Err(e) = rtnl
+            .sock
+            .lock()
+            .await
+            .socket_ref()
+            .set_netlink_get_strict_chk(true)
+        {
+            debug!("rtnl: NETLINK_GET_STRICT_CHK not available ({e}): dumps are filtered here");
+        }
+        Ok(rtnl)
+    }
+
     /// A change or a single-object query: NLM_F_REQUEST | NLM_F_ACK plus
     /// `flags`; returns the messages that came before the ACK.
     pub(crate) async fn request(
