@@ -102,6 +102,7 @@ impl Sim {
                 KernelReply::Done(Ok(()))
             }
             KernelRequest::SetTimeouts(_) => KernelReply::Done(Ok(())),
+            KernelRequest::SetSysctls(_) => KernelReply::Done(Ok(())),
             KernelRequest::Read => KernelReply::Table(Ok(self.kernel.clone())),
             KernelRequest::Execute(ops) => {
                 apply_to(&mut self.kernel, &ops);
@@ -148,6 +149,9 @@ impl Sim {
                 KernelRequest::Read => vec!["read".to_string()],
                 KernelRequest::Flush => vec!["flush".to_string()],
                 KernelRequest::SetTimeouts(_) => vec!["timeouts".to_string()],
+                KernelRequest::SetSysctls(v) => {
+                    v.iter().map(|(n, v)| format!("sysctl {n}={v}")).collect()
+                }
             })
             .collect()
     }
