@@ -534,7 +534,7 @@ impl Director {
                 self.run_script(&up, format!("notify_up for {rsn}"));
             } else {
                 let why = self.health.down_reasons(key).join("; ");
-                if rs.inhibit_on_failure {
+                if crate::lvs::desired::keeps_failed(vs, rs) {
                     tracing::warn!("Disabling service {rsn} of VS {vsn} (weight 0): {why}");
                 } else {
                     tracing::warn!("Removing service {rsn} from VS {vsn}: {why}");
