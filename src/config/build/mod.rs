@@ -252,6 +252,10 @@ fn announce_checks(
 /// a flow it did not see start.
 fn ecmp_checks(cx: &mut Ctx, config: &Config, uses: &[lvs::EcmpUse]) {
     use crate::config::model::{Protocol, Scheduler};
+    if config.global.lvs.announce.is_none() {
+        // Nothing can be announced (that error is said already).
+        return;
+    }
     let sysctl = &config.global.lvs.sysctl;
     for u in uses {
         let name = &u.name;
