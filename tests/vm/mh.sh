@@ -21,7 +21,7 @@ conf() { # $1: director, $2: real servers (last octets, file order)
         for i in $2; do
             w=1; [ "$i" = 3 ] && w=3; [ "$i" = 5 ] && w=2
             printf '    real_server 10.7.0.%s 80 {\n        weight %s\n' "$i" "$w"
-            printf '        MISC_CHECK {\n            misc_path "/bin/test -e %s/%s/up.%s"\n        }\n    }\n' "$D" "$1" "$i"
+            printf '        MISC_CHECK {\n            misc_path "/bin/busybox test -e %s/%s/up.%s"\n        }\n    }\n' "$D" "$1" "$i"
         done
         printf '}\n'
     }
@@ -37,7 +37,8 @@ wait_w() {
     done
     echo "timeout: d$1 10.7.0.$2 weight $3"; ip netns exec d$1 ipvsadm -Ln
 }
-order() { ip netns exec d$1 ipvsadm -Ln | awk '/->.*Route/ {printf "%s:%s ", $2, $4} END {print ""}'; }
+# The kernel's list in its own order (ipvsadm -Ln sorts it): hex ADDR:PORT:WEIGHT.
+order() { ip netns exec d$1 cat /proc/net/ip_vs | awk '/->.*Route/ {printf "%s:%s ", $2, $4} END {print ""}'; }
 
 ip netns add cl
 ip -n cl link set lo up
@@ -87,7 +88,7 @@ ip netns exec dA ipvsadm -d -t 10.99.0.1:80 -r 10.7.0.3:80
 ip netns exec dA ipvsadm -a -t 10.99.0.1:80 -r 10.7.0.3:80 -g -w 3
 sec "A hand-moved order"; order A
 i=0
-while [ $i -lt 50 ] && [ "$(order A | cut -d' ' -f1)" = "10.7.0.3:80:3" ]; do i=$((i + 1)); sleep 0.2; done
+while [ $i -lt 50 ] && [ "$(order A | cut -d' ' -f1)" = "0A070003:0050:3" ]; do i=$((i + 1)); sleep 0.2; done
 sleep 1
 sec "A repaired order"; order A
 
