@@ -105,6 +105,7 @@ impl Sim {
                 KernelReply::Done(Ok(()))
             }
             KernelRequest::SetTimeouts(_) => KernelReply::Done(Ok(())),
+            KernelRequest::SetSysctls(_) => KernelReply::Done(Ok(())),
             KernelRequest::Read => KernelReply::Table(Ok(self.kernel.clone())),
             KernelRequest::Execute(ops) => {
                 apply_to(&mut self.kernel, &ops);
@@ -159,6 +160,9 @@ impl Sim {
                 KernelRequest::Flush => vec!["flush".to_string()],
                 KernelRequest::SetTimeouts(_) => vec!["timeouts".to_string()],
                 KernelRequest::ReadCounters => vec!["counters".to_string()],
+                KernelRequest::SetSysctls(v) => {
+                    v.iter().map(|(n, v)| format!("sysctl {n}={v}")).collect()
+                }
             })
             .collect()
     }
@@ -1777,4 +1781,201 @@ fn drain_keywords_are_validated() {
     );
     let a = config(&drain_conf()).global.lvs.announce.expect("announce");
     assert_eq!((a.drain_metric, a.drain_time.0.as_secs()), (Some(4000), 10));
+}
+
+#[test]
+fn lvs_sysctl_comes_before_the_table_and_again_only_when_it_changes() {
+    let text = format!("global_defs {{\n lvs_sysctl sloppy_tcp 1 conn_reuse_mode 0\n}}\n{TWO}");
+    let mut s = Sim::new(&text, |_| {});
+    s.on(Event::Start);
+    let ops = s.ops();
+    assert_eq!(
+        ops[..3],
+        ["sysctl sloppy_tcp=1", "sysctl conn_reuse_mode=0", "read"],
+        "{ops:?}"
+    );
+    // A reload that leaves them alone does not write them again.
+    s.on(Event::Reload(Box::new(config(
+        &text.replace("weight 2", "weight 4"),
+    ))));
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 4"]);
+    let changed = text.replace(
+        "conn_reuse_mode 0",
+        "conn_reuse_mode 2 expire_nodest_conn 1",
+    );
+    s.on(Event::Reload(Box::new(config(&changed))));
+    assert_eq!(
+        s.ops(),
+        [
+            "sysctl sloppy_tcp=1",
+            "sysctl conn_reuse_mode=2",
+            "sysctl expire_nodest_conn=1",
+            "-e -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 2"
+        ]
+    );
+}
+
+/// An mh service (DR, mh-port and mh-fallback) with `n` real servers, the
+/// i-th at 10.0.1.i with weight i.
+fn mh(servers: &[u8], fallback: bool) -> String {
+    let mut t = format!(
+        "virtual_server 10.0.0.1 80 {{\n lb_algo mh\n mh-port\n{} lb_kind DR\n",
+        if fallback { " mh-fallback\n" } else { "" }
+    );
+    for i in servers {
+        t += &format!(
+            " real_server 10.0.1.{i} 80 {{\n  weight {i}\n  TCP_CHECK {{\n   connect_timeout 1\n  }}\n }}\n"
+        );
+    }
+    t + "}\n"
+}
+
+/// What the kernel's mh lookup table is a function of (ip_vs_mh.c): the
+/// list of destinations, first first, each with its last non-zero weight
+/// (ip_vs_ctl.c keeps it when a weight is set to 0; an add sets it), and
+/// which are at weight 0 now. Replays the ops the way the kernel applies
+/// them.
+fn mh_list(requests: &[KernelRequest]) -> Vec<(String, u32, u32)> {
+    let mut list: Vec<(String, u32, u32)> = Vec::new();
+    for r in requests {
+        let KernelRequest::Execute(ops) = r else {
+            continue;
+        };
+        for op in ops {
+            match op {
+                Op::AddDest(_, d) => {
+                    list.insert(0, (format!("{}", d.addr), d.weight, d.weight));
+                }
+                Op::EditDest(_, d) => {
+                    if let Some(e) = list.iter_mut().find(|e| e.0 == d.addr.to_string()) {
+                        e.1 = d.weight;
+                        if d.weight != 0 {
+                            e.2 = d.weight;
+                        }
+                    }
+                }
+                Op::DelDest(_, (a, _)) => list.retain(|e| e.0 != a.to_string()),
+                Op::DelService(_) => list.clear(),
+                _ => {}
+            }
+        }
+    }
+    list
+}
+
+#[test]
+fn mh_adds_in_file_order_and_a_failed_server_keeps_its_place_under_mh_fallback() {
+    let mut s = Sim::new(&mh(&[3, 1, 2], true), |_| {});
+    s.on(Event::Start);
+    assert_eq!(
+        s.ops(),
+        [
+            "read",
+            "-A -t 10.0.0.1:80 -s mh -b mh-fallback,mh-port",
+            "-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 3",
+            "-a -t 10.0.0.1:80 -r 10.0.1.1:80 -g -w 1",
+            "-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 2"
+        ]
+    );
+    s.probe(1, false);
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.1:80 -g -w 0"]);
+    s.probe(1, true);
+    assert_eq!(s.ops(), ["-e -t 10.0.0.1:80 -r 10.0.1.1:80 -g -w 1"]);
+}
+
+#[test]
+fn mh_directors_with_different_histories_hold_the_same_list() {
+    // A: every server up, then failures, returns, a reload that inserts a
+    // server in the middle of the file.
+    let mut a = Sim::new(&mh(&[1, 2, 3], true), |_| {});
+    a.on(Event::Start);
+    a.probe(1, false);
+    a.probe(0, false);
+    a.probe(1, true);
+    a.probe(2, false);
+    a.on(Event::Reload(Box::new(config(&mh(&[1, 4, 2, 3], true)))));
+    // The reload's new probe for .4 starts; .1 and .3 are still down.
+    let a_requests = std::mem::take(&mut a.requests);
+    // B: one start with the final file, .1 and .3 down from the first check.
+    let mut b = Sim::new(&mh(&[1, 4, 2, 3], true), |_| {});
+    b.on(Event::Start);
+    b.probe(0, false);
+    b.probe(3, false);
+    let b_requests = std::mem::take(&mut b.requests);
+    let (la, lb) = (mh_list(&a_requests), mh_list(&b_requests));
+    assert_eq!(la, lb, "A {la:?}\nB {lb:?}");
+    // The file's order reversed, every server counted by its configured
+    // weight, the failed ones at weight 0.
+    assert_eq!(
+        la,
+        [
+            ("10.0.1.3".into(), 0, 3),
+            ("10.0.1.2".into(), 2, 2),
+            ("10.0.1.4".into(), 4, 4),
+            ("10.0.1.1".into(), 0, 1)
+        ]
+    );
+    assert_eq!(a.weights(), b.weights());
+}
+
+#[test]
+fn mh_without_fallback_removes_a_failed_server_and_puts_it_back_in_its_place() {
+    let mut s = Sim::new(&mh(&[1, 2, 3], false), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.probe(1, false);
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.2:80"]);
+    // Back: the kernel would put it in front; .3, ahead of it in the
+    // kernel's list, is re-added after it.
+    s.probe(1, true);
+    assert_eq!(
+        s.ops(),
+        [
+            "-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 2",
+            "-d -t 10.0.0.1:80 -r 10.0.1.3:80",
+            "-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 3"
+        ]
+    );
+    let key = *s.kernel.services.keys().next().unwrap();
+    let order: Vec<String> = s.kernel.services[&key]
+        .order
+        .iter()
+        .map(|((a, _), _)| a.to_string())
+        .collect();
+    assert_eq!(order, ["10.0.1.3", "10.0.1.2", "10.0.1.1"]);
+}
+
+#[test]
+fn mh_order_changed_by_hand_is_restored_at_the_drift_read_with_the_fewest_re_adds() {
+    let mut s = Sim::new(&mh(&[1, 2, 3, 4], true), |_| {});
+    s.on(Event::Start);
+    s.ops();
+    // By hand: .2 deleted and re-added, so it is first in the kernel's list.
+    let key = *s.kernel.services.keys().next().unwrap();
+    let d = s.kernel.services[&key].dests[&("10.0.1.2".parse().unwrap(), 80)];
+    apply_to(
+        &mut s.kernel,
+        &[Op::DelDest(key, (d.addr, d.port)), Op::AddDest(key, d)],
+    );
+    s.at(10.0);
+    // Kernel: 2 4 3 1, wanted 4 3 2 1: 2 and 1 are in order at the end;
+    // 3 and 4, in front of them, are re-added.
+    assert_eq!(
+        s.ops(),
+        [
+            "read",
+            "-d -t 10.0.0.1:80 -r 10.0.1.3:80",
+            "-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 3",
+            "-d -t 10.0.0.1:80 -r 10.0.1.4:80",
+            "-a -t 10.0.0.1:80 -r 10.0.1.4:80 -g -w 4"
+        ]
+    );
+    let order: Vec<String> = s.kernel.services[&key]
+        .order
+        .iter()
+        .map(|((a, _), _)| a.to_string())
+        .collect();
+    assert_eq!(order, ["10.0.1.4", "10.0.1.3", "10.0.1.2", "10.0.1.1"]);
+    s.at(20.0);
+    assert_eq!(s.ops(), ["read"]);
 }

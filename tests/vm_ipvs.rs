@@ -28,6 +28,8 @@ fn scenario() -> Option<BTreeMap<String, String>> {
             file("tests/fixtures/ipvs/twos.conf"),
             "--file".into(),
             file("tests/vm/ipvs-scenarios.sh"),
+            "--file".into(),
+            file("tests/vm/mh.sh"),
             // This test binary, for inner_netlink_roundtrip inside the VM.
             "--bin".into(),
             format!(
@@ -35,6 +37,9 @@ fn scenario() -> Option<BTreeMap<String, String>> {
                 std::env::current_exe().expect("test binary path").display()
             ),
         ];
+        // mh.sh's two directors and their health checks need more than the
+        // default 300 s under TCG.
+        let args = [vec!["--timeout".into(), "450".into()], args].concat();
         let stdout = vm_run_ok(&args, "sh ipvs-scenarios.sh");
         Some(sections(&stdout))
     }
@@ -49,6 +54,7 @@ fn ipvs_against_the_kernel() {
     missing_scheduler_is_a_clear_error(&s);
     one_change_is_one_operation(&s);
     foreign_services_survive_and_drift_is_repaired(&s);
+    mh_maps_alike_whatever_the_history(&s);
     let rt = sec(&s, "roundtrip");
     assert!(
         rt.contains("ROUNDTRIP OK") && rt.contains("1 passed"),
@@ -199,6 +205,80 @@ fn foreign_services_survive_and_drift_is_repaired(s: &BTreeMap<String, String>) 
     );
 }
 
+/// The flows of one director's connection table: source -> real server.
+fn flows(s: &BTreeMap<String, String>, director: &str) -> BTreeMap<String, String> {
+    sec(s, &format!("{director} conns"))
+        .lines()
+        .filter_map(|l| {
+            let (src, dst) = l.split_once(' ')?;
+            Some((src.to_string(), dst.to_string()))
+        })
+        .collect()
+}
+
+fn mh_maps_alike_whatever_the_history(s: &BTreeMap<String, String>) {
+    let order = |name: &str| sec(s, name).trim().to_string();
+    // /proc/net/ip_vs's `ADDR:PORT:WEIGHT` (hex) for 10.7.0.N:80, first first.
+    let list = |servers: &[(u8, u8)]| {
+        servers
+            .iter()
+            .map(|(n, w)| format!("0A07000{n}:0050:{w}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // The file's order reversed: each add goes in front.
+    assert_eq!(
+        order("A start order"),
+        list(&[(5, 2), (4, 1), (3, 3), (2, 1), (1, 1)])
+    );
+    // Failed and back: every server kept its place (weight 0 meanwhile).
+    assert_eq!(
+        order("A after failures order"),
+        list(&[(5, 2), (4, 0), (3, 3), (2, 1), (1, 1)])
+    );
+    let fin = list(&[(5, 2), (4, 0), (3, 3), (6, 1), (2, 1), (1, 1)]);
+    assert_eq!(order("A after reload order"), fin);
+    assert!(order("A hand-moved order").starts_with("0A070003:0050:3 "));
+    assert_eq!(order("A repaired order"), fin);
+    assert_eq!(order("B order"), fin);
+    for (name, value) in [
+        ("sloppy_tcp", "1"),
+        ("conn_reuse_mode", "0"),
+        ("expire_nodest_conn", "1"),
+        ("schedule_icmp", "1"),
+    ] {
+        assert!(
+            sec(s, "A sysctls").contains(&format!("{name} {value}\n")),
+            "{}",
+            sec(s, "A sysctls")
+        );
+    }
+    let (a, b, c) = (flows(s, "A"), flows(s, "B"), flows(s, "C"));
+    let same = a.iter().filter(|(k, v)| b.get(*k) == Some(v)).count();
+    let control = a.iter().filter(|(k, v)| c.get(*k) == Some(v)).count();
+    let mut per_server: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in a.values() {
+        *per_server.entry(v.as_str()).or_default() += 1;
+    }
+    eprintln!(
+        "mh across directors: {} flows on A, {} on B, {same} mapped alike; control (hand-built order) {control} of {} alike; A per real server {per_server:?}",
+        a.len(),
+        b.len(),
+        c.len()
+    );
+    assert_eq!(a.len(), 200, "{}", sec(s, "A conns"));
+    assert_eq!(b.len(), 200, "{}", sec(s, "B conns"));
+    assert_eq!(same, 200, "A and B map differently");
+    assert!(
+        !per_server.contains_key("10.7.0.4:80"),
+        "a failed server got flows"
+    );
+    assert!(
+        control < 200,
+        "the control maps alike too: the check proves nothing"
+    );
+}
+
 /// Runs inside the VM (started by the scenario script with this very test
 /// binary): every reply of real kernel dumps decodes, re-encodes and decodes
 /// to the same message.
@@ -317,4 +397,44 @@ fn inner_drift_repair() {
     let repairs = text.matches("IPVS table drifted from the configuration, repaired: ipvsadm -a -t 10.7.0.1:80 -r 10.7.1.2:80 -m -w 1").count();
     assert_eq!(repairs, 1, "{text}");
     println!("DRIFT OK");
+}
+
+/// Runs inside the VM, in the client namespace of tests/vm/mh.sh: opens
+/// the same 200 TCP flows every time (sources 10.8.0.1-4, ports
+/// 40000-40049) to 10.99.0.1:80 without waiting for them; each SYN makes
+/// the director's IPVS pick a real server (a connection entry).
+#[test]
+#[ignore = "runs inside the kernel VM; started by ipvs_against_the_kernel"]
+fn inner_send_flows() {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, setsockopt, socket, sockopt,
+    };
+    let mut open = Vec::new();
+    for a in 1..=4u8 {
+        for port in 40000..40050u16 {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK,
+                None,
+            )
+            .unwrap();
+            setsockopt(&fd, sockopt::ReuseAddr, &true).unwrap();
+            bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrIn::new(10, 8, 0, a, port),
+            )
+            .unwrap();
+            match connect(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrIn::new(10, 99, 0, 1, 80),
+            ) {
+                Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => {}
+                Err(e) => panic!("connect from 10.8.0.{a}:{port}: {e}"),
+            }
+            open.push(fd);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    println!("FLOWS SENT {}", open.len());
 }

@@ -275,6 +275,9 @@ pub struct LvsGlobals {
     /// instead of deleting real servers one by one.
     pub flush_on_stop: Option<FlushOnStop>,
     pub timeouts: LvsTimeouts,
+    /// `lvs_sysctl NAME VALUE ...` (ipvsdir's): the IPVS sysctls that let a
+    /// flow moved between directors continue.
+    pub sysctl: LvsSysctls,
     pub sync_daemon: Option<LvsSyncDaemon>,
     /// Where announced VIPs go (`announce_table` and friends, ipvsdir's);
     /// None: no virtual server can be announced.
@@ -344,6 +347,54 @@ pub struct LvsTimeouts {
     pub tcp: Option<u32>,
     pub tcpfin: Option<u32>,
     pub udp: Option<u32>,
+}
+
+/// IPVS sysctls (`net.ipv4.vs.NAME`, per network namespace) set at start and
+/// on reload when they change; None leaves the kernel's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSysctls {
+    /// Create connection entries from any TCP packet, not only a SYN: a flow
+    /// that ECMP moves to this director continues.
+    pub sloppy_tcp: Option<u8>,
+    /// The same for SCTP (any chunk, not only INIT).
+    pub sloppy_sctp: Option<u8>,
+    /// 0-2: how a new connection reusing an old one's ports is scheduled.
+    pub conn_reuse_mode: Option<u8>,
+    /// Expire at once the connections of a deleted real server.
+    pub expire_nodest_conn: Option<u8>,
+    /// Schedule ICMP packets that match no connection.
+    pub schedule_icmp: Option<u8>,
+}
+
+impl LvsSysctls {
+    /// Every sysctl ipvsdir manages, with the values it accepts.
+    pub const ALL: [(&'static str, u8); 5] = [
+        ("sloppy_tcp", 1),
+        ("sloppy_sctp", 1),
+        ("conn_reuse_mode", 2),
+        ("expire_nodest_conn", 1),
+        ("schedule_icmp", 1),
+    ];
+
+    pub fn slot(&mut self, name: &str) -> Option<&mut Option<u8>> {
+        Some(match name {
+            "sloppy_tcp" => &mut self.sloppy_tcp,
+            "sloppy_sctp" => &mut self.sloppy_sctp,
+            "conn_reuse_mode" => &mut self.conn_reuse_mode,
+            "expire_nodest_conn" => &mut self.expire_nodest_conn,
+            "schedule_icmp" => &mut self.schedule_icmp,
+            _ => return None,
+        })
+    }
+
+    /// The configured ones, in [`Self::ALL`]'s order.
+    pub fn set(&self) -> Vec<(&'static str, u8)> {
+        let mut copy = *self;
+        Self::ALL
+            .iter()
+            .filter_map(|(name, _)| Some((*name, (*copy.slot(name)?)?)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

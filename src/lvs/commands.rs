@@ -152,6 +152,14 @@ pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<String>, K
             rules.push(format!("--set {} {} {}", s(t.tcp), s(t.tcp_fin), s(t.udp)));
             KernelReply::Done(Ok(()))
         }
+        KernelRequest::SetSysctls(values) => {
+            rules.extend(
+                values
+                    .iter()
+                    .map(|(name, value)| format!("sysctl -w net.ipv4.vs.{name}={value}")),
+            );
+            KernelReply::Done(Ok(()))
+        }
         KernelRequest::Execute(ops) => {
             rules.extend(ops.iter().map(format::op_rule));
             KernelReply::Executed(Ok(ops.iter().map(|_| Ok(())).collect()))
@@ -160,7 +168,8 @@ pub fn plan(config: &Config, alpha: bool, state: &Path) -> Result<Vec<String>, K
     Ok(rules)
 }
 
-/// Applies `config` once (honouring `lvs_flush` and `lvs_timeouts`) and
+/// Applies `config` once (honouring `lvs_flush`, `lvs_timeouts` and
+/// `lvs_sysctl`) and
 /// returns what happened. Services recorded in `state` by an earlier run
 /// and no longer configured are deleted; the record is then replaced by
 /// this config's services.

@@ -9,7 +9,7 @@ use ipvs_sys::{
     Tunnel, TunnelType as IpvsTunnel,
 };
 
-use super::table::{Table, VirtualService};
+use super::table::{Table, VirtualService, keeps_order};
 use crate::config::model::{
     self, Config, ForwardMethod, GroupEntry, RealServer, TunnelChecksum, TunnelType, VirtualServer,
     VirtualServerKey,
@@ -103,21 +103,30 @@ pub fn vs_services(
         .into_iter()
         .map(|key| {
             let mut svc = VirtualService::new(service(vs, key));
-            for d in &dests {
+            let ordered = keeps_order(&svc.service);
+            for (d, add_weight) in &dests {
                 let port = kernel_port(&key, d.fwd == Fwd::Masq, d.port);
                 let d = Dest { port, ..*d };
                 // Real servers that differ only by port are one destination
                 // under a DR/TUN group entry (config warns): the heavier,
                 // so a live one is never hidden by a dead one at weight 0.
-                svc.dests
-                    .entry((d.addr, port))
-                    .and_modify(|e| {
-                        if d.weight > e.weight {
-                            *e = d;
+                match svc.dests.entry((d.addr, port)) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        if d.weight > e.get().weight {
+                            e.insert(d);
                         }
-                    })
-                    .or_insert(d);
+                    }
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(d);
+                        if ordered {
+                            svc.order.push(((d.addr, port), *add_weight));
+                        }
+                    }
+                }
             }
+            // Added in file order, as keepalived adds them: each goes in
+            // front, so the kernel's list is the file's order reversed.
+            svc.order.reverse();
             (key, svc)
         })
         .collect()
@@ -303,8 +312,26 @@ pub fn live_weight(vs: &VirtualServer, health: &dyn Health) -> u64 {
         .sum()
 }
 
-/// The destinations of one virtual server, with quorum and sorry_server applied.
-fn dests_of(vs: &VirtualServer, health: &dyn Health, quorum: &mut QuorumMemory) -> Vec<Dest> {
+/// Whether a failed real server keeps its place in the table at weight 0
+/// rather than leaving it: with `inhibit_on_failure`, and under mh with
+/// `mh-fallback`, where the kernel still counts it in the lookup table (by
+/// its last non-zero weight) and sends its flows to the fallback: only its
+/// own flows move, and every director maps the others alike whatever its
+/// failure history. (Without mh-fallback a weight-0 server's flows would be
+/// dropped, so it leaves.)
+pub fn keeps_failed(vs: &VirtualServer, rs: &RealServer) -> bool {
+    rs.inhibit_on_failure || (vs.scheduler == model::Scheduler::Mh && vs.sched_flags.flag_1)
+}
+
+/// The destinations of one virtual server, with quorum and sorry_server
+/// applied, in file order, each with the weight to add it at (under mh, a
+/// destination wanted at weight 0 is added at its configured weight, as it
+/// counts on a director that saw it fail).
+fn dests_of(
+    vs: &VirtualServer,
+    health: &dyn Health,
+    quorum: &mut QuorumMemory,
+) -> Vec<(Dest, u32)> {
     let mut out = Vec::new();
     let mut live_weight: u64 = 0;
     for rs in &vs.real_servers {
@@ -312,9 +339,10 @@ fn dests_of(vs: &VirtualServer, health: &dyn Health, quorum: &mut QuorumMemory) 
         let weight = h.weight.unwrap_or(rs.weight);
         if h.alive {
             live_weight += u64::from(weight);
-            out.push(dest(rs.addr, rs.port, rs.method, weight, Some(rs)));
-        } else if rs.inhibit_on_failure {
-            out.push(dest(rs.addr, rs.port, rs.method, 0, Some(rs)));
+            let add = if weight > 0 { weight } else { rs.weight };
+            out.push((dest(rs.addr, rs.port, rs.method, weight, Some(rs)), add));
+        } else if keeps_failed(vs, rs) {
+            out.push((dest(rs.addr, rs.port, rs.method, 0, Some(rs)), rs.weight));
         }
     }
     let slot = (vs.key.clone(), vs.protocol);
@@ -324,9 +352,9 @@ fn dests_of(vs: &VirtualServer, health: &dyn Health, quorum: &mut QuorumMemory) 
         if !held {
             // keepalived: without quorum every real server goes, the sorry server stands in.
             out.clear();
-            out.push(dest(sorry.addr, sorry.port, sorry.method, 1, None));
+            out.push((dest(sorry.addr, sorry.port, sorry.method, 1, None), 1));
         } else if sorry.inhibit {
-            out.push(dest(sorry.addr, sorry.port, sorry.method, 0, None));
+            out.push((dest(sorry.addr, sorry.port, sorry.method, 0, None), 0));
         }
     }
     out

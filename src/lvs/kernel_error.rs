@@ -26,6 +26,9 @@ pub enum KernelError {
     Io(#[from] std::io::Error),
     #[error("cannot decode the kernel's reply: {0}")]
     Decode(String),
+    /// `lvs_sysctl`: one or more sysctls could not be written.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Sysctl(Vec<super::sysctl::SysctlError>),
 }
 
 impl KernelError {

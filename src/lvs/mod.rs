@@ -13,6 +13,7 @@ pub mod kernel_error;
 pub mod names;
 pub mod overrides;
 pub mod owned;
+pub mod sysctl;
 pub mod table;
 pub mod worker;
 

@@ -14,6 +14,12 @@ pub type DestKey = (IpAddr, u16);
 pub struct VirtualService {
     pub service: Service,
     pub dests: BTreeMap<DestKey, Dest>,
+    /// Only where the scheduler's mapping depends on it ([`keeps_order`]):
+    /// the kernel's list of destinations, first entry first (the kernel puts
+    /// an added destination in front), each with a weight: in a desired
+    /// table the one to add it at, in a table read from the kernel its
+    /// weight there. Empty otherwise, or when the kernel's order is unknown.
+    pub order: Vec<(DestKey, u32)>,
 }
 
 impl VirtualService {
@@ -21,8 +27,18 @@ impl VirtualService {
         VirtualService {
             service,
             dests: BTreeMap::new(),
+            order: Vec::new(),
         }
     }
+}
+
+/// Whether a service's mapping depends on its destinations' list order:
+/// the kernel's mh (ip_vs_mh.c) fills its lookup table walking that list,
+/// each destination taking turns by its last non-zero weight (one added at
+/// weight 0 takes none), so the same flows go to the same servers only
+/// where the lists (and weights) are the same.
+pub fn keeps_order(service: &Service) -> bool {
+    service.sched_name == "mh"
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,6 +75,7 @@ impl KernelTable {
             // The kernel reports its internal "hashed" bit; it is not configuration.
             service.flags = ServiceFlags(service.flags.0 & !ServiceFlags::HASHED.0);
             let mut vs = VirtualService::new(service);
+            let ordered = keeps_order(&vs.service);
             for d in &s.dests {
                 let mut dest = d.dest;
                 // Tunnel attributes are reported for every dest; they matter only for TUN.
@@ -66,6 +83,9 @@ impl KernelTable {
                     dest.tunnel = None;
                 }
                 vs.dests.insert((dest.addr, dest.port), dest);
+                if ordered {
+                    vs.order.push(((dest.addr, dest.port), dest.weight));
+                }
             }
             t.services.insert(s.entry.service.key, vs);
         }

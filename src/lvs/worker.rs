@@ -36,6 +36,7 @@ fn run(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
         KernelRequest::SetTimeouts(t) => {
             KernelReply::Done(ipvs.request(IpvsMessage::SetConfig(t), false).map(|_| ()))
         }
+        KernelRequest::SetSysctls(values) => KernelReply::Done(set_sysctls(&values)),
         KernelRequest::Read => KernelReply::Table(ipvs.read().map(|t| t.to_table())),
         KernelRequest::Execute(ops) => KernelReply::Executed(ipvs.execute(&ops)),
         // One service dump, no destinations: read every second while draining.
@@ -53,6 +54,19 @@ fn run(ipvs: &mut Ipvs, request: KernelRequest) -> KernelReply {
                         .collect()
                 }),
         ),
+    }
+}
+
+/// Writes every sysctl, then reports those that failed (each one is tried).
+pub fn set_sysctls(values: &[(&'static str, u8)]) -> Result<(), KernelError> {
+    let failed: Vec<_> = values
+        .iter()
+        .filter_map(|(name, value)| super::sysctl::write(name, *value).err())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(KernelError::Sysctl(failed))
     }
 }
 

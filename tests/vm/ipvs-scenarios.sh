@@ -68,3 +68,6 @@ sec "repair table"; ipvsadm -Ln
 printf 'global_defs {\n    router_id x\n}\n' > empty.conf
 sec "empty"; apply empty.conf
 sec "empty table"; ipvsadm -Ln
+
+# 7. mh: the same mapping on two directors with different histories (mh.sh).
+sh mh.sh

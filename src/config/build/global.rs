@@ -2,13 +2,13 @@
 
 use crate::config::keywords::Section;
 use crate::config::model::{
-    AnnounceGlobals, FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsTimeouts, NotifyFifo, NotifyFifos,
-    Script, ScriptUser, SmtpServer,
+    AnnounceGlobals, FlushOnStop, GlobalDefs, LvsSyncDaemon, LvsSysctls, LvsTimeouts, NotifyFifo,
+    NotifyFifos, Script, ScriptUser, SmtpServer,
 };
 use crate::config::source::Span;
-use crate::config::tree::Node;
+use crate::config::tree::{Node, Word};
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, suggest};
 
 /// Keywords ipvsdir adds to keepalived's global_defs.
 const EXTENSIONS: &[&str] = &[
@@ -20,6 +20,7 @@ const EXTENSIONS: &[&str] = &[
     "announce_withdraw_grace",
     "announce_drain_metric",
     "announce_drain_time",
+    "lvs_sysctl",
 ];
 
 /// Routing tables an announcement may not go to: unspec (0), default
@@ -166,6 +167,7 @@ pub fn global_defs(cx: &mut Ctx, nodes: &[Node], g: &mut GlobalDefs) {
                 }
             }
             "lvs_sync_daemon" => set(&mut g.lvs.sync_daemon, lvs_sync_daemon(cx, n)),
+            "lvs_sysctl" => lvs_sysctl(cx, n, &mut g.lvs.sysctl),
             // Applied by the reader to the includes that follow; checked here.
             "include_check" => include_check(cx, n),
             _ => cx.other(n, Section::GlobalDefs, EXTENSIONS),
@@ -400,6 +402,55 @@ fn lvs_timeouts(cx: &mut Ctx, n: &Node) -> Option<LvsTimeouts> {
         return None;
     }
     Some(t)
+}
+
+/// `lvs_sysctl NAME VALUE [NAME VALUE ...]`, or a block with one `NAME
+/// VALUE` per line (ipvsdir's): the IPVS sysctls of [`LvsSysctls`].
+fn lvs_sysctl(cx: &mut Ctx, n: &Node, out: &mut LvsSysctls) {
+    let mut pairs: Vec<(&Word, Option<&Word>)> = Vec::new();
+    let mut args = n.args.iter();
+    while let Some(k) = args.next() {
+        pairs.push((k, args.next()));
+    }
+    if let Some(b) = &n.block {
+        for line in b.nodes.iter() {
+            cx.no_block(line);
+            cx.at_most(line, 1);
+            pairs.push((&line.keyword, line.args.first()));
+        }
+    }
+    if pairs.is_empty() {
+        cx.error(
+            n.keyword.span,
+            "lvs_sysctl needs NAME VALUE pairs, e.g. `lvs_sysctl sloppy_tcp 1 conn_reuse_mode 0`",
+        );
+    }
+    let names = LvsSysctls::ALL.map(|(name, _)| name).join(", ");
+    for (k, v) in pairs {
+        let Some(&(name, max)) = LvsSysctls::ALL.iter().find(|(s, _)| *s == k.text.as_str()) else {
+            let mut msg = format!("lvs_sysctl: unknown sysctl '{}': use {names}", k.text);
+            if let Some(s) = suggest(&k.text, LvsSysctls::ALL.iter().map(|(s, _)| *s)) {
+                msg = format!(
+                    "lvs_sysctl: unknown sysctl '{}'; did you mean `{s}`?",
+                    k.text
+                );
+            }
+            cx.error(k.span, msg);
+            continue;
+        };
+        let Some(v) = v else {
+            cx.error(
+                k.span,
+                format!("lvs_sysctl: `{name}` needs a value 0-{max}"),
+            );
+            continue;
+        };
+        if let (Some(value), Some(slot)) =
+            (cx.int_word(name, v, 0..=i64::from(max)), out.slot(name))
+        {
+            *slot = Some(value as u8);
+        }
+    }
 }
 
 /// `lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`

@@ -87,6 +87,21 @@ pub struct LvsNames {
     /// Virtual servers with `announce`, checked against global_defs and
     /// the VRRP instances once all are read.
     pub announce: Vec<AnnounceUse>,
+    /// Announced virtual servers, checked for settings that reset
+    /// connections when ECMP moves them (once global_defs is known).
+    pub ecmp: Vec<EcmpUse>,
+}
+
+/// An announced virtual server and where its forwarding settings stand.
+pub struct EcmpUse {
+    /// The `virtual_server` keyword.
+    pub span: Span,
+    pub name: String,
+    pub protocol: Protocol,
+    pub scheduler: (Scheduler, Option<Span>),
+    pub sched_flags: SchedFlags,
+    pub nat: Option<Option<Span>>,
+    pub persistence: Option<Span>,
 }
 
 /// Where a virtual server asks to be announced.
@@ -427,6 +442,9 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
     let mut protocol_node = None;
     let mut announce_node: Option<&Node> = None;
     let mut track_node: Option<&Node> = None;
+    let mut sched_node: Option<&Node> = None;
+    let mut method_node: Option<&Node> = None;
+    let mut persistence_node: Option<&Node> = None;
 
     for n in body {
         // keepalived's virtual_server `alpha` and `omega` take no argument
@@ -453,9 +471,16 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         }
         match n.name() {
             "real_server" => {}
-            "lb_algo" | "lvs_sched" => set_val(&mut vs.scheduler, scheduler(cx, n)),
-            "lb_kind" | "lvs_method" => set_val(&mut vs.method, method(cx, n)),
+            "lb_algo" | "lvs_sched" => {
+                sched_node = Some(n);
+                set_val(&mut vs.scheduler, scheduler(cx, n))
+            }
+            "lb_kind" | "lvs_method" => {
+                method_node = Some(n);
+                set_val(&mut vs.method, method(cx, n))
+            }
             "persistence_timeout" => {
+                persistence_node = Some(n);
                 cx.no_block(n);
                 cx.at_most(n, 1);
                 persistence_timeout = match n.args.first() {
@@ -661,6 +686,20 @@ pub fn virtual_server(cx: &mut Ctx, node: &Node, names: &mut LvsNames) -> Option
         vs.persistence = Some(Persistence {
             timeout,
             granularity,
+        });
+    }
+    if vs.announce && !matches!(key, VirtualServerKey::Fwmark { .. }) {
+        names.ecmp.push(EcmpUse {
+            span: node.keyword.span,
+            name: crate::lvs::names::virtual_server(&vs),
+            protocol: vs.protocol,
+            scheduler: (vs.scheduler, sched_node.map(|n| n.span())),
+            sched_flags: vs.sched_flags,
+            nat: (vs.method == ForwardMethod::Nat).then(|| method_node.map(|n| n.span())),
+            persistence: vs
+                .persistence
+                .as_ref()
+                .map(|_| persistence_node.map_or(node.keyword.span, |n| n.span())),
         });
     }
     if !port_given && vs.persistence.is_none() {

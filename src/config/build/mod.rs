@@ -151,6 +151,7 @@ pub fn build(cx: &mut Ctx, nodes: &mut [Node]) -> Config {
     }
 
     announce_checks(cx, &config, &lvs_names.announce, &instance_names);
+    ecmp_checks(cx, &config, &lvs_names.ecmp);
 
     for n in nodes.iter().filter(|n| n.name() == "static_ipaddress") {
         cx.at_most(n, 0);
@@ -241,6 +242,81 @@ fn announce_checks(
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Settings of announced virtual servers that reset connections when the
+/// routers' ECMP moves a flow to another director (the anycast case): each
+/// director must map a flow to the same real server by itself, and accept
+/// a flow it did not see start.
+fn ecmp_checks(cx: &mut Ctx, config: &Config, uses: &[lvs::EcmpUse]) {
+    use crate::config::model::{Protocol, Scheduler};
+    if config.global.lvs.announce.is_none() {
+        // Nothing can be announced (that error is said already).
+        return;
+    }
+    let sysctl = &config.global.lvs.sysctl;
+    for u in uses {
+        let name = &u.name;
+        let (sched, sched_at) = u.scheduler;
+        let at = sched_at.unwrap_or(u.span);
+        if sched != Scheduler::Mh {
+            cx.warn(
+                at,
+                format!(
+                    "VS {name} is announced (ECMP) but scheduled by {}: each director picks a real server of its own, so a connection ECMP moves to another director resets; use `lvs_sched mh` with `mh-port` and `mh-fallback`, which map a flow to the same real server on every director",
+                    sched.name()
+                ),
+            );
+        } else {
+            if !u.sched_flags.flag_2 {
+                cx.warn(
+                    at,
+                    format!(
+                        "VS {name}: mh without `mh-port` hashes the source address only, so every connection of a client (of a whole NATed site) goes to one real server; add `mh-port`"
+                    ),
+                );
+            }
+            if !u.sched_flags.flag_1 {
+                cx.warn(
+                    at,
+                    format!(
+                        "VS {name}: mh without `mh-fallback`: a failed real server must leave the table, which moves some of the other servers' flows on this director only; add `mh-fallback` (the failed server then keeps its place at weight 0 and only its own flows move, the same way on every director)"
+                    ),
+                );
+            }
+        }
+        let sloppy = match u.protocol {
+            Protocol::Tcp => Some((sysctl.sloppy_tcp, "sloppy_tcp")),
+            Protocol::Sctp => Some((sysctl.sloppy_sctp, "sloppy_sctp")),
+            Protocol::Udp => None,
+        };
+        if let Some((value, what)) = sloppy
+            && value != Some(1)
+        {
+            cx.warn(
+                u.span,
+                format!(
+                    "VS {name} is announced (ECMP) but net.ipv4.vs.{what} is not set: a director that ECMP hands an established connection drops its packets (it saw no handshake) and the connection resets; add `lvs_sysctl {what} 1` to global_defs"
+                ),
+            );
+        }
+        if let Some(at) = u.nat {
+            cx.warn(
+                at.unwrap_or(u.span),
+                format!(
+                    "VS {name} is announced (ECMP) with lvs_method NAT: replies must come back through the director that translated the request, which ECMP does not ensure; use `lvs_method DR` (or TUN) so real servers answer clients directly"
+                ),
+            );
+        }
+        if let Some(at) = u.persistence {
+            cx.warn(
+                at,
+                format!(
+                    "VS {name} is announced (ECMP) with persistence: persistence templates are per director, so a client ECMP moves gets a new choice there; remove persistence_timeout and use `lvs_sched mh` with `mh-port` (the same mapping on every director)"
+                ),
+            );
         }
     }
 }

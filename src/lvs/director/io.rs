@@ -69,6 +69,8 @@ pub enum KernelRequest {
     Flush,
     /// `lvs_timeouts` (`ipvsadm --set`).
     SetTimeouts(Timeouts),
+    /// `lvs_sysctl`: write these `net.ipv4.vs.NAME` values, in order.
+    SetSysctls(Vec<(&'static str, u8)>),
     /// Read the whole table back.
     Read,
     /// Carry out these operations, in order.
@@ -79,7 +81,7 @@ pub enum KernelRequest {
 
 #[derive(Debug)]
 pub enum KernelReply {
-    /// Flush or SetTimeouts.
+    /// Flush, SetTimeouts or SetSysctls.
     Done(Result<(), KernelError>),
     Table(Result<Table, KernelError>),
     /// One result per op; the outer error when the exchange itself failed.

@@ -24,6 +24,7 @@ use crate::lvs::table::Table;
 pub(super) enum InFlight {
     Flush,
     SetTimeouts,
+    SetSysctls,
     /// A full pass: read, then repair everything.
     Read {
         attempt: u8,
@@ -71,6 +72,7 @@ impl Director {
         if let Some(r) = self.queued.pop_front() {
             let busy = match r {
                 KernelRequest::Flush => InFlight::Flush,
+                KernelRequest::SetSysctls(_) => InFlight::SetSysctls,
                 _ => InFlight::SetTimeouts,
             };
             return self.send(r, busy);
@@ -157,6 +159,24 @@ impl Director {
                     if self.stage == Stage::Releasing {
                         self.finish_stop();
                     }
+                }
+            },
+            (InFlight::SetSysctls, KernelReply::Done(r)) => match r {
+                Ok(()) => tracing::info!(
+                    "IPVS: lvs_sysctl set: {}",
+                    self.config
+                        .global
+                        .lvs
+                        .sysctl
+                        .set()
+                        .iter()
+                        .map(|(n, v)| format!("net.ipv4.vs.{n}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Err(e) => {
+                    tracing::error!("IPVS: lvs_sysctl: {e}");
+                    self.outcome.errors.push(e);
                 }
             },
             (InFlight::SetTimeouts, KernelReply::Done(r)) => {

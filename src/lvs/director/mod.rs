@@ -9,7 +9,7 @@
 //! all run this core; only the way they carry out its effects differs.
 //!
 //! Order of effects, decided here:
-//! - start: `lvs_flush`, `lvs_timeouts`, then the table; [`Effect::TableReady`]
+//! - start: `lvs_flush`, `lvs_timeouts`, `lvs_sysctl`, then the table; [`Effect::TableReady`]
 //!   tells the caller that VIPs may now attract traffic to it;
 //! - reload: only what the file changed is recomputed and written; real
 //!   servers and virtual servers the file removed drain (weight 0) for
@@ -429,6 +429,7 @@ impl Director {
                 self.queued.push_back(KernelRequest::Flush);
             }
             self.queue_timeouts();
+            self.queue_sysctls();
             self.next_drift = Some(now + self.opts.drift_interval);
         } else {
             tracing::info!("--no-ipvs: health is reported only, the IPVS table is left alone");
@@ -456,6 +457,15 @@ impl Director {
                     tcp_fin: t.tcpfin,
                     udp: t.udp,
                 }));
+        }
+    }
+
+    /// `lvs_sysctl`: before the table, as the flows it lets continue may
+    /// already be arriving. Values the file drops are left as they are.
+    fn queue_sysctls(&mut self) {
+        let values = self.config.global.lvs.sysctl.set();
+        if !values.is_empty() {
+            self.queued.push_back(KernelRequest::SetSysctls(values));
         }
     }
 
@@ -549,7 +559,7 @@ impl Director {
                 self.run_script(&up, format!("notify_up for {rsn}"));
             } else {
                 let why = self.health.down_reasons(key).join("; ");
-                if rs.inhibit_on_failure {
+                if crate::lvs::desired::keeps_failed(vs, rs) {
                     tracing::warn!("Disabling service {rsn} of VS {vsn} (weight 0): {why}");
                 } else {
                     tracing::warn!("Removing service {rsn} from VS {vsn}: {why}");
@@ -654,6 +664,10 @@ impl Director {
         if config.global.lvs.timeouts != self.config.global.lvs.timeouts && self.opts.write_table {
             self.config = config.clone();
             self.queue_timeouts();
+        }
+        if config.global.lvs.sysctl != self.config.global.lvs.sysctl && self.opts.write_table {
+            self.config = config.clone();
+            self.queue_sysctls();
         }
         self.announce_reload(&config);
         self.config = config;
