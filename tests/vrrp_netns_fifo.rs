@@ -31,6 +31,21 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The FIFO's reader: a script that appends each line it reads to `out`.
+fn reader_script(lab: &Lab, out: &Path) -> std::path::PathBuf {
+    let reader = lab.path("reader.sh");
+    std::fs::write(
+        &reader,
+        format!(
+            "#!/bin/sh\nwhile read -r line; do echo \"$line\" >> {}; done < \"$1\"\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+    reader
+}
+
 fn wait_line(lab: &Lab, path: &Path, want: &str) {
     let start = Instant::now();
     while start.elapsed() < LONG {
@@ -54,16 +69,7 @@ fn instance_and_group_lines_reach_the_fifo_script() {
     };
     let fifo = lab.path("d1.fifo");
     let out = lab.path("d1.lines");
-    let reader = lab.path("reader.sh");
-    std::fs::write(
-        &reader,
-        format!(
-            "#!/bin/sh\nwhile read -r line; do echo \"$line\" >> {}; done < \"$1\"\n",
-            out.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reader = reader_script(&lab, &out);
     let d1 = format!(
         "global_defs {{\n  vrrp_notify_fifo {}\n  vrrp_notify_fifo_script {}\n}}\n\
          vrrp_sync_group G1 {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n{}{}",
@@ -164,24 +170,14 @@ fn event_lines(tag: &str, keepalived: bool) -> Option<(Vec<String>, bool)> {
     let rx = lab.path("rx.out");
     let tracked = lab.path("weight");
     std::fs::write(&tracked, "0\n").unwrap();
-    let reader = lab.path("reader.sh");
-    std::fs::write(
-        &reader,
-        format!(
-            "#!/bin/sh\nwhile read -r line; do echo \"$line\" >> {}; done < \"$1\"\n",
-            out.display()
-        ),
-    )
-    .unwrap();
+    let reader = reader_script(&lab, &out);
     let rx_script = lab.path("rx.sh");
     std::fs::write(
         &rx_script,
         format!("#!/bin/sh\necho rx >> {}\n", rx.display()),
     )
     .unwrap();
-    for s in [&reader, &rx_script] {
-        std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    std::fs::set_permissions(&rx_script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let d1 = format!(
         "global_defs {{\n  vrrp_notify_fifo {}\n  vrrp_notify_fifo_script {}\n  vrrp_notify_priority_changes\n}}\n\
          track_file tf {{\n  file {}\n  weight 1\n}}\n\

@@ -357,7 +357,11 @@ reload_run() {
     stream_bg /tmp/h.long /tmp/h.longsum --target vs8080=192.168.10.100:8080 \
         --path /slow/4000 --rate 4 --count 8 --secs 10 --timeout-ms 10000
     lpid=$!
-    sleep 2.5
+    # The SIGHUP once all 8 are established through d1 (a slow guest may
+    # start the client late; a request sent after the reload meets the
+    # drain, weight 0, and is refused, which is not what this measures).
+    wait_for 12 sh -c "[ \$(ip netns exec d1 ipvsadm -Lnc | grep -c 'ESTABLISHED.*:8080 ') -ge 8 ]" ||
+        say "$name: the 8 slow requests are not all established"
     cp $H/reload-vs-1.conf /tmp/h/reload-vs.conf
     say "$name: SIGHUP"
     read -r thup _ </proc/uptime
