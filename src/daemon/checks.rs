@@ -419,9 +419,8 @@ async fn announce_loop(mut rx: mpsc::UnboundedReceiver<AnnounceRequest>) {
 }
 
 /// Makes the table hold exactly our routes for `vips` with the target's
-/// metric: the missing ones first, then every other route of ours (another
-/// metric, another VIP) removed, so a VIP whose metric changes is never
-/// without a route.
+/// metric: reads it, and carries out what
+/// [`crate::lvs::announce::route_changes`] decides.
 async fn sync_routes(rtnl: &Rtnl, target: AnnounceGlobals, vips: &BTreeSet<IpAddr>, drift: bool) {
     let want: BTreeSet<(IpAddr, u32)> = vips
         .iter()
@@ -434,20 +433,18 @@ async fn sync_routes(rtnl: &Rtnl, target: AnnounceGlobals, vips: &BTreeSet<IpAdd
             None
         }
     };
-    for (vip, _) in want.difference(have.as_ref().unwrap_or(&BTreeSet::new())) {
-        match rtnl.announce(&target, *vip).await {
+    let (add, remove) = crate::lvs::announce::route_changes(&want, have.as_ref());
+    for vip in add {
+        match rtnl.announce(&target, vip).await {
             Ok(()) if drift => tracing::warn!(
                 "announce: route {} was gone (removed by hand?): added again",
-                announce_text(&target, *vip)
+                announce_text(&target, vip)
             ),
             Ok(()) => {}
             Err(e) => tracing::error!("announce: VIP {vip}: {e}"),
         }
     }
-    for (vip, metric) in have
-        .as_ref()
-        .map_or(Vec::new(), |h| h.difference(&want).copied().collect())
-    {
+    for (vip, metric) in remove {
         let route = AnnounceGlobals {
             metric: Some(metric),
             ..target

@@ -201,9 +201,36 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
     }
 }
 
+/// What makes the announce table hold exactly `want` (VIP, metric) given
+/// what it holds (`have`; None: it could not be read): the routes to add
+/// (the VIPs), then those of ours to remove (any other VIP or metric).
+/// Adding first means a VIP whose metric changes is never without a route.
+pub fn route_changes(
+    want: &BTreeSet<(IpAddr, u32)>,
+    have: Option<&BTreeSet<(IpAddr, u32)>>,
+) -> (Vec<IpAddr>, Vec<(IpAddr, u32)>) {
+    let empty = BTreeSet::new();
+    let have_or_none = have.unwrap_or(&empty);
+    let add = want.difference(have_or_none).map(|(v, _)| *v).collect();
+    let remove = have.map_or(Vec::new(), |h| h.difference(want).copied().collect());
+    (add, remove)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_changes_add_first_then_remove_what_is_not_wanted() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let want: BTreeSet<_> = [(a, 4000), (b, 0)].into();
+        let have: BTreeSet<_> = [(a, 0), (b, 0)].into();
+        assert_eq!(route_changes(&want, Some(&have)), (vec![a], vec![(a, 0)]));
+        // Unreadable table: add all, remove nothing.
+        assert_eq!(route_changes(&want, None), (vec![a, b], vec![]));
+        assert_eq!(route_changes(&want, Some(&want)), (vec![], vec![]));
+    }
 
     #[test]
     fn range_lengths() {
