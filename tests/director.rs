@@ -150,6 +150,29 @@ impl Sim {
         self.on(Event::Probes(vec![(id, s)]));
     }
 
+    /// Every checker's first result, as its state already is (announced
+    /// VIPs wait for them).
+    fn checked(&mut self) {
+        let now = self.now.duration_since(self.t0).as_millis() as u64;
+        let updates = self
+            .core
+            .health()
+            .states
+            .iter()
+            .enumerate()
+            .map(|(id, s)| {
+                let mut s = s.clone();
+                s.last = Some(ipvsdir::check::state::LastResult {
+                    ok: s.up,
+                    reason: if s.up { "ok" } else { "connection refused" }.into(),
+                    at: now,
+                });
+                (id, s)
+            })
+            .collect();
+        self.on(Event::Probes(updates));
+    }
+
     /// The ops sent since the last call.
     fn ops(&mut self) -> Vec<String> {
         self.requests
@@ -1188,17 +1211,47 @@ fn announcements_follow_the_table_then_quorum_with_hysteresis() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
     s.ops();
-    // The table first, then one sync that also clears stale routes; the
-    // VIP without `announce` is not in it.
+    // Stale routes go before anything else; once the table is written, a
+    // sync (nothing yet: no real server has been checked).
     assert_eq!(
         s.said(),
         [
+            "sync table 100 []",
             "probes 6",
             "owned 4",
             "ready",
-            "sync table 100 [10.0.0.1 10.0.0.2]",
-            "status 2/2"
+            "sync table 100 []",
+            "status 0/2"
         ]
+    );
+    assert_eq!(
+        why(&s, "10.0.0.1"),
+        (
+            false,
+            "VS [10.0.0.1]:tcp:80: real server [10.0.1.1]:tcp:80 not checked yet".into()
+        )
+    );
+    // A VIP is announced once every real server of its virtual servers has
+    // been checked (quorum alone is not enough: another director maps a
+    // moved flow by all of them); the VIP without `announce` is not.
+    s.probe(0, true);
+    s.probe(2, true);
+    s.probe(3, true);
+    assert!(
+        !s.said().iter().any(|l| l.starts_with("announce")),
+        "10.0.0.2:80's .3 and 10.0.0.1:443 unchecked"
+    );
+    assert_eq!(
+        why(&s, "10.0.0.2"),
+        (
+            false,
+            "VS [10.0.0.2]:tcp:80: real server [10.0.2.3]:tcp:80 not checked yet".into()
+        )
+    );
+    s.checked();
+    assert_eq!(
+        s.said(),
+        ["announce 10.0.0.1", "announce 10.0.0.2", "status 2/2"]
     );
     assert_eq!(
         why(&s, "10.0.0.1"),
@@ -1239,12 +1292,10 @@ fn alpha_announces_only_after_the_checks_pass() {
     let text = ANNOUNCED.replace(" announce\n quorum 2", " announce\n alpha\n quorum 2");
     let mut s = Sim::new(&text, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     let said = s.said();
-    assert!(
-        said.contains(&"sync table 100 [10.0.0.1]".to_string()),
-        "{said:?}"
-    );
+    assert!(said.contains(&"announce 10.0.0.1".to_string()), "{said:?}");
     assert_eq!(why(&s, "10.0.0.2").1, "VS [10.0.0.2]:tcp:80 below quorum 2");
     s.probe(2, true);
     s.probe(3, true);
@@ -1257,6 +1308,7 @@ fn alpha_announces_only_after_the_checks_pass() {
 fn the_stop_withdraws_first_and_releases_the_table_after_the_grace() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.at(1.0);
@@ -1291,6 +1343,7 @@ fn the_stop_withdraws_first_and_releases_the_table_after_the_grace() {
 fn with_vrrp_in_process_the_release_waits_for_both_handoff_and_grace() {
     let mut s = Sim::new(ANNOUNCED, |o| o.vrrp_in_process = true);
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.on(Event::Stop);
@@ -1303,6 +1356,7 @@ fn with_vrrp_in_process_the_release_waits_for_both_handoff_and_grace() {
     // VRRP first: the grace still holds the table.
     let mut s = Sim::new(ANNOUNCED, |o| o.vrrp_in_process = true);
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.on(Event::Stop);
     s.at(0.5);
@@ -1318,6 +1372,7 @@ fn nothing_announced_means_no_grace_at_stop() {
     let text = ANNOUNCED.replace(" announce\n", " announce\n alpha\n");
     let mut s = Sim::new(&text, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     assert!(s.said().contains(&"sync table 100 []".to_string()));
     s.on(Event::Stop);
@@ -1334,8 +1389,11 @@ fn announce_track_instance_announces_only_while_master() {
         .replacen(" announce\n", " announce\n announce_track_instance VI_1\n", 1);
     let mut s = Sim::new(&text, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
-    assert!(s.said().contains(&"sync table 100 [10.0.0.2]".to_string()));
+    let said = s.said();
+    assert!(said.contains(&"announce 10.0.0.2".to_string()), "{said:?}");
+    assert!(!said.contains(&"announce 10.0.0.1".to_string()), "{said:?}");
     assert_eq!(
         why(&s, "10.0.0.1").1,
         "VS [10.0.0.1]:tcp:80: vrrp_instance VI_1 is not MASTER"
@@ -1356,6 +1414,7 @@ fn announce_track_instance_announces_only_while_master() {
 fn a_reload_that_moves_the_table_empties_the_old_one() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     let moved = ANNOUNCED.replace("announce_table 100", "announce_table 200");
@@ -1394,6 +1453,7 @@ fn one_shot_commands_announce_nothing() {
 fn announced_routes_are_checked_on_the_drift_ticks_until_the_stop() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.probe(1, false);
@@ -1418,6 +1478,7 @@ fn announced_routes_are_checked_on_the_drift_ticks_until_the_stop() {
 fn an_operator_disable_that_loses_quorum_withdraws_at_once() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     let t = target("10.0.1.1", Some(443), None);
@@ -1460,6 +1521,7 @@ virtual_server group G {
 ";
     let mut s = Sim::new(text, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     assert_eq!(s.weights().len(), 1, "{:?}", s.weights());
     assert_eq!(s.weights()[0].1, 5);
@@ -1507,6 +1569,7 @@ fn drain_stage(s: &Sim) -> Option<(String, String)> {
 fn drain_director_announces_worse_first_then_withdraws_after_the_bounded_time() {
     let mut s = Sim::new(&drain_conf(), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.at(1.0);
@@ -1589,6 +1652,7 @@ fn drain_director_announces_worse_first_then_withdraws_after_the_bounded_time() 
 fn a_drain_ends_once_no_new_connection_arrives_for_three_seconds() {
     let mut s = Sim::new(&drain_conf(), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.conns = 100;
@@ -1630,6 +1694,7 @@ fn a_drain_ends_once_no_new_connection_arrives_for_three_seconds() {
 fn the_stop_drains_then_withdraws_then_releases_after_the_grace() {
     let mut s = Sim::new(&drain_conf(), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.said();
     s.at(1.0);
@@ -1679,6 +1744,7 @@ fn without_ipvs_the_stop_drains_for_the_bounded_time() {
     );
     let mut s = Sim::new(&text, |o| o.write_table = false);
     s.on(Event::Start);
+    s.checked();
     s.said();
     s.at(1.0);
     s.on(Event::Stop);
@@ -1698,6 +1764,7 @@ fn without_ipvs_the_stop_drains_for_the_bounded_time() {
 fn undrain_during_a_drain_switches_back_new_route_first() {
     let mut s = Sim::new(&drain_conf(), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.said();
     s.core.drain_director(s.now, true).expect("drain");
     s.run();
@@ -1728,6 +1795,7 @@ fn undrain_during_a_drain_switches_back_new_route_first() {
 fn drain_without_a_drain_metric_withdraws_at_once_and_is_refused_without_announcements() {
     let mut s = Sim::new(ANNOUNCED, |_| {});
     s.on(Event::Start);
+    s.checked();
     s.said();
     let answer = s.core.drain_director(s.now, true).expect("drain");
     s.run();
@@ -1922,6 +1990,7 @@ fn mh_directors_with_different_histories_hold_the_same_list() {
 fn mh_without_fallback_removes_a_failed_server_and_puts_it_back_in_its_place() {
     let mut s = Sim::new(&mh(&[1, 2, 3], false), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     s.probe(1, false);
     assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.2:80"]);
@@ -1949,6 +2018,7 @@ fn mh_without_fallback_removes_a_failed_server_and_puts_it_back_in_its_place() {
 fn mh_order_changed_by_hand_is_restored_at_the_drift_read_with_the_fewest_re_adds() {
     let mut s = Sim::new(&mh(&[1, 2, 3, 4], true), |_| {});
     s.on(Event::Start);
+    s.checked();
     s.ops();
     // By hand: .2 deleted and re-added, so it is first in the kernel's list.
     let key = *s.kernel.services.keys().next().unwrap();

@@ -14,10 +14,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
 
-use common::{e2e_script_files, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script};
+use common::{e2e_boot, ipvsdir_bin, kv, repo, vm_or_skip};
 
 /// The nginx binary scripts/kernel-vm/setup extracted from Debian's package.
 fn nginx_or_skip() -> Option<PathBuf> {
@@ -48,15 +46,7 @@ fn run(scenario: &str) -> Option<Sections> {
         return None;
     }
     let nginx = nginx_or_skip()?;
-    // One e2e VM at a time: two emulated CPUs fighting over the host's cores
-    // would only stretch every timer in both.
-    let lock_path = repo().join("target/kernel-vm/.e2e.lock");
-    let lock = std::fs::File::create(&lock_path).expect("create the e2e lock file");
-    // SAFETY: flock(2) on a descriptor this function owns; released when
-    // `lock` is dropped (closed).
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
-    let mut args: Vec<String> = vec![
+    let args: Vec<String> = vec![
         "--mem".into(),
         "1024".into(),
         "--timeout".into(),
@@ -68,30 +58,7 @@ fn run(scenario: &str) -> Option<Sections> {
         "--file".into(),
         format!("{}:e2e", repo().join("tests/fixtures/e2e").display()),
     ];
-    args.extend(e2e_script_files());
-    let start = Instant::now();
-    let out = Command::new("bash")
-        .arg(vm_script("run"))
-        .args(&args)
-        .arg("--")
-        .arg(format!("sh e2e.sh {scenario}"))
-        .output()
-        .expect("start scripts/kernel-vm/run");
-    let wall = start.elapsed();
-    drop(lock);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "VM run of scenario {scenario} failed ({:?}):\n{stdout}\n--- stderr ---\n{stderr}",
-        out.status
-    );
-    println!(
-        "scenario {scenario}: VM boot + run {:.1} s",
-        wall.as_secs_f64()
-    );
-    println!("{stderr}");
-    Some(sections(&stdout))
+    Some(e2e_boot(&args, &format!("sh e2e.sh {scenario}")).0)
 }
 
 /// The client's counts: "sent N ok N failed N ANSWER=N ...".

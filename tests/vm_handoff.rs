@@ -33,13 +33,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::path::Path;
 
-use common::{
-    e2e_script_files, example_bin, ipvsdir_bin, kv, repo, sections, vm_or_skip, vm_script,
-};
+use common::{e2e_boot, example_bin, ipvsdir_bin, kv, repo, vm_or_skip};
 
 type Sections = BTreeMap<String, String>;
 
@@ -53,22 +49,7 @@ fn boot(parts: &str) -> Option<(Sections, f64)> {
         return None;
     }
     let client = example_bin("vip_client")?;
-    // One e2e VM at a time (the lock of tests/vm_e2e.rs, in the VM cache):
-    // two emulated CPUs fighting over the host's cores would only stretch
-    // every timer in both.
-    let lock_path = std::env::var_os("IPVSDIR_VM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/kernel-vm"))
-        .join(".e2e.lock");
-    if let Some(dir) = lock_path.parent() {
-        std::fs::create_dir_all(dir).expect("target/kernel-vm");
-    }
-    let lock = std::fs::File::create(&lock_path).expect("create the e2e lock file");
-    // SAFETY: flock(2) on a descriptor this function owns; released when
-    // `lock` is dropped (closed).
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
-    let mut args: Vec<String> = vec![
+    let args: Vec<String> = vec![
         "--mem".into(),
         "1024".into(),
         "--timeout".into(),
@@ -83,27 +64,7 @@ fn boot(parts: &str) -> Option<(Sections, f64)> {
             repo().join("tests/fixtures/handoff").display()
         ),
     ];
-    args.extend(e2e_script_files());
-    let start = Instant::now();
-    let out = Command::new("bash")
-        .arg(vm_script("run"))
-        .args(&args)
-        .arg("--")
-        .arg(format!("sh e2e.sh handoff {parts}"))
-        .output()
-        .expect("start scripts/kernel-vm/run");
-    let wall = start.elapsed().as_secs_f64();
-    drop(lock);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "VM run of the handoff scenarios failed ({:?}):\n{stdout}\n--- stderr ---\n{stderr}",
-        out.status
-    );
-    println!("VM boot + run ({parts}): {wall:.1} s");
-    println!("{stderr}");
-    Some((sections(&stdout), wall))
+    Some(e2e_boot(&args, &format!("sh e2e.sh handoff {parts}")))
 }
 
 // ---- the client's lines -----------------------------------------------------

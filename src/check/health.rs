@@ -115,6 +115,12 @@ impl HealthTable {
         RsHealth { alive, weight }
     }
 
+    /// Whether some checker of the real server has no result yet.
+    pub fn unchecked(&self, key: &RsKey) -> bool {
+        let ids = self.plan.of_rs.get(key).map_or(&[][..], Vec::as_slice);
+        ids.iter().any(|&i| self.states[i].last.is_none())
+    }
+
     /// The checkers of a real server that are down, with their last reason.
     pub fn down_reasons(&self, key: &RsKey) -> Vec<String> {
         let ids = self.plan.of_rs.get(key).map_or(&[][..], Vec::as_slice);

@@ -4,12 +4,14 @@
 //! byte of every file, and tokens go straight to the tree (no token list).
 
 use super::source::{FileId, Span};
+use super::text::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenKind {
     /// A bare word or a quoted string with its escapes resolved.
     Word {
-        text: String,
+        /// Short words inline: no allocation for most of them.
+        text: Text,
         quoted: bool,
     },
     Open,
@@ -26,7 +28,7 @@ pub struct Token {
 impl Token {
     pub fn word(&self) -> Option<&str> {
         match &self.kind {
-            TokenKind::Word { text, .. } => Some(text),
+            TokenKind::Word { text, .. } => Some(text.as_str()),
             _ => None,
         }
     }
@@ -177,14 +179,14 @@ pub fn lex_into(
                     });
                 }
                 TokenKind::Word {
-                    text: s,
+                    text: Text::from(s),
                     quoted: true,
                 }
             }
             _ => {
                 i = word_end(text, i);
                 TokenKind::Word {
-                    text: text[start..i].to_string(),
+                    text: Text::from(&text[start..i]),
                     quoted: false,
                 }
             }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod normalized;
 pub mod read;
 pub mod source;
+pub mod text;
 pub mod tree;
 
 use std::path::Path;

@@ -4,115 +4,7 @@
 use super::lexer::{LexError, Token, TokenKind};
 use super::source::Span;
 
-/// A word's text: up to 22 bytes inline (keywords, addresses, numbers: most
-/// words), longer ones on the heap. A large file has a million words; one
-/// allocation each would be most of the tree's memory.
-#[derive(Clone)]
-pub enum Text {
-    Inline { len: u8, buf: [u8; 22] },
-    Heap(Box<str>),
-}
-
-impl Text {
-    pub fn as_str(&self) -> &str {
-        match self {
-            // Only whole UTF-8 strings are stored (see From<&str>).
-            Text::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
-            Text::Heap(s) => s,
-        }
-    }
-
-    /// The bytes, without the UTF-8 check `as_str` makes (comparisons: a
-    /// large file compares millions of words).
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Text::Inline { len, buf } => &buf[..*len as usize],
-            Text::Heap(s) => s.as_bytes(),
-        }
-    }
-}
-
-impl From<&str> for Text {
-    fn from(s: &str) -> Text {
-        if s.len() <= 22 {
-            let mut buf = [0; 22];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            Text::Inline {
-                len: s.len() as u8,
-                buf,
-            }
-        } else {
-            Text::Heap(s.into())
-        }
-    }
-}
-
-impl From<String> for Text {
-    fn from(s: String) -> Text {
-        if s.len() <= 22 {
-            Text::from(s.as_str())
-        } else {
-            Text::Heap(s.into_boxed_str())
-        }
-    }
-}
-
-impl Default for Text {
-    fn default() -> Text {
-        Text::from("")
-    }
-}
-
-impl std::ops::Deref for Text {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for Text {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for Text {
-    fn eq(&self, other: &Text) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Text {}
-
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<&str> for Text {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl std::hash::Hash for Text {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.as_str().hash(h)
-    }
-}
-
-impl std::fmt::Debug for Text {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl std::fmt::Display for Text {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use super::text::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
@@ -158,28 +50,36 @@ impl Node {
 /// goes about six deep); deeper text is skipped without recursion.
 pub const MAX_DEPTH: usize = 100;
 
-/// A block being read: its statement and the statements inside so far.
+/// A block being read: its statement, and where its statements start in
+/// the builder's node stack.
 struct OpenBlock {
     /// None: a `{` without a keyword, read and dropped.
-    head: Option<(Word, Vec<Word>)>,
+    head: Option<(Word, Box<[Word]>)>,
     open: Span,
-    nodes: Vec<Node>,
+    start: usize,
 }
 
 /// Where the builder stands between tokens.
 enum State {
     /// At the start of a statement.
     Idle,
-    /// Reading a statement's words (on its first line).
-    Words(Word, Vec<Word>),
+    /// Reading a statement's words (on its first line); its arguments are
+    /// the builder's word stack.
+    Words(Word),
     /// A statement's line ended: a `{` on a following line still opens its block.
-    Ended(Word, Vec<Word>),
+    Ended(Word),
 }
 
 /// Builds the statement tree from tokens handed in one at a time (no token
-/// list, no recursion: any nesting depth is safe).
+/// list, no recursion: any nesting depth is safe). Arguments and the
+/// statements of open blocks wait on two stacks and each list is moved out
+/// once, at its exact size: a large file has hundreds of thousands of
+/// statements, and growing a vector for each was a large share of the load.
 pub struct TreeBuilder {
-    top: Vec<Node>,
+    /// The statements read so far: the file's, then each open block's.
+    nodes: Vec<Node>,
+    /// The current statement's arguments.
+    words: Vec<Word>,
     stack: Vec<OpenBlock>,
     state: State,
     /// Inside a block past [`MAX_DEPTH`]: how many `{` are open there.
@@ -190,20 +90,13 @@ pub struct TreeBuilder {
 impl Default for TreeBuilder {
     fn default() -> Self {
         TreeBuilder {
-            top: Vec::new(),
+            nodes: Vec::new(),
+            words: Vec::new(),
             stack: Vec::new(),
             state: State::Idle,
             skip: 0,
             errors: Vec::new(),
         }
-    }
-}
-
-fn node(keyword: Word, args: Vec<Word>, block: Option<Block>) -> Node {
-    Node {
-        keyword,
-        args: args.into_boxed_slice(),
-        block,
     }
 }
 
@@ -215,31 +108,30 @@ impl TreeBuilder {
         });
     }
 
-    fn container(&mut self) -> &mut Vec<Node> {
-        match self.stack.last_mut() {
-            Some(b) => &mut b.nodes,
-            None => &mut self.top,
+    /// The current statement's keyword and arguments, taken.
+    fn take_statement(&mut self) -> Option<(Word, Box<[Word]>)> {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Words(k) | State::Ended(k) => Some((k, self.words.drain(..).collect())),
+            State::Idle => None,
         }
     }
 
     /// Ends a statement that has no block.
     fn flush(&mut self) {
-        if let State::Words(k, a) | State::Ended(k, a) =
-            std::mem::replace(&mut self.state, State::Idle)
-        {
-            let n = node(k, a, None);
-            self.container().push(n);
+        if let Some((keyword, args)) = self.take_statement() {
+            self.nodes.push(Node {
+                keyword,
+                args,
+                block: None,
+            });
         }
     }
 
     fn open(&mut self, span: Span) {
-        let head = match std::mem::replace(&mut self.state, State::Idle) {
-            State::Words(k, a) | State::Ended(k, a) => Some((k, a)),
-            State::Idle => {
-                self.error(span, "'{' without a keyword before it");
-                None
-            }
-        };
+        let head = self.take_statement();
+        if head.is_none() {
+            self.error(span, "'{' without a keyword before it");
+        }
         if self.stack.len() >= MAX_DEPTH {
             self.error(
                 span,
@@ -251,24 +143,22 @@ impl TreeBuilder {
         self.stack.push(OpenBlock {
             head,
             open: span,
-            nodes: Vec::new(),
+            start: self.nodes.len(),
         });
     }
 
     fn close_block(&mut self) {
         let Some(b) = self.stack.pop() else { return };
-        if let Some((k, a)) = b.head {
-            // Boxed to fit: most blocks are small (a real_server's often
-            // holds one statement).
-            let n = node(
-                k,
-                a,
-                Some(Block {
+        let nodes: Box<[Node]> = self.nodes.drain(b.start..).collect();
+        if let Some((keyword, args)) = b.head {
+            self.nodes.push(Node {
+                keyword,
+                args,
+                block: Some(Block {
                     open: b.open,
-                    nodes: b.nodes.into_boxed_slice(),
+                    nodes,
                 }),
-            );
-            self.container().push(n);
+            });
         }
     }
 
@@ -295,22 +185,22 @@ impl TreeBuilder {
         match tok.kind {
             TokenKind::Word { text, quoted } => {
                 let w = Word {
-                    text: Text::from(text),
+                    text,
                     span: tok.span,
                     quoted,
                 };
-                match &mut self.state {
-                    State::Words(_, args) => args.push(w),
-                    State::Ended(..) => {
+                match &self.state {
+                    State::Words(_) => self.words.push(w),
+                    State::Ended(_) => {
                         self.flush();
-                        self.state = State::Words(w, Vec::new());
+                        self.state = State::Words(w);
                     }
-                    State::Idle => self.state = State::Words(w, Vec::new()),
+                    State::Idle => self.state = State::Words(w),
                 }
             }
             TokenKind::Newline => {
                 self.state = match std::mem::replace(&mut self.state, State::Idle) {
-                    State::Words(k, a) => State::Ended(k, a),
+                    State::Words(k) => State::Ended(k),
                     other => other,
                 };
             }
@@ -341,7 +231,7 @@ impl TreeBuilder {
             );
             self.close_block();
         }
-        let mut top = std::mem::take(&mut self.top);
+        let mut top = std::mem::take(&mut self.nodes);
         top.shrink_to_fit();
         (top, self.errors)
     }

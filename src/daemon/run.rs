@@ -423,9 +423,6 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Ok(Ok(())) => {}
         }
     }
-    if opts.vrrp.as_ref().is_some_and(|v| v.release_vips) {
-        set_statics(&mut statics_rtnl, &mut statics, Statics::default()).await;
-    }
     let _ = dir_tx.send(checks::Command::VrrpStopped).await;
     let _ = std::fs::remove_file(&opts.control_socket);
     // The VRRP driver is gone, and with it the transitions' sender: the sync daemon stops.
@@ -441,6 +438,12 @@ pub async fn run(config: Config, opts: Options) -> Result<(), Error> {
             Err(e) => tracing::error!("checkers: {e}"),
             Ok(Ok(())) => {}
         }
+    }
+    // Static addresses last: an announced VIP on lo is what lets IPVS take
+    // the traffic that still arrives while the director drains, withdraws
+    // and keeps its table for announce_withdraw_grace.
+    if opts.vrrp.as_ref().is_some_and(|v| v.release_vips) {
+        set_statics(&mut statics_rtnl, &mut statics, Statics::default()).await;
     }
     // The last lines (STOP, omega's DOWN) are written: the scripts may go.
     fifos.close().await;

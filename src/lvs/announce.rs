@@ -144,6 +144,9 @@ pub trait Facts {
     fn quorum_held(&self, vs: &VirtualServer) -> Option<bool>;
     /// Whether this VRRP instance is MASTER in this process.
     fn is_master(&self, instance: &str) -> bool;
+    /// A real server of the virtual server whose checkers have not all
+    /// given a first result yet (its name), if any.
+    fn unchecked(&self, vs: &VirtualServer) -> Option<String>;
 }
 
 /// The rule for one VIP (see the module's documentation).
@@ -172,6 +175,18 @@ pub fn decide(config: &Config, vip: IpAddr, servers: &[usize], facts: &dyn Facts
                     drained: false,
                 };
             }
+        }
+        // Every director must map a flow to the same real server: until
+        // this one's checks have judged each real server once (with alpha
+        // they start at weight 0), a flow ECMP moves here could be sent to
+        // another real server by mh-fallback, and be reset.
+        if let Some(rs) = facts.unchecked(vs) {
+            return VipStatus {
+                vip,
+                announced: false,
+                why: format!("VS {vsn}: real server {rs} not checked yet"),
+                drained: false,
+            };
         }
         if let Some(inst) = &vs.announce_track_instance
             && !facts.is_master(inst)

@@ -183,3 +183,46 @@ pub fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
 }
+
+/// Boots the VM once for an end-to-end run: `run ARGS -- COMMAND` with
+/// every tests/vm/e2e*.sh, one such VM at a time (two emulated CPUs
+/// fighting over the host's cores would only stretch every timer in both).
+/// Its sections and wall time; the VM's failure is the test's.
+pub fn e2e_boot(
+    args: &[String],
+    command: &str,
+) -> (std::collections::BTreeMap<String, String>, f64) {
+    let lock_path = std::env::var_os("IPVSDIR_VM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/kernel-vm"))
+        .join(".e2e.lock");
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir).expect("target/kernel-vm");
+    }
+    let lock = std::fs::File::create(&lock_path).expect("create the e2e lock file");
+    // SAFETY: flock(2) on a descriptor this function owns; released when
+    // `lock` is dropped (closed).
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+    let start = std::time::Instant::now();
+    let out = Command::new("bash")
+        .arg(vm_script("run"))
+        .args(args)
+        .args(e2e_script_files())
+        .arg("--")
+        .arg(command)
+        .output()
+        .expect("start scripts/kernel-vm/run");
+    let wall = start.elapsed().as_secs_f64();
+    drop(lock);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "VM run `{command}` failed ({:?}):\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    println!("VM boot + run `{command}`: {wall:.1} s");
+    println!("{stderr}");
+    (sections(&stdout), wall)
+}

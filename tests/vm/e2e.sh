@@ -6,6 +6,7 @@
 #
 #   sh e2e.sh nat|dr|reload|seeds     sources e2e-NAME.sh, which runs it
 #   sh e2e.sh handoff [dr|nat|reload]...   (tests/vm_handoff.rs)
+#   sh e2e.sh scaleout                     (tests/vm_scaleout.rs)
 #
 # Output: "=== NAME" sections that the Rust test reads; progress on stderr.
 # Times are /proc/uptime seconds. Every wait is bounded in time and count.
@@ -395,9 +396,9 @@ logs() {
 
 # shellcheck source=/dev/null
 case ${1:-} in
-nat | dr | reload | seeds | handoff) . "./e2e-$1.sh" ;;
+nat | dr | reload | seeds | handoff | scaleout) . "./e2e-$1.sh" ;;
 *)
-    echo "usage: sh e2e.sh nat|dr|reload|seeds|handoff [PART...]" >&2
+    echo "usage: sh e2e.sh nat|dr|reload|seeds|handoff [PART...]|scaleout" >&2
     exit 2
     ;;
 esac

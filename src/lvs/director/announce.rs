@@ -1,9 +1,9 @@
 //! The director's announcements: per VIP, announce while its virtual
 //! servers hold quorum ([`crate::lvs::announce::decide`]), withdraw on loss
 //! and first thing at stop. Announcements attract traffic, so none is made
-//! before the IPVS table is ready after the start; the first one is a
-//! [`AnnounceRequest::Sync`] that also removes routes of ours an earlier
-//! run left behind.
+//! before the IPVS table is ready after the start. Routes of ours that an
+//! earlier run left behind are removed first thing at the start, before
+//! the table changes ([`AnnounceRequest::Sync`] of nothing).
 //!
 //! The drain (`ipvsdir ctl drain-director`, and the stop when
 //! `announce_drain_metric` is set) is make-before-break: the announced
@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use ipvs_sys::ServiceKey;
 
 use super::{Director, Effect};
+use crate::check::health::{HealthTable, RsKey};
 use crate::config::model::{AnnounceGlobals, Config, VirtualServer};
 use crate::lvs::announce::{DrainStatus, Facts, VipStatus, decide, plan};
 use crate::lvs::desired::QuorumMemory;
 use crate::lvs::kernel_error::KernelError;
+use crate::lvs::names;
 
 /// While draining, the IPVS counters are read this often.
 pub const DRAIN_READ_EVERY: Duration = Duration::from_secs(1);
@@ -143,6 +145,13 @@ impl AnnounceState {
         }
     }
 
+    /// A checker gave its first result: a VIP may wait for no other.
+    pub(super) fn first_result(&mut self) {
+        if !self.plan.is_empty() {
+            self.dirty = true;
+        }
+    }
+
     pub(super) fn vrrp_state(&mut self, instance: String, master: bool) {
         let changed = if master {
             self.masters.insert(instance)
@@ -198,6 +207,7 @@ impl AnnounceState {
 struct View<'a> {
     quorum: &'a QuorumMemory,
     masters: &'a BTreeSet<String>,
+    health: &'a HealthTable,
 }
 
 impl Facts for View<'_> {
@@ -208,9 +218,32 @@ impl Facts for View<'_> {
     fn is_master(&self, instance: &str) -> bool {
         self.masters.contains(instance)
     }
+
+    fn unchecked(&self, vs: &VirtualServer) -> Option<String> {
+        vs.real_servers
+            .iter()
+            .find(|rs| self.health.unchecked(&RsKey::of(vs, rs)))
+            .map(|rs| names::real_server(vs, rs))
+    }
 }
 
 impl Director {
+    /// The start, before the IPVS table is touched: routes of ours that an
+    /// earlier run left (it crashed while the routing daemon ran on) go
+    /// now. Until this run's checks pass, the director attracts nothing:
+    /// traffic it got meanwhile would meet a table being rewritten (with
+    /// `alpha`, every real server at weight 0) and be reset.
+    pub(super) fn announce_start(&mut self) {
+        if let Some(target) = self.announce.target {
+            self.effects
+                .push_back(Effect::Announce(AnnounceRequest::Sync {
+                    target,
+                    vips: BTreeSet::new(),
+                    drift: false,
+                }));
+        }
+    }
+
     /// The table is ready: announcements may begin.
     pub(super) fn announce_live(&mut self) {
         let a = &mut self.announce;
@@ -532,6 +565,7 @@ impl Director {
         let view = View {
             quorum: &self.quorum,
             masters: &a.masters,
+            health: &self.health,
         };
         let worse = a.draining();
         let by = a.drain.as_ref().map_or("", |d| d.by.name());

@@ -407,6 +407,7 @@ impl Director {
             return;
         }
         self.stage = Stage::Running;
+        self.announce_start();
         let config = &self.config;
         tracing::info!(
             "Starting healthcheckers: {} virtual servers, {} probes ({} identical checkers share a probe)",
@@ -523,6 +524,10 @@ impl Director {
             };
             if slot.up != state.up {
                 flipped.push(*id);
+            }
+            if slot.last.is_none() && state.last.is_some() {
+                // A first result: announcements wait for every one.
+                self.announce.first_result();
             }
             let weight_changed = slot.dynamic_weight != state.dynamic_weight;
             *slot = state.clone();

@@ -6,6 +6,7 @@
 //!       [--delay-ms 100-300] [--rate 25] [--count 1000] [--secs 60]
 //!       [--timeout-ms 2000] [--stop-file PATH] [--log FILE]
 //!   vip_client serve --listen IP:PORT --name NAME [--secs 900]
+//!   vip_client hold --target IP:PORT --status FILE [--conns 300] ...  (hold.rs)
 //!   vip_client watch --out FILE --stop-file PATH --vips IP[,IP] --d1 PID --d2 PID
 //!       --client PID --d1-mac MAC[,MAC] --d2-mac MAC[,MAC] [--gw PID:IP] [--secs 90]
 //!       [--every-ms 20]
@@ -40,7 +41,9 @@
 //! `serve` is a slow real server (an application server, not a static
 //! one): `GET /slow/MS` is answered after MS milliseconds (at most 60000),
 //! anything else (the health checks' /status) at once; the body is NAME and
-//! a newline. A thread per connection; it exits after `--secs`.
+//! a newline. `GET /hold` keeps the connection: after the header, every line
+//! the client sends is answered with NAME and a newline (`hold`'s
+//! long-lived connections). A thread per connection; it exits after `--secs`.
 //!
 //! `watch` samples, every `--every-ms`, the network namespaces of the
 //! directors d1, d2 and the client through /proc/PID/net of a process in
@@ -64,6 +67,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+mod hold;
 
 /// A response larger than this is cut off (the test's are a few bytes).
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -96,6 +101,8 @@ enum Cmd {
     Serve(ServeArgs),
     /// The timeline of a handoff: VIPs, ARP, IPVS tables.
     Watch(WatchArgs),
+    /// Long-lived connections that keep exchanging data (hold.rs).
+    Hold(hold::HoldArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -622,6 +629,10 @@ fn answer(mut s: TcpStream, name: &str) {
         let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n");
         return;
     };
+    if path == "/hold" {
+        held(s, name);
+        return;
+    }
     if let Some(n) = path.strip_prefix("/slow/") {
         let delay = n.parse::<u64>().unwrap_or(0).min(MAX_SLOW_MS);
         std::thread::sleep(Duration::from_millis(delay));
@@ -634,6 +645,35 @@ fn answer(mut s: TcpStream, name: &str) {
     let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
     let _ = s.write_all(resp.as_bytes());
     let _ = s.shutdown(std::net::Shutdown::Write);
+}
+
+/// `/hold`: a header, then NAME and a newline for every line received,
+/// until the client closes (or is silent for ten minutes).
+fn held(mut s: TcpStream, name: &str) {
+    let _ = s.set_nodelay(true);
+    let _ = s.set_read_timeout(Some(Duration::from_secs(600)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+    if s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let line = format!("{name}\n");
+    let mut chunk = [0u8; 512];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                for _ in chunk[..n].iter().filter(|&&b| b == b'\n') {
+                    if s.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn serve(a: ServeArgs) -> i32 {
@@ -820,6 +860,7 @@ fn main() {
         Cmd::Stream(a) => stream(a),
         Cmd::Serve(a) => serve(a),
         Cmd::Watch(a) => watch(a),
+        Cmd::Hold(a) => hold::hold(a),
     };
     std::process::exit(rc);
 }
