@@ -77,6 +77,8 @@ async fn shared_probe_retries_then_down_then_up_again() {
     );
     until("2 probes", || board.stats.snapshot().probes >= 2).await;
     assert!(board.take_news(), "the first result is news");
+    let u = rx.try_recv().expect("an update for the first result");
+    assert_eq!((u.changed, u.weight_changed), (None, false), "{u:?}");
     until("5 probes", || board.stats.snapshot().probes >= 5).await;
     // Healthy results that say the same thing: no update, no news.
     assert!(rx.try_recv().is_err(), "no update while nothing changes");
@@ -158,6 +160,12 @@ async fn misc_check_exit_codes_and_dynamic_weight() {
     until("a probe", || board.stats.snapshot().probes >= 1).await;
     let s = board.state(0);
     assert!(s.up && s.last.as_ref().unwrap().ok, "{s:?}");
+    let u = next(&mut rx).await;
+    assert_eq!(
+        (u.changed, u.weight_changed),
+        (None, false),
+        "the first result: {u:?}"
+    );
 
     // misc_dynamic: exit 7 is up with weight 5, an update without a state change.
     std::fs::write(&state, "7").unwrap();

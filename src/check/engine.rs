@@ -291,12 +291,13 @@ struct Task {
 }
 
 /// Publishes a result's step: the board's news, and an update to the
-/// caller when the checker changed. False when the caller is gone.
+/// caller when the checker changed or gave its first result. False when
+/// the caller is gone.
 async fn publish(t: &Task, step: super::state::Step) -> bool {
     if step.news {
         t.board.news.store(true, Ordering::Relaxed);
     }
-    if step.changed.is_some() || step.weight_changed {
+    if step.changed.is_some() || step.weight_changed || step.first {
         let update = ProbeUpdate {
             id: t.id,
             changed: step.changed,

@@ -60,6 +60,9 @@ pub struct Step {
     /// Something a report shows changed: the state, the weight, or the last
     /// result's verdict or reason (not merely its time).
     pub news: bool,
+    /// This checker's first result (the director's announcements wait for
+    /// every real server's first verdict, a state change or not).
+    pub first: bool,
     /// Delay until the next probe starts.
     pub next: Duration,
 }
@@ -95,6 +98,7 @@ impl CheckerState {
         now: Millis,
     ) -> Step {
         self.local_problems = 0;
+        let first = self.last.is_none();
         // The same verdict for the same reason keeps the text it had.
         let news = match &mut self.last {
             Some(l) if l.ok == ok && l.reason == reason => {
@@ -125,6 +129,7 @@ impl CheckerState {
                 changed,
                 weight_changed,
                 news: news || weight_changed || changed.is_some(),
+                first,
                 next: common.delay_loop.0,
             };
         }
@@ -133,6 +138,7 @@ impl CheckerState {
                 changed: None,
                 weight_changed: false,
                 news,
+                first,
                 next: common.delay_loop.0,
             };
         }
@@ -142,6 +148,7 @@ impl CheckerState {
                 changed: None,
                 weight_changed: false,
                 news,
+                first,
                 next: common.delay_before_retry.0,
             };
         }
@@ -152,6 +159,7 @@ impl CheckerState {
             changed: Some(false),
             weight_changed: false,
             news: true,
+            first,
             next: common.delay_loop.0,
         }
     }
