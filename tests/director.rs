@@ -1288,6 +1288,49 @@ fn announcements_follow_the_table_then_quorum_with_hysteresis() {
 }
 
 #[test]
+fn the_wait_for_first_checks_is_bounded_and_only_at_the_start() {
+    let mut s = Sim::new(ANNOUNCED, |_| {});
+    s.on(Event::Start);
+    s.ops();
+    s.said();
+    // Every checker but 10.0.0.1:443's gives a result (that one's probe
+    // cannot start on this host, say).
+    for id in [0, 2, 3, 4, 5] {
+        s.probe(id, true);
+    }
+    assert!(why(&s, "10.0.0.2").0, "all of its real servers checked");
+    assert_eq!(
+        why(&s, "10.0.0.1"),
+        (
+            false,
+            "VS [10.0.0.1]:tcp:443: real server [10.0.1.1]:tcp:443 not checked yet".into()
+        )
+    );
+    // The wait ends once the slowest first probe could have given a result
+    // (warmup and delay_loop 60 s each, its timeout, a 2 s slack): then
+    // health alone decides.
+    s.at(120.0);
+    assert!(!why(&s, "10.0.0.1").0);
+    s.at(140.0);
+    assert!(why(&s, "10.0.0.1").0, "{:?}", why(&s, "10.0.0.1"));
+    // A reload that adds a real server (no result yet) to an announced
+    // virtual server withdraws nothing.
+    s.said();
+    let more = ANNOUNCED.replacen(
+        " real_server 10.0.1.1 80 {",
+        " real_server 10.0.1.9 80 {\n  TCP_CHECK {\n   connect_timeout 1\n  }\n }\n real_server 10.0.1.1 80 {",
+        1,
+    );
+    s.on(Event::Reload(Box::new(config(&more))));
+    s.ops();
+    assert!(
+        !s.said().iter().any(|l| l.starts_with("withdraw")),
+        "the reload withdrew a VIP"
+    );
+    assert!(why(&s, "10.0.0.1").0);
+}
+
+#[test]
 fn alpha_announces_only_after_the_checks_pass() {
     let text = ANNOUNCED.replace(" announce\n quorum 2", " announce\n alpha\n quorum 2");
     let mut s = Sim::new(&text, |_| {});

@@ -9,10 +9,11 @@
 //!
 //! Asserted: new flows reach all three directors and all three real
 //! servers; a planned drain (SIGTERM) and both re-adds fail no request and
-//! lose no held connection; a director's crash loses no held connection
-//! (each keeps meeting its real server through another director). The
-//! crash's time to withdrawal and its failed requests are printed: TCG
-//! timing is too noisy to assert on.
+//! lose no held connection, and the router ends with the expected next
+//! hops; a director's crash loses no held connection (each keeps meeting
+//! its real server through another director); all 300 are closed cleanly
+//! at the end. The crash's time to withdrawal and its failed requests are
+//! printed: TCG timing is too noisy to assert on.
 
 mod common;
 
@@ -109,6 +110,11 @@ impl Scenario {
     fn open_after(&self) -> u64 {
         after(self.get("hold after"), "open")
     }
+    /// The held connections exchanged data during the scenario (the
+    /// client is alive: a dead one would leave its counts unchanged).
+    fn exchanged(&self) -> u64 {
+        after(self.get("hold after"), "exchanges") - after(self.get("hold before"), "exchanges")
+    }
 }
 
 #[test]
@@ -143,7 +149,24 @@ fn three_directors_behind_ecmp_keep_every_connection() {
         assert_eq!(sc.failed(), 0, "{name}: failed requests: {:?}", sc.kv);
         assert_eq!(sc.lost(), 0, "{name}: lost held connections: {:?}", sc.kv);
         assert!(sc.sent() > 0, "{name}: no request sent: {:?}", sc.kv);
+        assert!(
+            sc.exchanged() >= 300,
+            "{name}: the held connections went quiet: {:?}",
+            sc.kv
+        );
     }
+    for name in ["steady", "readd2", "readd3"] {
+        let sc = Scenario::new(&s, name);
+        assert_eq!(
+            sc.get("hops after"),
+            "10.2.0.11 10.2.0.12 10.2.0.13",
+            "{name}: the router's next hops afterwards"
+        );
+    }
+    assert_eq!(
+        Scenario::new(&s, "drain").get("hops after"),
+        "10.2.0.11 10.2.0.13"
+    );
     let drain = Scenario::new(&s, "drain");
     assert!(
         drain.get("d2 exit").starts_with("0 "),
@@ -159,6 +182,19 @@ fn three_directors_behind_ecmp_keep_every_connection() {
         0,
         "crash: lost held connections: {:?}",
         crash.kv
+    );
+    assert!(
+        crash.exchanged() >= 300,
+        "crash: the held connections went quiet"
+    );
+    assert_eq!(crash.get("hops after"), "10.2.0.11 10.2.0.12");
+    // At the end (the client closing them), none was lost after all.
+    let last = kv(sec(&s, "S pair setup"));
+    let fin = last.get("hold final").expect("the final hold line");
+    assert_eq!(
+        (after(fin, "lost"), after(fin, "closed")),
+        (0, 300),
+        "the held connections at the end: {fin}"
     );
     assert_eq!(
         Scenario::new(&s, "readd3").open_after(),

@@ -272,6 +272,8 @@ so_crash() {
     sleep 2
     read -r t0 _ </proc/uptime
     kill_director d3
+    # (kill_director's own wait cannot: ipvsdir is so_start's child.)
+    wait_for 5 test -s /tmp/d3.exit || say "ipvsdir on d3 still there after kill -9"
     # Polled as fast as the guest can (each `ip` takes a few ms).
     wait_for 30 not hops_are "$ALL3" || say "the router kept d3's path"
     read -r t1 _ </proc/uptime
@@ -287,6 +289,9 @@ so_pair() {
     local i t0 t1
     sec "S pair setup"
     hold_stop
+    # The directors' held connections, closed by the client at the end: a
+    # loss in the last scenario's final seconds shows here.
+    echo "hold final: $(hold_line)"
     for i in 1 2 3; do ip netns pids d$i | xargs -r kill -9; done
     mkns k1 k2
     plug k1 eth0 core 10.2.0.31/24

@@ -75,6 +75,10 @@ pub(super) struct Drain {
     pub(super) next_read: Option<Instant>,
 }
 
+/// Beyond the slowest first probe, before the start's wait for first
+/// checks gives up (the probe's result still has to reach the director).
+const FIRST_CHECKS_SLACK: Duration = Duration::from_secs(2);
+
 /// A change to the routes that announce VIPs (carried out in the
 /// `announce_table` with rtnetlink by the daemon).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +120,10 @@ pub(super) struct AnnounceState {
     stopping: bool,
     /// Off in the one-shot commands.
     enabled: bool,
+    /// After the start, while announcements wait for every real server's
+    /// first check: until then at the latest (a probe that cannot start
+    /// on this host never gives one).
+    pub(super) first_checks_until: Option<Instant>,
     /// At stop, after a withdrawal: the release waits until then.
     pub(super) withdraw_until: Option<Instant>,
     /// The next periodic check of the table (as the IPVS table's drift).
@@ -141,13 +149,6 @@ impl AnnounceState {
     /// changed.
     pub(super) fn quorum_changed(&mut self, vs: &VirtualServer) {
         if vs.announce {
-            self.dirty = true;
-        }
-    }
-
-    /// A checker gave its first result: a VIP may wait for no other.
-    pub(super) fn first_result(&mut self) {
-        if !self.plan.is_empty() {
             self.dirty = true;
         }
     }
@@ -208,6 +209,8 @@ struct View<'a> {
     quorum: &'a QuorumMemory,
     masters: &'a BTreeSet<String>,
     health: &'a HealthTable,
+    /// The start's wait for first checks is on.
+    first_checks: bool,
 }
 
 impl Facts for View<'_> {
@@ -220,6 +223,9 @@ impl Facts for View<'_> {
     }
 
     fn unchecked(&self, vs: &VirtualServer) -> Option<String> {
+        if !self.first_checks {
+            return None;
+        }
         vs.real_servers
             .iter()
             .find(|rs| self.health.unchecked(&RsKey::of(vs, rs)))
@@ -228,19 +234,58 @@ impl Facts for View<'_> {
 }
 
 impl Director {
-    /// The start, before the IPVS table is touched: routes of ours that an
+    /// The start, its first request (before any IPVS write): routes of ours that an
     /// earlier run left (it crashed while the routing daemon ran on) go
     /// now. Until this run's checks pass, the director attracts nothing:
     /// traffic it got meanwhile would meet a table being rewritten (with
     /// `alpha`, every real server at weight 0) and be reset.
-    pub(super) fn announce_start(&mut self) {
-        if let Some(target) = self.announce.target {
-            self.effects
-                .push_back(Effect::Announce(AnnounceRequest::Sync {
-                    target,
-                    vips: BTreeSet::new(),
-                    drift: false,
-                }));
+    ///
+    /// Then the VIPs wait for every real server's first check (only at the
+    /// start: a reload's new real servers do not withdraw an announced
+    /// VIP), at most as long as the slowest first probe can take.
+    pub(super) fn announce_start(&mut self, now: Instant) {
+        let Some(target) = self.announce.target else {
+            return;
+        };
+        self.effects
+            .push_back(Effect::Announce(AnnounceRequest::Sync {
+                target,
+                vips: BTreeSet::new(),
+                drift: false,
+            }));
+        let longest = self
+            .health
+            .plan
+            .probes
+            .iter()
+            .map(|p| p.common.warmup.0 + p.common.connect_timeout.0 + p.common.delay_loop.0)
+            .max()
+            .unwrap_or_default();
+        self.announce.first_checks_until = Some(now + longest + FIRST_CHECKS_SLACK);
+    }
+
+    /// A checker gave its first result; once all have, the start's wait
+    /// is over.
+    pub(super) fn first_result(&mut self) {
+        let a = &mut self.announce;
+        if a.plan.is_empty() || a.first_checks_until.is_none() {
+            return;
+        }
+        a.dirty = true;
+        if self.health.states.iter().all(|s| s.last.is_some()) {
+            a.first_checks_until = None;
+        }
+    }
+
+    /// The start's wait for first checks ran out: VIPs go by health alone.
+    pub(super) fn first_checks_deadline(&mut self, now: Instant) {
+        let a = &mut self.announce;
+        if a.first_checks_until.is_some_and(|t| now >= t) {
+            a.first_checks_until = None;
+            a.dirty = true;
+            tracing::warn!(
+                "announce: some real servers have no first check result yet (a probe that cannot start here?): announcing by health without them"
+            );
         }
     }
 
@@ -566,6 +611,7 @@ impl Director {
             quorum: &self.quorum,
             masters: &a.masters,
             health: &self.health,
+            first_checks: a.first_checks_until.is_some(),
         };
         let worse = a.draining();
         let by = a.drain.as_ref().map_or("", |d| d.by.name());

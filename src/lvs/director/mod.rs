@@ -325,6 +325,7 @@ impl Director {
             Event::VrrpState { instance, master } => self.announce.vrrp_state(instance, master),
         }
         self.drain_deadline(now);
+        self.first_checks_deadline(now);
         self.release_when_done(now);
         self.pump(now);
         self.announce_step();
@@ -380,6 +381,7 @@ impl Director {
             self.next_report,
             self.next_ramp_step(),
             self.announce.withdraw_until,
+            self.announce.first_checks_until,
             self.announce.next_check,
             self.announce.drain_until(),
         ]
@@ -407,7 +409,7 @@ impl Director {
             return;
         }
         self.stage = Stage::Running;
-        self.announce_start();
+        self.announce_start(now);
         let config = &self.config;
         tracing::info!(
             "Starting healthcheckers: {} virtual servers, {} probes ({} identical checkers share a probe)",
@@ -525,12 +527,13 @@ impl Director {
             if slot.up != state.up {
                 flipped.push(*id);
             }
-            if slot.last.is_none() && state.last.is_some() {
-                // A first result: announcements wait for every one.
-                self.announce.first_result();
-            }
+            let first = slot.last.is_none() && state.last.is_some();
             let weight_changed = slot.dynamic_weight != state.dynamic_weight;
             *slot = state.clone();
+            if first {
+                // Announcements wait for every first result at the start.
+                self.first_result();
+            }
             for &i in &plan.servers_of[*id] {
                 touched.push(i);
                 if weight_changed {
