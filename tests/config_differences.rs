@@ -3,6 +3,8 @@
 //! is a warning at `-t` and at start (checked against keepalived 2.2.7 run
 //! with `-t -l`; its messages are quoted in the comments).
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,14 +18,7 @@ fn load(text: &str) -> Loaded {
 
 /// `line:col: severity: message` of each diagnostic.
 fn diags(l: &Loaded) -> Vec<String> {
-    l.diagnostics
-        .items
-        .iter()
-        .map(|d| {
-            let loc = d.location.as_ref().expect("located");
-            format!("{}:{}: {:?}: {}", loc.line, loc.col, d.severity, d.message)
-        })
-        .collect()
+    common::located(&l.diagnostics)
 }
 
 fn instance(extra: &str) -> String {

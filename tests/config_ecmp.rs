@@ -1,19 +1,12 @@
 //! `lvs_sysctl` and the `-t` warnings for announced virtual servers whose
 //! settings would reset connections when the routers' ECMP moves them.
 
+mod common;
 use ipvsdir::config::{LoadOptions, load_str, normalized};
 
 /// `line:col: severity: message` of every diagnostic.
 fn diags(text: &str) -> Vec<String> {
-    load_str("t.conf", text, &LoadOptions::default())
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| {
-            let loc = d.location.as_ref().expect("located");
-            format!("{}:{}: {:?}: {}", loc.line, loc.col, d.severity, d.message)
-        })
-        .collect()
+    common::located(&load_str("t.conf", text, &LoadOptions::default()).diagnostics)
 }
 
 fn vs(body: &str) -> String {

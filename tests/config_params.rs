@@ -3,6 +3,8 @@
 //! expands to or the exact diagnostic. The man page's own examples are used
 //! where they fit in a configuration that loads.
 
+mod common;
+
 use ipvsdir::config::model::Config;
 use ipvsdir::config::{LoadOptions, Loaded, load_str};
 
@@ -36,15 +38,7 @@ fn ok(text: &str) -> Config {
 
 /// `line:col: severity: message` of every diagnostic.
 fn diags(text: &str) -> Vec<String> {
-    load_as(Some("main"), text)
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| {
-            let loc = d.location.as_ref().expect("located");
-            format!("{}:{}: {:?}: {}", loc.line, loc.col, d.severity, d.message)
-        })
-        .collect()
+    common::located(&load_as(Some("main"), text).diagnostics)
 }
 
 /// The VIPs of the first instance, as text.

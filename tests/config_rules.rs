@@ -1,6 +1,7 @@
 //! One test per grammar or validation rule, asserting the exact diagnostic:
 //! `line:col: severity: message`.
 
+mod common;
 use ipvsdir::config::model::{
     CheckKind, ForwardMethod, GroupEntry, HttpVersion, InitialState, Scheduler, Timer, TunnelType,
     VirtualServerKey,
@@ -12,15 +13,7 @@ fn load(text: &str) -> Loaded {
 }
 
 fn diags(text: &str) -> Vec<String> {
-    load(text)
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| {
-            let loc = d.location.as_ref().expect("located");
-            format!("{}:{}: {:?}: {}", loc.line, loc.col, d.severity, d.message)
-        })
-        .collect()
+    common::located(&load(text).diagnostics)
 }
 
 /// A valid instance with `extra` lines inserted at line 2.

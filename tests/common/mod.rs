@@ -226,3 +226,15 @@ pub fn e2e_boot(
     println!("{stderr}");
     (sections(&stdout), wall)
 }
+
+/// `line:col: severity: message` of every diagnostic (the config tests'
+/// way of comparing them).
+pub fn located(d: &ipvsdir::config::diag::Diagnostics) -> Vec<String> {
+    d.items
+        .iter()
+        .map(|d| {
+            let loc = d.location.as_ref().expect("located");
+            format!("{}:{}: {:?}: {}", loc.line, loc.col, d.severity, d.message)
+        })
+        .collect()
+}
