@@ -1016,10 +1016,10 @@ async fn unusable_bindto_is_a_local_problem() {
     assert!(s.log.all().is_empty());
 }
 
-#[tokio::test]
-async fn connect_timeout_when_the_accept_queue_is_full() {
-    // A listener that never accepts, with its queue filled: Linux then drops
-    // further SYNs, so the connect itself hangs.
+/// A listener that does not accept, with its queue filled: Linux then
+/// drops further SYNs, so a connect hangs until the queue has room and the
+/// SYN is sent again (after 1 s). Returns the listener and the fillers.
+async fn full_listener() -> (TcpListener, Vec<TcpStream>) {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let listener = sock.listen(0).unwrap();
@@ -1033,6 +1033,29 @@ async fn connect_timeout_when_the_accept_queue_is_full() {
         }
         assert!(fillers.len() < 64, "the accept queue never filled");
     }
+    (listener, fillers)
+}
+
+/// Starts accepting on `listener` after `after`, answering every request
+/// with a 200 (the fillers, which send nothing, get nothing).
+fn accept_later(listener: TcpListener, after: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                read_head(&mut s).await;
+                let _ = s
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                    .await;
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn connect_timeout_when_the_accept_queue_is_full() {
+    let (listener, _fillers) = full_listener().await;
+    let addr = listener.local_addr().unwrap();
     let t = HttpTarget {
         timeout: Duration::from_millis(300),
         ..target(addr)
@@ -1043,6 +1066,81 @@ async fn connect_timeout_when_the_accept_queue_is_full() {
     assert_down(&r, "timed out after 0.3 s connecting");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(2300));
     eprintln!("connect timeout probe (connect_timeout 0.3 s) took {took:?}");
+}
+
+/// The request waits for a handshake that finishes after connect(2)
+/// returned (the usual case off this host): sent once the connection is
+/// up, within connect_timeout.
+#[tokio::test]
+async fn a_handshake_that_finishes_later_gets_the_request_then() {
+    let (listener, _fillers) = full_listener().await;
+    let addr = listener.local_addr().unwrap();
+    let server = accept_later(listener, Duration::from_millis(200));
+    let t = HttpTarget {
+        timeout: Duration::from_secs(5),
+        ..target(addr)
+    };
+    let start = Instant::now();
+    let r = check(&t, &url("/")).await;
+    let took = start.elapsed();
+    server.abort();
+    assert_up(&r);
+    // The first SYN was dropped: the connection came with the resent one.
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+}
+
+// ---------------------------------------------------------------- TCP_CHECK
+
+#[tokio::test]
+async fn tcp_check_up_refused_and_timed_out() {
+    use ipvsdir::check::tcp;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let r = tcp::probe(addr, None, Duration::from_secs(1)).await;
+    assert_up(&r);
+    assert_eq!(r.reason, "connected");
+    // From a chosen source address too (bindto).
+    let from: SocketAddr = "127.0.0.9:0".parse().unwrap();
+    assert_up(&tcp::probe(addr, Some(from), Duration::from_secs(1)).await);
+    let (peer_seen, _) = listener.accept().await.unwrap();
+    drop(peer_seen);
+    let (_, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer.ip(), from.ip());
+    drop(listener);
+
+    let r = tcp::probe(addr, None, Duration::from_secs(1)).await;
+    assert_down(&r, "connection refused");
+    assert_eq!(r.reason, "connection refused");
+
+    let (full, _fillers) = full_listener().await;
+    let start = Instant::now();
+    let r = tcp::probe(full.local_addr().unwrap(), None, Duration::from_millis(300)).await;
+    assert_down(&r, "timed out after 0.3 s connecting");
+    assert!(start.elapsed() < Duration::from_millis(2300));
+
+    let r = tcp::probe(
+        addr,
+        Some("192.0.2.1:0".parse().unwrap()),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(r.local && !r.ok, "{r:?}");
+    assert!(r.reason.starts_with("cannot bind to 192.0.2.1:0: "), "{r:?}");
+}
+
+/// A TCP_CHECK whose handshake finishes after connect(2) returned waits
+/// for it (the runtime reports it) and is up.
+#[tokio::test]
+async fn tcp_check_waits_for_a_handshake_that_finishes_later() {
+    let (listener, _fillers) = full_listener().await;
+    let addr = listener.local_addr().unwrap();
+    let server = accept_later(listener, Duration::from_millis(200));
+    let start = Instant::now();
+    let r = ipvsdir::check::tcp::probe(addr, None, Duration::from_secs(5)).await;
+    let took = start.elapsed();
+    server.abort();
+    assert_up(&r);
+    assert!(took >= Duration::from_millis(800), "{took:?}");
 }
 
 #[tokio::test]

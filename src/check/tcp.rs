@@ -5,7 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
 
 use super::probe::ProbeResult;
 
@@ -62,20 +66,98 @@ pub fn connect_timeout_text(timeout: Duration) -> String {
     format!("timed out after {:.1} s connecting", timeout.as_secs_f64())
 }
 
-/// A socket for `addr`, bound to `bind` (bindto / bind_port) when given.
-/// Every failure here is on this host.
-pub fn socket(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<TcpSocket, ConnectError> {
-    let sock = if addr.is_ipv4() {
-        TcpSocket::new_v4()
+/// A connection attempt under way: a non-blocking socket (bound to
+/// bindto / bind_port when given) on which connect(2) was issued.
+///
+/// Not yet registered with the runtime: a server on this host (or one
+/// answering inside connect(2), as loopback does) is already connected
+/// when connect returns, and a probe can then do its I/O without waiting
+/// for the runtime to report the handshake, and without the SO_ERROR
+/// read that report needs.
+pub struct Dialing(std::net::TcpStream);
+
+/// Starts connecting from `bind` to `addr`. Errors of socket(2) and bind(2)
+/// are all on this host; connect(2)'s are judged by [`connect_error`].
+pub fn dial(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<Dialing, ConnectError> {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
     } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| ConnectError::Local(format!("cannot open a socket: {e}")))?;
+        AddressFamily::Inet6
+    };
+    let fd = socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| ConnectError::Local(format!("cannot open a socket: {}", io::Error::from(e))))?;
     if let Some(b) = bind {
-        sock.bind(b)
-            .map_err(|e| ConnectError::Local(format!("cannot bind to {b}: {e}")))?;
+        socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(b)).map_err(|e| {
+            ConnectError::Local(format!("cannot bind to {b}: {}", io::Error::from(e)))
+        })?;
     }
-    Ok(sock)
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(Dialing(fd.into())),
+        Err(e) => Err(connect_error(&io::Error::from(e))),
+    }
+}
+
+impl Dialing {
+    /// The handshake is done (getpeername(2) answers only then).
+    pub fn connected(&self) -> bool {
+        self.0.peer_addr().is_ok()
+    }
+
+    /// Writes what the socket takes of `bytes` now: `Ok(None)` while the
+    /// handshake is still under way. An error is the connection's (refused,
+    /// reset).
+    pub fn try_write(&mut self, bytes: &[u8]) -> Result<Option<usize>, ConnectError> {
+        use std::io::Write;
+        match self.0.write(bytes) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(connect_error(&e)),
+        }
+    }
+
+    /// The connection in the runtime, as it is (connected or not).
+    pub fn register(self) -> io::Result<TcpStream> {
+        TcpStream::from_std(self.0)
+    }
+
+    /// Waits for the handshake to finish; the error says why it failed.
+    pub async fn established(self) -> io::Result<TcpStream> {
+        let stream = self.register()?;
+        established(&stream).await?;
+        Ok(stream)
+    }
+
+    /// Closes with a reset: no FIN exchange or TIME_WAIT for a probe that
+    /// carried no data, on either side.
+    pub fn reset(self) {
+        let _ = nix::sys::socket::setsockopt(
+            &self.0,
+            nix::sys::socket::sockopt::Linger,
+            &libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            },
+        );
+    }
+}
+
+/// Waits until a registered connection's handshake is over; the error says
+/// why it failed. The readiness the runtime reports tells success without
+/// a syscall; only a closed connection needs SO_ERROR.
+pub async fn established(stream: &TcpStream) -> io::Result<()> {
+    let ready = stream.ready(Interest::WRITABLE).await?;
+    if ready.is_write_closed() || ready.is_error() {
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Connects from `bind` (bindto / bind_port) to `addr`.
@@ -84,22 +166,35 @@ pub async fn connect(
     bind: Option<SocketAddr>,
     timeout: Duration,
 ) -> Result<TcpStream, ConnectError> {
-    let sock = socket(addr, bind)?;
-    match tokio::time::timeout(timeout, sock.connect(addr)).await {
+    let dialing = dial(addr, bind)?;
+    match tokio::time::timeout(timeout, dialing.established()).await {
         Ok(r) => r.map_err(|e| connect_error(&e)),
         Err(_) => Err(ConnectError::Remote(connect_timeout_text(timeout))),
     }
 }
 
+/// TCP_CHECK. A connection that is up as soon as connect(2) returns (a
+/// server on this host) never enters the runtime.
 pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
-    match connect(addr, bind, timeout).await {
-        Ok(stream) => {
-            // Close with a reset: no FIN exchange or TIME_WAIT for a probe
-            // that carried no data, on either side.
+    let dialing = match dial(addr, bind) {
+        Ok(d) => d,
+        Err(e) => return e.result(),
+    };
+    if dialing.connected() {
+        dialing.reset();
+        return ProbeResult::up("connected");
+    }
+    let stream = match dialing.register() {
+        Ok(s) => s,
+        Err(e) => return ProbeResult::local(format!("cannot watch a socket: {e}")),
+    };
+    match tokio::time::timeout(timeout, established(&stream)).await {
+        Ok(Ok(())) => {
             let _ = stream.set_zero_linger();
             ProbeResult::up("connected")
         }
-        Err(e) => e.result(),
+        Ok(Err(e)) => connect_error(&e).result(),
+        Err(_) => ProbeResult::down(connect_timeout_text(timeout)),
     }
 }
 

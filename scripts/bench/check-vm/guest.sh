@@ -42,15 +42,15 @@ entries() {
 }
 # Real servers in the table (forks: outside timed parts only).
 dests() { nd=$(ipvsadm -Ln 2>/dev/null | grep -c -- '-> [0-9]'); }
-# utime+stime of PID in clock ticks -> $c ('' if gone).
+# utime+stime of PID in clock ticks -> $c ('' if gone), utime alone -> $u.
 ticks() {
     local line rest
-    c=''
+    c='' u=''
     read -r line 2>/dev/null <"/proc/$1/stat" || return 1
     rest=${line##*) }
     # shellcheck disable=SC2086
     set -- $rest
-    c=$((${12} + ${13}))
+    c=$((${12} + ${13})) u=${12}
 }
 # TCP ActiveOpens / AttemptFails of this netns -> $ao $af.  Only the daemon
 # connects in this namespace, so ActiveOpens counts its probes.
@@ -163,7 +163,7 @@ cpu)
     ticks "$dpid"
     p1=$c
     ticks "$cpid"
-    c1=$c
+    c1=$c u1=$u
     ticks "$spid"
     s1=$c
     tcpstat
@@ -176,7 +176,7 @@ cpu)
     ticks "$dpid"
     p2=$c
     ticks "$cpid"
-    c2=$c
+    c2=$c u2=$u
     ticks "$spid"
     s2=$c
     tcpstat
@@ -204,7 +204,7 @@ cpu)
     logsum
     stop
     echo "$out hz=$hz wall_ms=$wall_ms child_t=$child_t parent_t=$parent_t" \
-        "warm_t=$warm_t server_t=$((s2 - s1)) checks=$checks connfails=$cfails" \
+        "warm_t=$warm_t user_t=$((u2 - u1)) server_t=$((s2 - s1)) checks=$checks connfails=$cfails" \
         "guest_busy_pct=$(((busy - b1) * 100 / (total - g1))) threads=${threads:-?}" \
         "entries_warm=$ew entries_end=$ee dests_end=$nd logfails=$fails $stopf"
     ;;

@@ -19,7 +19,8 @@ use std::pin::{Pin, pin};
 use std::task::{Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -184,8 +185,35 @@ pub async fn exchange(
         timeout: target.timeout,
         phase: Phase::Connecting,
     };
-    let sock = tcp::socket(target.connect, target.bind)?;
-    let stream = match clock.run(sock.connect(target.connect)).await {
+    let mut dialing = tcp::dial(target.connect, target.bind)?;
+    if !target.tls {
+        // A server that finished the handshake inside connect(2) (on this
+        // host) takes the request at once; otherwise it goes when the
+        // connection is up. One write carries it: Nagle never delays it.
+        let sent = match dialing.try_write(request.bytes())? {
+            Some(n) => n,
+            None => 0,
+        };
+        let stream = dialing
+            .register()
+            .map_err(|e| FetchError::Local(format!("cannot watch a socket: {e}")))?;
+        if sent < request.bytes().len() {
+            let rest = &request.bytes()[sent..];
+            match clock.run(write_when_up(&stream, rest)).await {
+                None => {
+                    return Err(FetchError::Connect(tcp::connect_timeout_text(
+                        target.timeout,
+                    )));
+                }
+                Some(Err(e)) => return Err(tcp::connect_error(&e).into()),
+                Some(Ok(())) => {}
+            }
+        }
+        let (response, stream, eof) = talk(stream, max_body, keep, &mut clock, false).await?;
+        close(stream, eof);
+        return Ok(response);
+    }
+    let stream = match clock.run(dialing.established()).await {
         None => {
             return Err(FetchError::Connect(tcp::connect_timeout_text(
                 target.timeout,
@@ -194,24 +222,28 @@ pub async fn exchange(
         Some(Err(e)) => return Err(tcp::connect_error(&e).into()),
         Some(Ok(s)) => s,
     };
-    if !target.tls {
-        // One write carries the whole request: Nagle never delays it.
-        let (response, stream, eof) =
-            talk(stream, request, max_body, keep, &mut clock, false).await?;
-        close(stream, eof);
-        return Ok(response);
-    }
     let _ = stream.set_nodelay(true);
     // As keepalived: connect and handshake together within connect_timeout.
     clock.phase = Phase::TlsHandshake;
     let connector = tokio_rustls::TlsConnector::from(tls::config());
     let handshake = connector.connect(request.server_name.clone(), stream);
-    let stream = match clock.run(handshake).await {
+    let mut stream = match clock.run(handshake).await {
         None => return Err(clock.timed_out()),
         Some(Err(e)) => return Err(FetchError::Tls(tls_error_text(&e))),
         Some(Ok(s)) => s,
     };
-    let (response, mut stream, _) = talk(stream, request, max_body, keep, &mut clock, true).await?;
+    clock.phase = Phase::WaitingForResponse;
+    clock.restart();
+    let write = async {
+        stream.write_all(request.bytes()).await?;
+        stream.flush().await
+    };
+    match clock.run(write).await {
+        None => return Err(clock.timed_out()),
+        Some(Err(e)) => return Err(FetchError::Io(io_text(&e))),
+        Some(Ok(())) => {}
+    }
+    let (response, mut stream, _) = talk(stream, max_body, keep, &mut clock, true).await?;
     if response.body_problem.is_none() {
         // close_notify, as keepalived's SSL_shutdown; the server may be gone.
         let _ = clock.run(stream.shutdown()).await;
@@ -219,13 +251,34 @@ pub async fn exchange(
     Ok(response)
 }
 
+/// Writes `rest` of the request once the connection is up: the wait is
+/// part of connecting, and its errors are the connect's (refused, reset).
+async fn write_when_up(stream: &TcpStream, mut rest: &[u8]) -> io::Result<()> {
+    while !rest.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Closes a plain connection after its exchange. When the server has
 /// already closed its side (it was asked to), a reset frees both ends at
 /// once: no FIN round trip, no TIME_WAIT on the server, which has nothing
 /// more to say or to read. Otherwise (it keeps the connection) a normal
-/// close.
+/// close. The runtime usually knows of the server's FIN already (it came
+/// with the response); only when it does not, a read asks the socket.
 fn close(stream: TcpStream, eof: bool) {
-    if eof || matches!(stream.try_read(&mut [0u8; 1]), Ok(0)) {
+    let closed = eof
+        || matches!(
+            stream.ready(Interest::READABLE).now_or_never(),
+            Some(Ok(r)) if r.is_read_closed()
+        )
+        || matches!(stream.try_read(&mut [0u8; 1]), Ok(0));
+    if closed {
         let _ = stream.set_zero_linger();
     }
 }
@@ -250,11 +303,10 @@ impl Conn for tokio_rustls::client::TlsStream<TcpStream> {
     }
 }
 
-/// Writes the request and reads the response over an established
-/// connection; gives the connection back, and whether its end was read.
+/// Reads the response to the request just sent; gives the connection
+/// back, and whether its end was read.
 async fn talk<S: Conn>(
     mut io: S,
-    request: &PreparedRequest,
     max_body: u64,
     keep: Keep,
     clock: &mut Clock<'_>,
@@ -262,19 +314,6 @@ async fn talk<S: Conn>(
 ) -> Result<(Response, S, bool), FetchError> {
     clock.phase = Phase::WaitingForResponse;
     clock.restart();
-    let write = async {
-        io.write_all(request.bytes()).await?;
-        if tls {
-            io.flush().await?;
-        }
-        Ok::<_, io::Error>(())
-    };
-    match clock.run(write).await {
-        None => return Err(clock.timed_out()),
-        Some(Err(e)) => return Err(FetchError::Io(io_text(&e))),
-        Some(Ok(())) => clock.restart(),
-    }
-
     // The read buffer exists only once the answer is there: thousands of
     // probes waiting for their servers hold none.
     match clock.run(io.ready()).await {
