@@ -1125,7 +1125,10 @@ async fn tcp_check_up_refused_and_timed_out() {
     )
     .await;
     assert!(r.local && !r.ok, "{r:?}");
-    assert!(r.reason.starts_with("cannot bind to 192.0.2.1:0: "), "{r:?}");
+    assert!(
+        r.reason.starts_with("cannot bind to 192.0.2.1:0: "),
+        "{r:?}"
+    );
 }
 
 /// A TCP_CHECK whose handshake finishes after connect(2) returned waits

@@ -272,12 +272,11 @@ async fn write_when_up(stream: &TcpStream, mut rest: &[u8]) -> io::Result<()> {
 /// close. The runtime usually knows of the server's FIN already (it came
 /// with the response); only when it does not, a read asks the socket.
 fn close(stream: TcpStream, eof: bool) {
-    let closed = eof
-        || matches!(
+    let closed =
+        eof || matches!(
             stream.ready(Interest::READABLE).now_or_never(),
             Some(Ok(r)) if r.is_read_closed()
-        )
-        || matches!(stream.try_read(&mut [0u8; 1]), Ok(0));
+        ) || matches!(stream.try_read(&mut [0u8; 1]), Ok(0));
     if closed {
         let _ = stream.set_zero_linger();
     }
