@@ -152,10 +152,10 @@ impl Dialing {
 /// a syscall; only a closed connection needs SO_ERROR.
 pub async fn established(stream: &TcpStream) -> io::Result<()> {
     let ready = stream.ready(Interest::WRITABLE).await?;
-    if ready.is_write_closed() || ready.is_error() {
-        if let Some(e) = stream.take_error()? {
-            return Err(e);
-        }
+    if (ready.is_write_closed() || ready.is_error())
+        && let Some(e) = stream.take_error()?
+    {
+        return Err(e);
     }
     Ok(())
 }

@@ -190,10 +190,7 @@ pub async fn exchange(
         // A server that finished the handshake inside connect(2) (on this
         // host) takes the request at once; otherwise it goes when the
         // connection is up. One write carries it: Nagle never delays it.
-        let sent = match dialing.try_write(request.bytes())? {
-            Some(n) => n,
-            None => 0,
-        };
+        let sent = dialing.try_write(request.bytes())?.unwrap_or(0);
         let stream = dialing
             .register()
             .map_err(|e| FetchError::Local(format!("cannot watch a socket: {e}")))?;
