@@ -1068,25 +1068,38 @@ async fn connect_timeout_when_the_accept_queue_is_full() {
     eprintln!("connect timeout probe (connect_timeout 0.3 s) took {took:?}");
 }
 
-/// The request waits for a handshake that finishes after connect(2)
-/// returned (the usual case off this host): sent once the connection is
-/// up, within connect_timeout.
-#[tokio::test]
-async fn a_handshake_that_finishes_later_gets_the_request_then() {
+/// Runs `probe` against a listener whose handshake finishes only after
+/// connect(2) returned (the usual case off this host): its first SYN is
+/// dropped, and it accepts once the SYN is sent again. The probe waits for
+/// the connection, within connect_timeout, and is up.
+async fn up_after_a_late_handshake<F, Fut>(probe: F)
+where
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: Future<Output = ProbeResult>,
+{
     let (listener, _fillers) = full_listener().await;
     let addr = listener.local_addr().unwrap();
     let server = accept_later(listener, Duration::from_millis(200));
-    let t = HttpTarget {
-        timeout: Duration::from_secs(5),
-        ..target(addr)
-    };
     let start = Instant::now();
-    let r = check(&t, &url("/")).await;
+    let r = probe(addr).await;
     let took = start.elapsed();
     server.abort();
     assert_up(&r);
     // The first SYN was dropped: the connection came with the resent one.
     assert!(took >= Duration::from_millis(800), "{took:?}");
+}
+
+/// HTTP_GET sends its request once such a connection is up.
+#[tokio::test]
+async fn a_handshake_that_finishes_later_gets_the_request_then() {
+    up_after_a_late_handshake(|addr| async move {
+        let t = HttpTarget {
+            timeout: Duration::from_secs(5),
+            ..target(addr)
+        };
+        check(&t, &url("/")).await
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------- TCP_CHECK
@@ -1131,19 +1144,13 @@ async fn tcp_check_up_refused_and_timed_out() {
     );
 }
 
-/// A TCP_CHECK whose handshake finishes after connect(2) returned waits
-/// for it (the runtime reports it) and is up.
+/// TCP_CHECK waits for such a connection (the runtime reports it).
 #[tokio::test]
 async fn tcp_check_waits_for_a_handshake_that_finishes_later() {
-    let (listener, _fillers) = full_listener().await;
-    let addr = listener.local_addr().unwrap();
-    let server = accept_later(listener, Duration::from_millis(200));
-    let start = Instant::now();
-    let r = ipvsdir::check::tcp::probe(addr, None, Duration::from_secs(5)).await;
-    let took = start.elapsed();
-    server.abort();
-    assert_up(&r);
-    assert!(took >= Duration::from_millis(800), "{took:?}");
+    up_after_a_late_handshake(|addr| {
+        ipvsdir::check::tcp::probe(addr, None, Duration::from_secs(5))
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -52,6 +52,15 @@ ticks() {
     set -- $rest
     c=$((${12} + ${13})) u=${12}
 }
+# Context switches (voluntary + not) of PID's main thread, where the
+# checks run in both daemons -> $cs ('' if gone).  No fork.
+switches() {
+    local k v _
+    cs=''
+    while read -r k v _; do
+        case $k in voluntary_ctxt_switches: | nonvoluntary_ctxt_switches:) cs=$((${cs:-0} + v)) ;; esac
+    done 2>/dev/null <"/proc/$1/status"
+}
 # TCP ActiveOpens / AttemptFails of this netns -> $ao $af.  Only the daemon
 # connects in this namespace, so ActiveOpens counts its probes.
 tcpstat() {
@@ -164,6 +173,8 @@ cpu)
     p1=$c
     ticks "$cpid"
     c1=$c u1=$u
+    switches "$cpid"
+    x1=$cs
     ticks "$spid"
     s1=$c
     tcpstat
@@ -177,6 +188,8 @@ cpu)
     p2=$c
     ticks "$cpid"
     c2=$c u2=$u
+    switches "$cpid"
+    x2=$cs
     ticks "$spid"
     s2=$c
     tcpstat
@@ -204,7 +217,7 @@ cpu)
     logsum
     stop
     echo "$out hz=$hz wall_ms=$wall_ms child_t=$child_t parent_t=$parent_t" \
-        "warm_t=$warm_t user_t=$((u2 - u1)) server_t=$((s2 - s1)) checks=$checks connfails=$cfails" \
+        "warm_t=$warm_t user_t=$((u2 - u1)) switches=$((${x2:-0} - ${x1:-0})) server_t=$((s2 - s1)) checks=$checks connfails=$cfails" \
         "guest_busy_pct=$(((busy - b1) * 100 / (total - g1))) threads=${threads:-?}" \
         "entries_warm=$ew entries_end=$ee dests_end=$nd logfails=$fails $stopf"
     ;;
