@@ -3,9 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use tokio::io::Interest;
@@ -121,15 +120,17 @@ impl Dialing {
         }
     }
 
-    /// The connection in the runtime, as it is (connected or not).
-    pub fn register(self) -> io::Result<TcpStream> {
+    /// The connection in the runtime, as it is (connected or not). The
+    /// runtime's epoll refusing it is a problem of this host.
+    pub fn register(self) -> Result<TcpStream, ConnectError> {
         TcpStream::from_std(self.0)
+            .map_err(|e| ConnectError::Local(format!("cannot watch a socket: {e}")))
     }
 
     /// Waits for the handshake to finish; the error says why it failed.
-    pub async fn established(self) -> io::Result<TcpStream> {
+    pub async fn established(self) -> Result<TcpStream, ConnectError> {
         let stream = self.register()?;
-        established(&stream).await?;
+        established(&stream).await.map_err(|e| connect_error(&e))?;
         Ok(stream)
     }
 
@@ -168,7 +169,7 @@ pub async fn connect(
 ) -> Result<TcpStream, ConnectError> {
     let dialing = dial(addr, bind)?;
     match tokio::time::timeout(timeout, dialing.established()).await {
-        Ok(r) => r.map_err(|e| connect_error(&e)),
+        Ok(r) => r,
         Err(_) => Err(ConnectError::Remote(connect_timeout_text(timeout))),
     }
 }
@@ -186,7 +187,7 @@ pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration
     }
     let stream = match dialing.register() {
         Ok(s) => s,
-        Err(e) => return ProbeResult::local(format!("cannot watch a socket: {e}")),
+        Err(e) => return e.result(),
     };
     match tokio::time::timeout(timeout, established(&stream)).await {
         Ok(Ok(())) => {

@@ -191,9 +191,7 @@ pub async fn exchange(
         // host) takes the request at once; otherwise it goes when the
         // connection is up. One write carries it: Nagle never delays it.
         let sent = dialing.try_write(request.bytes())?.unwrap_or(0);
-        let stream = dialing
-            .register()
-            .map_err(|e| FetchError::Local(format!("cannot watch a socket: {e}")))?;
+        let stream = dialing.register()?;
         if sent < request.bytes().len() {
             let rest = &request.bytes()[sent..];
             match clock.run(write_when_up(&stream, rest)).await {
@@ -216,7 +214,7 @@ pub async fn exchange(
                 target.timeout,
             )));
         }
-        Some(Err(e)) => return Err(tcp::connect_error(&e).into()),
+        Some(Err(e)) => return Err(e.into()),
         Some(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
