@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, free_port, listener};
+use common::daemon::{Daemon, HeldPort, free_port, listener};
 
 const HANDLER: &str = r#"
 import json, os
@@ -336,13 +336,8 @@ fn a_burst_of_alerts_is_coalesced() {
     let smtp_port = free_port();
     let smtp = Smtp::start(bin, &format!("127.0.0.1:{smtp_port}"), None);
     wait_listening(smtp_port);
-    let mut listeners = Vec::new();
-    let mut ports = Vec::new();
-    for _ in 0..20 {
-        let (l, p) = listener();
-        listeners.push(l);
-        ports.push(p);
-    }
+    let mut held: Vec<HeldPort> = (0..20).map(|_| HeldPort::up()).collect();
+    let ports: Vec<u16> = held.iter().map(|h| h.port).collect();
     let d = Daemon::start(&checker_conf(smtp_port, "", &ports), &[]);
     let servers = |s: &serde_json::Value, want: &str| {
         s["health"]["virtual_servers"][0]["real_servers"]
@@ -350,7 +345,7 @@ fn a_burst_of_alerts_is_coalesced() {
             .is_some_and(|a| a.len() == 20 && a.iter().all(|r| r["state"] == want))
     };
     d.wait_status(15, |s| servers(s, "up"));
-    listeners.clear();
+    held.iter_mut().for_each(HeldPort::stop);
     d.wait_status(10, |s| servers(s, "down"));
     // Every alert reaches the server, alone or in a coalesced mail.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -406,13 +401,8 @@ fn a_silent_smtp_server_delays_no_check_and_is_logged_once() {
     // backlog and then hear nothing.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let smtp_port = silent.local_addr().expect("addr").port();
-    let mut listeners = Vec::new();
-    let mut ports = Vec::new();
-    for _ in 0..20 {
-        let (l, p) = listener();
-        listeners.push(l);
-        ports.push(p);
-    }
+    let mut held: Vec<HeldPort> = (0..20).map(|_| HeldPort::up()).collect();
+    let ports: Vec<u16> = held.iter().map(|h| h.port).collect();
     let d = Daemon::start(
         &checker_conf(smtp_port, " smtp_connect_timeout 2\n", &ports),
         &[],
@@ -424,13 +414,11 @@ fn a_silent_smtp_server_delays_no_check_and_is_logged_once() {
     };
     d.wait_status(15, |s| servers(s, "up"));
     let t = Instant::now();
-    listeners.clear();
+    held.iter_mut().for_each(HeldPort::stop);
     d.wait_status(10, |s| servers(s, "down"));
     let down_in = t.elapsed();
     let t = Instant::now();
-    for p in &ports {
-        listeners.push(TcpListener::bind(("127.0.0.1", *p)).expect("bind again"));
-    }
+    held.iter_mut().for_each(HeldPort::start);
     d.wait_status(10, |s| servers(s, "up"));
     let up_in = t.elapsed();
     println!("down in {down_in:?}, up in {up_in:?}");

@@ -10,7 +10,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, listener};
+use common::daemon::{Daemon, HeldPort};
 
 /// The reader: appends each line it reads to `out`.
 fn reader_script(dir: &Path, out: &Path) -> std::path::PathBuf {
@@ -52,7 +52,8 @@ fn rs_and_vs_lines_reach_the_script_and_the_fifo_goes_at_stop() {
     let fifo = dir.path().join("lvs.fifo");
     let out = dir.path().join("lines");
     let script = reader_script(dir.path(), &out);
-    let (l, port) = listener();
+    let mut held = HeldPort::up();
+    let port = held.port;
     let conf = format!(
         "global_defs {{\n lvs_notify_fifo {}\n lvs_notify_fifo_script {}\n}}\n\
          virtual_server 127.0.0.1 80 {{\n delay_loop 1\n lb_kind NAT\n protocol TCP\n\
@@ -71,10 +72,10 @@ fn rs_and_vs_lines_reach_the_script_and_the_fifo_goes_at_stop() {
             .file_type()
             .is_fifo()
     );
-    drop(l);
+    held.stop();
     wait_line(&d, &out, &format!("RS {rs} {vs} DOWN"));
     wait_line(&d, &out, &format!("VS {vs} DOWN"));
-    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    held.start();
     wait_line(&d, &out, &format!("RS {rs} {vs} UP"));
     let got = lines(&out);
     // Each real-server line comes before its virtual server's.
@@ -82,7 +83,6 @@ fn rs_and_vs_lines_reach_the_script_and_the_fifo_goes_at_stop() {
     let vs_down = got.iter().position(|x| x == &format!("VS {vs} DOWN"));
     assert!(rs_down < vs_down, "{got:?}");
     let log = d.stop();
-    drop(l);
     assert!(
         !fifo.exists(),
         "the FIFO ipvsdir created is removed at stop\n{log}"
@@ -94,10 +94,10 @@ fn a_fifo_nobody_reads_drops_lines_and_never_holds_the_daemon() {
     const N: usize = 40;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("all.fifo");
-    let mut ls: Vec<_> = (0..N).map(|_| listener()).collect();
-    let ports: Vec<u16> = ls.iter().map(|(_, p)| *p).collect();
-    let servers: String = ports
+    let mut held: Vec<HeldPort> = (0..N).map(|_| HeldPort::up()).collect();
+    let servers: String = held
         .iter()
+        .map(|h| h.port)
         .map(|p| {
             format!(
                 " real_server 127.0.0.1 {p} {{\n  TCP_CHECK {{\n   connect_timeout 1\n   retry 0\n  }}\n }}\n"
@@ -128,12 +128,9 @@ fn a_fifo_nobody_reads_drops_lines_and_never_holds_the_daemon() {
     // SAFETY: F_SETPIPE_SZ on a descriptor we own.
     unsafe { libc::fcntl(hold.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
     for _ in 0..2 {
-        ls.clear();
+        held.iter_mut().for_each(HeldPort::stop);
         d.wait_status(15, all("down"));
-        ls = ports
-            .iter()
-            .map(|p| (std::net::TcpListener::bind(("127.0.0.1", *p)).unwrap(), *p))
-            .collect();
+        held.iter_mut().for_each(HeldPort::start);
         // Health still follows: nothing waited on the full FIFO.
         d.wait_status(15, all("up"));
     }

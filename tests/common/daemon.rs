@@ -88,11 +88,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        // The log first: a long status would push it out of a CI excerpt.
         panic!(
-            "the status never matched in {secs} s; last:\n{}\nlog:\n{}",
-            last.map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-                .unwrap_or_default(),
-            self.log()
+            "the status never matched in {secs} s; log:\n{}\nlast status:\n{}",
+            self.log(),
+            last.map(|v| v.to_string()).unwrap_or_default()
         );
     }
 
@@ -134,6 +134,57 @@ pub fn listener() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     (l, port)
+}
+
+/// A loopback port whose server the test takes down and brings back. A
+/// bound socket that never listens holds the port meanwhile: connections to
+/// it are refused, and no other test's bind to port 0 can take it (an
+/// automatic bind skips ports in use, SO_REUSEADDR or not).
+pub struct HeldPort {
+    pub port: u16,
+    _hold: std::os::fd::OwnedFd,
+    listener: Option<TcpListener>,
+}
+
+impl HeldPort {
+    /// A port with a listener on it (accepting nothing: TCP_CHECKs pass).
+    pub fn up() -> HeldPort {
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, setsockopt, socket,
+            sockopt,
+        };
+        use std::os::fd::AsRawFd;
+        let hold = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        setsockopt(&hold, sockopt::ReuseAddr, &true).expect("SO_REUSEADDR");
+        bind(hold.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind");
+        let port = getsockname::<SockaddrIn>(hold.as_raw_fd())
+            .expect("getsockname")
+            .port();
+        let mut held = HeldPort {
+            port,
+            _hold: hold,
+            listener: None,
+        };
+        held.start();
+        held
+    }
+
+    /// The server is down: connections are refused.
+    pub fn stop(&mut self) {
+        self.listener = None;
+    }
+
+    /// The server is back.
+    pub fn start(&mut self) {
+        // The holder does not listen, so an explicit bind beside it works.
+        self.listener = Some(TcpListener::bind(("127.0.0.1", self.port)).expect("bind again"));
+    }
 }
 
 /// One HTTP/1.0 GET on loopback: (status line, body).
