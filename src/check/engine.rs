@@ -415,7 +415,8 @@ async fn probe_loop(t: Task) {
     }
     let common = &t.common;
     let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
-    let mut timer = pin!(tokio::time::sleep_until(due.into()));
+    let mut wake = coalesced(due, t.clock.0, common.delay_loop.0);
+    let mut timer = pin!(tokio::time::sleep_until(wake.into()));
     loop {
         timer.as_mut().await;
         let started = Instant::now();
@@ -426,8 +427,10 @@ async fn probe_loop(t: Task) {
             // stays, and the probe backs off until the host recovers.
             t.board.stats.local.fetch_add(1, Ordering::Relaxed);
             LOCAL_PROBLEMS.note(&result.reason, end);
-            due = end + t.board.slot(t.id).on_local_problem(common);
-            timer.as_mut().reset(due.into());
+            let backoff = t.board.slot(t.id).on_local_problem(common);
+            due = end + backoff;
+            wake = coalesced(due, t.clock.0, backoff);
+            timer.as_mut().reset(wake.into());
             continue;
         }
         let step = t.board.slot(t.id).on_result(
@@ -439,7 +442,7 @@ async fn probe_loop(t: Task) {
         );
         t.board.stats.record(
             result.ok,
-            started.saturating_duration_since(due),
+            started.saturating_duration_since(wake),
             end - started,
         );
         if !publish(&t, step).await {
@@ -453,8 +456,29 @@ async fn probe_loop(t: Task) {
         if due < end {
             due = end + step.next;
         }
-        timer.as_mut().reset(due.into());
+        wake = coalesced(due, t.clock.0, step.next);
+        timer.as_mut().reset(wake.into());
     }
+}
+
+/// The most a probe's start is put off to share a wake-up.
+const MAX_SLACK: Duration = Duration::from_millis(10);
+
+/// When to wake for a probe due at `due`. Probes due within a few
+/// milliseconds of each other start on one wake-up of this thread (and
+/// reach their servers together), as the kernel's timer slack does: the
+/// start is put off to the next multiple of a slot (1% of the probe's
+/// `interval`, at most [`MAX_SLACK`]) counted from `epoch`. Only the
+/// wake-up moves; the schedule (`due`) stays exact, so nothing drifts.
+/// Thousands of probes a second otherwise wake the thread once each.
+fn coalesced(due: Instant, epoch: Instant, interval: Duration) -> Instant {
+    let slot = (interval / 100).min(MAX_SLACK).as_micros() as u64;
+    // Under a millisecond the runtime's timer rounds the same way already.
+    if slot <= 1_000 {
+        return due;
+    }
+    let since = due.saturating_duration_since(epoch).as_micros() as u64;
+    epoch + Duration::from_micros(since.div_ceil(slot) * slot)
 }
 
 /// Local problems (out of descriptors or buffers, a bindto address that is
@@ -539,6 +563,31 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_due_close_together_share_a_wake_up_and_none_runs_early() {
+        let epoch = Instant::now();
+        let at = |ms: u64| epoch + Duration::from_millis(ms);
+        let second = Duration::from_secs(1);
+        // Within one 10 ms slot: the same wake-up, at the slot's end.
+        assert_eq!(coalesced(at(1001), epoch, second), at(1010));
+        assert_eq!(coalesced(at(1009), epoch, second), at(1010));
+        assert_eq!(coalesced(at(1010), epoch, second), at(1010));
+        assert_eq!(coalesced(at(1011), epoch, second), at(1020));
+        // Never early, never more than the slot late.
+        for us in (0..50_000u64).step_by(137) {
+            let due = epoch + Duration::from_micros(us);
+            let wake = coalesced(due, epoch, second);
+            assert!(wake >= due && wake - due < MAX_SLACK, "{us}");
+        }
+        // A short interval gets a short slot (1%), and none under 100 ms.
+        assert_eq!(
+            coalesced(at(1001), epoch, Duration::from_millis(500)),
+            at(1005)
+        );
+        let due = epoch + Duration::from_micros(1_234_567);
+        assert_eq!(coalesced(due, epoch, Duration::from_millis(100)), due);
+    }
 
     #[test]
     fn lateness_buckets_are_ordered_and_tight() {
