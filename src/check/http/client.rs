@@ -185,7 +185,7 @@ pub async fn exchange(
         timeout: target.timeout,
         phase: Phase::Connecting,
     };
-    let mut dialing = tcp::dial(target.connect, target.bind)?;
+    let mut dialing = tcp::dial(target.connect, target.bind, tcp::FirstWords::Ours)?;
     if !target.tls {
         // A server that finished the handshake inside connect(2) (on this
         // host) takes the request at once; otherwise it goes when the
