@@ -7,9 +7,10 @@
 //! of these run anywhere. The PID 1 test needs root and util-linux's
 //! `unshare`: without them it prints SKIP, under `CI=true` it fails.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,11 +130,13 @@ impl Drop for Daemon {
     }
 }
 
-/// A `-C --no-ipvs` setup in a temporary directory: one real server with a
-/// TCP_CHECK against a loopback listener.
+/// A `-C --no-ipvs` setup in a temporary directory: one real server with an
+/// HTTP_GET against a loopback listener that answers 200 and counts the
+/// requests. (Not TCP_CHECK: that one is half-open, the listener's
+/// application never sees it.)
 struct Lab {
     dir: tempfile::TempDir,
-    listener: std::net::TcpListener,
+    requests: Arc<AtomicUsize>,
     conf: PathBuf,
 }
 
@@ -142,18 +145,29 @@ impl Lab {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
         let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                if s.read(&mut [0u8; 4096]).is_ok_and(|n| n > 0) {
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+                }
+            }
+        });
         let conf = dir.path().join("c.conf");
         std::fs::write(
             &conf,
             format!(
                 "virtual_server 127.0.0.1 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
-                 real_server 127.0.0.1 {port} {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n}}\n"
+                 real_server 127.0.0.1 {port} {{\n HTTP_GET {{\n url {{\n path /\n status_code 200\n }}\n connect_timeout 1\n }}\n }}\n}}\n"
             ),
         )
         .expect("write config");
         Lab {
             dir,
-            listener,
+            requests,
             conf,
         }
     }
@@ -179,10 +193,9 @@ impl Lab {
         cmd
     }
 
-    /// Whether a probe has connected to the listener (without waiting).
+    /// Whether a probe has reached the real server since the last call.
     fn probed(&self) -> bool {
-        self.listener.set_nonblocking(true).expect("nonblocking");
-        self.listener.accept().is_ok()
+        self.requests.swap(0, Ordering::SeqCst) > 0
     }
 }
 
@@ -225,6 +238,7 @@ fn config_test_with_a_mode_flag_starts_nothing() {
             "{mode:?} -t took {:?}",
             started.elapsed()
         );
+        std::thread::sleep(Duration::from_millis(100)); // for the listener's thread
         assert!(!lab.probed(), "{mode:?} -t probed the real server\n{log}");
         assert!(!sock.exists(), "{mode:?} -t created the status socket");
         assert!(
@@ -622,7 +636,7 @@ fn idle_status_clients_cannot_starve_the_probes() {
         .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
         .collect();
     assert!(idle.len() >= 100, "only {} clients connected", idle.len());
-    while lab.probed() {}
+    lab.probed(); // forget the probes made before the clients came
     let mut most = 0;
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {

@@ -82,8 +82,15 @@ pub enum FirstWords {
     /// waits for it and rides on it, one segment fewer for both ends. The
     /// kernel holds that ACK at most 200 ms; the probe writes at once.
     Ours,
-    /// The server, or nobody (TCP_CHECK, SMTP): the handshake ends at once.
+    /// The server (SMTP's greeting): the handshake ends at once.
     Theirs,
+    /// Nobody (TCP_CHECK): the ACK is held as for `Ours`, and the probe
+    /// resets the connection as soon as it is up, so the ACK never goes.
+    /// The server's kernel drops the half-open connection without making a
+    /// socket for it, and its application never sees the probe (HAProxy's
+    /// TCP check does the same: SYN, SYN-ACK, RST). The verdict is the one
+    /// a full handshake gives: connect(2) succeeds on the SYN-ACK.
+    Nobody,
 }
 
 /// Starts connecting from `bind` to `addr`. Errors of socket(2) and bind(2)
@@ -106,9 +113,10 @@ pub fn dial(
         None,
     )
     .map_err(|e| ConnectError::Local(format!("cannot open a socket: {}", io::Error::from(e))))?;
-    if first == FirstWords::Ours {
+    if first != FirstWords::Theirs {
         // Delayed-ACK mode before connect(2) is what makes the kernel hold
-        // the handshake's ACK for the first data. Only a cost if refused.
+        // the handshake's ACK (up to 200 ms) for the first data or the
+        // reset. Only a cost if refused.
         let _ = socket2::SockRef::from(&fd).set_tcp_quickack(false);
     }
     if let Some(b) = bind {
@@ -194,10 +202,12 @@ pub async fn connect(
     }
 }
 
-/// TCP_CHECK. A connection that is up as soon as connect(2) returns (a
-/// server on this host) never enters the runtime.
+/// TCP_CHECK: up on the server's SYN-ACK, then a reset (no ACK, no
+/// accept on the server: [`FirstWords::Nobody`]). A connection that is up
+/// as soon as connect(2) returns (a server on this host) never enters the
+/// runtime.
 pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
-    let dialing = match dial(addr, bind, FirstWords::Theirs) {
+    let dialing = match dial(addr, bind, FirstWords::Nobody) {
         Ok(d) => d,
         Err(e) => return e.result(),
     };
