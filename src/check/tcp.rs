@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -162,18 +162,16 @@ impl Dialing {
         Ok(stream)
     }
 
-    /// Closes with a reset: no FIN exchange or TIME_WAIT for a probe that
-    /// carried no data, on either side.
+    /// Closes with a reset (see [`reset`]).
     pub fn reset(self) {
-        let _ = nix::sys::socket::setsockopt(
-            &self.0,
-            nix::sys::socket::sockopt::Linger,
-            &libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            },
-        );
+        reset(self.0);
     }
+}
+
+/// Closes a probe's connection with a reset: no FIN exchange and no
+/// TIME_WAIT, on either side. For a connection whose probe is over.
+pub fn reset(conn: impl AsFd) {
+    let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
 }
 
 /// Waits until a registered connection's handshake is over; the error says
@@ -221,7 +219,7 @@ pub async fn probe(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration
     };
     match tokio::time::timeout(timeout, established(&stream)).await {
         Ok(Ok(())) => {
-            let _ = stream.set_zero_linger();
+            reset(stream);
             ProbeResult::up("connected")
         }
         Ok(Err(e)) => connect_error(&e).result(),

@@ -259,14 +259,14 @@ async fn write_when_up(stream: &TcpStream, mut rest: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Closes a plain connection after its exchange with a reset, as HAProxy
-/// closes its checks: the server has answered (or said what it had to say
-/// before the probe gave up on the body), and a reset frees both ends at
-/// once. A normal close would cost three more segments whenever the probe
-/// is done before the server's FIN arrives (a body framed by its length),
-/// and leave the probe's side in TIME_WAIT for a minute.
+/// A plain connection ends with a reset once its exchange is over, as
+/// HAProxy's checks end: the server has answered (or said what it had to
+/// say before the probe gave up on the body). A normal close would cost
+/// three more segments whenever the probe is done before the server's FIN
+/// arrives (a body framed by its length), and leave the probe's side in
+/// TIME_WAIT for a minute.
 fn close(stream: TcpStream) {
-    let _ = stream.set_zero_linger();
+    tcp::reset(stream);
 }
 
 /// A connection a probe talks over.
