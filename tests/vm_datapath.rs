@@ -4,17 +4,20 @@
 
 mod common;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
+use common::{repo, sections, vm_ipvsdir_bin, vm_or_skip, vm_run_ok};
 
 #[test]
 fn nat_and_dr_round_robin_and_counters_survive_a_weight_change() {
     if !vm_or_skip() {
         return;
     }
+    let Some(ipvsdir) = vm_ipvsdir_bin() else {
+        return;
+    };
     let file = |p: &str| repo().join(p).display().to_string();
     let args = vec![
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--file".into(),
         file("tests/fixtures/ipvs/nat.conf"),
         "--file".into(),

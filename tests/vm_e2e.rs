@@ -15,7 +15,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::{e2e_boot, ipvsdir_bin, kv, repo, vm_or_skip};
+use common::{e2e_boot, kv, repo, vm_ipvsdir_bin, vm_or_skip};
 
 /// The nginx binary scripts/kernel-vm/setup extracted from Debian's package.
 fn nginx_or_skip() -> Option<PathBuf> {
@@ -45,6 +45,7 @@ fn run(scenario: &str) -> Option<Sections> {
     if !vm_or_skip() {
         return None;
     }
+    let ipvsdir = vm_ipvsdir_bin()?;
     let nginx = nginx_or_skip()?;
     let args: Vec<String> = vec![
         "--mem".into(),
@@ -52,7 +53,7 @@ fn run(scenario: &str) -> Option<Sections> {
         "--timeout".into(),
         "420".into(),
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--bin".into(),
         nginx.display().to_string(),
         "--file".into(),

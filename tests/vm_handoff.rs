@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::{e2e_boot, example_bin, ipvsdir_bin, kv, repo, vm_or_skip};
+use common::{e2e_boot, ipvsdir_bin, kv, repo, vm_example_bin, vm_ipvsdir_bin, vm_or_skip};
 
 type Sections = BTreeMap<String, String>;
 
@@ -48,14 +48,15 @@ fn boot(parts: &str) -> Option<(Sections, f64)> {
     if !vm_or_skip() {
         return None;
     }
-    let client = example_bin("vip_client")?;
+    let ipvsdir = vm_ipvsdir_bin()?;
+    let client = vm_example_bin("vip_client")?;
     let args: Vec<String> = vec![
         "--mem".into(),
         "1024".into(),
         "--timeout".into(),
         "1500".into(),
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--bin".into(),
         client.display().to_string(),
         "--file".into(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
+use common::{repo, sections, vm_ipvsdir_bin, vm_or_skip, vm_run_ok};
 
 /// The scenario sections, from one VM boot.
 fn scenario() -> Option<BTreeMap<String, String>> {
@@ -14,10 +14,11 @@ fn scenario() -> Option<BTreeMap<String, String>> {
         if !vm_or_skip() {
             return None;
         }
+        let ipvsdir = vm_ipvsdir_bin()?;
         let file = |p: &str| format!("{}", repo().join(p).display());
         let args = vec![
             "--bin".into(),
-            ipvsdir_bin(),
+            ipvsdir,
             "--file".into(),
             file("conf/lvs-nat.conf"),
             "--file".into(),

@@ -14,19 +14,22 @@
 
 mod common;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
+use common::{repo, sections, vm_ipvsdir_bin, vm_or_skip, vm_run_ok};
 
 #[test]
 fn ipvsdir_builds_the_table_keepalived_builds() {
     if !vm_or_skip() {
         return;
     }
+    let Some(ipvsdir) = vm_ipvsdir_bin() else {
+        return;
+    };
     let fixtures = repo().join("tests/fixtures/lvs-diff");
     let mut args = vec![
         "--timeout".into(),
         "480".into(),
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--file".into(),
         repo().join("tests/vm/lvs-diff.sh").display().to_string(),
         "--file".into(),

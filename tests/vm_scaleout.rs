@@ -19,7 +19,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{e2e_boot, example_bin, ipvsdir_bin, kv, repo, vm_or_skip};
+use common::{e2e_boot, kv, repo, vm_example_bin, vm_ipvsdir_bin, vm_or_skip};
 
 type Sections = BTreeMap<String, String>;
 
@@ -27,7 +27,8 @@ fn boot() -> Option<Sections> {
     if !vm_or_skip() {
         return None;
     }
-    let client = example_bin("vip_client")?;
+    let ipvsdir = vm_ipvsdir_bin()?;
+    let client = vm_example_bin("vip_client")?;
     let file = |p: &str| repo().join(p).display().to_string();
     let args: Vec<String> = vec![
         "--mem".into(),
@@ -40,7 +41,7 @@ fn boot() -> Option<Sections> {
         "--timeout".into(),
         "900".into(),
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--bin".into(),
         client.display().to_string(),
         "--bin".into(),

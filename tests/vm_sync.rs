@@ -4,16 +4,19 @@
 
 mod common;
 
-use common::{ipvsdir_bin, repo, sections, vm_or_skip, vm_run_ok};
+use common::{repo, sections, vm_ipvsdir_bin, vm_or_skip, vm_run_ok};
 
 #[test]
 fn sync_daemon_follows_vrrp() {
     if !vm_or_skip() {
         return;
     }
+    let Some(ipvsdir) = vm_ipvsdir_bin() else {
+        return;
+    };
     let args = vec![
         "--bin".into(),
-        ipvsdir_bin(),
+        ipvsdir,
         "--file".into(),
         repo().join("tests/vm/sync.sh").display().to_string(),
     ];

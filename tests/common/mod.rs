@@ -85,6 +85,34 @@ fn ci() -> bool {
 /// no-op when it is up to date). None (after saying why) when it cannot be
 /// built outside CI; under CI=true that fails the test.
 pub fn example_bin(name: &str) -> Option<PathBuf> {
+    let profile_dir = PathBuf::from(ipvsdir_bin());
+    let profile_dir = profile_dir.parent().expect("target/PROFILE");
+    let profile = profile_dir.file_name().and_then(|n| n.to_str());
+    built(&["--example", name], profile, &format!("examples/{name}"))
+}
+
+/// What the kernel VM runs: the release build of ipvsdir (what users run),
+/// in this test's target directory (built here; a no-op when up to date,
+/// as after `.ci/run`'s `cargo build --release`). A debug ipvsdir costs the
+/// 1-vCPU emulated guest about three times keepalived's CPU (the reload in
+/// tests/vm_handoff.rs: 2.05 s against 0.89 s per director), which the
+/// request streams there feel as latency.
+pub fn vm_ipvsdir_bin() -> Option<String> {
+    built(&["--bin", "ipvsdir"], Some("release"), "ipvsdir").map(|p| p.display().to_string())
+}
+
+/// examples/NAME built for the kernel VM: release, as [`vm_ipvsdir_bin`].
+pub fn vm_example_bin(name: &str) -> Option<PathBuf> {
+    built(
+        &["--example", name],
+        Some("release"),
+        &format!("examples/{name}"),
+    )
+}
+
+/// `cargo build TARGET` for PROFILE (None: the default one) into this
+/// test's target directory; the built file `target/PROFILE/EXE`.
+fn built(target: &[&str], profile: Option<&str>, exe: &str) -> Option<PathBuf> {
     let missing = |why: String| {
         if ci() {
             panic!("required under CI=true: {why}");
@@ -93,9 +121,11 @@ pub fn example_bin(name: &str) -> Option<PathBuf> {
         None
     };
     let bin = PathBuf::from(ipvsdir_bin());
-    let profile_dir = bin.parent().expect("target/PROFILE");
-    let target_dir = profile_dir.parent().expect("target");
-    let exe = profile_dir.join("examples").join(name);
+    let target_dir = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/PROFILE/ipvsdir");
+    let exe = target_dir.join(profile.unwrap_or("debug")).join(exe);
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
     cmd.arg("build")
         .arg("--offline")
@@ -104,22 +134,22 @@ pub fn example_bin(name: &str) -> Option<PathBuf> {
         .arg(repo().join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir)
-        .args(["--example", name]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
+        .args(target);
+    match profile {
+        None | Some("debug") => {}
         Some("release") => {
             cmd.arg("--release");
         }
         Some(p) => {
             cmd.args(["--profile", p]);
         }
-        None => {}
     }
+    let what = target.join(" ");
     match cmd.output() {
         Ok(out) if out.status.success() && exe.is_file() => Some(exe),
         Ok(out) if exe.is_file() && !ci() => {
             eprintln!(
-                "note: `cargo build --example {name}` failed; using the {} already there:\n{}",
+                "note: `cargo build {what}` failed; using the {} already there:\n{}",
                 exe.display(),
                 String::from_utf8_lossy(&out.stderr)
             );
