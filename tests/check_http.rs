@@ -725,14 +725,18 @@ async fn ipv6_host_header_is_bracketed() {
     assert_eq!(s.log.last().host, Some(format!("[::1]:{}", s.addr.port())));
 }
 
+/// A loopback address that refuses connections for as long as the socket
+/// lives: bound, so no other test can take its port, but not listening.
+fn refusing() -> (tokio::net::TcpSocket, SocketAddr) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = s.local_addr().unwrap();
+    (s, addr)
+}
+
 #[tokio::test]
 async fn closed_port_is_refused() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_bound, addr) = refusing();
     let r = check(&target(addr), &url("/")).await;
     assert!(!r.ok);
     assert_eq!(r.reason, "url /: connection refused");
@@ -1125,7 +1129,8 @@ async fn tcp_check_up_refused_and_timed_out() {
     );
     drop(listener);
 
-    let r = tcp::probe(addr, None, Duration::from_secs(1)).await;
+    let (_bound, closed) = refusing();
+    let r = tcp::probe(closed, None, Duration::from_secs(1)).await;
     assert_down(&r, "connection refused");
     assert_eq!(r.reason, "connection refused");
 

@@ -75,10 +75,17 @@ fn no_ipvs_checks_and_reports_without_the_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let open = listener.local_addr().expect("addr").port();
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-        l.local_addr().expect("addr").port()
-    };
+    // Bound (no other test can take the port) but not listening: refused.
+    let refusing =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    refusing.bind(&any.into()).expect("bind");
+    let closed = refusing
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("addr")
+        .port();
     let conf = dir.path().join("c.conf");
     std::fs::write(
         &conf,
