@@ -2,7 +2,7 @@
 # Guest driver of scripts/bench-check-vm: every run of every daemon in a
 # fresh network namespace (fresh IPVS table and dest trash list), guest.sh
 # inside it under a time limit, then teardown.
-# usage: [BCV_DAEMONS="keepalived ipvsdir ..."] driver.sh SECS WARM REPS_CPU REPS_ALPHA ALPHA_LIMIT NVS NRS KINDS...
+# usage: [BCV_DAEMONS="keepalived ipvsdir ..."] [BCV_SYSCALLS=1] driver.sh SECS WARM REPS_CPU REPS_ALPHA ALPHA_LIMIT NVS NRS KINDS...
 set -uo pipefail # no -e: one failed run must not lose the others
 
 secs=$1 warm=$2 reps_cpu=$3 reps_alpha=$4 alimit=$5 nvs=$6 nrs=$7
@@ -47,6 +47,15 @@ for kind in $kinds; do
         done
     done
 done
+# 3 (before 2: it needs no fresh boot either). System calls per probe, one
+# run per daemon and kind, when strace is in the guest (--syscalls).
+if [ -n "${BCV_SYSCALLS:-}" ]; then
+    for kind in $kinds; do
+        for daemon in $daemons; do
+            one syscalls "$kind" "$daemon" 1 $((warm + secs + 90))
+        done
+    done
+fi
 # 2. alpha: start -> complete table.
 for kind in $kinds; do
     for rep in $(seq 1 "$reps_alpha"); do

@@ -4,11 +4,13 @@
 # a fresh network namespace (fresh IPVS table; the listeners live in the same
 # namespace on 127.0.1.x, where the checks reach them over loopback).
 #
-# usage: guest.sh cpu|alpha tcp|http keepalived|ipvsdir|ipvsdir-before REP SECS WARM LIMIT NVS NRS
+# usage: guest.sh cpu|alpha|syscalls tcp|http keepalived|ipvsdir|ipvsdir-before REP SECS WARM LIMIT NVS NRS
 # (ipvsdir-before: another ipvsdir build, /usr/local/bin/ipvsdir-before)
 #   cpu:   start the daemon, wait WARM s, then measure its CPU over SECS s
 #   alpha: start the daemon on the alpha config, time until the table holds
 #          all NVS*NRS real servers (poll every 50 ms, give up after LIMIT s)
+#   syscalls: start the daemon, wait WARM s, then count its checker's system
+#          calls over SECS s (strace -c) and its probes
 #
 # Prints one line per run on stdout:
 #   R <phase> <kind> <daemon> <rep> key=value...
@@ -264,6 +266,39 @@ alpha)
     stop
     echo "$out hz=$hz full_ms=$full_ms first_ms=${first:-none} polls=$polls poll_cpu_ms=$(((q1 - q0) / 1000000))" \
         "cpu_t=$((${p:-0} + ${cc:-0})) dests=$nd entries=$ee logfails=$fails $stopf"
+    ;;
+syscalls)
+    # The checker's system calls per probe over SECS s, counted by strace -c
+    # attached after the warm-up (every thread: -f with -p). Tracing slows
+    # the daemon down: this phase counts calls, it does not time anything.
+    start
+    pause "$warm"
+    child
+    if [ -z "$cpid" ] || ! kill -0 "$cpid" 2>/dev/null; then
+        echo "$run: daemon or checker gone during the warm-up; log:" >&2
+        tail -n 20 "$log" >&2
+        echo "$out fail=died"
+        exit 1
+    fi
+    tcpstat
+    a1=$ao
+    strace -f -c -q -p "$cpid" -o /tmp/strace.txt 2>/tmp/strace.err &
+    tpid=$!
+    pause "$secs"
+    tcpstat
+    checks=$((ao - a1))
+    kill -INT "$tpid"
+    wait "$tpid"
+    logsum
+    stop
+    # strace -c: "% time seconds usecs/call calls [errors] syscall", then a
+    # "total" line. Blocking waits (futex, epoll_wait, ...) are counted as
+    # calls like any other.
+    calls=$(awk '$NF != "syscall" && $NF != "total" && $4 ~ /^[0-9]+$/ { n += $4 } END { print n + 0 }' /tmp/strace.txt)
+    top=$(awk '$NF != "syscall" && $NF != "total" && $4 ~ /^[0-9]+$/ { print $4, $NF }' /tmp/strace.txt |
+        sort -rn | head -n 12 | awk '{ printf "%s%s:%s", (NR > 1 ? "," : ""), $2, $1 }')
+    [ -s /tmp/strace.txt ] || { echo "$run: strace wrote nothing:" >&2; cat /tmp/strace.err >&2; }
+    echo "$out checks=$checks calls=$calls top=${top:-none} logfails=$fails $stopf"
     ;;
 *)
     echo "guest.sh: unknown phase $phase" >&2
