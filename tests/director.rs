@@ -673,6 +673,27 @@ fn slow_start_ramps_a_returning_server_from_1_to_its_weight() {
 }
 
 #[test]
+fn a_real_server_leaving_the_table_is_in_the_report_at_once() {
+    let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
+    s.on(Event::Start);
+    s.at(1.0);
+    s.said();
+    s.ops();
+    // A verdict that changes nothing in the table waits for the tick.
+    s.at(1.2);
+    s.probe(1, true);
+    assert_eq!(s.core.poll_timeout(), Some(s.t0 + Duration::from_secs(2)));
+    // One that takes a real server out is reported with the table change.
+    s.at(1.3);
+    s.probe(0, false);
+    assert_eq!(s.ops(), ["-d -t 10.0.0.1:80 -r 10.0.1.1:80"]);
+    assert_eq!(s.core.poll_timeout(), Some(s.now));
+    s.at(1.3);
+    let said = s.said();
+    assert!(said.contains(&"report".to_string()), "{said:?}");
+}
+
+#[test]
 fn an_override_is_in_the_report_at_once() {
     let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
     s.on(Event::Start);

@@ -577,6 +577,13 @@ impl Director {
             // After the script, as keepalived.
             self.fifo_rs(*v, *r, now);
         }
+        // The table is about to change: the report says why now, not at the
+        // next tick, so that `--dump --health` never shows a server out of
+        // the table with the verdict before (the writer, one report at a
+        // time, bounds how often).
+        if !moved.is_empty() && self.opts.report_every.is_some() && self.next_report.is_some() {
+            self.next_report = Some(at);
+        }
         if !flipped.is_empty() && self.config.global.mail_configured() {
             self.mail_checkers(&plan, &flipped, &moved);
         }
