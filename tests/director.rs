@@ -691,6 +691,13 @@ fn a_real_server_leaving_the_table_is_in_the_report_at_once() {
     s.at(1.3);
     let said = s.said();
     assert!(said.contains(&"report".to_string()), "{said:?}");
+    // Flapping: the next early report waits a fifth of the interval.
+    s.at(1.35);
+    s.probe(0, true);
+    assert_eq!(
+        s.core.poll_timeout(),
+        Some(s.t0 + Duration::from_millis(1500))
+    );
 }
 
 #[test]

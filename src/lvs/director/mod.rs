@@ -578,11 +578,14 @@ impl Director {
             self.fifo_rs(*v, *r, now);
         }
         // The table is about to change: the report says why now, not at the
-        // next tick, so that `--dump --health` never shows a server out of
-        // the table with the verdict before (the writer, one report at a
-        // time, bounds how often).
-        if !moved.is_empty() && self.opts.report_every.is_some() && self.next_report.is_some() {
-            self.next_report = Some(at);
+        // next tick, so that `--dump --health` does not show a server out of
+        // the table with the verdict before. At most once per fifth of the
+        // interval: a flapping rack makes no storm of reports.
+        if !moved.is_empty()
+            && let (Some(next), Some(every)) = (self.next_report, self.opts.report_every)
+        {
+            let soonest = next.checked_sub(every).map_or(at, |last| last + every / 5);
+            self.next_report = Some(next.min(at.max(soonest)));
         }
         if !flipped.is_empty() && self.config.global.mail_configured() {
             self.mail_checkers(&plan, &flipped, &moved);
