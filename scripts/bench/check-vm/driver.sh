@@ -47,8 +47,8 @@ for kind in $kinds; do
         done
     done
 done
-# 3 (before 2: it needs no fresh boot either). System calls per probe, one
-# run per daemon and kind, when strace is in the guest (--syscalls).
+# 3 (run before 2). System calls per probe, one run per daemon and kind,
+# when --syscalls put strace in the guest.
 if [ -n "${BCV_SYSCALLS:-}" ]; then
     for kind in $kinds; do
         for daemon in $daemons; do
