@@ -672,13 +672,19 @@ fn slow_start_ramps_a_returning_server_from_1_to_its_weight() {
     assert_eq!(w(&s, "10.0.1.2:80"), Some(2));
 }
 
-#[test]
-fn a_real_server_leaving_the_table_is_in_the_report_at_once() {
+/// TWO with a report every second, started, its first report written (1 s).
+fn reporting() -> Sim {
     let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
     s.on(Event::Start);
     s.at(1.0);
     s.said();
     s.ops();
+    s
+}
+
+#[test]
+fn a_real_server_leaving_the_table_is_in_the_report_at_once() {
+    let mut s = reporting();
     // A verdict that changes nothing in the table waits for the tick.
     s.at(1.2);
     s.probe(1, true);
@@ -702,10 +708,7 @@ fn a_real_server_leaving_the_table_is_in_the_report_at_once() {
 
 #[test]
 fn an_override_is_in_the_report_at_once() {
-    let mut s = Sim::new(TWO, |o| o.report_every = Some(Duration::from_secs(1)));
-    s.on(Event::Start);
-    s.at(1.0);
-    s.said();
+    let mut s = reporting();
     s.at(1.3);
     s.operator(&target("10.0.1.1", None, None), Override::Drain)
         .unwrap();
