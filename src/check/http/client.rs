@@ -23,8 +23,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::reader::Reader;
 use super::request::{HttpTarget, PreparedRequest, RequestError};
-use super::response::{Body, Digests, Head, MAX_HEADER_BYTES, Progress, parse_head};
+use super::response::{Digests, Head, Progress};
 use super::tls;
 use crate::check::tcp::{self, ConnectError};
 
@@ -307,63 +308,21 @@ async fn talk<S: Conn>(
         Some(Ok(())) => {}
     }
     let mut buf = vec![0u8; FIRST_READ];
-    let mut filled = 0;
-    let head = loop {
-        if filled == buf.len() {
-            buf.resize((buf.len() * 2).min(MAX_HEADER_BYTES), 0);
-        }
-        match read(&mut io, &mut buf[filled..], clock, tls).await? {
-            0 => return Err(FetchError::ClosedEarly),
-            n => filled += n,
-        }
-        match parse_head(&buf[..filled]) {
-            Ok(Some(head)) => break head,
-            Ok(None) => {}
-            Err(e) => return Err(FetchError::BadResponse(e.to_string())),
-        }
-    };
-
-    clock.phase = Phase::ReadingBody;
-    let head_bytes = keep.head.then(|| buf[..head.len].to_vec());
-    let mut body = Body::new(head.framing, max_body, keep.hash, keep.body);
-    let mut progress = body.feed(&buf[head.len..filled]);
-    let mut problem = None;
-    while progress == Progress::More {
-        match read(&mut io, &mut buf, clock, tls).await {
-            Ok(0) => {
-                if !body.closed() {
-                    problem = Some(format!(
-                        "body incomplete after {} bytes: connection closed early",
-                        body.len()
-                    ));
-                }
-                break;
-            }
-            Ok(n) => {
-                progress = body.feed(&buf[..n]);
-                if n == buf.len() && buf.len() < BODY_READ {
-                    buf.resize(BODY_READ, 0);
-                }
-            }
-            Err(FetchError::Io(e)) => {
-                problem = Some(format!("body incomplete after {} bytes: {e}", body.len()));
-                break;
-            }
+    let mut reader = Reader::new(max_body, keep);
+    let response = loop {
+        clock.phase = reader.phase();
+        let n = match read(&mut io, &mut buf, clock, tls).await {
+            Ok(0) => break reader.closed()?,
+            Ok(n) => n,
+            Err(FetchError::Io(e)) => break reader.failed(e)?,
             Err(e) => return Err(e),
+        };
+        if reader.feed(&buf[..n])? == Progress::Done {
+            break reader.finish()?;
         }
-    }
-    if progress == Progress::TooLarge {
-        problem = Some(format!("body larger than {max_body} bytes"));
-    }
-    let body_len = body.len();
-    let (digests, kept) = body.digests();
-    let response = Response {
-        head,
-        head_bytes,
-        body_len,
-        digests: digests.filter(|_| problem.is_none()),
-        body_problem: problem,
-        body: kept,
+        if n == buf.len() && buf.len() < BODY_READ {
+            buf.resize(BODY_READ, 0);
+        }
     };
     Ok((response, io))
 }

@@ -4,6 +4,7 @@
 //! - [`request`]: where to connect, and the request bytes (keepalived's);
 //! - [`response`]: the response parser and body digests, sans I/O;
 //! - [`client`]: one exchange on a fresh connection, with keepalived's timing;
+//! - [`reader`]: one response read off a connection (any driver), sans I/O;
 //! - [`tls`]: the rustls client for SSL_GET;
 //! - [`verdict`]: status and digest, judged.
 //!
@@ -21,6 +22,7 @@
 //! Content-Length) fails the check only when a digest is wanted.
 
 pub mod client;
+pub mod reader;
 pub mod request;
 pub mod response;
 pub mod tls;
