@@ -188,3 +188,139 @@ async fn misc_check_exit_codes_and_dynamic_weight() {
         t.abort();
     }
 }
+
+/// A tiny HTTP server: 200 for paths under /ok, 503 for the rest; counts
+/// the connections it accepts.
+fn serve_http(l: TcpListener, count: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply: &[u8] = if head.starts_with(b"GET /ok") {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                } else {
+                    b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+                };
+                let _ = s.write_all(reply).await;
+            });
+        }
+    })
+}
+
+/// TCP_CHECK and HTTP_GET run on the checker thread: many real servers at
+/// once, each judged on its own (up, a bad status, a silent server); the
+/// thread stops with the task that holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checker_thread_judges_each_server_and_stops_with_its_task() {
+    let (l, count) = counting_listener("127.0.0.6:0").await;
+    let port = l.local_addr().unwrap().port();
+    let server = serve_http(l, count.clone());
+    // Accepts (the kernel's backlog) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.6:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let check = |port: u16, path: &str| {
+        format!(
+            "  real_server 127.0.0.6 {port} {{\n   HTTP_GET {{\n    url {{\n     path {path}\n    }}\n    delay_loop 0.2\n    connect_timeout 0.5\n    retry 0\n    warmup 0\n   }}\n  }}\n"
+        )
+    };
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!(
+            "virtual_server 10.0.1.{i} 80 {{\n{}}}\n",
+            check(port, &format!("/ok{i}"))
+        ));
+    }
+    text.push_str(&format!(
+        "virtual_server 10.0.2.1 80 {{\n{}}}\nvirtual_server 10.0.2.2 80 {{\n{}}}\n",
+        check(port, "/busy"),
+        check(silent_port, "/ok")
+    ));
+    text.push_str(&format!(
+        "virtual_server 10.0.2.3 80 {{\n  real_server 127.0.0.6 {port} {{\n   TCP_CHECK {{\n    delay_loop 0.2\n    warmup 0\n   }}\n  }}\n}}\n"
+    ));
+    let cfg = config(&text);
+    let plan = ProbePlan::new(&cfg);
+    assert_eq!(plan.probes.len(), 23);
+    let (tx, mut rx) = mpsc::channel(64);
+    let clock = Clock(Instant::now());
+    let board = Board::new(&plan, clock.now());
+    let tasks = engine::spawn(
+        &plan,
+        Arc::new(ProbeContext::default()),
+        clock,
+        board.clone(),
+        tx,
+    );
+    let reasons = || -> Vec<(bool, String)> {
+        board
+            .snapshot()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.up,
+                    s.last.map(|l| l.reason.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    until("every probe judged twice", || {
+        board.stats.snapshot().probes >= 2 * 23 && reasons().iter().all(|(_, r)| !r.is_empty())
+    })
+    .await;
+    until("the silent server timed out", || {
+        reasons()
+            .iter()
+            .any(|(up, r)| !up && r.contains("timed out"))
+    })
+    .await;
+    let got = reasons();
+    let ok = got
+        .iter()
+        .filter(|(up, r)| *up && r == "ok (HTTP 200)")
+        .count();
+    assert_eq!(ok, 20, "{got:?}");
+    assert!(got.contains(&(true, "connected".to_string())), "{got:?}");
+    assert!(
+        got.contains(&(
+            false,
+            "url /busy: HTTP status 503 not in 200-299".to_string()
+        )),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(
+            false,
+            "url /ok: timed out after 0.5 s waiting for the response".to_string()
+        )),
+        "{got:?}"
+    );
+    // The director heard of each first result and each change.
+    let mut updates = 0;
+    while rx.try_recv().is_ok() {
+        updates += 1;
+    }
+    assert!(updates >= 23, "{updates} updates");
+
+    for t in tasks {
+        t.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = count.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        stopped,
+        "probes went on after their task was aborted"
+    );
+    server.abort();
+    drop(silent);
+}

@@ -18,6 +18,8 @@ use hyper::{Request, Response, Version};
 use hyper_util::rt::TokioIo;
 use ipvsdir::check::genhash::{GenhashArgs, GenhashError, genhash, genhash_report};
 use ipvsdir::check::http::{DEFAULT_MAX_BODY, HttpTarget, PreparedHttp};
+use ipvsdir::check::poller::{self, exchange::Polled};
+use ipvsdir::check::prepared::Prepared;
 use ipvsdir::check::probe::ProbeResult;
 use ipvsdir::config::model::{HttpVersion, StatusCodes, Url};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -456,9 +458,25 @@ async fn check(t: &HttpTarget, url: &Url) -> ProbeResult {
     check_all(t, std::slice::from_ref(url)).await
 }
 
-/// One probe of a checker with these urls.
+/// One probe of a checker with these urls, run as the daemon runs it:
+/// HTTP_GET on the checker thread's poller, SSL_GET as a task.
 async fn check_all(t: &HttpTarget, urls: &[Url]) -> ProbeResult {
-    PreparedHttp::with_target(t.clone(), urls).probe().await
+    let http = Box::new(PreparedHttp::with_target(t.clone(), urls));
+    match Polled::take(Prepared::Http(http)) {
+        Ok(polled) => poller::probe(polled).await,
+        Err(Prepared::Http(tls)) => tls.probe().await,
+        Err(other) => panic!("not an HTTP checker: {other:?}"),
+    }
+}
+
+/// One TCP_CHECK, run as the daemon runs it (on the poller).
+async fn tcp_check(addr: SocketAddr, bind: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
+    poller::probe(Polled::Tcp {
+        addr,
+        bind,
+        timeout,
+    })
+    .await
 }
 
 fn assert_up(r: &ProbeResult) {
@@ -885,7 +903,6 @@ async fn slow_first_byte_within_connect_timeout_is_up() {
 
 #[tokio::test]
 async fn prepared_checker_probes_like_check_all() {
-    use ipvsdir::check::prepared::Prepared;
     use ipvsdir::check::probe::ProbeContext;
     let s = http_server("127.0.0.1").await;
     let conf = |urls: &str| {
@@ -899,11 +916,17 @@ async fn prepared_checker_probes_like_check_all() {
         let l = ipvsdir::config::load_str("t.conf", &text, &Default::default());
         let cfg = l.config.unwrap_or_else(|| panic!("{}", l.diagnostics));
         let checker = &cfg.virtual_servers[0].real_servers[0].checkers[0];
+        // Prepared once, probed twice: the same request both times. As a
+        // task (the runtime's way, when the checker thread cannot start)
+        // it comes out as on the poller.
         let prepared = Prepared::new(checker);
-        // Prepared once, probed twice: the same request both times.
         let first = prepared.run(&ProbeContext::default()).await;
         let again = prepared.run(&ProbeContext::default()).await;
         assert_eq!(first, again);
+        let Ok(polled) = Polled::take(Prepared::new(checker)) else {
+            panic!("HTTP_GET runs on the poller");
+        };
+        assert_eq!(poller::probe(polled).await, first);
         first
     };
     let r = probe(conf("   url {\n    path /ok\n   }\n")).await;
@@ -929,8 +952,8 @@ async fn prepared_checker_probes_like_check_all() {
     assert_eq!(
         requests,
         [
-            "/ok", "/ok", "/ok", "/ok", "/ok", "/busy", "/ok", "/busy", "/ok", "/chunked", "/ok",
-            "/chunked"
+            "/ok", "/ok", "/ok", "/ok", "/ok", "/ok", "/ok", "/busy", "/ok", "/busy", "/ok",
+            "/busy", "/ok", "/chunked", "/ok", "/chunked", "/ok", "/chunked"
         ]
     );
 }
@@ -1110,17 +1133,16 @@ async fn a_handshake_that_finishes_later_gets_the_request_then() {
 
 #[tokio::test]
 async fn tcp_check_up_refused_and_timed_out() {
-    use ipvsdir::check::tcp;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let r = tcp::probe(addr, None, Duration::from_secs(1)).await;
+    let r = tcp_check(addr, None, Duration::from_secs(1)).await;
     assert_up(&r);
     assert_eq!(r.reason, "connected");
     // From a chosen source address too (bindto; the address itself is
     // checked through HTTP_GET, which dials the same way, in
     // bindto_sets_the_source_address).
     let from: SocketAddr = "127.0.0.9:0".parse().unwrap();
-    assert_up(&tcp::probe(addr, Some(from), Duration::from_secs(1)).await);
+    assert_up(&tcp_check(addr, Some(from), Duration::from_secs(1)).await);
     // Half-open: the server's kernel answered both, its application saw none.
     let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
     assert!(
@@ -1130,17 +1152,17 @@ async fn tcp_check_up_refused_and_timed_out() {
     drop(listener);
 
     let (_bound, closed) = refusing();
-    let r = tcp::probe(closed, None, Duration::from_secs(1)).await;
+    let r = tcp_check(closed, None, Duration::from_secs(1)).await;
     assert_down(&r, "connection refused");
     assert_eq!(r.reason, "connection refused");
 
     let (full, _fillers) = full_listener().await;
     let start = Instant::now();
-    let r = tcp::probe(full.local_addr().unwrap(), None, Duration::from_millis(300)).await;
+    let r = tcp_check(full.local_addr().unwrap(), None, Duration::from_millis(300)).await;
     assert_down(&r, "timed out after 0.3 s connecting");
     assert!(start.elapsed() < Duration::from_millis(2300));
 
-    let r = tcp::probe(
+    let r = tcp_check(
         addr,
         Some("192.0.2.1:0".parse().unwrap()),
         Duration::from_secs(1),
@@ -1156,10 +1178,7 @@ async fn tcp_check_up_refused_and_timed_out() {
 /// TCP_CHECK waits for such a connection (the runtime reports it).
 #[tokio::test]
 async fn tcp_check_waits_for_a_handshake_that_finishes_later() {
-    up_after_a_late_handshake(|addr| {
-        ipvsdir::check::tcp::probe(addr, None, Duration::from_secs(5))
-    })
-    .await;
+    up_after_a_late_handshake(|addr| tcp_check(addr, None, Duration::from_secs(5))).await;
 }
 
 #[tokio::test]
@@ -1789,6 +1808,9 @@ fn too_many_open_files_is_a_local_problem() {
             held.push(f);
             assert!(held.len() < 64, "the limit did not hold");
         }
+        // One for the probe's epoll (the checker thread has its own long
+        // before descriptors run out).
+        held.pop();
         let r = check(&target("127.0.0.1:9".parse().unwrap()), &url("/")).await;
         assert!(r.local && !r.ok, "{r:?}");
         eprintln!("local: {}", r.reason);

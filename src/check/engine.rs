@@ -1,14 +1,16 @@
-//! The async driver of the checkers: one lightweight task per unique probe
-//! (no thread or process per check, except MISC_CHECK's child), each running
-//! its pure [`CheckerState`] machine.
+//! The drivers of the checkers: TCP_CHECK and plain HTTP_GET probes on
+//! the checker thread's event loop ([`super::poller`]), every other probe
+//! a lightweight task of its own (no thread or process per check, except
+//! MISC_CHECK's child); each runs its pure [`CheckerState`] machine, and
+//! every driver settles a result the same way ([`settle`]).
 //!
 //! What a probe costs besides its I/O is kept small: the task publishes its
 //! state in its slot of a shared [`Board`] (an uncontended lock) and tells
 //! the caller over the channel only when the checker went up or down or its
 //! dynamic weight changed, not after every probe; whoever wants the latest
 //! reasons reads the board (and [`Board::take_news`] says whether anything a
-//! report shows has changed). The schedule uses one timer per task, reset
-//! for each probe.
+//! report shows has changed). A task's schedule uses one timer, reset for
+//! each probe.
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::health::{ProbeId, ProbePlan};
+use super::poller::{self, exchange::Polled};
 use super::prepared::Prepared;
 use super::probe::ProbeContext;
 use super::state::{CheckerState, Millis};
@@ -290,19 +293,23 @@ struct Task {
     file: Option<tokio::sync::watch::Receiver<i64>>,
 }
 
-/// Publishes a result's step: the board's news, and an update to the
-/// caller when the checker changed or gave its first result. False when
-/// the caller is gone.
-async fn publish(t: &Task, step: super::state::Step) -> bool {
+/// What a result's step means beyond the board: the board's news, and
+/// the update the caller hears of when the checker changed or gave its
+/// first result.
+fn update_of(board: &Board, id: ProbeId, step: &super::state::Step) -> Option<ProbeUpdate> {
     if step.news {
-        t.board.news.store(true, Ordering::Relaxed);
+        board.news.store(true, Ordering::Relaxed);
     }
-    if step.changed.is_some() || step.weight_changed || step.first {
-        let update = ProbeUpdate {
-            id: t.id,
-            changed: step.changed,
-            weight_changed: step.weight_changed,
-        };
+    (step.changed.is_some() || step.weight_changed || step.first).then_some(ProbeUpdate {
+        id,
+        changed: step.changed,
+        weight_changed: step.weight_changed,
+    })
+}
+
+/// Tells the caller of a result's step; false when the caller is gone.
+async fn publish(t: &Task, step: super::state::Step) -> bool {
+    if let Some(update) = update_of(&t.board, t.id, &step) {
         return t.tx.send(update).await.is_ok();
     }
     !t.tx.is_closed()
@@ -413,52 +420,89 @@ async fn probe_loop(t: Task) {
         let (f, file) = ((**f).clone(), file.clone());
         return file_loop(&t, &f, file).await;
     }
-    let common = &t.common;
-    let mut due = Instant::now() + warmup_delay(t.id, common.warmup.0);
-    let mut wake = coalesced(due, t.clock.0, common.delay_loop.0);
-    let mut timer = pin!(tokio::time::sleep_until(wake.into()));
+    let mut next = first_probe(t.id, &t.common, t.clock);
+    let mut timer = pin!(tokio::time::sleep_until(next.wake.into()));
     loop {
         timer.as_mut().await;
         let started = Instant::now();
         let result = t.probe.run(&t.ctx).await;
-        let end = Instant::now();
-        if result.local {
-            // This host is short of something: the real server's state
-            // stays, and the probe backs off until the host recovers.
-            t.board.stats.local.fetch_add(1, Ordering::Relaxed);
-            LOCAL_PROBLEMS.note(&result.reason, end);
-            let backoff = t.board.slot(t.id).on_local_problem(common);
-            due = end + backoff;
-            wake = coalesced(due, t.clock.0, backoff);
-            timer.as_mut().reset(wake.into());
-            continue;
-        }
-        let step = t.board.slot(t.id).on_result(
-            common,
-            result.ok,
-            result.reason,
-            result.weight,
-            t.clock.at(end),
-        );
-        t.board.stats.record(
-            result.ok,
-            started.saturating_duration_since(wake),
-            end - started,
-        );
-        if !publish(&t, step).await {
+        let (update, after) = settle(&t.board, t.clock, t.id, &t.common, result, next, started);
+        if let Some(update) = update
+            && t.tx.send(update).await.is_err()
+        {
             return;
         }
-        // The next probe is due `step.next` after this one started, so a
-        // slow probe does not push every later one back; when even that is
-        // past (the machine is overloaded), wait a full interval from now, as
-        // keepalived does, instead of piling probes onto a busy machine.
-        due += step.next;
-        if due < end {
-            due = end + step.next;
+        if t.tx.is_closed() {
+            return;
         }
-        wake = coalesced(due, t.clock.0, step.next);
-        timer.as_mut().reset(wake.into());
+        next = after;
+        timer.as_mut().reset(next.wake.into());
     }
+}
+
+/// When a probe is due (its schedule) and when its thread wakes for it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Next {
+    pub due: Instant,
+    pub wake: Instant,
+}
+
+/// A probe's first start: after its share of the warmup.
+pub(super) fn first_probe(id: ProbeId, common: &CheckCommon, clock: Clock) -> Next {
+    let due = Instant::now() + warmup_delay(id, common.warmup.0);
+    Next {
+        due,
+        wake: coalesced(due, clock.0, common.delay_loop.0),
+    }
+}
+
+/// A probe that woke at `was.wake` and ran from `started` until now gave
+/// `result`: into the board and the counters it goes. Returns the update
+/// the caller should hear of (a change, a first result) and the next start.
+/// Every driver of probes (the tasks here, the poller) settles this way.
+pub(super) fn settle(
+    board: &Board,
+    clock: Clock,
+    id: ProbeId,
+    common: &CheckCommon,
+    result: super::probe::ProbeResult,
+    was: Next,
+    started: Instant,
+) -> (Option<ProbeUpdate>, Next) {
+    let end = Instant::now();
+    if result.local {
+        // This host is short of something: the real server's state
+        // stays, and the probe backs off until the host recovers.
+        board.stats.local.fetch_add(1, Ordering::Relaxed);
+        LOCAL_PROBLEMS.note(&result.reason, end);
+        let backoff = board.slot(id).on_local_problem(common);
+        let due = end + backoff;
+        let wake = coalesced(due, clock.0, backoff);
+        return (None, Next { due, wake });
+    }
+    let step = board.slot(id).on_result(
+        common,
+        result.ok,
+        result.reason,
+        result.weight,
+        clock.at(end),
+    );
+    board.stats.record(
+        result.ok,
+        started.saturating_duration_since(was.wake),
+        end - started,
+    );
+    let update = update_of(board, id, &step);
+    // The next probe is due `step.next` after this one started, so a slow
+    // probe does not push every later one back; when even that is past
+    // (the machine is overloaded), wait a full interval from now, as
+    // keepalived does, instead of piling probes onto a busy machine.
+    let mut due = was.due + step.next;
+    if due < end {
+        due = end + step.next;
+    }
+    let wake = coalesced(due, clock.0, step.next);
+    (update, Next { due, wake })
 }
 
 /// The most a probe's start is put off to share a wake-up.
@@ -518,9 +562,11 @@ impl LocalProblems {
     }
 }
 
-/// Starts one task per probe of the plan; each keeps its state in `board`
-/// and sends an update when its checker changes. Dropping the receiver
-/// stops them after their next probe; abort the handles to stop them at once.
+/// Starts the plan's probes: TCP_CHECK and plain HTTP_GET on the checker
+/// thread ([`poller`]), every other one as a task of its own. Each keeps
+/// its state in `board` and sends an update when its checker changes.
+/// Dropping the receiver stops them after their next probe; abort the
+/// handles to stop them at once (one of them holds the checker thread).
 pub fn spawn(
     plan: &ProbePlan,
     ctx: Arc<ProbeContext>,
@@ -529,33 +575,64 @@ pub fn spawn(
     tx: mpsc::Sender<ProbeUpdate>,
 ) -> Vec<JoinHandle<()>> {
     assert_eq!(board.len(), plan.probes.len(), "a board for this plan");
-    let mut tasks = Vec::with_capacity(plan.probes.len());
+    let task = |id, probe, common, file| {
+        tokio::spawn(probe_loop(Task {
+            id,
+            probe,
+            common,
+            ctx: ctx.clone(),
+            clock,
+            board: board.clone(),
+            tx: tx.clone(),
+            file,
+        }))
+    };
+    let mut tasks = Vec::new();
     let mut files: FastMap<std::path::PathBuf, tokio::sync::watch::Receiver<i64>> =
         FastMap::default();
+    let mut polled = Vec::new();
     for (id, c) in plan.probes.iter().enumerate() {
         let file = match &c.kind {
             crate::config::model::CheckKind::File(f) => Some(
                 files
                     .entry(f.path.clone())
                     .or_insert_with(|| {
-                        let (rx, task) = watch_file(f);
-                        tasks.push(task);
+                        let (rx, watch) = watch_file(f);
+                        tasks.push(watch);
                         rx
                     })
                     .clone(),
             ),
             _ => None,
         };
-        tasks.push(tokio::spawn(probe_loop(Task {
-            id,
-            probe: Prepared::new(c),
-            common: c.common.clone(),
-            ctx: ctx.clone(),
-            clock,
-            board: board.clone(),
-            tx: tx.clone(),
-            file,
-        })));
+        match Polled::take(Prepared::new(c)) {
+            Ok(probe) => polled.push(poller::Probe {
+                id,
+                probe,
+                common: c.common.clone(),
+            }),
+            Err(probe) => tasks.push(task(id, probe, c.common.clone(), file)),
+        }
+    }
+    if polled.is_empty() {
+        return tasks;
+    }
+    match poller::start(polled, clock, board.clone(), tx.clone()) {
+        // The thread lives as long as this task: aborting it stops them.
+        Ok(stop) => tasks.push(tokio::spawn(async move {
+            let _stop = stop;
+            std::future::pending::<()>().await
+        })),
+        Err((e, probes)) => {
+            tracing::error!(
+                "cannot start the checker thread: {e}; its {} TCP_CHECK/HTTP_GET probes run \
+                 on the main thread instead",
+                probes.len()
+            );
+            for p in probes {
+                tasks.push(task(p.id, p.probe.into_prepared(), p.common, None));
+            }
+        }
     }
     tasks
 }

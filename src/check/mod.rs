@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod misc;
 pub mod ping;
+pub mod poller;
 pub mod prepared;
 pub mod probe;
 pub mod smtp;

@@ -73,7 +73,11 @@ pub fn connect_timeout_text(timeout: Duration) -> String {
 /// when connect returns, and a probe can then do its I/O without waiting
 /// for the runtime to report the handshake, and without the SO_ERROR
 /// read that report needs.
-pub struct Dialing(std::net::TcpStream);
+pub struct Dialing {
+    stream: std::net::TcpStream,
+    /// connect(2) returned with the handshake done.
+    connected: bool,
+}
 
 /// Who speaks first on a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,16 +128,23 @@ pub fn dial(
             ConnectError::Local(format!("cannot bind to {b}: {}", io::Error::from(e)))
         })?;
     }
-    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) | Err(Errno::EINPROGRESS) => Ok(Dialing(fd.into())),
-        Err(e) => Err(connect_error(&io::Error::from(e))),
-    }
+    let connected = match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) => true,
+        Err(Errno::EINPROGRESS) => false,
+        Err(e) => return Err(connect_error(&io::Error::from(e))),
+    };
+    Ok(Dialing {
+        stream: fd.into(),
+        connected,
+    })
 }
 
 impl Dialing {
-    /// The handshake is done (getpeername(2) answers only then).
+    /// The handshake was done when connect(2) returned (no system call:
+    /// connect said so; a handshake that finished just after is reported
+    /// by the readiness once the socket is watched).
     pub fn connected(&self) -> bool {
-        self.0.peer_addr().is_ok()
+        self.connected
     }
 
     /// Writes what the socket takes of `bytes` now: `Ok(None)` while the
@@ -141,7 +152,7 @@ impl Dialing {
     /// reset).
     pub fn try_write(&mut self, bytes: &[u8]) -> Result<Option<usize>, ConnectError> {
         use std::io::Write;
-        match self.0.write(bytes) {
+        match self.stream.write(bytes) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(connect_error(&e)),
@@ -151,7 +162,7 @@ impl Dialing {
     /// The connection in the runtime, as it is (connected or not). The
     /// runtime's epoll refusing it is a problem of this host.
     pub fn register(self) -> Result<TcpStream, ConnectError> {
-        TcpStream::from_std(self.0)
+        TcpStream::from_std(self.stream)
             .map_err(|e| ConnectError::Local(format!("cannot watch a socket: {e}")))
     }
 
@@ -162,9 +173,14 @@ impl Dialing {
         Ok(stream)
     }
 
+    /// The socket, for a driver of its own.
+    pub fn into_std(self) -> std::net::TcpStream {
+        self.stream
+    }
+
     /// Closes with a reset (see [`reset`]).
     pub fn reset(self) {
-        reset(self.0);
+        reset(self.stream);
     }
 }
 

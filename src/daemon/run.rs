@@ -20,10 +20,12 @@ use std::sync::Arc;
 
 use super::{checks, control, dump, sync_daemon};
 
-/// The daemon's runtimes, one per thread: the main thread's (checkers, IPVS
-/// table, status socket) and the VRRP thread's. Probes are I/O bound; on
-/// one thread they cost about 30% less CPU than spread over two workers (no
-/// cross-thread wakeups or work stealing: `scripts/bench-check`).
+/// The daemon's runtimes, one per thread: the main thread's (IPVS table,
+/// status socket, the checkers other than TCP_CHECK and plain HTTP_GET,
+/// which have a thread of their own: `check::poller`) and the VRRP
+/// thread's. Probes are I/O bound; on one thread they cost about 30% less
+/// CPU than spread over two workers (no cross-thread wakeups or work
+/// stealing: `scripts/bench-check`).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -350,7 +350,7 @@ async fn read<S: AsyncRead + Unpin>(
     }
 }
 
-fn io_text(e: &io::Error) -> String {
+pub(crate) fn io_text(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
         io::ErrorKind::BrokenPipe => "connection closed by peer (broken pipe)".into(),

@@ -31,12 +31,12 @@ pub mod verdict;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use client::{FetchError, Keep, Phase};
+pub use client::{FetchError, Keep, Phase, Response};
 pub use request::{DEFAULT_MAX_BODY, HttpTarget, PreparedRequest, RequestError};
 pub use response::{Digests, MAX_HEADER_BYTES};
 pub use verdict::hex;
 
-use crate::check::probe::ProbeResult;
+use crate::check::probe::{ProbeResult, Reason};
 use crate::config::model::{CheckCommon, HttpCheck, Url};
 
 /// One fetched response, for genhash.
@@ -126,53 +126,102 @@ impl PreparedHttp {
         PreparedHttp { target, urls }
     }
 
+    /// Where and how this checker connects.
+    pub fn target(&self) -> &HttpTarget {
+        &self.target
+    }
+
+    /// How many urls one probe fetches.
+    pub fn url_count(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// The request of url `i` and what to keep of its response; the
+    /// probe's result when the request cannot be formed.
+    pub fn request(&self, i: usize) -> Result<(&PreparedRequest, Keep), ProbeResult> {
+        let u = &self.urls[i];
+        match &u.request {
+            Ok(r) => Ok((
+                r,
+                Keep {
+                    hash: u.url.digest.is_some(),
+                    head: false,
+                    body: false,
+                },
+            )),
+            Err(e) => Err(ProbeResult::down(format!(
+                "url {}: invalid request: {e}",
+                u.url.path
+            ))),
+        }
+    }
+
+    /// How url `i`'s exchange came out: its reason when it is up, else the
+    /// probe's result (the first failing url ends the probe).
+    pub fn judge_url(
+        &self,
+        i: usize,
+        exchange: Result<Response, FetchError>,
+    ) -> Result<Reason, ProbeResult> {
+        let u = &self.urls[i];
+        let r = exchange.map_err(|e| self.url_failed(i, e))?;
+        let v = verdict::judge(
+            r.head.status,
+            r.digests.as_ref(),
+            r.body_problem.as_deref(),
+            &u.url,
+        );
+        if !v.up {
+            return Err(ProbeResult::down(format!(
+                "url {}: {}",
+                u.url.path, v.reason
+            )));
+        }
+        if v.decoded_digest && !u.noticed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "real server {} url {}: the digest is of the decoded (de-chunked) body, not \
+                 keepalived's digest of the body as received; both are accepted (said once); \
+                 `ipvsdir genhash` prints keepalived's",
+                self.target.connect,
+                u.url.path
+            );
+        }
+        Ok(v.reason)
+    }
+
+    /// The probe's result when url `i` brought no response.
+    pub fn url_failed(&self, i: usize, e: FetchError) -> ProbeResult {
+        match e {
+            FetchError::Local(e) => ProbeResult::local(e),
+            e => ProbeResult::down(format!("url {}: {e}", self.urls[i].url.path)),
+        }
+    }
+
+    /// Every url was up; `last` is the last one's reason.
+    pub fn all_up(&self, last: Option<Reason>) -> ProbeResult {
+        match (last, self.urls.len()) {
+            (Some(reason), 1) => ProbeResult::up(reason),
+            (_, n) => ProbeResult::up(format!("ok ({n} urls)")),
+        }
+    }
+
     /// One probe: the urls in order, up only if every one is up. Stops at
     /// the first failing url (keepalived also stops there and retries that
     /// url; with `retry`, the engine repeats the check). An empty list is
     /// up, as keepalived enables a checker without urls.
     pub async fn probe(&self) -> ProbeResult {
         let mut last = None;
-        for u in &self.urls {
-            let request = match &u.request {
+        for i in 0..self.urls.len() {
+            let (request, keep) = match self.request(i) {
                 Ok(r) => r,
-                Err(e) => {
-                    return ProbeResult::down(format!("url {}: invalid request: {e}", u.url.path));
-                }
+                Err(result) => return result,
             };
-            let keep = Keep {
-                hash: u.url.digest.is_some(),
-                head: false,
-                body: false,
-            };
-            let r = match client::exchange(&self.target, request, self.target.max_body, keep).await
-            {
-                Ok(r) => r,
-                Err(FetchError::Local(e)) => return ProbeResult::local(e),
-                Err(e) => return ProbeResult::down(format!("url {}: {e}", u.url.path)),
-            };
-            let v = verdict::judge(
-                r.head.status,
-                r.digests.as_ref(),
-                r.body_problem.as_deref(),
-                &u.url,
-            );
-            if !v.up {
-                return ProbeResult::down(format!("url {}: {}", u.url.path, v.reason));
+            let r = client::exchange(&self.target, request, self.target.max_body, keep).await;
+            match self.judge_url(i, r) {
+                Ok(reason) => last = Some(reason),
+                Err(result) => return result,
             }
-            if v.decoded_digest && !u.noticed.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "real server {} url {}: the digest is of the decoded (de-chunked) body, not \
-                     keepalived's digest of the body as received; both are accepted (said once); \
-                     `ipvsdir genhash` prints keepalived's",
-                    self.target.connect,
-                    u.url.path
-                );
-            }
-            last = Some(v.reason);
         }
-        match (last, self.urls.len()) {
-            (Some(reason), 1) => ProbeResult::up(reason),
-            (_, n) => ProbeResult::up(format!("ok ({n} urls)")),
-        }
+        self.all_up(last)
     }
 }
