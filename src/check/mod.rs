@@ -1,7 +1,8 @@
 //! Health checks: the pure per-checker state machine (`state`), the probes
 //! (`tcp`, `udp`, `ping`, `dns`, `smtp`, `http`, `misc`, sharing `probe`), a checker ready to probe
 //! (`prepared`), and the engine that schedules them and turns results into
-//! real-server health for the IPVS table.
+//! real-server health for the IPVS table: TCP_CHECK and plain HTTP_GET on
+//! the checker thread's event loop (`poller`), the others as tasks.
 
 pub mod dns;
 pub mod dns_message;
