@@ -92,6 +92,14 @@ impl Polled {
         }
     }
 
+    /// How long its connection may stay silent (connect_timeout).
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Polled::Tcp { timeout, .. } => *timeout,
+            Polled::Http(h) => h.target().timeout,
+        }
+    }
+
     /// Back as a probe any task runs.
     pub fn into_prepared(self) -> Prepared {
         match self {

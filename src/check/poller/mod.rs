@@ -204,7 +204,9 @@ impl Poller {
             }
             Some((started, x)) if now < x.deadline => {
                 // The deadline moved on (data came): wait for the new one.
-                self.calendar.push(x.deadline, i as u32, generation);
+                let length = slot.probe.probe.timeout();
+                self.calendar
+                    .push_timeout(length, x.deadline, i as u32, generation);
                 slot.run = Some((started, x));
                 return;
             }
@@ -216,7 +218,9 @@ impl Poller {
         if let Step::Wait(x) | Step::Again(x) = &step {
             // The one live entry while the probe is in flight; deadlines
             // only move later, and a turn that finds it early puts it back.
-            self.calendar.push(x.deadline, i as u32, generation);
+            let length = slot.probe.probe.timeout();
+            self.calendar
+                .push_timeout(length, x.deadline, i as u32, generation);
         }
         self.after(i, started, step);
     }
