@@ -33,6 +33,27 @@ fn serve(l: TcpListener, count: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()>
     })
 }
 
+/// The engine running `plan`: its board, its updates, its tasks.
+fn start(
+    plan: &ProbePlan,
+) -> (
+    Arc<Board>,
+    mpsc::Receiver<ProbeUpdate>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (tx, rx) = mpsc::channel(64);
+    let clock = Clock(Instant::now());
+    let board = Board::new(plan, clock.now());
+    let tasks = engine::spawn(
+        plan,
+        Arc::new(ProbeContext::default()),
+        clock,
+        board.clone(),
+        tx,
+    );
+    (board, rx, tasks)
+}
+
 async fn next(rx: &mut mpsc::Receiver<ProbeUpdate>) -> ProbeUpdate {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -65,16 +86,7 @@ async fn shared_probe_retries_then_down_then_up_again() {
     assert_eq!(plan.probes.len(), 1, "three identical checkers, one probe");
     let server = serve(l, count.clone());
 
-    let (tx, mut rx) = mpsc::channel(64);
-    let clock = Clock(Instant::now());
-    let board = Board::new(&plan, clock.now());
-    let tasks = engine::spawn(
-        &plan,
-        Arc::new(ProbeContext::default()),
-        clock,
-        board.clone(),
-        tx,
-    );
+    let (board, mut rx, tasks) = start(&plan);
     until("2 probes", || board.stats.snapshot().probes >= 2).await;
     assert!(board.take_news(), "the first result is news");
     let u = rx.try_recv().expect("an update for the first result");
@@ -152,16 +164,7 @@ async fn misc_check_exit_codes_and_dynamic_weight() {
         script.display()
     ));
     let plan = ProbePlan::new(&cfg);
-    let (tx, mut rx) = mpsc::channel(64);
-    let clock = Clock(Instant::now());
-    let board = Board::new(&plan, clock.now());
-    let tasks = engine::spawn(
-        &plan,
-        Arc::new(ProbeContext::default()),
-        clock,
-        board.clone(),
-        tx,
-    );
+    let (board, mut rx, tasks) = start(&plan);
     until("a probe", || board.stats.snapshot().probes >= 1).await;
     let s = board.state(0);
     assert!(s.up && s.last.as_ref().unwrap().ok, "{s:?}");
@@ -197,13 +200,10 @@ fn serve_http(l: TcpListener, count: Arc<AtomicUsize>) -> tokio::task::JoinHandl
         while let Ok((mut s, _)) = l.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                // The probe writes its request in one segment.
+                let mut head = [0u8; 1024];
+                if !matches!(s.read(&mut head).await, Ok(n) if n > 0) {
+                    return;
                 }
                 let reply: &[u8] = if head.starts_with(b"GET /ok") {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -250,16 +250,7 @@ async fn the_checker_thread_judges_each_server_and_stops_with_its_task() {
     let cfg = config(&text);
     let plan = ProbePlan::new(&cfg);
     assert_eq!(plan.probes.len(), 23);
-    let (tx, mut rx) = mpsc::channel(64);
-    let clock = Clock(Instant::now());
-    let board = Board::new(&plan, clock.now());
-    let tasks = engine::spawn(
-        &plan,
-        Arc::new(ProbeContext::default()),
-        clock,
-        board.clone(),
-        tx,
-    );
+    let (board, mut rx, tasks) = start(&plan);
     let reasons = || -> Vec<(bool, String)> {
         board
             .snapshot()
